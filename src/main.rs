@@ -1,1 +1,29 @@
-fn main() {}
+//! routerlab: test and benchmark harness for client-IP-preserving reverse proxies on
+//! emulated routers. This binary only parses arguments and maps results to exit codes;
+//! the work is in the `harness` crate.
+mod cli;
+mod cmd;
+mod exit;
+
+use clap::Parser;
+
+fn main() {
+    let cli = cli::Cli::parse();
+    init_tracing(cli.verbose);
+    let code = match cmd::dispatch(cli.command) {
+        Ok(code) => code,
+        Err(failure) => failure.report(),
+    };
+    std::process::exit(code.into());
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ROUTERLAB_LOG").unwrap_or_else(|_| default.into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}

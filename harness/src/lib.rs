@@ -1,6 +1,10 @@
 //! routerlab's library: the pieces that run on the host. See `docs/architecture.md`.
 pub mod accesslog;
+pub mod backend;
 pub mod forwarded;
+pub mod hist;
+pub mod load;
 pub mod netaddr;
 pub mod proxyproto;
+pub mod reconcile;
 pub mod tls;

@@ -54,8 +54,10 @@ fn parse_v1(buf: &[u8]) -> Result<Parsed, ProxyError> {
     if window[pos] == b'\n' {
         return Err(ProxyError::V1BadLineEnd("LF"));
     }
+    if pos + 2 > V1_MAX_LEN {
+        return Err(ProxyError::V1TooLong); // the LF would be byte 108
+    }
     match buf.get(pos + 1) {
-        None if pos + 1 >= V1_MAX_LEN => return Err(ProxyError::V1TooLong),
         None => return Ok(Parsed::Incomplete),
         Some(b'\n') => {}
         Some(_) => return Err(ProxyError::V1BadLineEnd("CR")),

@@ -1,0 +1,89 @@
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpStream;
+
+use super::config::Listener;
+use super::server::Shared;
+use crate::accesslog::RejectRecord;
+use crate::netaddr::Endpoint;
+use crate::proxyproto::{read_header, ProxyError, ProxyMode, Rewind};
+
+/// What a request handler knows about its connection.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnInfo {
+    pub peer: SocketAddr,
+    pub proxy_source: Option<SocketAddr>,
+    pub tls_version: Option<String>,
+    pub tls_cipher: Option<String>,
+}
+
+pub(crate) async fn serve(shared: Arc<Shared>, listener: Arc<Listener>, mut stream: TcpStream, peer: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let (proxy_source, prefix) = if listener.proxy == ProxyMode::Off {
+        (None, Vec::new())
+    } else {
+        match read_header(&mut stream, peer.ip(), &shared.trusted, listener.proxy, shared.header_timeout).await {
+            Ok(out) => (out.header.source, out.leftover),
+            Err(e) => return reject(&shared, &listener, peer, &e),
+        }
+    };
+    let io = Rewind::new(prefix, stream);
+    let mut info = ConnInfo { peer, proxy_source, tls_version: None, tls_cipher: None };
+    match &shared.tls {
+        Some(acceptor) if listener.tls => match acceptor.accept(io).await {
+            Ok(tls) => {
+                let session = tls.get_ref().1;
+                info.tls_version = session.protocol_version().and_then(|v| v.as_str()).map(tls_version_name);
+                info.tls_cipher = session.negotiated_cipher_suite().and_then(|s| s.suite().as_str()).map(str::to_string);
+                http(shared, info, TokioIo::new(tls)).await
+            }
+            Err(e) => {
+                shared.stats.reject("tls-handshake");
+                tracing::debug!(%peer, listener = %listener.addr, error = %e, "TLS handshake failed");
+            }
+        },
+        _ => http(shared, info, TokioIo::new(io)).await,
+    }
+}
+
+/// `TLSv1_3` → `TLSv1.3`, as OpenSSL and nginx spell it.
+fn tls_version_name(v: &str) -> String {
+    v.replace('_', ".")
+}
+
+async fn http<I>(shared: Arc<Shared>, info: ConnInfo, io: I)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let info = Arc::new(info);
+    let svc = service_fn(move |req| {
+        let (shared, info) = (shared.clone(), info.clone());
+        async move { Ok::<_, Infallible>(super::handler::handle(&shared, &info, req)) }
+    });
+    if let Err(e) = auto::Builder::new(TokioExecutor::new()).serve_connection(io, svc).await {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
+fn reject(shared: &Shared, listener: &Listener, peer: SocketAddr, e: &ProxyError) {
+    shared.stats.reject(e.reason());
+    tracing::warn!(%peer, listener = %listener.addr, reason = e.reason(), "rejected connection: {e}");
+    if let Some(log) = &shared.reject_log {
+        let rec = RejectRecord {
+            time: chrono::Utc::now().fixed_offset(),
+            peer_addr: Endpoint::from(peer),
+            listener: listener.addr.to_string(),
+            reason: e.reason().to_string(),
+            detail: e.to_string(),
+        };
+        if let Err(err) = log.write(&rec) {
+            shared.stats.log_error();
+            tracing::error!("{err}");
+        }
+    }
+}

@@ -1,0 +1,88 @@
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::config::{ConnPolicy, LoadConfig, Mode, Stop};
+use super::connect::Connector;
+use super::journal::{JournalFile, JournalHeader};
+use super::stats::{SharedStats, WorkerStats};
+use super::worker::{worker, Ctx};
+use super::{LoadError, LoadSummary};
+use crate::tls::{client_config, Resumption};
+
+/// Run the load described by `cfg` and summarise it. Ctrl-C ends the run early; the
+/// summary and journal then cover what was sent, marked `interrupted`.
+pub async fn run(cfg: LoadConfig) -> Result<LoadSummary, LoadError> {
+    if let Mode::Open { rate, .. } = cfg.mode {
+        if !(rate.is_finite() && rate > 0.0) {
+            return Err(LoadError::BadOption(format!("--rate must be a positive number, got {rate}")));
+        }
+    }
+    let addr = cfg.target.resolve().await?;
+    for i in 0..cfg.sources.len().min(4096) as u64 {
+        let src = cfg.sources.get(i).expect("index below len");
+        if src.is_ipv4() != addr.is_ipv4() {
+            let family = if src.is_ipv4() { "IPv4" } else { "IPv6" };
+            return Err(LoadError::SourceFamily { source_ip: src, family, target: addr });
+        }
+    }
+    let tls = if cfg.target.tls {
+        let resumption = if cfg.policy == ConnPolicy::NewConn { Resumption::Disabled } else { Resumption::Enabled };
+        let alpn: &[&[u8]] = if cfg.http2 { &[b"h2"] } else { &[b"http/1.1"] };
+        Some(Arc::new(client_config(&cfg.trust, resumption, alpn)?))
+    } else {
+        None
+    };
+    let connector = Connector::new(addr, tls, &cfg.target.host, cfg.http2)?;
+    let journal = match &cfg.journal {
+        Some(p) => Some(JournalFile::create(p, &JournalHeader { run_id: cfg.run_id.clone(), url: cfg.target.url.clone() })?),
+        None => None,
+    };
+    let t0 = Instant::now();
+    let ctx = Arc::new(Ctx {
+        deadline: match cfg.stop {
+            Stop::After(d) => Some(t0 + d),
+            Stop::Requests(_) => None,
+        },
+        interval: match cfg.mode {
+            Mode::Open { rate, .. } => Some(Duration::from_secs_f64(1.0 / rate)),
+            Mode::Closed { .. } => None,
+        },
+        connector,
+        t0,
+        next_seq: AtomicU64::new(0),
+        next_conn: AtomicU64::new(0),
+        completed: AtomicU64::new(0),
+        failed: AtomicU64::new(0),
+        stop: AtomicBool::new(false),
+        journal: journal.clone(),
+        cfg,
+    });
+    let stats: Vec<SharedStats> = (0..ctx.cfg.mode.workers()).map(|_| Arc::new(Mutex::new(WorkerStats::default()))).collect();
+    let progress = super::progress::spawn(ctx.clone(), stats.clone());
+    let ctrl_c = {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                tracing::warn!("interrupted: finishing requests in flight");
+                ctx.stop.store(true, Ordering::Relaxed);
+            }
+        })
+    };
+    let handles: Vec<_> = stats.iter().map(|s| tokio::spawn(worker(ctx.clone(), s.clone()))).collect();
+    for h in handles {
+        if let Err(e) = h.await {
+            tracing::error!("load worker died: {e}");
+        }
+    }
+    ctrl_c.abort();
+    let elapsed = t0.elapsed().as_secs_f64();
+    if let Some((bar, task)) = progress {
+        task.abort();
+        bar.finish_and_clear();
+    }
+    let merged = WorkerStats::merged(&stats);
+    let interrupted = ctx.stop.load(Ordering::Relaxed);
+    let journal_errors = journal.as_ref().map(|j| j.write_errors()).unwrap_or(0);
+    Ok(LoadSummary::build(&ctx.cfg, &merged, elapsed, interrupted, journal_errors))
+}

@@ -1,0 +1,184 @@
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Method, Request};
+use http_body_util::{BodyExt, Empty};
+use tokio::time::timeout_at;
+
+use super::config::{ConnPolicy, LoadConfig, Mode, Stop};
+use super::connect::{Connected, Connector, Sender};
+use super::journal::{ErrorClass, JournalBuf, JournalEntry, JournalFile, Outcome};
+use super::stats::SharedStats;
+
+/// State shared by all workers of a run.
+pub(crate) struct Ctx {
+    pub cfg: LoadConfig,
+    pub connector: Connector,
+    pub t0: Instant,
+    pub deadline: Option<Instant>,
+    /// Open loop: time between intended sends.
+    pub interval: Option<Duration>,
+    pub next_seq: AtomicU64,
+    pub next_conn: AtomicU64,
+    pub completed: AtomicU64,
+    pub failed: AtomicU64,
+    pub stop: AtomicBool,
+    pub journal: Option<Arc<JournalFile>>,
+}
+
+/// Pause after a connect or TLS failure in closed loop, so a dead target isn't hammered.
+const FAIL_BACKOFF: Duration = Duration::from_millis(10);
+
+impl Ctx {
+    /// The next request's sequence number and intended send time, or `None` when the run is over.
+    fn next(&self) -> Option<(u64, Option<Instant>)> {
+        if self.stop.load(Ordering::Relaxed) {
+            return None;
+        }
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        if let Stop::Requests(n) = self.cfg.stop {
+            if seq >= n {
+                return None;
+            }
+        }
+        let intended = self.interval.map(|iv| self.t0 + iv.mul_f64(seq as f64));
+        let when = intended.unwrap_or_else(Instant::now);
+        if self.deadline.is_some_and(|d| when >= d) {
+            return None;
+        }
+        Some((seq, intended))
+    }
+}
+
+pub(crate) async fn worker(ctx: Arc<Ctx>, stats: SharedStats) {
+    let mut journal = JournalBuf::new(ctx.journal.clone());
+    let mut conn: Option<Connected> = None;
+    let keep_alive = ctx.cfg.policy == ConnPolicy::KeepAlive;
+    while let Some((seq, intended)) = ctx.next() {
+        if let Some(at) = intended {
+            tokio::time::sleep_until(at.into()).await;
+        }
+        let start = Instant::now();
+        let budget = (start + ctx.cfg.timeout).into();
+        let id = format!("{}-{seq}", ctx.cfg.run_id);
+        let mut handshake = None;
+        let mut resumed = false;
+
+        if conn.as_ref().is_some_and(|c| c.sender.is_closed()) {
+            conn = None; // the server closed an idle keep-alive connection: not an error
+        }
+        let mut result: Result<(u16, Instant, Instant, u64), ErrorClass> = Err(ErrorClass::Protocol);
+        let mut source = conn.as_ref().and_then(|c| c.source);
+        if conn.is_none() {
+            source = ctx.cfg.sources.get(ctx.next_conn.fetch_add(1, Ordering::Relaxed));
+            match timeout_at(budget, ctx.connector.connect(source)).await {
+                Ok(Ok(c)) => {
+                    handshake = c.handshake;
+                    resumed = c.resumed;
+                    conn = Some(c);
+                }
+                Ok(Err(class)) => result = Err(class),
+                Err(_) => result = Err(ErrorClass::Timeout),
+            }
+        }
+        let mut close = !keep_alive;
+        if let Some(c) = conn.as_mut() {
+            let req = build_request(&ctx.cfg, &id, matches!(c.sender, Sender::H2(_)));
+            result = match timeout_at(budget, exchange(&mut c.sender, req)).await {
+                Ok(r) => r,
+                Err(_) => Err(ErrorClass::Timeout),
+            };
+            close |= result.is_err();
+        }
+        if close {
+            conn = None;
+        }
+
+        let done = Instant::now();
+        let outcome = match result {
+            Ok((status, ..)) => Outcome::Status(status),
+            Err(c) => Outcome::Failed(c),
+        };
+        let entry = JournalEntry {
+            id,
+            source,
+            outcome,
+            start_us: (start - ctx.t0).as_micros() as u64,
+            handshake_us: handshake.map(|d| d.as_micros() as u64),
+            ttfb_us: result.as_ref().ok().map(|(_, ttfb, _, _)| (*ttfb - start).as_micros() as u64),
+            total_us: Some((done - start).as_micros() as u64),
+            corrected_us: intended.map(|at| (done.saturating_duration_since(at)).as_micros() as u64),
+        };
+        {
+            let mut s = stats.lock().expect("stats lock");
+            if let Some(h) = handshake {
+                s.handshake.record_duration(h);
+                if resumed { s.resumed_handshakes += 1 } else { s.full_handshakes += 1 }
+            }
+            if let Ok((_, ttfb, _, bytes)) = &result {
+                s.ttfb.record_duration(*ttfb - start);
+                s.bytes += bytes;
+            }
+            s.total.record_duration(done - start);
+            if let Some(at) = intended {
+                s.corrected.record_duration(done.saturating_duration_since(at));
+            }
+            s.count(outcome, (done - ctx.t0).as_secs() as usize);
+        }
+        journal.push(&entry);
+        ctx.completed.fetch_add(1, Ordering::Relaxed);
+        if outcome.error_class().is_some() {
+            ctx.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        if matches!(outcome, Outcome::Failed(ErrorClass::Connect | ErrorClass::Tls)) && matches!(ctx.cfg.mode, Mode::Closed { .. }) {
+            tokio::time::sleep(FAIL_BACKOFF).await;
+        }
+    }
+    journal.flush();
+}
+
+fn build_request(cfg: &LoadConfig, id: &str, h2: bool) -> Request<Empty<Bytes>> {
+    let t = &cfg.target;
+    let uri = if h2 { format!("{}://{}{}", if t.tls { "https" } else { "http" }, t.authority, t.path) } else { t.path.clone() };
+    let mut b = Request::builder().method(Method::GET).uri(uri).header("x-request-id", id).header("user-agent", "routerlab");
+    if !h2 {
+        b = b.header("host", t.authority.as_str());
+    }
+    if let Some(h) = b.headers_mut() {
+        for (name, value) in &cfg.headers {
+            h.append(name.clone(), value.clone());
+        }
+    }
+    b.body(Empty::new()).expect("request from validated parts")
+}
+
+/// Send one request and read the whole body. Returns status, time of headers, time of end, body bytes.
+async fn exchange(sender: &mut Sender, req: Request<Empty<Bytes>>) -> Result<(u16, Instant, Instant, u64), ErrorClass> {
+    let resp = match sender {
+        Sender::H1(s) => {
+            s.ready().await.map_err(|_| ErrorClass::Protocol)?;
+            s.send_request(req).await
+        }
+        Sender::H2(s) => {
+            s.ready().await.map_err(|_| ErrorClass::Protocol)?;
+            s.send_request(req).await
+        }
+    }
+    .map_err(|e| {
+        tracing::debug!("request failed: {e}");
+        ErrorClass::Protocol
+    })?;
+    let ttfb = Instant::now();
+    let status = resp.status().as_u16();
+    let mut body = resp.into_body();
+    let mut bytes = 0u64;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| ErrorClass::Protocol)?;
+        if let Some(d) = frame.data_ref() {
+            bytes += d.len() as u64;
+        }
+    }
+    Ok((status, ttfb, Instant::now(), bytes))
+}

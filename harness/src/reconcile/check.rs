@@ -1,0 +1,86 @@
+use std::net::IpAddr;
+
+use super::Reconciliation;
+
+/// What the scenario expects of client-IP attribution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expect {
+    /// Every logged request names the address that sent it.
+    Preserved,
+    /// Every logged request names one of these (router or hub) addresses instead:
+    /// the negative control that proves the harness sees the loss.
+    Lost { seen_as: Vec<IpAddr> },
+}
+
+/// A named check with its result and the evidence behind it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Assertion {
+    pub name: String,
+    pub passed: bool,
+    pub evidence: String,
+}
+
+fn check(name: &str, passed: bool, evidence: String) -> Assertion {
+    Assertion { name: name.to_string(), passed, evidence }
+}
+
+impl Reconciliation {
+    /// `preserved` when every logged request was attributed to its sender, else `lost`.
+    pub fn verdict(&self) -> &'static str {
+        if self.logged > 0 && self.mismatches == 0 { "preserved" } else { "lost" }
+    }
+
+    /// The checks of a run. "No observation" (nothing sent or nothing logged) fails:
+    /// it is never a pass.
+    pub fn assertions(&self, expect: &Expect, max_error_rate: f64) -> Vec<Assertion> {
+        let mut out = vec![
+            check("observed", self.sent > 0 && self.logged > 0, format!("{} sent, {} logged", self.sent, self.logged)),
+            check(
+                "accounted",
+                self.answered_unlogged == 0 && self.unknown_ids == 0 && self.duplicates == 0,
+                format!(
+                    "sent {} = logged {} + failed {} + answered-but-unlogged {}; duplicates {}, unknown ids {}{}",
+                    self.sent,
+                    self.logged,
+                    self.failed_unlogged,
+                    self.answered_unlogged,
+                    self.duplicates,
+                    self.unknown_ids,
+                    if self.unlogged_examples.is_empty() { String::new() } else { format!("; e.g. {}", self.unlogged_examples.join(", ")) }
+                ),
+            ),
+        ];
+        let errors = self.sent - self.ok;
+        let rate = if self.sent > 0 { errors as f64 / self.sent as f64 } else { 1.0 };
+        out.push(check("error-rate", rate <= max_error_rate, format!("{errors}/{} failed ({:.2}%, limit {:.2}%)", self.sent, rate * 100.0, max_error_rate * 100.0)));
+        let examples = || {
+            self.mismatch_examples
+                .iter()
+                .take(3)
+                .map(|m| format!("{} from {} logged as {}", m.request_id, opt(m.sent_from), opt(m.logged_client_ip)))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        match expect {
+            Expect::Preserved => out.push(check(
+                "client-ip-preserved",
+                self.logged > 0 && self.mismatches == 0,
+                format!("{} of {} logged requests attributed to their sender, {} mismatches{}", self.attributed, self.logged, self.mismatches,
+                    if self.mismatches > 0 { format!(": {}", examples()) } else { String::new() }),
+            )),
+            Expect::Lost { seen_as } => {
+                let as_expected: u64 = seen_as.iter().map(|ip| self.logged_client_ips.get(&ip.to_string()).copied().unwrap_or(0)).sum();
+                out.push(check(
+                    "client-ip-lost",
+                    self.logged > 0 && as_expected == self.logged,
+                    format!("{as_expected} of {} logged requests seen as {:?}; logged client IPs {:?}", self.logged, seen_as, self.logged_client_ips),
+                ));
+            }
+        }
+        out
+    }
+}
+
+fn opt(ip: Option<IpAddr>) -> String {
+    ip.map(|i| i.to_string()).unwrap_or_else(|| "-".into())
+}

@@ -1,0 +1,9 @@
+//! Reconcile what the load generator sent (its journal) with what the backend logged:
+//! every request accounted for, each attributed to the source address that really sent it.
+mod check;
+mod error;
+mod tally;
+
+pub use check::{Assertion, Expect};
+pub use error::ReconcileError;
+pub use tally::{reconcile, Mismatch, Reconciliation, SourceOutcome};

@@ -1,0 +1,174 @@
+//! Command-line shape. Names here are an interface: scripts depend on them.
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use harness::accesslog::LogFormat;
+use harness::backend::ListenSpec;
+use harness::forwarded::ClientIpHeader;
+use harness::netaddr::SourceSpec;
+use harness::proxyproto::ProxyMode;
+use harness::tls::KeyType;
+use ipnet::IpNet;
+
+#[derive(Debug, Parser)]
+#[command(name = "routerlab", version, about = "Test and benchmark reverse proxies on emulated routers: do client IPs survive, and what does it cost?")]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug). ROUTERLAB_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve HTTP(S) and log, per request, which client IP the backend would believe.
+    Backend(BackendArgs),
+    /// Drive HTTP(S) load from many source addresses and journal every request.
+    Load(LoadArgs),
+    /// Write a per-run CA and the certificates a proxy and backend need.
+    Certs(CertsArgs),
+    /// Reconcile a load journal with a backend access log and check client-IP attribution.
+    Verify(VerifyArgs),
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{s:?} is not a duration like 10s or 500ms: {e}"))
+}
+
+fn cidr(s: &str) -> Result<IpNet, String> {
+    harness::netaddr::CidrList::parse_net(s).map_err(|e| e.to_string())
+}
+
+#[derive(Debug, Args)]
+pub struct BackendArgs {
+    /// ADDR[,tls|,plain][,proxy-protocol=off|v1|v2|any]; repeat for more listeners.
+    #[arg(long, required = true, value_name = "ADDR")]
+    pub listen: Vec<ListenSpec>,
+    /// Certificate chain (PEM). Listeners use TLS when this and --tls-key are given.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// PROXY protocol for listeners that don't say.
+    #[arg(long, default_value = "off", value_name = "off|v1|v2|any")]
+    pub proxy_protocol: ProxyMode,
+    /// Proxies allowed to send PROXY headers and forwarding headers (CIDR or address).
+    #[arg(long, value_name = "CIDR", value_parser = cidr)]
+    pub trusted: Vec<IpNet>,
+    /// Which forwarding header the trusted proxy writes.
+    #[arg(long, default_value = "xff", value_name = "xff|forwarded|none")]
+    pub client_ip_header: ClientIpHeader,
+    #[arg(long, value_name = "PATH")]
+    pub access_log: PathBuf,
+    #[arg(long, default_value = "json", value_name = "json|combined|main")]
+    pub log_format: LogFormat,
+    /// JSON lines for connections refused by PROXY-protocol checks.
+    #[arg(long, value_name = "PATH")]
+    pub reject_log: Option<PathBuf>,
+    /// How long to wait for a complete PROXY header.
+    #[arg(long, default_value = "3s", value_parser = duration, value_name = "DURATION")]
+    pub header_timeout: Duration,
+    /// Size of the response body.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub body_bytes: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// http:// or https:// URL.
+    pub url: String,
+    /// Closed loop with N connections (default 16), or with --rate the most requests in flight (default 64).
+    #[arg(short = 'c', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub connections: Option<u32>,
+    /// Open loop: requests per second, latency measured from the intended send time.
+    #[arg(short = 'r', long, value_name = "R")]
+    pub rate: Option<f64>,
+    /// How long to run (default 10s).
+    #[arg(short = 'd', long, value_parser = duration, conflicts_with = "requests", value_name = "D")]
+    pub duration: Option<Duration>,
+    /// Stop after N requests.
+    #[arg(short = 'n', long, value_name = "N")]
+    pub requests: Option<u64>,
+    /// Source address or CIDR; connections take the next address in turn.
+    #[arg(long, value_name = "ADDR|CIDR")]
+    pub source: Vec<SourceSpec>,
+    /// A new connection and full TLS handshake per request.
+    #[arg(long, conflicts_with = "resume")]
+    pub new_conn: bool,
+    /// A new connection per request, resuming the TLS session.
+    #[arg(long)]
+    pub resume: bool,
+    #[arg(long)]
+    pub http2: bool,
+    /// Accept any server certificate.
+    #[arg(short = 'k', long, conflicts_with = "ca")]
+    pub insecure: bool,
+    /// CA certificate to verify the server with.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Extra request header, e.g. 'X-Forwarded-For: 6.6.6.6' (spoofing scenarios).
+    #[arg(short = 'H', long, value_name = "'Name: value'")]
+    pub header: Vec<String>,
+    /// Per-request time budget, connect and handshake included.
+    #[arg(long, default_value = "10s", value_parser = duration, value_name = "D")]
+    pub timeout: Duration,
+    /// Write the summary as JSON.
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+    /// Write the per-request journal (TSV).
+    #[arg(long, value_name = "PATH")]
+    pub journal: Option<PathBuf>,
+    /// Prefix for X-Request-Id (random by default).
+    #[arg(long, value_name = "ID")]
+    pub run_id: Option<String>,
+    /// No summary on stdout.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CertsArgs {
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// DNS name of the proxy's (frontend) certificate.
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+    /// IP SANs of the frontend certificate (the router's WAN addresses).
+    #[arg(long, value_name = "IP")]
+    pub ip: Vec<IpAddr>,
+    #[arg(long, default_value = "ecdsa-p256", value_name = "ecdsa-p256|rsa-2048|ed25519")]
+    pub key: KeyType,
+    /// DNS name of the backend certificate.
+    #[arg(long, default_value = "backend.test", value_name = "NAME")]
+    pub backend_name: String,
+    /// IP SANs of the backend certificate.
+    #[arg(long, value_name = "IP")]
+    pub backend_ip: Vec<IpAddr>,
+    /// Also issue a client certificate.
+    #[arg(long)]
+    pub client: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[arg(long, value_name = "PATH")]
+    pub journal: PathBuf,
+    #[arg(long, value_name = "PATH")]
+    pub access_log: PathBuf,
+    #[arg(long, default_value = "json", value_name = "json|combined|main")]
+    pub log_format: LogFormat,
+    /// preserved: each request is logged with its sender's address. lost: with a --seen-as address.
+    #[arg(long, default_value = "preserved", value_parser = ["preserved", "lost"])]
+    pub expect: String,
+    /// With --expect lost: the router or hub address the backend should see instead.
+    #[arg(long, value_name = "IP", required_if_eq("expect", "lost"))]
+    pub seen_as: Vec<IpAddr>,
+    /// Highest tolerated fraction of failed requests.
+    #[arg(long, default_value_t = 0.0, value_name = "FRACTION")]
+    pub max_error_rate: f64,
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+}

@@ -1,0 +1,30 @@
+//! One module per subcommand.
+mod backend;
+mod certs;
+mod load;
+mod verify;
+
+use crate::cli::Command;
+use crate::exit::CmdResult;
+
+pub fn dispatch(cmd: Command) -> CmdResult {
+    match cmd {
+        Command::Backend(a) => backend::run(a),
+        Command::Load(a) => load::run(a),
+        Command::Certs(a) => certs::run(a),
+        Command::Verify(a) => verify::run(a),
+    }
+}
+
+/// A multi-threaded tokio runtime for commands that do network I/O.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, crate::exit::Failure> {
+    use crate::exit::Classify;
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().infra()
+}
+
+/// Write pretty JSON to `path`, naming the path on failure.
+pub(crate) fn write_json<T: serde::Serialize>(path: &std::path::Path, value: &T) -> Result<(), crate::exit::Failure> {
+    use crate::exit::Classify;
+    let text = serde_json::to_string_pretty(value).expect("serializable");
+    std::fs::write(path, text + "\n").map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display())).infra()
+}
