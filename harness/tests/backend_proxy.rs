@@ -1,0 +1,166 @@
+//! PROXY protocol through the real backend: valid headers become the logged client IP;
+//! every violation closes the connection, is logged as a rejection, and its claimed
+//! address never reaches the access log.
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::Lab;
+use harness::forwarded::ClientIpSource;
+use harness::proxyproto::{encode_v1, encode_v2, Command, V2_SIGNATURE};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const SPOOF: &str = "6.6.6.6";
+
+async fn backend(lab: &Lab, listen: &str) -> (harness::backend::Backend, SocketAddr) {
+    let mut c = lab.backend_config(listen);
+    c.trusted = "127.0.0.0/8".parse().unwrap();
+    c.header_timeout = Duration::from_millis(400);
+    let b = harness::backend::Backend::start(&c).await.unwrap();
+    let addr = b.listeners()[0].addr;
+    (b, addr)
+}
+
+/// Send `prefix` then a plain HTTP request in `chunk`-byte writes; return the response text.
+async fn exchange(addr: SocketAddr, prefix: &[u8], id: &str, chunk: usize) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET / HTTP/1.1\r\nHost: x\r\nX-Request-Id: {id}\r\nConnection: close\r\n\r\n");
+    let all = [prefix, req.as_bytes()].concat();
+    for part in all.chunks(chunk) {
+        if s.write_all(part).await.is_err() {
+            break;
+        }
+        if chunk < all.len() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn sa(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+#[tokio::test]
+async fn valid_v1_and_v2_headers_name_the_client() {
+    let lab = Lab::new();
+    let (_b, addr) = backend(&lab, "127.0.0.1:0,plain,proxy-protocol=any").await;
+    let v1 = encode_v1(sa("203.0.113.7:5000"), sa("192.0.2.1:443"));
+    assert!(exchange(addr, v1.as_bytes(), "v1", 1).await.starts_with("HTTP/1.1 200"));
+    let v2 = encode_v2(Command::Proxy, Some((sa("[2001:db8:c::9]:6000"), sa("[2001:db8:1::1]:443"))), &[(0x02, b"router.test")]);
+    assert!(exchange(addr, &v2, "v2", 3).await.starts_with("HTTP/1.1 200"));
+    let local = encode_v2(Command::Local, None, &[]);
+    assert!(exchange(addr, &local, "local", 1000).await.starts_with("HTTP/1.1 200"));
+    let unknown = b"PROXY UNKNOWN\r\n";
+    assert!(exchange(addr, unknown, "unknown", 1000).await.starts_with("HTTP/1.1 200"));
+
+    let recs = lab.records();
+    let by_id = |id: &str| recs.iter().find(|r| r.request_id.as_deref() == Some(id)).unwrap().clone();
+    let r = by_id("v1");
+    assert_eq!((r.client_ip.unwrap().to_string(), r.client_ip_source), ("203.0.113.7".into(), Some(ClientIpSource::ProxyProtocol)));
+    assert_eq!(r.proxy_addr.unwrap().to_string(), "203.0.113.7:5000");
+    assert_eq!(r.peer_addr.unwrap().ip.to_string(), "127.0.0.1");
+    assert_eq!(by_id("v2").client_ip.unwrap().to_string(), "2001:db8:c::9");
+    // LOCAL and UNKNOWN: the real connection endpoint.
+    for id in ["local", "unknown"] {
+        let r = by_id(id);
+        assert_eq!((r.client_ip.unwrap().to_string(), r.client_ip_source), ("127.0.0.1".into(), Some(ClientIpSource::Peer)));
+    }
+}
+
+#[tokio::test]
+async fn proxy_header_in_front_of_tls() {
+    let lab = Lab::new();
+    let (_b, addr) = backend(&lab, "127.0.0.1:0,tls,proxy-protocol=v2").await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(&encode_v2(Command::Proxy, Some((sa("198.51.100.20:1"), sa("192.0.2.1:443"))), &[]))
+        .await
+        .unwrap();
+    let cfg = harness::tls::client_config(&harness::tls::ClientTrust::Ca(lab.pki.ca_cert.clone()), harness::tls::Resumption::Disabled, &[b"http/1.1"]).unwrap();
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg));
+    let mut t = tls.connect("router.test".try_into().unwrap(), s).await.unwrap();
+    t.write_all(b"GET / HTTP/1.1\r\nHost: router.test\r\nX-Request-Id: pp-tls\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut out = Vec::new();
+    let _ = t.read_to_end(&mut out).await;
+    assert!(out.starts_with(b"HTTP/1.1 200"));
+    let r = lab.records().pop().unwrap();
+    assert_eq!(r.client_ip.unwrap().to_string(), "198.51.100.20");
+    assert_eq!(r.tls_version.as_deref(), Some("TLSv1.3"));
+}
+
+fn bad_v2(ver_cmd: u8, fam: u8, len: u16, body: &[u8]) -> Vec<u8> {
+    let mut v = V2_SIGNATURE.to_vec();
+    v.extend_from_slice(&[ver_cmd, fam]);
+    v.extend_from_slice(&len.to_be_bytes());
+    v.extend_from_slice(body);
+    v
+}
+
+#[tokio::test]
+async fn every_violation_is_rejected_and_never_logged_as_a_client() {
+    let lab = Lab::new();
+    let (b, addr) = backend(&lab, "127.0.0.1:0,plain,proxy-protocol=any").await;
+    let spoof4 = [6, 6, 6, 6, 192, 0, 2, 1, 0, 1, 1, 187];
+    let mut too_long = format!("PROXY TCP4 {SPOOF} 192.0.2.1 1 443 ").into_bytes();
+    too_long.resize(110, b'x');
+    too_long.extend_from_slice(b"\r\n");
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("too-long", too_long, "v1-too-long"),
+        ("bare-lf", format!("PROXY TCP4 {SPOOF} 192.0.2.1 1 443\n").into_bytes(), "v1-bad-line-end"),
+        ("wrong-sig", b"\r\n\r\n\0\r\nQUIX\n\x21\x11\x00\x0c".to_vec(), "bad-signature"),
+        ("v1-in-v2", bad_v2(0x11, 0x11, 12, &spoof4), "v2-bad-version"),
+        ("bad-cmd", bad_v2(0x23, 0x11, 12, &spoof4), "v2-bad-command"),
+        ("bad-family", bad_v2(0x21, 0x51, 12, &spoof4), "v2-bad-family"),
+        ("overrun", bad_v2(0x21, 0x11, 15, &[&spoof4[..], &[1, 0, 9]].concat()), "v2-tlv-overrun"),
+        ("short-len", bad_v2(0x21, 0x21, 12, &spoof4), "v2-short-length"),
+        ("no-header", Vec::new(), "bad-signature"),
+    ];
+    for (id, prefix, _) in &cases {
+        let resp = exchange(addr, prefix, id, 1000).await;
+        assert!(resp.is_empty(), "{id}: connection must be closed without an answer, got {resp:?}");
+    }
+    // Truncated: half a header, then silence past the timeout.
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("PROXY TCP4 {SPOOF}").as_bytes()).await.unwrap();
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(3), s.read(&mut buf)).await.expect("closed by the server's header timeout");
+    assert_eq!(n.unwrap_or(0), 0);
+
+    let rejects = lab.rejects();
+    for (id, _, reason) in &cases {
+        assert!(rejects.iter().any(|r| r["reason"] == *reason), "{id}: no {reason} rejection in {rejects:?}");
+    }
+    assert!(rejects.iter().any(|r| r["reason"] == "timeout"));
+    assert_eq!(b.stats().snapshot().rejected_total as usize, cases.len() + 1);
+    assert!(lab.records().is_empty(), "no request may be logged from a rejected connection");
+    assert!(!std::fs::read_to_string(&lab.access_log).unwrap_or_default().contains(SPOOF));
+}
+
+#[tokio::test]
+async fn headers_from_untrusted_sources_are_rejected() {
+    let lab = Lab::new();
+    let mut c = lab.backend_config("127.0.0.1:0,plain,proxy-protocol=v1");
+    c.trusted = "127.0.0.9/32".parse().unwrap();
+    let b = harness::backend::Backend::start(&c).await.unwrap();
+    let addr = b.listeners()[0].addr;
+    let v1 = encode_v1(sa("6.6.6.6:1"), sa("192.0.2.1:443"));
+    assert!(exchange(addr, v1.as_bytes(), "u", 1000).await.is_empty());
+    assert_eq!(lab.rejects()[0]["reason"], "untrusted-source");
+    assert_eq!(lab.rejects()[0]["peer_addr"].as_str().unwrap().split(':').next(), Some("127.0.0.1"));
+    assert!(lab.records().is_empty());
+}
+
+#[tokio::test]
+async fn a_listener_without_proxy_protocol_serves_headers_as_garbage() {
+    // Off means off: a PROXY line on a plain listener is not interpreted.
+    let lab = Lab::new();
+    let (_b, addr) = backend(&lab, "127.0.0.1:0,plain,proxy-protocol=off").await;
+    let v1 = encode_v1(sa("6.6.6.6:1"), sa("192.0.2.1:443"));
+    let resp = exchange(addr, v1.as_bytes(), "off", 1000).await;
+    assert!(resp.starts_with("HTTP/1.1 400") || resp.is_empty(), "{resp:?}");
+    assert!(!std::fs::read_to_string(&lab.access_log).unwrap_or_default().contains(SPOOF));
+}

@@ -1,0 +1,168 @@
+//! The traffic engine end to end on loopback: real TLS, real sockets bound to
+//! 127.0.0.2-4, the backend's access log reconciled against the load journal.
+mod common;
+
+use std::collections::HashMap;
+
+use common::Lab;
+use harness::forwarded::ClientIpSource;
+use harness::load::{read_journal, ConnPolicy, Mode, Stop};
+use harness::reconcile::{reconcile, Expect};
+
+const SOURCES: [&str; 3] = ["127.0.0.2", "127.0.0.3", "127.0.0.4"];
+
+fn url(b: &harness::backend::Backend, scheme: &str) -> String {
+    format!("{scheme}://{}/", b.listeners()[0].addr)
+}
+
+/// Every journal id appears exactly once in the log, with the journal's source as client IP.
+fn assert_exact_attribution(lab: &Lab) -> usize {
+    let (_, entries) = read_journal(&lab.journal()).unwrap();
+    let sent: HashMap<String, String> =
+        entries.map(|e| e.unwrap()).map(|e| (e.id, e.source.unwrap().to_string())).collect();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for rec in lab.records() {
+        let id = rec.request_id.clone().expect("every request carries X-Request-Id");
+        let src = sent.get(&id).unwrap_or_else(|| panic!("logged id {id} was never sent"));
+        assert_eq!(&rec.client_ip.unwrap().to_string(), src, "{id}");
+        assert_eq!(rec.client_ip_source, Some(ClientIpSource::Peer));
+        *seen.entry(id).or_default() += 1;
+    }
+    assert_eq!(seen.len(), sent.len(), "every sent id is logged");
+    assert!(seen.values().all(|n| *n == 1), "no id logged twice");
+    sent.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_from_three_sources_is_attributed_exactly() {
+    let lab = Lab::new();
+    let b = lab.backend("127.0.0.1:0").await;
+    let s = harness::load::run(lab.load_config(&url(&b, "https"), &SOURCES, 600)).await.unwrap();
+    assert_eq!((s.sent, s.ok, s.errors.total()), (600, 600, 0));
+    assert_eq!(s.sent, s.ok + s.errors.total());
+    assert_eq!(assert_exact_attribution(&lab), 600);
+    let recs = lab.records();
+    let sources: std::collections::BTreeSet<String> = recs.iter().map(|r| r.client_ip.unwrap().to_string()).collect();
+    assert_eq!(sources.into_iter().collect::<Vec<_>>(), SOURCES);
+    assert!(recs.iter().all(|r| r.tls_version.as_deref() == Some("TLSv1.3") && r.tls_cipher.is_some()));
+    // Four keep-alive connections: four full handshakes for 600 requests.
+    assert_eq!(s.handshakes.full, 4);
+    let r = reconcile(&lab.journal(), &lab.access_log, harness::accesslog::LogFormat::Json).unwrap();
+    assert!(r.assertions(&Expect::Preserved, 0.0).iter().all(|a| a.passed), "{r:?}");
+    assert_eq!(r.verdict(), "preserved");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_connection_per_request_does_full_handshakes() {
+    let lab = Lab::new();
+    let b = lab.backend("127.0.0.1:0").await;
+    let mut cfg = lab.load_config(&url(&b, "https"), &SOURCES, 90);
+    cfg.policy = ConnPolicy::NewConn;
+    let s = harness::load::run(cfg).await.unwrap();
+    assert_eq!((s.ok, s.handshakes.full, s.handshakes.resumed), (90, 90, 0));
+    assert_eq!(s.latency_us.handshake.count, 90);
+    assert_eq!(b.stats().snapshot().connections, 90);
+    assert_exact_attribution(&lab);
+    // New connections rotate through the sources evenly.
+    let mut per: HashMap<String, usize> = HashMap::new();
+    for r in lab.records() {
+        *per.entry(r.client_ip.unwrap().to_string()).or_default() += 1;
+    }
+    assert!(per.values().all(|n| *n == 30), "{per:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resumption_resumes_after_the_first_handshakes() {
+    let lab = Lab::new();
+    let b = lab.backend("127.0.0.1:0").await;
+    let mut cfg = lab.load_config(&url(&b, "https"), &SOURCES, 60);
+    cfg.policy = ConnPolicy::Resume;
+    cfg.mode = Mode::Closed { connections: 1 };
+    let s = harness::load::run(cfg).await.unwrap();
+    assert_eq!(s.ok, 60);
+    assert!(s.handshakes.resumed >= 50, "{:?}", s.handshakes);
+    assert_eq!(s.handshakes.full + s.handshakes.resumed, 60);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_over_tls_and_ipv6_loopback() {
+    let lab = Lab::new();
+    let b = lab.backend("[::1]:0").await;
+    let mut cfg = lab.load_config(&url(&b, "https"), &["::1"], 100);
+    cfg.http2 = true;
+    let s = harness::load::run(cfg).await.unwrap();
+    assert_eq!(s.ok, 100, "{s}");
+    let recs = lab.records();
+    assert!(recs.iter().all(|r| r.protocol.as_deref() == Some("HTTP/2.0")));
+    assert!(recs.iter().all(|r| r.client_ip.unwrap().to_string() == "::1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_loop_reports_corrected_and_uncorrected_latency() {
+    let lab = Lab::new();
+    let b = lab.backend("127.0.0.1:0,plain").await;
+    let mut cfg = lab.load_config(&url(&b, "http"), &SOURCES, 0);
+    cfg.mode = Mode::Open { rate: 200.0, connections: 8 };
+    cfg.stop = Stop::After(std::time::Duration::from_millis(1500));
+    let s = harness::load::run(cfg).await.unwrap();
+    // 200/s for 1.5 s: the schedule, not the server's speed, sets the count.
+    assert!((295..=301).contains(&s.sent), "sent {}", s.sent);
+    let c = s.latency_us.total_corrected.expect("open loop has corrected latency");
+    assert_eq!(c.count, s.sent);
+    assert!(c.p50 >= s.latency_us.total.p50, "corrected {c:?} vs {:?}", s.latency_us.total);
+    assert_exact_attribution(&lab);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_are_classified_and_accounted() {
+    let lab = Lab::new();
+    let b = lab.backend("127.0.0.1:0").await;
+    // 404s are answers (logged) but errors of class http-status.
+    let mut cfg = lab.load_config(&format!("https://{}/status/404", b.listeners()[0].addr), &SOURCES, 30);
+    let s = harness::load::run(cfg.clone()).await.unwrap();
+    assert_eq!((s.ok, s.errors.http_status), (0, 30));
+    assert_eq!(lab.records().len(), 30);
+    // Nothing listens here: connect errors, nothing logged, still accounted for.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = dead.local_addr().unwrap().port();
+    drop(dead);
+    cfg = lab.load_config(&format!("https://127.0.0.1:{port}/"), &SOURCES, 20);
+    cfg.journal = Some(lab.dir.path().join("dead.tsv"));
+    let s = harness::load::run(cfg).await.unwrap();
+    assert_eq!((s.sent, s.ok, s.errors.connect), (20, 0, 20));
+    // A server whose certificate the client can't verify: TLS errors.
+    let mut cfg = lab.load_config(&url(&b, "https"), &SOURCES, 5);
+    cfg.trust = harness::tls::ClientTrust::Ca(lab.pki.frontend_cert.clone());
+    cfg.journal = None;
+    let s = harness::load::run(cfg).await.unwrap();
+    assert_eq!(s.errors.tls, 5);
+    let r = reconcile(&lab.dir.path().join("dead.tsv"), &lab.access_log, harness::accesslog::LogFormat::Json).unwrap();
+    assert_eq!((r.sent, r.logged, r.failed_unlogged, r.answered_unlogged), (20, 0, 20, 0));
+    let checks = r.assertions(&Expect::Preserved, 1.0);
+    assert!(!checks.iter().find(|a| a.name == "observed").unwrap().passed, "no observation is never a pass");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trusted_peer_relaying_forged_xff_is_detected_as_a_mismatch() {
+    // Negative control: trusting the load generator's own address makes the backend
+    // believe the forged header, and reconciliation must notice.
+    let lab = Lab::new();
+    let mut bc = lab.backend_config("127.0.0.1:0");
+    bc.trusted = "127.0.0.2/32".parse().unwrap();
+    let b = harness::backend::Backend::start(&bc).await.unwrap();
+    let mut cfg = lab.load_config(&url(&b, "https"), &SOURCES, 60);
+    cfg.headers = vec![harness::load::parse_header("X-Forwarded-For: 6.6.6.6").unwrap()];
+    harness::load::run(cfg).await.unwrap();
+    let r = reconcile(&lab.journal(), &lab.access_log, harness::accesslog::LogFormat::Json).unwrap();
+    assert_eq!(r.logged, 60);
+    let from_trusted = r.per_source["127.0.0.2"].requests;
+    assert_eq!(r.mismatches, from_trusted, "only the trusted source's requests are mis-attributed");
+    assert_eq!(r.logged_client_ips.get("6.6.6.6").copied(), Some(from_trusted));
+    assert_eq!(r.verdict(), "lost");
+    assert!(r.mismatch_examples.iter().all(|m| m.xff.as_deref() == Some("6.6.6.6")));
+    // Untrusted sources' forged headers were ignored.
+    for rec in lab.records().iter().filter(|r| r.peer_addr.unwrap().ip.to_string() != "127.0.0.2") {
+        assert_eq!(rec.client_ip, Some(rec.peer_addr.unwrap().ip));
+        assert_eq!(rec.xff.as_deref(), Some("6.6.6.6"), "raw header is still logged");
+    }
+}
