@@ -13,7 +13,11 @@ use harness::tls::KeyType;
 use ipnet::IpNet;
 
 #[derive(Debug, Parser)]
-#[command(name = "routerlab", version, about = "Test and benchmark reverse proxies on emulated routers: do client IPs survive, and what does it cost?")]
+#[command(
+    name = "routerlab",
+    version,
+    about = "Test and benchmark reverse proxies on emulated routers: do client IPs survive, and what does it cost?"
+)]
 pub struct Cli {
     /// More log output on stderr (-v info, -vv debug). ROUTERLAB_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]

@@ -5,10 +5,21 @@ mod cli;
 mod cmd;
 mod exit;
 
-use clap::Parser;
+use clap::Parser as _;
 
 fn main() {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        Err(e) => {
+            // One line that names the bad value, like every other routerlab error.
+            let text = e.render().to_string();
+            let message: Vec<&str> =
+                text.lines().take_while(|l| !l.is_empty() && !l.starts_with("Usage:")).map(str::trim).collect();
+            eprintln!("routerlab: error: {} (see --help)", message.join(" ").trim_start_matches("error: "));
+            std::process::exit(exit::Code::BadInput.into());
+        }
+    };
     init_tracing(cli.verbose);
     let code = match cmd::dispatch(cli.command) {
         Ok(code) => code,

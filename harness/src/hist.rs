@@ -97,7 +97,11 @@ mod tests {
         // 99% fast (100 us), 1% slow (50 ms): p99 sits at the edge, p99.9 in the slow mode.
         let (mut a, mut b) = (LatencyHist::default(), LatencyHist::default());
         for i in 0..10_000u64 {
-            if i % 100 == 0 { b.record(50_000) } else { a.record(100) }
+            if i % 100 == 0 {
+                b.record(50_000)
+            } else {
+                a.record(100)
+            }
         }
         a.merge(&b);
         let p = a.percentiles();

@@ -51,7 +51,11 @@ async fn valid_v1_and_v2_headers_name_the_client() {
     let (_b, addr) = backend(&lab, "127.0.0.1:0,plain,proxy-protocol=any").await;
     let v1 = encode_v1(sa("203.0.113.7:5000"), sa("192.0.2.1:443"));
     assert!(exchange(addr, v1.as_bytes(), "v1", 1).await.starts_with("HTTP/1.1 200"));
-    let v2 = encode_v2(Command::Proxy, Some((sa("[2001:db8:c::9]:6000"), sa("[2001:db8:1::1]:443"))), &[(0x02, b"router.test")]);
+    let v2 = encode_v2(
+        Command::Proxy,
+        Some((sa("[2001:db8:c::9]:6000"), sa("[2001:db8:1::1]:443"))),
+        &[(0x02, b"router.test")],
+    );
     assert!(exchange(addr, &v2, "v2", 3).await.starts_with("HTTP/1.1 200"));
     let local = encode_v2(Command::Local, None, &[]);
     assert!(exchange(addr, &local, "local", 1000).await.starts_with("HTTP/1.1 200"));
@@ -61,14 +65,20 @@ async fn valid_v1_and_v2_headers_name_the_client() {
     let recs = lab.records();
     let by_id = |id: &str| recs.iter().find(|r| r.request_id.as_deref() == Some(id)).unwrap().clone();
     let r = by_id("v1");
-    assert_eq!((r.client_ip.unwrap().to_string(), r.client_ip_source), ("203.0.113.7".into(), Some(ClientIpSource::ProxyProtocol)));
+    assert_eq!(
+        (r.client_ip.unwrap().to_string(), r.client_ip_source),
+        ("203.0.113.7".into(), Some(ClientIpSource::ProxyProtocol))
+    );
     assert_eq!(r.proxy_addr.unwrap().to_string(), "203.0.113.7:5000");
     assert_eq!(r.peer_addr.unwrap().ip.to_string(), "127.0.0.1");
     assert_eq!(by_id("v2").client_ip.unwrap().to_string(), "2001:db8:c::9");
     // LOCAL and UNKNOWN: the real connection endpoint.
     for id in ["local", "unknown"] {
         let r = by_id(id);
-        assert_eq!((r.client_ip.unwrap().to_string(), r.client_ip_source), ("127.0.0.1".into(), Some(ClientIpSource::Peer)));
+        assert_eq!(
+            (r.client_ip.unwrap().to_string(), r.client_ip_source),
+            ("127.0.0.1".into(), Some(ClientIpSource::Peer))
+        );
     }
 }
 
@@ -77,13 +87,18 @@ async fn proxy_header_in_front_of_tls() {
     let lab = Lab::new();
     let (_b, addr) = backend(&lab, "127.0.0.1:0,tls,proxy-protocol=v2").await;
     let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(&encode_v2(Command::Proxy, Some((sa("198.51.100.20:1"), sa("192.0.2.1:443"))), &[]))
-        .await
-        .unwrap();
-    let cfg = harness::tls::client_config(&harness::tls::ClientTrust::Ca(lab.pki.ca_cert.clone()), harness::tls::Resumption::Disabled, &[b"http/1.1"]).unwrap();
+    s.write_all(&encode_v2(Command::Proxy, Some((sa("198.51.100.20:1"), sa("192.0.2.1:443"))), &[])).await.unwrap();
+    let cfg = harness::tls::client_config(
+        &harness::tls::ClientTrust::Ca(lab.pki.ca_cert.clone()),
+        harness::tls::Resumption::Disabled,
+        &[b"http/1.1"],
+    )
+    .unwrap();
     let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg));
     let mut t = tls.connect("router.test".try_into().unwrap(), s).await.unwrap();
-    t.write_all(b"GET / HTTP/1.1\r\nHost: router.test\r\nX-Request-Id: pp-tls\r\nConnection: close\r\n\r\n").await.unwrap();
+    t.write_all(b"GET / HTTP/1.1\r\nHost: router.test\r\nX-Request-Id: pp-tls\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
     let mut out = Vec::new();
     let _ = t.read_to_end(&mut out).await;
     assert!(out.starts_with(b"HTTP/1.1 200"));
@@ -127,7 +142,9 @@ async fn every_violation_is_rejected_and_never_logged_as_a_client() {
     let mut s = TcpStream::connect(addr).await.unwrap();
     s.write_all(format!("PROXY TCP4 {SPOOF}").as_bytes()).await.unwrap();
     let mut buf = [0u8; 16];
-    let n = tokio::time::timeout(Duration::from_secs(3), s.read(&mut buf)).await.expect("closed by the server's header timeout");
+    let n = tokio::time::timeout(Duration::from_secs(3), s.read(&mut buf))
+        .await
+        .expect("closed by the server's header timeout");
     assert_eq!(n.unwrap_or(0), 0);
 
     let rejects = lab.rejects();

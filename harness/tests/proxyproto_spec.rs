@@ -44,7 +44,8 @@ fn v1_tcp4_tcp6_unknown() {
 
 #[test]
 fn v1_longest_legal_line_is_107_bytes() {
-    let line = "PROXY TCP6 ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 65535 65535\r\n";
+    let line =
+        "PROXY TCP6 ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 65535 65535\r\n";
     assert_eq!(line.len(), 104);
     complete(line.as_bytes(), ProxyMode::V1);
     let mut unknown = b"PROXY UNKNOWN ".to_vec();
@@ -83,7 +84,10 @@ fn v1_bad_cases() {
         assert_eq!(err.reason(), *want, "{:?}: {err}", String::from_utf8_lossy(buf));
     }
     // 107 bytes with no CRLF is already too long: no need to wait for more.
-    assert_eq!(parse(&[b"PROXY ".as_slice(), &[b'x'; 101]].concat(), ProxyMode::V1).unwrap_err().reason(), "v1-too-long");
+    assert_eq!(
+        parse(&[b"PROXY ".as_slice(), &[b'x'; 101]].concat(), ProxyMode::V1).unwrap_err().reason(),
+        "v1-too-long"
+    );
 }
 
 #[test]
@@ -94,7 +98,11 @@ fn v2_good_cases() {
     assert_eq!((h.version, h.command, h.source, n), (Version::V2, Command::Proxy, Some(sa("203.0.113.7:4000")), 28));
     assert_prefixes_incomplete(&h4, ProxyMode::V2);
 
-    let h6 = encode_v2(Command::Proxy, Some((sa("[2001:db8:c::5]:1"), sa("[2001:db8:1::1]:443"))), &[(0x02, b"router.test"), (0x04, b"")]);
+    let h6 = encode_v2(
+        Command::Proxy,
+        Some((sa("[2001:db8:c::5]:1"), sa("[2001:db8:1::1]:443"))),
+        &[(0x02, b"router.test"), (0x04, b"")],
+    );
     let (h, n) = complete(&h6, ProxyMode::Any);
     assert_eq!((h.source, h.tlv_len, n), (Some(sa("[2001:db8:c::5]:1")), 14 + 3, 16 + 36 + 17));
     assert_prefixes_incomplete(&h6, ProxyMode::Any);
@@ -163,7 +171,8 @@ fn loopback() -> CidrList {
 #[tokio::test]
 async fn one_byte_writes_are_accepted_and_leftover_kept() {
     let (mut c, mut s) = pair().await;
-    let msg = [encode_v1(sa("203.0.113.7:5000"), sa("192.0.2.1:443")).into_bytes(), b"GET / HTTP/1.1\r\n".to_vec()].concat();
+    let msg =
+        [encode_v1(sa("203.0.113.7:5000"), sa("192.0.2.1:443")).into_bytes(), b"GET / HTTP/1.1\r\n".to_vec()].concat();
     let writer = tokio::spawn(async move {
         for b in msg {
             c.write_all(&[b]).await.unwrap();
@@ -172,7 +181,9 @@ async fn one_byte_writes_are_accepted_and_leftover_kept() {
         }
         c
     });
-    let out = read_header(&mut s, "127.0.0.1".parse().unwrap(), &loopback(), ProxyMode::V1, Duration::from_secs(5)).await.unwrap();
+    let out = read_header(&mut s, "127.0.0.1".parse().unwrap(), &loopback(), ProxyMode::V1, Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(out.header.source, Some(sa("203.0.113.7:5000")));
     let _c = writer.await.unwrap();
     // Anything read past the header is handed back, not lost.
@@ -184,7 +195,9 @@ async fn silence_past_the_timeout_is_rejected() {
     let (mut c, mut s) = pair().await;
     c.write_all(b"PROXY TCP4 1.2.3.4").await.unwrap();
     let t0 = std::time::Instant::now();
-    let err = read_header(&mut s, "127.0.0.1".parse().unwrap(), &loopback(), ProxyMode::V1, Duration::from_millis(300)).await.unwrap_err();
+    let err = read_header(&mut s, "127.0.0.1".parse().unwrap(), &loopback(), ProxyMode::V1, Duration::from_millis(300))
+        .await
+        .unwrap_err();
     assert_eq!(err.reason(), "timeout");
     assert!(t0.elapsed() >= Duration::from_millis(300));
     assert_eq!(harness::proxyproto::DEFAULT_HEADER_TIMEOUT, Duration::from_secs(3));
@@ -196,7 +209,9 @@ async fn truncated_header_then_close_is_rejected() {
     let v2 = encode_v2(Command::Proxy, Some((sa("1.2.3.4:1"), sa("5.6.7.8:2"))), &[]);
     c.write_all(&v2[..20]).await.unwrap();
     drop(c);
-    let err = read_header(&mut s, "127.0.0.1".parse().unwrap(), &loopback(), ProxyMode::V2, Duration::from_secs(3)).await.unwrap_err();
+    let err = read_header(&mut s, "127.0.0.1".parse().unwrap(), &loopback(), ProxyMode::V2, Duration::from_secs(3))
+        .await
+        .unwrap_err();
     assert!(matches!(err, ProxyError::Truncated(20)), "{err}");
 }
 
@@ -205,6 +220,8 @@ async fn untrusted_sender_is_rejected_before_reading() {
     let (mut c, mut s) = pair().await;
     c.write_all(encode_v1(sa("6.6.6.6:1"), sa("5.6.7.8:2")).as_bytes()).await.unwrap();
     let only_other: CidrList = "10.0.0.0/8".parse().unwrap();
-    let err = read_header(&mut s, "127.0.0.1".parse().unwrap(), &only_other, ProxyMode::Any, Duration::from_secs(3)).await.unwrap_err();
+    let err = read_header(&mut s, "127.0.0.1".parse().unwrap(), &only_other, ProxyMode::Any, Duration::from_secs(3))
+        .await
+        .unwrap_err();
     assert_eq!(err.reason(), "untrusted-source");
 }

@@ -26,18 +26,24 @@ fn chains_verify_for_requested_names_only() {
         let files = common::pki(dir.path(), kt);
         let v = verifier(&files.ca_cert);
         let leaf = load_certs(&files.frontend_cert).unwrap().remove(0);
-        let check = |name: &str| v.verify_server_cert(&leaf, &[], &ServerName::try_from(name.to_string()).unwrap(), &[], UnixTime::now());
+        let check = |name: &str| {
+            v.verify_server_cert(&leaf, &[], &ServerName::try_from(name.to_string()).unwrap(), &[], UnixTime::now())
+        };
         assert!(check("router.test").is_ok(), "{kt}: DNS SAN");
         assert!(check("127.0.0.1").is_ok(), "{kt}: IPv4 SAN");
         assert!(check("::1").is_ok(), "{kt}: IPv6 SAN");
         assert!(check("other.test").is_err(), "{kt}: a name not requested must fail");
         assert!(check("192.0.2.99").is_err(), "{kt}: an IP not requested must fail");
         let backend = load_certs(&files.backend_cert).unwrap().remove(0);
-        assert!(v.verify_server_cert(&backend, &[], &ServerName::try_from("backend.test").unwrap(), &[], UnixTime::now()).is_ok());
+        assert!(v
+            .verify_server_cert(&backend, &[], &ServerName::try_from("backend.test").unwrap(), &[], UnixTime::now())
+            .is_ok());
         // A different run's CA does not trust this run's certificates.
         let other = tempfile::tempdir().unwrap();
         let other_files = common::pki(other.path(), kt);
-        assert!(verifier(&other_files.ca_cert).verify_server_cert(&leaf, &[], &ServerName::try_from("router.test").unwrap(), &[], UnixTime::now()).is_err());
+        assert!(verifier(&other_files.ca_cert)
+            .verify_server_cert(&leaf, &[], &ServerName::try_from("router.test").unwrap(), &[], UnixTime::now())
+            .is_err());
     }
 }
 
@@ -49,7 +55,10 @@ fn haproxy_bundle_holds_certificate_and_key_and_keys_are_private() {
     let text = std::fs::read_to_string(&files.frontend_bundle).unwrap();
     assert!(text.contains("BEGIN CERTIFICATE") && text.contains("BEGIN PRIVATE KEY"));
     assert_eq!(load_certs(&files.frontend_bundle).unwrap(), load_certs(&files.frontend_cert).unwrap());
-    assert_eq!(load_key(&files.frontend_bundle).unwrap().secret_der(), load_key(&files.frontend_key).unwrap().secret_der());
+    assert_eq!(
+        load_key(&files.frontend_bundle).unwrap().secret_der(),
+        load_key(&files.frontend_key).unwrap().secret_der()
+    );
     for f in files.written.iter().filter(|f| f.secret) {
         assert_eq!(std::fs::metadata(&f.path).unwrap().permissions().mode() & 0o777, 0o600, "{}", f.path.display());
     }

@@ -18,7 +18,10 @@ pub fn run(a: LoadArgs) -> CmdResult {
         print!("{summary}");
     }
     if summary.journal_write_errors > 0 {
-        return Err(Failure::Infrastructure(anyhow::anyhow!("{} journal writes failed; the journal is incomplete", summary.journal_write_errors)));
+        return Err(Failure::Infrastructure(anyhow::anyhow!(
+            "{} journal writes failed; the journal is incomplete",
+            summary.journal_write_errors
+        )));
     }
     Ok(if summary.interrupted { Code::Interrupted } else { Code::Ok })
 }
@@ -27,7 +30,9 @@ fn config(url: &str, a: &LoadArgs) -> Result<LoadConfig, Failure> {
     let target = Target::parse(url).bad_input()?;
     let mode = match a.rate {
         Some(rate) if !(rate.is_finite() && rate > 0.0) => {
-            return Err(Failure::BadInput(anyhow::anyhow!("--rate {rate} must be a positive number of requests per second")))
+            return Err(Failure::BadInput(anyhow::anyhow!(
+                "--rate {rate} must be a positive number of requests per second"
+            )))
         }
         Some(rate) => Mode::Open { rate, connections: a.connections.unwrap_or(64) as usize },
         None => Mode::Closed { connections: a.connections.unwrap_or(16) as usize },
@@ -55,14 +60,20 @@ fn config(url: &str, a: &LoadArgs) -> Result<LoadConfig, Failure> {
             ClientTrust::Ca(ca.clone())
         }
         None if a.insecure || !cfg.target.tls => ClientTrust::Insecure,
-        None => return Err(Failure::BadInput(anyhow::anyhow!("{url} is HTTPS: pass --ca FILE to verify the server, or --insecure"))),
+        None => {
+            return Err(Failure::BadInput(anyhow::anyhow!(
+                "{url} is HTTPS: pass --ca FILE to verify the server, or --insecure"
+            )))
+        }
     };
     cfg.headers = a.header.iter().map(|h| parse_header(h)).collect::<Result<_, _>>().bad_input()?;
     cfg.timeout = a.timeout;
     cfg.journal = a.journal.clone();
     if let Some(id) = &a.run_id {
         if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            return Err(Failure::BadInput(anyhow::anyhow!("--run-id {id:?} may only hold letters, digits, '-' and '_'")));
+            return Err(Failure::BadInput(anyhow::anyhow!(
+                "--run-id {id:?} may only hold letters, digits, '-' and '_'"
+            )));
         }
         cfg.run_id = id.clone();
     }

@@ -8,9 +8,21 @@ pub fn run(a: VerifyArgs) -> CmdResult {
     let expect = if a.expect == "lost" { Expect::Lost { seen_as: a.seen_as.clone() } } else { Expect::Preserved };
     let checks = r.assertions(&expect, a.max_error_rate);
     if let Some(path) = &a.json {
-        super::write_json(path, &serde_json::json!({ "reconciliation": r, "verdict": r.verdict(), "assertions": checks }))?;
+        super::write_json(
+            path,
+            &serde_json::json!({ "reconciliation": r, "verdict": r.verdict(), "assertions": checks }),
+        )?;
     }
-    println!("run {}: {} sent, {} ok, {} logged, {} attributed, {} mismatches -> client IP {}", r.run_id, r.sent, r.ok, r.logged, r.attributed, r.mismatches, r.verdict());
+    println!(
+        "run {}: {} sent, {} ok, {} logged, {} attributed, {} mismatches -> client IP {}",
+        r.run_id,
+        r.sent,
+        r.ok,
+        r.logged,
+        r.attributed,
+        r.mismatches,
+        r.verdict()
+    );
     for (src, o) in r.per_source.iter().take(20) {
         println!("  {src:<40} {:>8} requests {:>8} ok {:>8} attributed", o.requests, o.ok, o.attributed);
     }

@@ -27,9 +27,11 @@ fn parse_text(line: &str, format: LogFormat) -> Result<AccessRecord, String> {
     let status_s = fields.next().unwrap_or_default();
     let status = status_s.parse::<u16>().map_err(|_| format!("bad status {status_s:?}"))?;
     let bytes_s = fields.next().unwrap_or_default();
-    let bytes = if bytes_s == "-" { 0 } else { bytes_s.parse::<u64>().map_err(|_| format!("bad byte count {bytes_s:?}"))? };
+    let bytes =
+        if bytes_s == "-" { 0 } else { bytes_s.parse::<u64>().map_err(|_| format!("bad byte count {bytes_s:?}"))? };
     let rest = fields.next().unwrap_or_default();
-    let user_agent = quoted(rest).and_then(|(_referer, r)| quoted(r.trim_start())).map(|(ua, _)| ua).filter(|u| u != "-");
+    let user_agent =
+        quoted(rest).and_then(|(_referer, r)| quoted(r.trim_start())).map(|(ua, _)| ua).filter(|u| u != "-");
 
     let request = unescape(&request);
     let mut parts = request.splitn(3, ' ');
@@ -147,7 +149,8 @@ mod tests {
     use super::super::writer::{combined_line, main_line};
     use super::*;
 
-    const COMBINED: &str = r#"203.0.113.7 - - [25/Nov/2026:13:55:36 +0000] "GET /index.html?a=1 HTTP/1.1" 200 612 "-" "curl/7.88.1""#;
+    const COMBINED: &str =
+        r#"203.0.113.7 - - [25/Nov/2026:13:55:36 +0000] "GET /index.html?a=1 HTTP/1.1" 200 612 "-" "curl/7.88.1""#;
     const MAIN: &str = r#"6.6.6.6, 203.0.113.7 - alice [25/Nov/2026:13:55:36 +0100] "POST /x HTTP/2.0" 201 - "http://r/" "Mozilla \x22x\x22""#;
 
     #[test]
@@ -180,7 +183,11 @@ mod tests {
     fn text_errors_say_what_is_wrong() {
         let e = parse_line(r#"1.2.3.4 - - [nope] "GET / HTTP/1.1" 200 1 "-" "-""#, LogFormat::Combined).unwrap_err();
         assert!(e.starts_with("bad time \"nope\""), "{e}");
-        let e = parse_line(r#"1.2.3.4 - - [25/Nov/2026:13:55:36 +0000] "GET / HTTP/1.1" abc 1 "-" "-""#, LogFormat::Combined).unwrap_err();
+        let e = parse_line(
+            r#"1.2.3.4 - - [25/Nov/2026:13:55:36 +0000] "GET / HTTP/1.1" abc 1 "-" "-""#,
+            LogFormat::Combined,
+        )
+        .unwrap_err();
         assert_eq!(e, "bad status \"abc\"");
     }
 
@@ -189,7 +196,10 @@ mod tests {
         let mut r = parse_line(MAIN, LogFormat::Main).unwrap();
         r.client_ip = Some("203.0.113.7".parse().unwrap());
         let back = parse_line(combined_line(&r).trim_end(), LogFormat::Combined).unwrap();
-        assert_eq!((back.client_ip, back.path, back.user_agent.clone()), (r.client_ip, r.path.clone(), r.user_agent.clone()));
+        assert_eq!(
+            (back.client_ip, back.path, back.user_agent.clone()),
+            (r.client_ip, r.path.clone(), r.user_agent.clone())
+        );
         let back = parse_line(main_line(&r).trim_end(), LogFormat::Main).unwrap();
         assert_eq!(back.xff, r.xff);
     }

@@ -24,8 +24,8 @@ impl FromStr for ListenSpec {
         let bad = |detail: String| BackendError::BadListen { value: s.to_string(), detail };
         let mut parts = s.split(',');
         let addr_s = parts.next().unwrap_or_default();
-        let addr = SocketAddr::from_str(addr_s)
-            .map_err(|_| bad(format!("{addr_s:?} is not IP:PORT (IPv6 as [::1]:8443)")))?;
+        let addr =
+            SocketAddr::from_str(addr_s).map_err(|_| bad(format!("{addr_s:?} is not IP:PORT (IPv6 as [::1]:8443)")))?;
         let mut spec = ListenSpec { addr, tls: None, proxy: None };
         for opt in parts {
             match opt {
@@ -33,7 +33,9 @@ impl FromStr for ListenSpec {
                 "plain" => spec.tls = Some(false),
                 _ => match opt.strip_prefix("proxy-protocol=") {
                     Some(m) => spec.proxy = Some(m.parse().map_err(bad)?),
-                    None => return Err(bad(format!("unknown option {opt:?} (expected tls, plain or proxy-protocol=MODE)"))),
+                    None => {
+                        return Err(bad(format!("unknown option {opt:?} (expected tls, plain or proxy-protocol=MODE)")))
+                    }
                 },
             }
         }

@@ -39,7 +39,8 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: Arc<Listener>, mut stre
             Ok(tls) => {
                 let session = tls.get_ref().1;
                 info.tls_version = session.protocol_version().and_then(|v| v.as_str()).map(tls_version_name);
-                info.tls_cipher = session.negotiated_cipher_suite().and_then(|s| s.suite().as_str()).map(str::to_string);
+                info.tls_cipher =
+                    session.negotiated_cipher_suite().and_then(|s| s.suite().as_str()).map(str::to_string);
                 http(shared, info, TokioIo::new(tls)).await
             }
             Err(e) => {

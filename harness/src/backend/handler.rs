@@ -59,7 +59,10 @@ pub(crate) fn handle<B>(shared: &Shared, info: &ConnInfo, req: Request<B>) -> Re
         shared.stats.log_error();
         tracing::error!("{e}");
         // An unlogged request must not look like a success to the load generator.
-        return Response::builder().status(StatusCode::INTERNAL_SERVER_ERROR).body(Full::new(Bytes::new())).expect("static response");
+        return Response::builder()
+            .status(StatusCode::INTERNAL_SERVER_ERROR)
+            .body(Full::new(Bytes::new()))
+            .expect("static response");
     }
 
     let mut resp = Response::new(Full::new(body));

@@ -67,7 +67,9 @@ impl Backend {
             trusted: cfg.trusted.clone(),
             client_ip_header: cfg.client_ip_header,
             header_timeout: cfg.header_timeout,
-            body: Bytes::from(vec![b'.'; cfg.body_bytes.saturating_sub(1)].into_iter().chain([b'\n']).collect::<Vec<u8>>()),
+            body: Bytes::from(
+                vec![b'.'; cfg.body_bytes.saturating_sub(1)].into_iter().chain([b'\n']).collect::<Vec<u8>>(),
+            ),
             tls,
         });
         let (shutdown, rx) = watch::channel(false);

@@ -76,7 +76,9 @@ fn node_value(v: &str, quoted: bool) -> Node {
         return Node::Unknown;
     }
     if v.starts_with('_') {
-        return if v.len() > 1 && v[1..].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-') {
+        return if v.len() > 1
+            && v[1..].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+        {
             Node::Obfuscated(v.to_string())
         } else {
             invalid()
@@ -105,7 +107,9 @@ fn node_value(v: &str, quoted: bool) -> Node {
     };
     if let Some(p) = port {
         let ok = p.parse::<u16>().is_ok() && p.bytes().all(|b| b.is_ascii_digit())
-            || (p.starts_with('_') && p.len() > 1 && p[1..].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-'));
+            || (p.starts_with('_')
+                && p.len() > 1
+                && p[1..].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-'));
         if !ok {
             return invalid();
         }
@@ -166,7 +170,14 @@ mod tests {
         let n = parse_xff(["6.6.6.6, 203.0.113.7:5555", "[2001:db8::1]:80,2001:db8::2", " unknown ,bogus"]);
         assert_eq!(
             n,
-            vec![ip("6.6.6.6"), ip("203.0.113.7"), ip("2001:db8::1"), ip("2001:db8::2"), Node::Unknown, Node::Invalid("bogus".into())]
+            vec![
+                ip("6.6.6.6"),
+                ip("203.0.113.7"),
+                ip("2001:db8::1"),
+                ip("2001:db8::2"),
+                Node::Unknown,
+                Node::Invalid("bogus".into())
+            ]
         );
     }
 

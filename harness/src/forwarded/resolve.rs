@@ -142,7 +142,13 @@ mod tests {
     #[test]
     fn proxy_protocol_source_starts_the_walk() {
         let chain = parse_xff(["6.6.6.6"]);
-        let r = resolve("10.0.0.2".parse().unwrap(), Some("203.0.113.7".parse().unwrap()), &chain, ClientIpSource::Xff, &trusted());
+        let r = resolve(
+            "10.0.0.2".parse().unwrap(),
+            Some("203.0.113.7".parse().unwrap()),
+            &chain,
+            ClientIpSource::Xff,
+            &trusted(),
+        );
         assert_eq!((r.ip.to_string().as_str(), r.source), ("203.0.113.7", ClientIpSource::ProxyProtocol));
     }
 

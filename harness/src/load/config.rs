@@ -40,7 +40,8 @@ impl Target {
     /// Resolve to one socket address (the first the resolver gives).
     pub async fn resolve(&self) -> Result<SocketAddr, LoadError> {
         let err = |detail: String| LoadError::Resolve { host: self.host.clone(), detail };
-        let mut addrs = tokio::net::lookup_host((self.host.as_str(), self.port)).await.map_err(|e| err(e.to_string()))?;
+        let mut addrs =
+            tokio::net::lookup_host((self.host.as_str(), self.port)).await.map_err(|e| err(e.to_string()))?;
         addrs.next().ok_or_else(|| err("no addresses".into()))
     }
 }
@@ -137,7 +138,10 @@ mod tests {
     #[test]
     fn target_parsing() {
         let t = Target::parse("https://[2001:db8::1]:8443/a?b=1").unwrap();
-        assert_eq!((t.tls, t.host.as_str(), t.port, t.path.as_str(), t.authority.as_str()), (true, "2001:db8::1", 8443, "/a?b=1", "[2001:db8::1]:8443"));
+        assert_eq!(
+            (t.tls, t.host.as_str(), t.port, t.path.as_str(), t.authority.as_str()),
+            (true, "2001:db8::1", 8443, "/a?b=1", "[2001:db8::1]:8443")
+        );
         let t = Target::parse("http://router.test").unwrap();
         assert_eq!((t.port, t.path.as_str()), (80, "/"));
         assert!(Target::parse("ftp://x/").unwrap_err().to_string().contains("scheme"));
@@ -148,6 +152,9 @@ mod tests {
     fn header_parsing() {
         let (n, v) = parse_header("X-Forwarded-For: 6.6.6.6").unwrap();
         assert_eq!((n.as_str(), v.to_str().unwrap()), ("x-forwarded-for", "6.6.6.6"));
-        assert_eq!(parse_header("nocolon").unwrap_err().to_string(), "invalid --header \"nocolon\": expected 'Name: value'");
+        assert_eq!(
+            parse_header("nocolon").unwrap_err().to_string(),
+            "invalid --header \"nocolon\": expected 'Name: value'"
+        );
     }
 }

@@ -43,11 +43,17 @@ pub(crate) struct Connector {
 }
 
 impl Connector {
-    pub fn new(addr: SocketAddr, tls: Option<Arc<rustls::ClientConfig>>, host: &str, http2: bool) -> Result<Connector, super::LoadError> {
+    pub fn new(
+        addr: SocketAddr,
+        tls: Option<Arc<rustls::ClientConfig>>,
+        host: &str,
+        http2: bool,
+    ) -> Result<Connector, super::LoadError> {
         let tls = match tls {
             Some(cfg) => {
-                let name = ServerName::try_from(host.to_string())
-                    .map_err(|e| super::LoadError::BadOption(format!("{host:?} is not a valid TLS server name: {e}")))?;
+                let name = ServerName::try_from(host.to_string()).map_err(|e| {
+                    super::LoadError::BadOption(format!("{host:?} is not a valid TLS server name: {e}"))
+                })?;
                 Some((TlsConnector::from(cfg), name))
             }
             None => None,
@@ -72,7 +78,9 @@ impl Connector {
                 let sender = self.http(TokioIo::new(tls)).await?;
                 Ok(Connected { sender, source, handshake, resumed })
             }
-            None => Ok(Connected { sender: self.http(TokioIo::new(tcp)).await?, source, handshake: None, resumed: false }),
+            None => {
+                Ok(Connected { sender: self.http(TokioIo::new(tcp)).await?, source, handshake: None, resumed: false })
+            }
         }
     }
 

@@ -174,7 +174,8 @@ pub fn read_journal(path: &Path) -> Result<(JournalHeader, JournalReader), LoadE
     let f = File::open(path).map_err(|e| err(e.to_string()))?;
     let mut lines = BufReader::new(f).lines();
     let first = lines.next().transpose().map_err(|e| err(e.to_string()))?.unwrap_or_default();
-    let rest = first.strip_prefix(MAGIC).ok_or_else(|| err(format!("line 1 is not a routerlab journal header: {first:?}")))?;
+    let rest =
+        first.strip_prefix(MAGIC).ok_or_else(|| err(format!("line 1 is not a routerlab journal header: {first:?}")))?;
     let field = |k: &str| rest.split_whitespace().find_map(|w| w.strip_prefix(k)).unwrap_or_default().to_string();
     let header = JournalHeader { run_id: field("run="), url: field("url=") };
     let cols = lines.next().transpose().map_err(|e| err(e.to_string()))?.unwrap_or_default();
@@ -205,12 +206,19 @@ fn parse_entry(line: &str) -> Result<JournalEntry, String> {
         return Err(format!("expected 8 tab-separated fields, got {}", f.len()));
     }
     let num = |s: &str, name: &str| -> Result<Option<u64>, String> {
-        if s == "-" { Ok(None) } else { s.parse().map(Some).map_err(|_| format!("bad {name} {s:?}")) }
+        if s == "-" {
+            Ok(None)
+        } else {
+            s.parse().map(Some).map_err(|_| format!("bad {name} {s:?}"))
+        }
     };
     let outcome = match f[2].parse::<u16>() {
         Ok(s) => Outcome::Status(s),
         Err(_) => Outcome::Failed(
-            ErrorClass::ALL.into_iter().find(|c| c.as_str() == f[2]).ok_or_else(|| format!("bad outcome {:?}", f[2]))?,
+            ErrorClass::ALL
+                .into_iter()
+                .find(|c| c.as_str() == f[2])
+                .ok_or_else(|| format!("bad outcome {:?}", f[2]))?,
         ),
     };
     let source = if f[1] == "-" { None } else { Some(f[1].parse().map_err(|_| format!("bad source {:?}", f[1]))?) };
@@ -234,10 +242,29 @@ mod tests {
     fn round_trip_through_a_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j.tsv");
-        let jf = JournalFile::create(&path, &JournalHeader { run_id: "abcd".into(), url: "https://x/".into() }).unwrap();
+        let jf =
+            JournalFile::create(&path, &JournalHeader { run_id: "abcd".into(), url: "https://x/".into() }).unwrap();
         let entries = vec![
-            JournalEntry { id: "abcd-0".into(), source: Some("127.0.0.2".parse().unwrap()), outcome: Outcome::Status(200), start_us: 5, handshake_us: Some(900), ttfb_us: Some(1000), total_us: Some(1100), corrected_us: None },
-            JournalEntry { id: "abcd-1".into(), source: Some("2001:db8::1".parse().unwrap()), outcome: Outcome::Failed(ErrorClass::Tls), start_us: 7, handshake_us: None, ttfb_us: None, total_us: Some(3), corrected_us: Some(9) },
+            JournalEntry {
+                id: "abcd-0".into(),
+                source: Some("127.0.0.2".parse().unwrap()),
+                outcome: Outcome::Status(200),
+                start_us: 5,
+                handshake_us: Some(900),
+                ttfb_us: Some(1000),
+                total_us: Some(1100),
+                corrected_us: None,
+            },
+            JournalEntry {
+                id: "abcd-1".into(),
+                source: Some("2001:db8::1".parse().unwrap()),
+                outcome: Outcome::Failed(ErrorClass::Tls),
+                start_us: 7,
+                handshake_us: None,
+                ttfb_us: None,
+                total_us: Some(3),
+                corrected_us: Some(9),
+            },
         ];
         {
             let mut b = JournalBuf::new(Some(jf.clone()));

@@ -35,7 +35,9 @@ pub async fn run(cfg: LoadConfig) -> Result<LoadSummary, LoadError> {
     };
     let connector = Connector::new(addr, tls, &cfg.target.host, cfg.http2)?;
     let journal = match &cfg.journal {
-        Some(p) => Some(JournalFile::create(p, &JournalHeader { run_id: cfg.run_id.clone(), url: cfg.target.url.clone() })?),
+        Some(p) => {
+            Some(JournalFile::create(p, &JournalHeader { run_id: cfg.run_id.clone(), url: cfg.target.url.clone() })?)
+        }
         None => None,
     };
     let t0 = Instant::now();
@@ -58,7 +60,8 @@ pub async fn run(cfg: LoadConfig) -> Result<LoadSummary, LoadError> {
         journal: journal.clone(),
         cfg,
     });
-    let stats: Vec<SharedStats> = (0..ctx.cfg.mode.workers()).map(|_| Arc::new(Mutex::new(WorkerStats::default()))).collect();
+    let stats: Vec<SharedStats> =
+        (0..ctx.cfg.mode.workers()).map(|_| Arc::new(Mutex::new(WorkerStats::default()))).collect();
     let progress = super::progress::spawn(ctx.clone(), stats.clone());
     let ctrl_c = {
         let ctx = ctx.clone();

@@ -67,7 +67,13 @@ pub struct LoadSummary {
 }
 
 impl LoadSummary {
-    pub(crate) fn build(cfg: &LoadConfig, s: &WorkerStats, elapsed: f64, interrupted: bool, journal_errors: u64) -> Self {
+    pub(crate) fn build(
+        cfg: &LoadConfig,
+        s: &WorkerStats,
+        elapsed: f64,
+        interrupted: bool,
+        journal_errors: u64,
+    ) -> Self {
         let e = |c| s.errors[class_index(c)];
         let (mode, rate) = match cfg.mode {
             Mode::Closed { .. } => ("closed", None),
@@ -125,17 +131,52 @@ fn ms(us: u64) -> String {
 impl fmt::Display for LoadSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let rate = self.rate.map(|r| format!(" at {r} req/s")).unwrap_or_default();
-        writeln!(f, "{} {} ({} loop{rate}, {} connections, {}, {} sources{})", self.run_id, self.url, self.mode,
-            self.connections, self.conn_policy, self.sources, if self.http2 { ", HTTP/2" } else { "" })?;
-        writeln!(f, "  requests  {} sent, {} ok, {} errors in {:.2}s{}", self.sent, self.ok, self.errors.total(),
-            self.duration_s, if self.interrupted { " (interrupted)" } else { "" })?;
-        writeln!(f, "  rate      {:.1} req/s, {:.1} ok/s, {:.1} full handshakes/s ({} full, {} resumed)",
-            self.requests_per_s, self.ok_per_s, self.full_handshakes_per_s, self.handshakes.full, self.handshakes.resumed)?;
+        writeln!(
+            f,
+            "{} {} ({} loop{rate}, {} connections, {}, {} sources{})",
+            self.run_id,
+            self.url,
+            self.mode,
+            self.connections,
+            self.conn_policy,
+            self.sources,
+            if self.http2 { ", HTTP/2" } else { "" }
+        )?;
+        writeln!(
+            f,
+            "  requests  {} sent, {} ok, {} errors in {:.2}s{}",
+            self.sent,
+            self.ok,
+            self.errors.total(),
+            self.duration_s,
+            if self.interrupted { " (interrupted)" } else { "" }
+        )?;
+        writeln!(
+            f,
+            "  rate      {:.1} req/s, {:.1} ok/s, {:.1} full handshakes/s ({} full, {} resumed)",
+            self.requests_per_s,
+            self.ok_per_s,
+            self.full_handshakes_per_s,
+            self.handshakes.full,
+            self.handshakes.resumed
+        )?;
         let e = &self.errors;
-        writeln!(f, "  errors    connect {} tls {} timeout {} http-status {} protocol {}", e.connect, e.tls, e.timeout, e.http_status, e.protocol)?;
+        writeln!(
+            f,
+            "  errors    connect {} tls {} timeout {} http-status {} protocol {}",
+            e.connect, e.tls, e.timeout, e.http_status, e.protocol
+        )?;
         writeln!(f, "  latency ms      p50      p90      p99    p99.9      max")?;
         let mut row = |name: &str, p: &Percentiles| {
-            writeln!(f, "  {name:<12} {:>8} {:>8} {:>8} {:>8} {:>8}", ms(p.p50), ms(p.p90), ms(p.p99), ms(p.p999), ms(p.max))
+            writeln!(
+                f,
+                "  {name:<12} {:>8} {:>8} {:>8} {:>8} {:>8}",
+                ms(p.p50),
+                ms(p.p90),
+                ms(p.p99),
+                ms(p.p999),
+                ms(p.max)
+            )
         };
         row("handshake", &self.latency_us.handshake)?;
         row("ttfb", &self.latency_us.ttfb)?;

@@ -115,7 +115,11 @@ pub(crate) async fn worker(ctx: Arc<Ctx>, stats: SharedStats) {
             let mut s = stats.lock().expect("stats lock");
             if let Some(h) = handshake {
                 s.handshake.record_duration(h);
-                if resumed { s.resumed_handshakes += 1 } else { s.full_handshakes += 1 }
+                if resumed {
+                    s.resumed_handshakes += 1
+                } else {
+                    s.full_handshakes += 1
+                }
             }
             if let Ok((_, ttfb, _, bytes)) = &result {
                 s.ttfb.record_duration(*ttfb - start);
@@ -132,7 +136,9 @@ pub(crate) async fn worker(ctx: Arc<Ctx>, stats: SharedStats) {
         if outcome.error_class().is_some() {
             ctx.failed.fetch_add(1, Ordering::Relaxed);
         }
-        if matches!(outcome, Outcome::Failed(ErrorClass::Connect | ErrorClass::Tls)) && matches!(ctx.cfg.mode, Mode::Closed { .. }) {
+        if matches!(outcome, Outcome::Failed(ErrorClass::Connect | ErrorClass::Tls))
+            && matches!(ctx.cfg.mode, Mode::Closed { .. })
+        {
             tokio::time::sleep(FAIL_BACKOFF).await;
         }
     }
@@ -141,8 +147,13 @@ pub(crate) async fn worker(ctx: Arc<Ctx>, stats: SharedStats) {
 
 fn build_request(cfg: &LoadConfig, id: &str, h2: bool) -> Request<Empty<Bytes>> {
     let t = &cfg.target;
-    let uri = if h2 { format!("{}://{}{}", if t.tls { "https" } else { "http" }, t.authority, t.path) } else { t.path.clone() };
-    let mut b = Request::builder().method(Method::GET).uri(uri).header("x-request-id", id).header("user-agent", "routerlab");
+    let uri = if h2 {
+        format!("{}://{}{}", if t.tls { "https" } else { "http" }, t.authority, t.path)
+    } else {
+        t.path.clone()
+    };
+    let mut b =
+        Request::builder().method(Method::GET).uri(uri).header("x-request-id", id).header("user-agent", "routerlab");
     if !h2 {
         b = b.header("host", t.authority.as_str());
     }

@@ -39,7 +39,12 @@ impl FromStr for CidrList {
     type Err = AddrError;
     /// Comma-separated networks.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(CidrList::parse_net).collect::<Result<_, _>>().map(CidrList)
+        s.split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(CidrList::parse_net)
+            .collect::<Result<_, _>>()
+            .map(CidrList)
     }
 }
 

@@ -95,17 +95,14 @@ fn field(name: &'static str, value: &str) -> ProxyError {
 }
 
 fn v1_ip(s: &str, v6: bool, name: &'static str) -> Result<IpAddr, ProxyError> {
-    let ip = if v6 {
-        s.parse::<Ipv6Addr>().map(IpAddr::V6).ok()
-    } else {
-        s.parse::<Ipv4Addr>().map(IpAddr::V4).ok()
-    };
+    let ip = if v6 { s.parse::<Ipv6Addr>().map(IpAddr::V6).ok() } else { s.parse::<Ipv4Addr>().map(IpAddr::V4).ok() };
     ip.ok_or_else(|| field(name, s))
 }
 
 /// Decimal 0..=65535 with no sign and no leading zero.
 fn v1_port(s: &str, name: &'static str) -> Result<u16, ProxyError> {
-    let ok = !s.is_empty() && s.len() <= 5 && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
+    let ok =
+        !s.is_empty() && s.len() <= 5 && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
     if !ok {
         return Err(field(name, s));
     }
@@ -140,7 +137,8 @@ fn parse_v2(buf: &[u8]) -> Result<Parsed, ProxyError> {
             return Err(ProxyError::V2BadFamily(family));
         }
         // Only UNSPEC/UNSPEC or <family>/STREAM make sense on a stream listener.
-        let ok = (family == FAMILY_UNSPEC && transport == 0) || (family != FAMILY_UNSPEC && transport == TRANSPORT_STREAM);
+        let ok =
+            (family == FAMILY_UNSPEC && transport == 0) || (family != FAMILY_UNSPEC && transport == TRANSPORT_STREAM);
         if !ok {
             return Err(ProxyError::V2BadTransport(transport));
         }

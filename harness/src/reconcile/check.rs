@@ -27,7 +27,11 @@ fn check(name: &str, passed: bool, evidence: String) -> Assertion {
 impl Reconciliation {
     /// `preserved` when every logged request was attributed to its sender, else `lost`.
     pub fn verdict(&self) -> &'static str {
-        if self.logged > 0 && self.mismatches == 0 { "preserved" } else { "lost" }
+        if self.logged > 0 && self.mismatches == 0 {
+            "preserved"
+        } else {
+            "lost"
+        }
     }
 
     /// The checks of a run. "No observation" (nothing sent or nothing logged) fails:
@@ -46,13 +50,21 @@ impl Reconciliation {
                     self.answered_unlogged,
                     self.duplicates,
                     self.unknown_ids,
-                    if self.unlogged_examples.is_empty() { String::new() } else { format!("; e.g. {}", self.unlogged_examples.join(", ")) }
+                    if self.unlogged_examples.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; e.g. {}", self.unlogged_examples.join(", "))
+                    }
                 ),
             ),
         ];
         let errors = self.sent - self.ok;
         let rate = if self.sent > 0 { errors as f64 / self.sent as f64 } else { 1.0 };
-        out.push(check("error-rate", rate <= max_error_rate, format!("{errors}/{} failed ({:.2}%, limit {:.2}%)", self.sent, rate * 100.0, max_error_rate * 100.0)));
+        out.push(check(
+            "error-rate",
+            rate <= max_error_rate,
+            format!("{errors}/{} failed ({:.2}%, limit {:.2}%)", self.sent, rate * 100.0, max_error_rate * 100.0),
+        ));
         let examples = || {
             self.mismatch_examples
                 .iter()
@@ -65,15 +77,24 @@ impl Reconciliation {
             Expect::Preserved => out.push(check(
                 "client-ip-preserved",
                 self.logged > 0 && self.mismatches == 0,
-                format!("{} of {} logged requests attributed to their sender, {} mismatches{}", self.attributed, self.logged, self.mismatches,
-                    if self.mismatches > 0 { format!(": {}", examples()) } else { String::new() }),
+                format!(
+                    "{} of {} logged requests attributed to their sender, {} mismatches{}",
+                    self.attributed,
+                    self.logged,
+                    self.mismatches,
+                    if self.mismatches > 0 { format!(": {}", examples()) } else { String::new() }
+                ),
             )),
             Expect::Lost { seen_as } => {
-                let as_expected: u64 = seen_as.iter().map(|ip| self.logged_client_ips.get(&ip.to_string()).copied().unwrap_or(0)).sum();
+                let as_expected: u64 =
+                    seen_as.iter().map(|ip| self.logged_client_ips.get(&ip.to_string()).copied().unwrap_or(0)).sum();
                 out.push(check(
                     "client-ip-lost",
                     self.logged > 0 && as_expected == self.logged,
-                    format!("{as_expected} of {} logged requests seen as {:?}; logged client IPs {:?}", self.logged, seen_as, self.logged_client_ips),
+                    format!(
+                        "{as_expected} of {} logged requests seen as {:?}; logged client IPs {:?}",
+                        self.logged, seen_as, self.logged_client_ips
+                    ),
                 ));
             }
         }

@@ -99,7 +99,9 @@ pub fn reconcile(journal: &Path, access_log: &Path, format: LogFormat) -> Result
             continue;
         }
         r.logged += 1;
-        *r.logged_client_ips.entry(rec.client_ip.map(|ip| ip.to_string()).unwrap_or_else(|| "-".into())).or_default() += 1;
+        *r.logged_client_ips
+            .entry(rec.client_ip.map(|ip| ip.to_string()).unwrap_or_else(|| "-".into()))
+            .or_default() += 1;
         let logged_ip = rec.client_ip.map(|ip| Endpoint::from(ip).ip);
         let src_key = s.source.map(|s| s.to_string()).unwrap_or_else(|| "-".into());
         let per = r.per_source.entry(src_key).or_default();
@@ -136,11 +138,7 @@ pub fn reconcile(journal: &Path, access_log: &Path, format: LogFormat) -> Result
             (true, None) => {}
         }
     }
-    r.unlogged_examples = ids
-        .into_iter()
-        .filter(|(_, s)| s.outcome.answered())
-        .take(EXAMPLES)
-        .map(|(id, _)| id.clone())
-        .collect();
+    r.unlogged_examples =
+        ids.into_iter().filter(|(_, s)| s.outcome.answered()).take(EXAMPLES).map(|(id, _)| id.clone()).collect();
     Ok(r)
 }

@@ -75,7 +75,8 @@ impl Writer<'_> {
         let cert = self.file(&format!("{name}.crt"), &format!("{name} certificate"), false, &c.cert_pem)?;
         let key = self.file(&format!("{name}.key"), &format!("{name} key"), true, &c.key_pem)?;
         let bundle_text = format!("{}{}", c.cert_pem, c.key_pem);
-        let bundle = self.file(&format!("{name}.pem"), &format!("{name} certificate+key bundle"), true, &bundle_text)?;
+        let bundle =
+            self.file(&format!("{name}.pem"), &format!("{name} certificate+key bundle"), true, &bundle_text)?;
         Ok((cert, key, bundle))
     }
 

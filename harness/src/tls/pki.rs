@@ -3,8 +3,8 @@ use std::net::IpAddr;
 use std::str::FromStr;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType, SignatureAlgorithm,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType, SignatureAlgorithm,
 };
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
@@ -54,10 +54,7 @@ impl fmt::Display for KeyType {
 impl FromStr for KeyType {
     type Err = TlsError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        KeyType::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| TlsError::UnknownKeyType(s.to_string()))
+        KeyType::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| TlsError::UnknownKeyType(s.to_string()))
     }
 }
 
@@ -129,9 +126,7 @@ impl Pki {
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         validity(&mut ca_params);
-        let ca_cert = ca_params
-            .self_signed(&ca_key)
-            .map_err(|source| TlsError::Generate { cert: "ca", source })?;
+        let ca_cert = ca_params.self_signed(&ca_key).map_err(|source| TlsError::Generate { cert: "ca", source })?;
         let ca = IssuedCert::new(ca_cert, &ca_key);
         let issuer = Issuer::new(ca_params, ca_key);
 
@@ -157,9 +152,8 @@ fn dn(common_name: &str) -> DistinguishedName {
 /// Valid from a day ago (guest clocks start late) for 30 days: long enough for any run,
 /// short enough that a leaked file is worthless soon.
 fn validity(params: &mut CertificateParams) {
-    let now = rcgen::date_time_ymd(1970, 1, 1) + std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let now = rcgen::date_time_ymd(1970, 1, 1)
+        + std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     params.not_before = now - std::time::Duration::from_secs(86_400);
     params.not_after = now + std::time::Duration::from_secs(30 * 86_400);
 }
@@ -175,10 +169,7 @@ fn leaf(
     let mut params = CertificateParams::default();
     params.distinguished_name = dn(spec.dns.first().map(String::as_str).unwrap_or(name));
     for d in &spec.dns {
-        let ia5 = d
-            .as_str()
-            .try_into()
-            .map_err(|source| TlsError::BadName { cert: name, name: d.clone(), source })?;
+        let ia5 = d.as_str().try_into().map_err(|source| TlsError::BadName { cert: name, name: d.clone(), source })?;
         params.subject_alt_names.push(SanType::DnsName(ia5));
     }
     params.subject_alt_names.extend(spec.ips.iter().map(|ip| SanType::IpAddress(*ip)));
@@ -186,8 +177,6 @@ fn leaf(
     params.extended_key_usages = vec![usage];
     params.use_authority_key_identifier_extension = true;
     validity(&mut params);
-    let cert = params
-        .signed_by(&key, issuer)
-        .map_err(|source| TlsError::Generate { cert: name, source })?;
+    let cert = params.signed_by(&key, issuer).map_err(|source| TlsError::Generate { cert: name, source })?;
     Ok(IssuedCert::new(cert, &key))
 }

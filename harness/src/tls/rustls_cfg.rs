@@ -20,9 +20,11 @@ fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
 /// All certificates in a PEM file, in order.
 pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let data = read("certificate", path)?;
-    let certs = CertificateDer::pem_slice_iter(&data)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TlsError::Parse { what: "certificate", path: path.to_path_buf(), detail: e.to_string() })?;
+    let certs = CertificateDer::pem_slice_iter(&data).collect::<Result<Vec<_>, _>>().map_err(|e| TlsError::Parse {
+        what: "certificate",
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    })?;
     if certs.is_empty() {
         return Err(TlsError::Empty { what: "certificate", path: path.to_path_buf() });
     }
@@ -78,16 +80,13 @@ pub fn client_config(trust: &ClientTrust, resumption: Resumption, alpn: &[&[u8]]
         ClientTrust::Ca(path) => {
             let mut roots = RootCertStore::empty();
             for c in load_certs(path)? {
-                roots
-                    .add(c)
-                    .map_err(|source| TlsError::Config { path: path.clone(), source })?;
+                roots.add(c).map_err(|source| TlsError::Config { path: path.clone(), source })?;
             }
             builder.with_root_certificates(roots).with_no_client_auth()
         }
-        ClientTrust::Insecure => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider())))
-            .with_no_client_auth(),
+        ClientTrust::Insecure => {
+            builder.dangerous().with_custom_certificate_verifier(Arc::new(AcceptAny(provider()))).with_no_client_auth()
+        }
     };
     if resumption == Resumption::Disabled {
         cfg.resumption = rustls::client::Resumption::disabled();

@@ -11,7 +11,10 @@ use harness::tls::{CertSpec, ClientTrust, KeyType, Pki, PkiFiles, PkiRequest};
 pub fn pki(dir: &Path, key_type: KeyType) -> PkiFiles {
     let req = PkiRequest {
         key_type,
-        frontend: CertSpec { dns: vec!["router.test".into()], ips: vec!["127.0.0.1".parse().unwrap(), "::1".parse().unwrap()] },
+        frontend: CertSpec {
+            dns: vec!["router.test".into()],
+            ips: vec!["127.0.0.1".parse().unwrap(), "::1".parse().unwrap()],
+        },
         backend: CertSpec { dns: vec!["backend.test".into()], ips: vec!["127.0.0.1".parse().unwrap()] },
         client: true,
     };
@@ -47,7 +50,8 @@ impl Lab {
     }
 
     pub fn load_config(&self, url: &str, sources: &[&str], requests: u64) -> LoadConfig {
-        let mut c = LoadConfig::new(Target::parse(url).unwrap(), Mode::Closed { connections: 4 }, Stop::Requests(requests));
+        let mut c =
+            LoadConfig::new(Target::parse(url).unwrap(), Mode::Closed { connections: 4 }, Stop::Requests(requests));
         c.sources = SourcePool::new(&sources.iter().map(|s| s.parse().unwrap()).collect::<Vec<_>>()).unwrap();
         c.trust = ClientTrust::Ca(self.pki.ca_cert.clone());
         c.journal = Some(self.dir.path().join("journal.tsv"));

@@ -1,0 +1,199 @@
+//! The CLI's contract: documented exit codes, one-line errors naming the bad value,
+//! machine-readable output, and the backend/load/verify pipeline working as processes.
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn routerlab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_routerlab")).args(args).output().unwrap()
+}
+
+/// Exit code 2 and exactly one stderr line that mentions `needle`.
+fn assert_bad_input(args: &[&str], needle: &str) {
+    let out = routerlab(args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: one line, got {err:?}");
+    assert!(err.contains(needle), "{args:?}: {err:?} should name {needle:?}");
+    assert!(!err.contains("panicked"), "{args:?}: a panic is a bug: {err}");
+}
+
+#[test]
+fn bad_flags_and_values_are_one_line_exit_2() {
+    assert_bad_input(&["load"], "URL");
+    assert_bad_input(&["load", "https://127.0.0.1:1/", "--bogus"], "--bogus");
+    assert_bad_input(&["load", "https://127.0.0.1:1/", "-k", "--source", "300.1.1.1"], "300.1.1.1");
+    assert_bad_input(&["load", "https://127.0.0.1:1/", "-k", "--source", "10.0.0.0/33"], "10.0.0.0/33");
+    assert_bad_input(&["load", "https://127.0.0.1:1/", "-k", "--rate", "-5"], "-5");
+    assert_bad_input(&["load", "https://127.0.0.1:1/", "-k", "--duration", "soon"], "soon");
+    assert_bad_input(&["load", "gopher://127.0.0.1:1/", "-k"], "gopher://127.0.0.1:1/");
+    assert_bad_input(&["load", "https://127.0.0.1:1/", "-k", "-H", "NoColon"], "NoColon");
+    assert_bad_input(&["load", "https://127.0.0.1:1/"], "--ca");
+    assert_bad_input(&["load", "https://127.0.0.1:1/", "--ca", "/nonexistent/ca.pem"], "/nonexistent/ca.pem");
+    assert_bad_input(&["load", "https://127.0.0.1:1/", "-k", "--source", "::1"], "::1");
+    assert_bad_input(&["backend", "--listen", "localhost:80", "--access-log", "/tmp/x"], "localhost:80");
+    assert_bad_input(
+        &["backend", "--listen", "127.0.0.1:0", "--access-log", "/tmp/x", "--trusted", "10.0.0/8"],
+        "10.0.0/8",
+    );
+    assert_bad_input(&["backend", "--listen", "127.0.0.1:0", "--access-log", "/tmp/x", "--proxy-protocol", "v3"], "v3");
+    assert_bad_input(&["certs", "--out", "/tmp/x", "--name", "r", "--key", "rsa-4096"], "rsa-4096");
+    assert_bad_input(&["certs", "--out", "/tmp/x", "--name", "r", "--ip", "1.2.3"], "1.2.3");
+}
+
+#[test]
+fn missing_or_unreadable_certificate_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("a.log");
+    let log = log.to_str().unwrap();
+    assert_bad_input(
+        &[
+            "backend",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            "/nonexistent/cert.pem",
+            "--tls-key",
+            "/nonexistent/key.pem",
+            "--access-log",
+            log,
+        ],
+        "/nonexistent/cert.pem",
+    );
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(&garbage, "not a pem\n").unwrap();
+    let g = garbage.to_str().unwrap();
+    assert_bad_input(
+        &["backend", "--listen", "127.0.0.1:0", "--tls-cert", g, "--tls-key", g, "--access-log", log],
+        "garbage.pem",
+    );
+    assert_bad_input(&["backend", "--listen", "127.0.0.1:0,proxy-protocol=v2", "--access-log", log], "--trusted");
+}
+
+#[test]
+fn certs_writes_every_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = routerlab(&[
+        "certs",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--name",
+        "router.test",
+        "--ip",
+        "192.0.2.1",
+        "--key",
+        "ed25519",
+        "--client",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for f in [
+        "ca.crt",
+        "frontend.crt",
+        "frontend.key",
+        "frontend.pem",
+        "backend.crt",
+        "backend.key",
+        "backend.pem",
+        "client.crt",
+        "client.key",
+        "client.pem",
+    ] {
+        assert!(dir.path().join(f).exists(), "{f}");
+    }
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(listed.lines().count(), 11, "{listed}");
+}
+
+struct Proc(std::process::Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_backend(dir: &Path, extra: &[&str]) -> (Proc, String, BufReader<std::process::ChildStdout>) {
+    let mut args = vec!["backend", "--listen", "127.0.0.1:0", "--access-log"];
+    let log = dir.join("access.log");
+    args.push(log.to_str().unwrap());
+    args.extend_from_slice(extra);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_routerlab")).args(&args).stdout(Stdio::piped()).spawn().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let url = line.strip_prefix("listening ").unwrap().split_whitespace().next().unwrap().to_string();
+    (Proc(child), url, stdout)
+}
+
+#[test]
+fn backend_load_verify_pipeline_and_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pki = d.join("pki");
+    assert!(routerlab(&["certs", "--out", pki.to_str().unwrap(), "--name", "router.test", "--ip", "127.0.0.1"])
+        .status
+        .success());
+    let (cert, key, ca) = (pki.join("frontend.crt"), pki.join("frontend.key"), pki.join("ca.crt"));
+    let (mut backend, url, mut stdout) =
+        start_backend(d, &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+
+    let journal = d.join("journal.tsv");
+    let summary = d.join("summary.json");
+    let out = routerlab(&[
+        "load",
+        &url,
+        "--ca",
+        ca.to_str().unwrap(),
+        "-n",
+        "200",
+        "-c",
+        "4",
+        "--source",
+        "127.0.0.2",
+        "--source",
+        "127.0.0.3/32",
+        "--journal",
+        journal.to_str().unwrap(),
+        "--json",
+        summary.to_str().unwrap(),
+        "--run-id",
+        "clitest",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!((s["sent"].as_u64(), s["ok"].as_u64(), s["run_id"].as_str()), (Some(200), Some(200), Some("clitest")));
+    assert_eq!(s["schema_version"], 1);
+
+    let log = d.join("access.log");
+    let verify = |extra: &[&str]| {
+        let mut a = vec!["verify", "--journal", journal.to_str().unwrap(), "--access-log", log.to_str().unwrap()];
+        a.extend_from_slice(extra);
+        routerlab(&a)
+    };
+    let ok = verify(&[]);
+    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stdout));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("client IP preserved"));
+    // The same run judged against "lost" must fail with the assertion code.
+    let lost = verify(&["--expect", "lost", "--seen-as", "10.1.0.1"]);
+    assert_eq!(lost.status.code(), Some(100), "{}", String::from_utf8_lossy(&lost.stdout));
+    assert!(String::from_utf8_lossy(&lost.stdout).contains("FAIL client-ip-lost"));
+
+    // SIGTERM stops the backend cleanly, and it reports what it served.
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(backend.0.id() as i32, libc::SIGTERM) }, 0);
+    let status = backend.0.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    let stats: serde_json::Value = serde_json::from_str(rest.trim()).unwrap();
+    assert_eq!(stats["requests"], 200);
+}
+
+#[test]
+fn verify_rejects_a_file_that_is_not_a_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = dir.path().join("j");
+    std::fs::write(&j, "nope\n").unwrap();
+    assert_bad_input(&["verify", "--journal", j.to_str().unwrap(), "--access-log", "/dev/null"], j.to_str().unwrap());
+}
