@@ -35,6 +35,9 @@ fn init_tracing(verbose: u8) {
         2 => "debug",
         _ => "trace",
     };
+    // rustls warns per handshake about peers' quirks (e.g. an IP address sent as SNI, as
+    // wrk does); that is the peer's business, and it would flood a backend's stderr.
+    let default = if verbose == 0 { format!("{default},rustls=error") } else { default.to_string() };
     let filter = tracing_subscriber::EnvFilter::try_from_env("ROUTERLAB_LOG").unwrap_or_else(|_| default.into());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
 }

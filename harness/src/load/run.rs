@@ -60,8 +60,11 @@ pub async fn run(cfg: LoadConfig) -> Result<LoadSummary, LoadError> {
         journal: journal.clone(),
         cfg,
     });
-    let stats: Vec<SharedStats> =
-        (0..ctx.cfg.mode.workers()).map(|_| Arc::new(Mutex::new(WorkerStats::default()))).collect();
+    // Stats are sharded by CPU, not kept per worker: each shard's histograms take ~700 KiB,
+    // and a run with thousands of connections must not pay that per connection.
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let shards = ctx.cfg.mode.workers().min(cpus * 4);
+    let stats: Vec<SharedStats> = (0..shards).map(|_| Arc::new(Mutex::new(WorkerStats::default()))).collect();
     let progress = super::progress::spawn(ctx.clone(), stats.clone());
     let ctrl_c = {
         let ctx = ctx.clone();
@@ -72,7 +75,8 @@ pub async fn run(cfg: LoadConfig) -> Result<LoadSummary, LoadError> {
             }
         })
     };
-    let handles: Vec<_> = stats.iter().map(|s| tokio::spawn(worker(ctx.clone(), s.clone()))).collect();
+    let handles: Vec<_> =
+        (0..ctx.cfg.mode.workers()).map(|i| tokio::spawn(worker(ctx.clone(), stats[i % shards].clone()))).collect();
     for h in handles {
         if let Err(e) = h.await {
             tracing::error!("load worker died: {e}");
