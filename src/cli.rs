@@ -36,6 +36,45 @@ pub enum Command {
     Certs(CertsArgs),
     /// Reconcile a load journal with a backend access log and check client-IP attribution.
     Verify(VerifyArgs),
+    /// Build, list and fetch router images.
+    #[command(subcommand)]
+    Image(ImageCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCmd {
+    /// Build an image from its recipe (images/NAME.toml), or find it in the cache.
+    Build {
+        /// Recipe names, e.g. aarch64-virt mipsel-malta.
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// Rebuild even if the cache holds this recipe (picks up package updates).
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        dirs: ImageDirs,
+    },
+    /// List recipes and cached images.
+    List {
+        #[command(flatten)]
+        dirs: ImageDirs,
+    },
+    /// Download and verify a pinned OpenWrt artifact (images/openwrt.toml).
+    Fetch {
+        name: String,
+        #[command(flatten)]
+        dirs: ImageDirs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ImageDirs {
+    /// Directory of image recipes (default: ./images, or the one beside the binary's checkout).
+    #[arg(long, env = "ROUTERLAB_IMAGES", value_name = "DIR")]
+    pub images: Option<PathBuf>,
+    /// Cache directory (default: $ROUTERLAB_CACHE, $XDG_CACHE_HOME/routerlab or ~/.cache/routerlab).
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
 }
 
 fn duration(s: &str) -> Result<Duration, String> {

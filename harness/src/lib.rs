@@ -3,6 +3,7 @@ pub mod accesslog;
 pub mod backend;
 pub mod forwarded;
 pub mod hist;
+pub mod image;
 pub mod load;
 pub mod netaddr;
 pub mod proxyproto;

@@ -1,6 +1,8 @@
 //! One module per subcommand.
 mod backend;
 mod certs;
+mod fetch;
+mod image;
 mod load;
 mod verify;
 
@@ -13,6 +15,7 @@ pub fn dispatch(cmd: Command) -> CmdResult {
         Command::Load(a) => load::run(a),
         Command::Certs(a) => certs::run(a),
         Command::Verify(a) => verify::run(a),
+        Command::Image(c) => image::run(c),
     }
 }
 

@@ -1,0 +1,131 @@
+//! Debian packages for a foreign architecture through a private apt state directory:
+//! the host's dpkg configuration is never touched (no `dpkg --add-architecture`).
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, SystemTime};
+
+use super::error::io;
+use super::ImageError;
+
+/// A resolved package and its downloaded .deb.
+#[derive(Debug, Clone)]
+pub(crate) struct Deb {
+    pub name: String,
+    pub version: String,
+    pub arch: String,
+    pub path: PathBuf,
+}
+
+pub(crate) struct AptState {
+    dir: PathBuf,
+    arch: String,
+}
+
+/// How old the package lists may be before `apt-get update` runs again.
+const LISTS_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+
+impl AptState {
+    pub fn new(cache_root: &Path, arch: &str) -> Result<AptState, ImageError> {
+        let dir = cache_root.join("apt").join(arch);
+        for sub in ["lists/partial", "cache/archives/partial"] {
+            std::fs::create_dir_all(dir.join(sub)).map_err(io(dir.join(sub)))?;
+        }
+        Ok(AptState { dir, arch: arch.to_string() })
+    }
+
+    fn apt(&self, args: &[&str]) -> Result<String, ImageError> {
+        let d = self.dir.display();
+        let opts = [
+            format!("-oAPT::Architecture={}", self.arch),
+            format!("-oAPT::Architectures::={}", self.arch),
+            format!("-oDir::State::Lists={d}/lists"),
+            format!("-oDir::Cache={d}/cache"),
+            "-oDir::State::status=/dev/null".into(),
+            "-oDebug::NoLocking=1".into(),
+            "-oAPT::Get::AllowUnauthenticated=false".into(),
+        ];
+        run(Command::new("apt-get").args(&opts).args(args).env("DEBIAN_FRONTEND", "noninteractive"))
+    }
+
+    /// `apt-get update` into the private lists, unless they are fresh.
+    pub fn update_if_stale(&self) -> Result<(), ImageError> {
+        let stamp = self.dir.join("lists/.routerlab-updated");
+        let fresh = std::fs::metadata(&stamp)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .is_some_and(|age| age < LISTS_MAX_AGE);
+        if !fresh {
+            tracing::info!(arch = %self.arch, "apt-get update (private state in {})", self.dir.display());
+            self.apt(&["update", "-qq"])?;
+            std::fs::write(&stamp, b"").map_err(io(&stamp))?;
+        }
+        Ok(())
+    }
+
+    /// Resolve `packages` with their dependencies (no recommends) and download them.
+    pub fn fetch(&self, packages: &[String]) -> Result<Vec<Deb>, ImageError> {
+        let mut args = vec!["install", "-s", "-y", "--no-install-recommends"];
+        args.extend(packages.iter().map(String::as_str));
+        let plan = self.apt(&args)?;
+        let debs: Vec<Deb> = plan.lines().filter_map(|l| parse_inst(l, &self.dir)).collect();
+        let mut args = vec!["install", "--download-only", "-y", "-qq", "--no-install-recommends"];
+        args.extend(packages.iter().map(String::as_str));
+        self.apt(&args)?;
+        for d in &debs {
+            if !d.path.is_file() {
+                return Err(ImageError::Missing {
+                    what: "downloaded package",
+                    name: d.name.clone(),
+                    arch: self.arch.clone(),
+                    path: d.path.clone(),
+                });
+            }
+        }
+        Ok(debs)
+    }
+}
+
+/// `Inst haproxy (2.6.12-1+deb12u4 Debian:12.12/stable [arm64])` → a Deb.
+fn parse_inst(line: &str, dir: &Path) -> Option<Deb> {
+    let rest = line.strip_prefix("Inst ")?;
+    let (name, rest) = rest.split_once(' ')?;
+    let inner = rest.strip_prefix('(')?.split(')').next()?;
+    let version = inner.split_whitespace().next()?.to_string();
+    let arch = inner.rsplit('[').next()?.trim_end_matches(']').to_string();
+    let file = format!("{name}_{}_{arch}.deb", version.replace(':', "%3a"));
+    Some(Deb { name: name.to_string(), path: dir.join("cache/archives").join(file), version, arch })
+}
+
+/// Run a command, returning stdout, or an error with its stderr.
+pub(crate) fn run(cmd: &mut Command) -> Result<String, ImageError> {
+    let command = format!("{:?}", cmd).replace('"', "");
+    let out = cmd.output().map_err(|source| ImageError::Spawn { command: command.clone(), source })?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
+        return Err(ImageError::Command {
+            command,
+            status: out.status.to_string(),
+            stderr: tail.into_iter().rev().collect::<Vec<_>>().join(" | "),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_simulated_install_lines() {
+        let d = parse_inst("Inst busybox-static (1:1.35.0-4+deb12u1+b1 Debian:12.12/stable [arm64])", Path::new("/c"))
+            .unwrap();
+        assert_eq!(
+            (d.name.as_str(), d.version.as_str(), d.arch.as_str()),
+            ("busybox-static", "1:1.35.0-4+deb12u1+b1", "arm64")
+        );
+        assert_eq!(d.path, Path::new("/c/cache/archives/busybox-static_1%3a1.35.0-4+deb12u1+b1_arm64.deb"));
+        assert!(parse_inst("Conf haproxy (2.6 Debian [arm64])", Path::new("/")).is_none());
+    }
+}

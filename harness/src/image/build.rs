@@ -1,0 +1,263 @@
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use flate2::{Compression, GzBuilder};
+use sha2::{Digest, Sha256};
+
+use super::apt::{run, AptState};
+use super::error::io;
+use super::tree::{FileSource, Node, Tree};
+use super::{elf, modules, CpioWriter, ImageError, Recipe};
+
+/// Bump when the builder's output for the same recipe changes.
+const BUILDER_VERSION: &str = "routerlab-image-builder 2";
+
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// The `images/` directory holding recipes.
+    pub images_dir: PathBuf,
+    pub cache: PathBuf,
+    /// Rebuild even when the cache has this recipe (fresh packages).
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PackageInfo {
+    pub name: String,
+    pub version: String,
+    pub arch: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Artifact {
+    pub file: String,
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+/// What went into an image, written as `manifest.json` beside it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Manifest {
+    pub schema_version: u32,
+    pub name: String,
+    /// Content hash of the recipe and every file it copies: the cache key.
+    pub key: String,
+    pub builder: String,
+    pub debian_arch: String,
+    pub kernel_version: String,
+    pub kernel: Artifact,
+    pub initrd: Artifact,
+    pub initrd_unpacked_bytes: u64,
+    pub files: usize,
+    pub modules: usize,
+    pub libraries: usize,
+    pub packages: Vec<PackageInfo>,
+    pub cmdline: Option<String>,
+    pub built_at: String,
+    pub build_seconds: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct BuiltImage {
+    pub dir: PathBuf,
+    pub kernel: PathBuf,
+    pub initrd: PathBuf,
+    pub manifest: Manifest,
+    pub cache_hit: bool,
+}
+
+impl BuiltImage {
+    pub fn open(dir: &Path) -> Option<BuiltImage> {
+        let manifest: Manifest =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).ok()?).ok()?;
+        let (kernel, initrd) = (dir.join(&manifest.kernel.file), dir.join(&manifest.initrd.file));
+        (kernel.is_file() && initrd.is_file()).then(|| BuiltImage {
+            dir: dir.into(),
+            kernel,
+            initrd,
+            manifest,
+            cache_hit: true,
+        })
+    }
+}
+
+/// The cache key: the builder version, the recipe text, and every repository file it copies.
+pub fn recipe_key(recipe: &Recipe) -> Result<String, ImageError> {
+    let mut h = Sha256::new();
+    h.update(BUILDER_VERSION);
+    h.update(std::fs::read(&recipe.path).map_err(io(&recipe.path))?);
+    for f in &recipe.files {
+        let p = recipe.dir().join(&f.from);
+        h.update(f.to.as_bytes());
+        h.update(f.mode.as_bytes());
+        h.update(std::fs::read(&p).map_err(io(&p))?);
+    }
+    Ok(hex(&h.finalize())[..16].to_string())
+}
+
+/// Build (or find in the cache) the image named `name`.
+pub fn build(name: &str, opts: &BuildOptions) -> Result<BuiltImage, ImageError> {
+    let recipe = Recipe::find(&opts.images_dir, name)?;
+    let key = recipe_key(&recipe)?;
+    let dir = opts.cache.join("images").join(format!("{}-{key}", recipe.name));
+    if !opts.force {
+        if let Some(img) = BuiltImage::open(&dir) {
+            return Ok(img);
+        }
+    }
+    let t0 = Instant::now();
+    let apt = AptState::new(&opts.cache, &recipe.debian_arch)?;
+    apt.update_if_stale()?;
+    let mut wanted = vec![recipe.kernel_package.clone()];
+    wanted.extend(recipe.packages.iter().cloned());
+    let debs = apt.fetch(&wanted)?;
+
+    let tmp = opts.cache.join("images").join(format!(".tmp-{}-{key}-{}", recipe.name, std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let root = tmp.join("root");
+    std::fs::create_dir_all(&root).map_err(io(&root))?;
+    let mut packages = Vec::new();
+    for d in &debs {
+        run(Command::new("dpkg-deb").arg("-x").arg(&d.path).arg(&root))?;
+        packages.push(PackageInfo {
+            name: d.name.clone(),
+            version: d.version.clone(),
+            arch: d.arch.clone(),
+            sha256: sha256_file(&d.path)?,
+        });
+    }
+
+    let mut tree = Tree::default();
+    for d in [
+        "/proc",
+        "/sys",
+        "/dev",
+        "/tmp",
+        "/run",
+        "/root",
+        "/var/log",
+        "/var/run",
+        "/etc/routerlab",
+        "/usr/bin",
+        "/usr/sbin",
+        "/sbin",
+    ] {
+        tree.dir(d);
+    }
+    tree.chardev("/dev/console", 0o600, 5, 1);
+    tree.chardev("/dev/null", 0o666, 1, 3);
+    let libraries = elf::include_closure(&mut tree, &root, recipe.triplet(), &recipe.debian_arch, &recipe.binaries)?;
+    let kver = modules::kernel_version(&root)?;
+    let nmod = modules::include_modules(&mut tree, &root, &kver, &recipe.modules)?;
+    for f in &recipe.files {
+        let p = recipe.dir().join(&f.from);
+        let mode = u32::from_str_radix(&f.mode, 8).expect("validated octal");
+        tree.host_file(&f.to, p, mode);
+    }
+    for l in &recipe.links {
+        tree.symlink(&l.path, &l.target);
+    }
+    tree.bytes("/etc/routerlab/image", format!("name={}\nkey={key}\nkernel={kver}\n", recipe.name).into_bytes(), 0o644);
+
+    let kernel_src =
+        ["vmlinuz", "vmlinux"].iter().map(|k| root.join(format!("boot/{k}-{kver}"))).find(|p| p.is_file()).ok_or_else(
+            || ImageError::Missing {
+                what: "kernel",
+                name: kver.clone(),
+                arch: recipe.debian_arch.clone(),
+                path: root.join("boot"),
+            },
+        )?;
+    let out = tmp.join("out");
+    std::fs::create_dir_all(&out).map_err(io(&out))?;
+    let kernel = out.join("kernel");
+    std::fs::copy(&kernel_src, &kernel).map_err(io(&kernel))?;
+    let initrd = out.join("initrd.gz");
+    let (files, unpacked) = write_initrd(&tree, &initrd)?;
+
+    let manifest = Manifest {
+        schema_version: 1,
+        name: recipe.name.clone(),
+        key: key.clone(),
+        builder: BUILDER_VERSION.into(),
+        debian_arch: recipe.debian_arch.clone(),
+        kernel_version: kver,
+        kernel: artifact(&kernel, "kernel")?,
+        initrd: artifact(&initrd, "initrd.gz")?,
+        initrd_unpacked_bytes: unpacked,
+        files,
+        modules: nmod,
+        libraries,
+        packages,
+        cmdline: recipe.cmdline.clone(),
+        built_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        build_seconds: t0.elapsed().as_secs_f64(),
+    };
+    let mpath = out.join("manifest.json");
+    std::fs::write(&mpath, serde_json::to_string_pretty(&manifest).expect("manifest serializes") + "\n")
+        .map_err(io(&mpath))?;
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::rename(&out, &dir).map_err(io(&dir))?;
+    let _ = std::fs::remove_dir_all(&tmp);
+    BuiltImage::open(&dir)
+        .map(|mut b| {
+            b.cache_hit = false;
+            b
+        })
+        .ok_or_else(|| ImageError::Io {
+            path: dir.clone(),
+            source: std::io::Error::other("image vanished after build"),
+        })
+}
+
+fn write_initrd(tree: &Tree, path: &Path) -> Result<(usize, u64), ImageError> {
+    let f = std::fs::File::create(path).map_err(io(path))?;
+    let gz = GzBuilder::new().mtime(0).write(std::io::BufWriter::new(f), Compression::best());
+    let mut w = CpioWriter::new(gz);
+    let mut unpacked = 0u64;
+    let werr = io(path);
+    let r: std::io::Result<()> = (|| {
+        for (name, node) in &tree.nodes {
+            match node {
+                Node::Dir { mode } => w.dir(name, *mode)?,
+                Node::Symlink { target } => w.symlink(name, target)?,
+                Node::CharDev { mode, major, minor } => w.chardev(name, *mode, *major, *minor)?,
+                Node::File { source, mode } => {
+                    let data = match source {
+                        FileSource::Host(p) => std::fs::read(p)?,
+                        FileSource::Bytes(b) => b.clone(),
+                    };
+                    unpacked += data.len() as u64;
+                    w.file(name, *mode, &data)?;
+                }
+            }
+        }
+        Ok(())
+    })();
+    r.map_err(werr)?;
+    let gz = w.finish().map_err(io(path))?;
+    gz.finish().and_then(|mut b| b.flush()).map_err(io(path))?;
+    Ok((tree.nodes.len(), unpacked))
+}
+
+fn artifact(path: &Path, file: &str) -> Result<Artifact, ImageError> {
+    Ok(Artifact {
+        file: file.into(),
+        sha256: sha256_file(path)?,
+        bytes: std::fs::metadata(path).map_err(io(path))?.len(),
+    })
+}
+
+pub(crate) fn sha256_file(path: &Path) -> Result<String, ImageError> {
+    let mut f = std::fs::File::open(path).map_err(io(path))?;
+    let mut h = Sha256::new();
+    std::io::copy(&mut f, &mut h).map_err(io(path))?;
+    Ok(hex(&h.finalize()))
+}
+
+pub(crate) fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

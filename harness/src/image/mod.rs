@@ -1,0 +1,17 @@
+//! Router images: a kernel plus a cpio initramfs built reproducibly from Debian packages
+//! for the guest architecture, following a recipe in `images/*.toml`, cached by content hash.
+mod apt;
+mod build;
+mod cache;
+mod cpio;
+mod elf;
+mod error;
+mod modules;
+mod recipe;
+mod tree;
+
+pub use build::{build, recipe_key, Artifact, BuildOptions, BuiltImage, Manifest, PackageInfo};
+pub use cache::{cache_root, list_cached};
+pub use cpio::CpioWriter;
+pub use error::ImageError;
+pub use recipe::{FileEntry, LinkEntry, Recipe};

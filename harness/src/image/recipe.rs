@@ -1,0 +1,178 @@
+use std::path::{Path, PathBuf};
+
+use super::ImageError;
+
+/// A file copied from the repository into the image.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileEntry {
+    /// Path relative to the recipe's directory.
+    pub from: PathBuf,
+    /// Absolute path in the image.
+    pub to: String,
+    /// Octal mode, e.g. "0755".
+    pub mode: String,
+}
+
+/// A symbolic link created in the image.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkEntry {
+    pub path: String,
+    pub target: String,
+}
+
+/// An image recipe (`images/NAME.toml`): which Debian packages, which files from them,
+/// which kernel modules, and which repository files. Data, not logic.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Recipe {
+    pub name: String,
+    /// Debian architecture: arm64, mipsel, armhf.
+    pub debian_arch: String,
+    pub kernel_package: String,
+    pub packages: Vec<String>,
+    /// ELF files copied with their shared-library closure.
+    pub binaries: Vec<String>,
+    #[serde(default)]
+    pub modules: Vec<String>,
+    #[serde(default)]
+    pub files: Vec<FileEntry>,
+    #[serde(default)]
+    pub links: Vec<LinkEntry>,
+    /// Extra kernel command line, appended to the target's.
+    #[serde(default)]
+    pub cmdline: Option<String>,
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+impl Recipe {
+    pub fn load(path: &Path) -> Result<Recipe, ImageError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ImageError::RecipeRead { path: path.into(), source })?;
+        let mut r: Recipe = toml::from_str(&text).map_err(|e| {
+            let (line, column) = e.span().map(|s| line_col(&text, s.start)).unwrap_or((1, 1));
+            ImageError::RecipeParse { path: path.into(), line, column, message: e.message().to_string() }
+        })?;
+        r.path = path.to_path_buf();
+        r.validate()?;
+        Ok(r)
+    }
+
+    /// Find `images/NAME.toml` under `dir`.
+    pub fn find(dir: &Path, name: &str) -> Result<Recipe, ImageError> {
+        let path = dir.join(format!("{name}.toml"));
+        if path.is_file() {
+            return Recipe::load(&path);
+        }
+        let mut available: Vec<String> = std::fs::read_dir(dir)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".toml")).map(str::to_string))
+                    .filter(|n| n != "openwrt")
+                    .collect()
+            })
+            .unwrap_or_default();
+        available.sort();
+        Err(ImageError::UnknownImage { name: name.into(), dir: dir.into(), available: available.join(", ") })
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+
+    /// The GNU multiarch triplet of the Debian architecture.
+    pub fn triplet(&self) -> &'static str {
+        match self.debian_arch.as_str() {
+            "arm64" => "aarch64-linux-gnu",
+            "armhf" => "arm-linux-gnueabihf",
+            "mipsel" => "mipsel-linux-gnu",
+            "amd64" => "x86_64-linux-gnu",
+            _ => "unknown",
+        }
+    }
+
+    fn validate(&self) -> Result<(), ImageError> {
+        let bad = |message: String| ImageError::RecipeInvalid { path: self.path.clone(), message };
+        if self.triplet() == "unknown" {
+            return Err(bad(format!("debian-arch {:?} is not one of arm64, armhf, mipsel, amd64", self.debian_arch)));
+        }
+        if self.name.is_empty() || !self.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(bad(format!("name {:?} may only hold letters, digits, '-' and '_'", self.name)));
+        }
+        for b in &self.binaries {
+            if !b.starts_with('/') {
+                return Err(bad(format!("binaries: {b:?} must be an absolute path in the image")));
+            }
+        }
+        for f in &self.files {
+            if !f.to.starts_with('/') {
+                return Err(bad(format!("files: to = {:?} must be an absolute path", f.to)));
+            }
+            if u32::from_str_radix(&f.mode, 8).is_err() {
+                return Err(bad(format!("files: mode {:?} of {} is not octal", f.mode, f.to)));
+            }
+            if !self.dir().join(&f.from).is_file() {
+                return Err(bad(format!("files: {} does not exist", self.dir().join(&f.from).display())));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map(|l| l.chars().count() + 1).unwrap_or(1);
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let p = dir.join("x.toml");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn unknown_field_points_at_its_line() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(
+            d.path(),
+            "name = \"x\"\ndebian-arch = \"arm64\"\nkernel-package = \"k\"\npackages = []\nbinaries = []\nflavor = 1\n",
+        );
+        let e = Recipe::load(&p).unwrap_err().to_string();
+        assert!(e.contains("x.toml:6:1: unknown field `flavor`"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(
+            d.path(),
+            "name = \"x\"\ndebian-arch = \"sparc\"\nkernel-package = \"k\"\npackages = []\nbinaries = []\n",
+        );
+        assert!(Recipe::load(&p).unwrap_err().to_string().contains("debian-arch \"sparc\""));
+        let p = write(
+            d.path(),
+            "name = \"x\"\ndebian-arch = \"arm64\"\nkernel-package = \"k\"\npackages = []\nbinaries = [\"bin/sh\"]\n",
+        );
+        assert!(Recipe::load(&p).unwrap_err().to_string().contains("\"bin/sh\" must be an absolute path"));
+    }
+
+    #[test]
+    fn shipped_recipes_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../images");
+        for name in ["aarch64-virt", "mipsel-malta"] {
+            let r = Recipe::find(&dir, name).unwrap();
+            assert_eq!(r.name, name);
+            assert!(r.binaries.iter().any(|b| b.ends_with("/haproxy")));
+        }
+        let e = Recipe::find(&dir, "sparc-sun4m").unwrap_err().to_string();
+        assert!(e.contains("aarch64-virt") && e.contains("mipsel-malta"), "{e}");
+    }
+}

@@ -1,0 +1,92 @@
+use std::path::PathBuf;
+
+use harness::image::{build, cache_root, list_cached, BuildOptions, ImageError};
+
+use crate::cli::{ImageCmd, ImageDirs};
+use crate::exit::{CmdResult, Code, Failure};
+
+pub fn run(cmd: ImageCmd) -> CmdResult {
+    match cmd {
+        ImageCmd::Build { names, force, dirs } => {
+            let opts = BuildOptions {
+                images_dir: images_dir(&dirs),
+                cache: dirs.cache.clone().unwrap_or_else(cache_root),
+                force,
+            };
+            for name in names {
+                let t = std::time::Instant::now();
+                let img = build(&name, &opts).map_err(classify)?;
+                let m = &img.manifest;
+                println!(
+                    "{} {} kernel {} ({:.1} MiB) initrd {:.1} MiB gz / {:.1} MiB unpacked, {} packages, {} modules, {:.2}s{}",
+                    m.name,
+                    img.dir.display(),
+                    m.kernel_version,
+                    mib(m.kernel.bytes),
+                    mib(m.initrd.bytes),
+                    mib(m.initrd_unpacked_bytes),
+                    m.packages.len(),
+                    m.modules,
+                    t.elapsed().as_secs_f64(),
+                    if img.cache_hit { " (cache hit)" } else { "" }
+                );
+            }
+            Ok(Code::Ok)
+        }
+        ImageCmd::List { dirs } => {
+            let dir = images_dir(&dirs);
+            let mut recipes: Vec<String> = std::fs::read_dir(&dir)
+                .map(|rd| {
+                    rd.filter_map(|e| e.ok())
+                        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".toml").map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            recipes.retain(|r| r != "openwrt");
+            recipes.sort();
+            println!("recipes in {}: {}", dir.display(), recipes.join(", "));
+            for (path, m) in list_cached(&dirs.cache.clone().unwrap_or_else(cache_root)) {
+                println!(
+                    "{}\t{}\t{}\tinitrd {:.1} MiB\t{}",
+                    m.name,
+                    m.key,
+                    m.kernel_version,
+                    mib(m.initrd.bytes),
+                    path.display()
+                );
+            }
+            Ok(Code::Ok)
+        }
+        ImageCmd::Fetch { name, dirs } => {
+            super::fetch::run(&name, &images_dir(&dirs), &dirs.cache.clone().unwrap_or_else(cache_root))
+        }
+    }
+}
+
+fn mib(b: u64) -> f64 {
+    b as f64 / (1024.0 * 1024.0)
+}
+
+fn classify(e: ImageError) -> Failure {
+    match e {
+        ImageError::RecipeRead { .. }
+        | ImageError::RecipeParse { .. }
+        | ImageError::RecipeInvalid { .. }
+        | ImageError::UnknownImage { .. }
+        | ImageError::MissingModule { .. }
+        | ImageError::Missing { .. } => Failure::BadInput(e.into()),
+        other => Failure::Infrastructure(other.into()),
+    }
+}
+
+/// `--images`, else `./images`, else the `images/` of the checkout this binary was built in.
+pub(crate) fn images_dir(dirs: &ImageDirs) -> PathBuf {
+    if let Some(d) = &dirs.images {
+        return d.clone();
+    }
+    let cwd = PathBuf::from("images");
+    if cwd.join("aarch64-virt.toml").is_file() {
+        return cwd;
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("images")
+}
