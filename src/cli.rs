@@ -39,6 +39,43 @@ pub enum Command {
     /// Build, list and fetch router images.
     #[command(subcommand)]
     Image(ImageCmd),
+    /// Boot a router VM and run a command in it, or open its console.
+    #[command(subcommand)]
+    Vm(VmCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VmCmd {
+    /// Boot TARGET, run CMD in the guest shell, print its output and exit with its status.
+    Run {
+        /// mipsel-malta or aarch64-virt.
+        target: String,
+        /// A built image directory, KERNEL,INITRD, or a kernel with a built-in initramfs.
+        #[arg(long, value_name = "PATH")]
+        image: Option<PathBuf>,
+        /// Where the console transcript, QEMU script and logs go (default runs/<time>-vm-<target>).
+        #[arg(long, value_name = "DIR")]
+        run_dir: Option<PathBuf>,
+        /// Budget for the command (default per target, times ROUTERLAB_TIMEOUT_MULT).
+        #[arg(long, value_parser = duration, value_name = "D")]
+        timeout: Option<Duration>,
+        /// Upload LOCAL to GUEST_PATH before running CMD (LOCAL:GUEST_PATH, repeatable).
+        #[arg(long, value_name = "LOCAL:GUEST")]
+        upload: Vec<String>,
+        #[command(flatten)]
+        dirs: ImageDirs,
+        /// The command, after `--`.
+        #[arg(last = true, required = true, value_name = "CMD")]
+        cmd: Vec<String>,
+    },
+    /// Boot TARGET with its console on this terminal (Ctrl-A X quits).
+    Shell {
+        target: String,
+        #[arg(long, value_name = "PATH")]
+        image: Option<PathBuf>,
+        #[command(flatten)]
+        dirs: ImageDirs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

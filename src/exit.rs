@@ -3,20 +3,29 @@
 /// A process exit code with a meaning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
-    Ok = 0,
+    Ok,
     /// Bad flags, values or input files (clap also exits 2 for usage errors).
-    BadInput = 2,
+    BadInput,
     /// The run completed and an assertion about it failed.
-    AssertionFailed = 100,
-    /// Something around the test failed: bind, I/O, a helper process.
-    Infrastructure = 101,
+    AssertionFailed,
+    /// Something around the test failed: bind, I/O, a helper process, QEMU.
+    Infrastructure,
     /// Interrupted by Ctrl-C or SIGTERM; partial results were written.
-    Interrupted = 130,
+    Interrupted,
+    /// `vm run`: the guest command's own exit status.
+    Guest(i32),
 }
 
 impl From<Code> for i32 {
     fn from(c: Code) -> i32 {
-        c as i32
+        match c {
+            Code::Ok => 0,
+            Code::BadInput => 2,
+            Code::AssertionFailed => 100,
+            Code::Infrastructure => 101,
+            Code::Interrupted => 130,
+            Code::Guest(s) => s,
+        }
     }
 }
 

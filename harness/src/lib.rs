@@ -9,3 +9,4 @@ pub mod netaddr;
 pub mod proxyproto;
 pub mod reconcile;
 pub mod tls;
+pub mod vm;

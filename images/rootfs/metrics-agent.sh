@@ -35,7 +35,7 @@ while :; do
                 # Fields after "(comm) ": state ppid pgrp session tty tpgid flags minflt
                 # cminflt majflt cmajflt utime stime cutime cstime priority nice threads ...
                 set -- ${line##*) }
-                ticks=$(($12 + $13))
+                ticks=$((${12} + ${13}))
                 threads=${18}
                 rss=0
                 while read -r key value _; do

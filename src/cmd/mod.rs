@@ -5,6 +5,7 @@ mod fetch;
 mod image;
 mod load;
 mod verify;
+mod vm;
 
 use crate::cli::Command;
 use crate::exit::CmdResult;
@@ -16,6 +17,7 @@ pub fn dispatch(cmd: Command) -> CmdResult {
         Command::Certs(a) => certs::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Image(c) => image::run(c),
+        Command::Vm(c) => vm::run(c),
     }
 }
 

@@ -108,6 +108,14 @@ pub fn build(name: &str, opts: &BuildOptions) -> Result<BuiltImage, ImageError> 
             return Ok(img);
         }
     }
+    // One builder per recipe at a time, across threads and processes; whoever waited
+    // finds the other's result.
+    let _lock = BuildLock::acquire(&opts.cache.join("images"), &recipe.name)?;
+    if !opts.force {
+        if let Some(img) = BuiltImage::open(&dir) {
+            return Ok(img);
+        }
+    }
     let t0 = Instant::now();
     let apt = AptState::new(&opts.cache, &recipe.debian_arch)?;
     apt.update_if_stale()?;
@@ -213,6 +221,31 @@ pub fn build(name: &str, opts: &BuildOptions) -> Result<BuiltImage, ImageError> 
         })
 }
 
+/// An exclusive `flock` on `images/.lock-NAME`, released on drop.
+struct BuildLock(std::fs::File);
+
+impl BuildLock {
+    fn acquire(dir: &Path, name: &str) -> Result<BuildLock, ImageError> {
+        use std::os::fd::AsRawFd;
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let path = dir.join(format!(".lock-{name}"));
+        let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io(&path))?;
+        // SAFETY: flock on a descriptor we own; blocks until the lock is ours.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(ImageError::Io { path, source: std::io::Error::last_os_error() });
+        }
+        Ok(BuildLock(f))
+    }
+}
+
+impl Drop for BuildLock {
+    fn drop(&mut self) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: unlocking our own descriptor.
+        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
+    }
+}
+
 fn write_initrd(tree: &Tree, path: &Path) -> Result<(usize, u64), ImageError> {
     let f = std::fs::File::create(path).map_err(io(path))?;
     let gz = GzBuilder::new().mtime(0).write(std::io::BufWriter::new(f), Compression::best());
@@ -256,6 +289,11 @@ pub(crate) fn sha256_file(path: &Path) -> Result<String, ImageError> {
     let mut h = Sha256::new();
     std::io::copy(&mut f, &mut h).map_err(io(path))?;
     Ok(hex(&h.finalize()))
+}
+
+/// sha256 of bytes, lower-case hex.
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex(&Sha256::digest(data))
 }
 
 pub(crate) fn hex(b: &[u8]) -> String {

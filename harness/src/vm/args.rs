@@ -1,0 +1,269 @@
+//! QEMU command lines as pure functions of a [`VmConfig`], unit-tested per target.
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use super::Target;
+
+/// How a VM's network interface is backed on the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NicBackend {
+    /// QEMU user networking (slirp): the guest reaches the host's loopback as 10.0.2.2.
+    User,
+    /// A tap device that already exists (made by the network lab).
+    Tap { ifname: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nic {
+    pub id: String,
+    pub backend: NicBackend,
+    pub mac: Option<String>,
+}
+
+/// Where the console goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsoleMode {
+    /// A unix socket in the run directory, driven by routerlab (and QMP beside it).
+    Socket,
+    /// The terminal, for a person (`vm shell`, `images/run-qemu.sh`); Ctrl-A X quits.
+    Stdio,
+}
+
+#[derive(Debug, Clone)]
+pub struct VmConfig {
+    /// Label used in errors and file names, e.g. `router`.
+    pub name: String,
+    pub target: Target,
+    pub kernel: PathBuf,
+    /// `None` for a kernel with a built-in initramfs (OpenWrt's `*-initramfs-kernel`).
+    pub initrd: Option<PathBuf>,
+    pub memory_mib: u32,
+    /// Extra kernel command-line words.
+    pub cmdline_extra: Vec<String>,
+    pub run_dir: PathBuf,
+    pub nics: Vec<Nic>,
+    pub console: ConsoleMode,
+    /// Start with the CPU stopped (`-S`) so nothing printed at boot is missed.
+    pub paused: bool,
+    /// Add the virtio console the metrics agent writes to.
+    pub metrics: bool,
+}
+
+impl VmConfig {
+    pub fn new(name: &str, target: Target, kernel: PathBuf, initrd: Option<PathBuf>, run_dir: PathBuf) -> Self {
+        VmConfig {
+            name: name.into(),
+            target,
+            kernel,
+            initrd,
+            memory_mib: 256,
+            cmdline_extra: Vec::new(),
+            run_dir,
+            nics: Vec::new(),
+            console: ConsoleMode::Socket,
+            paused: true,
+            metrics: true,
+        }
+    }
+
+    pub fn paths(&self) -> VmPaths {
+        VmPaths::new(&self.run_dir, &self.name)
+    }
+}
+
+/// Files a VM uses in its run directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmPaths {
+    pub console_sock: PathBuf,
+    pub qmp_sock: PathBuf,
+    pub metrics_sock: PathBuf,
+    pub transcript: PathBuf,
+    pub metrics_log: PathBuf,
+    pub stderr: PathBuf,
+    pub script: PathBuf,
+}
+
+impl VmPaths {
+    pub fn new(dir: &Path, name: &str) -> VmPaths {
+        let f = |s: &str| dir.join(format!("{name}.{s}"));
+        VmPaths {
+            console_sock: f("console.sock"),
+            qmp_sock: f("qmp.sock"),
+            metrics_sock: f("metrics.sock"),
+            transcript: f("console.log"),
+            metrics_log: f("metrics.log"),
+            stderr: f("qemu.stderr"),
+            script: f("qemu.sh"),
+        }
+    }
+}
+
+/// The kernel command line: console, exit on panic, quiet, then the extras.
+pub fn cmdline(cfg: &VmConfig) -> String {
+    let mut words = vec![format!("console={}", cfg.target.console()), "panic=-1".into(), "quiet".into()];
+    words.extend(cfg.cmdline_extra.iter().cloned());
+    words.join(" ")
+}
+
+fn push(v: &mut Vec<OsString>, items: &[&str]) {
+    v.extend(items.iter().map(OsString::from));
+}
+
+/// Arguments for `cfg.target.qemu_binary()`.
+pub fn qemu_args(cfg: &VmConfig) -> Vec<OsString> {
+    let t = cfg.target;
+    let paths = cfg.paths();
+    let mut a: Vec<OsString> = Vec::new();
+    push(&mut a, &["-M", t.machine()]);
+    if let Some(cpu) = t.cpu() {
+        push(&mut a, &["-cpu", cpu]);
+    }
+    push(&mut a, &["-m", &cfg.memory_mib.to_string(), "-nodefaults", "-no-reboot", "-display", "none"]);
+    if t == Target::MipselMalta {
+        // No VGA BIOS in Debian's QEMU build: malta fails to find vgabios-cirrus.bin without this.
+        push(&mut a, &["-vga", "none"]);
+    }
+    a.push("-kernel".into());
+    a.push(cfg.kernel.clone().into_os_string());
+    if let Some(initrd) = &cfg.initrd {
+        a.push("-initrd".into());
+        a.push(initrd.clone().into_os_string());
+    }
+    push(&mut a, &["-append", &cmdline(cfg)]);
+    let sock = |id: &str, p: &Path| format!("socket,id={id},path={},server=on,wait=off", p.display());
+    match cfg.console {
+        ConsoleMode::Socket => {
+            push(&mut a, &["-chardev", &sock("console", &paths.console_sock), "-serial", "chardev:console"]);
+            push(&mut a, &["-chardev", &sock("qmp", &paths.qmp_sock), "-mon", "chardev=qmp,mode=control"]);
+        }
+        ConsoleMode::Stdio => push(&mut a, &["-serial", "mon:stdio"]),
+    }
+    if cfg.metrics {
+        // Every PCI device gets an empty romfile: the build ships no option ROMs.
+        push(&mut a, &["-device", "virtio-serial-pci,id=vser0,romfile="]);
+        match cfg.console {
+            ConsoleMode::Socket => push(&mut a, &["-chardev", &sock("metrics", &paths.metrics_sock)]),
+            ConsoleMode::Stdio => push(&mut a, &["-chardev", "null,id=metrics"]),
+        }
+        push(&mut a, &["-device", "virtconsole,chardev=metrics"]);
+    }
+    for nic in &cfg.nics {
+        let netdev = match &nic.backend {
+            NicBackend::User => format!("user,id={}", nic.id),
+            NicBackend::Tap { ifname } => format!("tap,id={},ifname={ifname},script=no,downscript=no", nic.id),
+        };
+        let mut dev = format!("virtio-net-pci,netdev={},romfile=", nic.id);
+        if let Some(mac) = &nic.mac {
+            dev.push_str(&format!(",mac={mac}"));
+        }
+        push(&mut a, &["-netdev", &netdev, "-device", &dev]);
+    }
+    if cfg.paused {
+        a.push("-S".into());
+    }
+    a
+}
+
+/// A runnable shell script that reproduces the VM by hand, console on the terminal.
+pub fn shell_script(cfg: &VmConfig) -> String {
+    let mut interactive = cfg.clone();
+    interactive.console = ConsoleMode::Stdio;
+    interactive.paused = false;
+    let quote = |s: &std::ffi::OsStr| {
+        let s = s.to_string_lossy();
+        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=,:+@%".contains(&b)) {
+            s.into_owned()
+        } else {
+            format!("'{}'", s.replace('\'', r"'\''"))
+        }
+    };
+    let raw: Vec<String> = qemu_args(&interactive).iter().map(|a| quote(a)).collect();
+    // One `-flag value` pair per line.
+    let mut args: Vec<String> = Vec::new();
+    for a in raw {
+        match args.last_mut() {
+            Some(prev) if prev.starts_with('-') && !prev.contains(' ') && !a.starts_with('-') => {
+                prev.push(' ');
+                prev.push_str(&a);
+            }
+            _ => args.push(a),
+        }
+    }
+    format!(
+        "#!/bin/sh\n# VM {} ({}) as routerlab ran it, with the console on this terminal. Ctrl-A X quits.\nexec {} \\\n    {}\n",
+        cfg.name,
+        cfg.target,
+        cfg.target.qemu_binary(),
+        args.join(" \\\n    ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(t: Target) -> VmConfig {
+        let mut c = VmConfig::new("router", t, "/img/kernel".into(), Some("/img/initrd.gz".into()), "/run/x".into());
+        c.nics.push(Nic { id: "mgmt".into(), backend: NicBackend::User, mac: None });
+        c.nics.push(Nic {
+            id: "wan".into(),
+            backend: NicBackend::Tap { ifname: "rl1-wan".into() },
+            mac: Some("52:54:00:00:00:01".into()),
+        });
+        c
+    }
+
+    fn s(v: &[OsString]) -> Vec<String> {
+        v.iter().map(|a| a.to_string_lossy().into_owned()).collect()
+    }
+
+    fn after<'a>(a: &'a [String], flag: &str) -> Vec<&'a str> {
+        a.windows(2).filter(|w| w[0] == flag).map(|w| w[1].as_str()).collect()
+    }
+
+    #[test]
+    fn malta_has_vga_none_and_ttys0() {
+        let a = s(&qemu_args(&cfg(Target::MipselMalta)));
+        assert_eq!(after(&a, "-M"), ["malta"]);
+        assert_eq!(after(&a, "-vga"), ["none"]);
+        assert!(after(&a, "-cpu").is_empty());
+        assert_eq!(after(&a, "-append"), ["console=ttyS0 panic=-1 quiet"]);
+        assert!(a.contains(&"-no-reboot".to_string()) && a.contains(&"-S".to_string()));
+    }
+
+    #[test]
+    fn virt_has_cortex_a53_and_ttyama0() {
+        let a = s(&qemu_args(&cfg(Target::Aarch64Virt)));
+        assert_eq!(after(&a, "-M"), ["virt"]);
+        assert_eq!(after(&a, "-cpu"), ["cortex-a53"]);
+        assert!(after(&a, "-vga").is_empty());
+        assert!(after(&a, "-append")[0].starts_with("console=ttyAMA0 panic=-1"));
+    }
+
+    #[test]
+    fn every_pci_device_has_empty_romfile_and_sockets_live_in_the_run_dir() {
+        for t in Target::ALL {
+            let a = s(&qemu_args(&cfg(t)));
+            let devices = after(&a, "-device");
+            assert!(devices.iter().filter(|d| d.contains("-pci")).all(|d| d.contains("romfile=")), "{devices:?}");
+            assert_eq!(after(&a, "-netdev"), ["user,id=mgmt", "tap,id=wan,ifname=rl1-wan,script=no,downscript=no"]);
+            assert!(devices.contains(&"virtio-net-pci,netdev=wan,romfile=,mac=52:54:00:00:00:01"));
+            let chardevs = after(&a, "-chardev");
+            assert!(chardevs.iter().any(|c| c.contains("path=/run/x/router.console.sock,server=on,wait=off")));
+            assert!(chardevs.iter().any(|c| c.contains("path=/run/x/router.qmp.sock")));
+            assert_eq!(after(&a, "-mon"), ["chardev=qmp,mode=control"]);
+        }
+    }
+
+    #[test]
+    fn script_is_interactive_and_quoted() {
+        let mut c = cfg(Target::MipselMalta);
+        c.cmdline_extra.push("routerlab.hostname=r1".into());
+        let sh = shell_script(&c);
+        assert!(sh.starts_with("#!/bin/sh\n"));
+        assert!(sh.contains("exec qemu-system-mipsel"));
+        assert!(sh.contains("-serial mon:stdio"));
+        assert!(sh.contains("'console=ttyS0 panic=-1 quiet routerlab.hostname=r1'"));
+        assert!(!sh.contains("\\\n    -S"), "the script boots straight away");
+    }
+}

@@ -1,0 +1,102 @@
+//! Boot a target in one call: find or build its image, give it a management link, start it,
+//! and wait until it is ready.
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::args::{Nic, NicBackend, VmConfig};
+use super::{Target, Vm, VmError};
+use crate::image::{build, BuildOptions};
+
+/// Where the kernel (and initramfs) come from.
+#[derive(Debug, Clone)]
+pub enum ImageSource {
+    /// Build or take from the cache the recipe named like the target.
+    Recipe { images_dir: PathBuf, cache: PathBuf },
+    /// `--image PATH`: a directory with `kernel` (+ `initrd.gz`), `KERNEL,INITRD`, or one
+    /// kernel file with a built-in initramfs (OpenWrt `*-initramfs-kernel`).
+    Path(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct BootOptions {
+    pub name: String,
+    pub run_dir: PathBuf,
+    pub memory_mib: u32,
+    pub cmdline_extra: Vec<String>,
+    /// A user-mode NIC as eth0 with 10.0.2.15/24, for uploads and nothing else.
+    pub mgmt: bool,
+    pub extra_nics: Vec<Nic>,
+}
+
+impl BootOptions {
+    pub fn new(name: &str, run_dir: PathBuf) -> Self {
+        BootOptions {
+            name: name.into(),
+            run_dir,
+            memory_mib: 256,
+            cmdline_extra: Vec::new(),
+            mgmt: true,
+            extra_nics: Vec::new(),
+        }
+    }
+}
+
+/// Kernel and optional initramfs for `target`.
+pub fn resolve_image(target: Target, src: &ImageSource) -> Result<(PathBuf, Option<PathBuf>), VmError> {
+    let missing = |p: &Path, what: &str| VmError::Io {
+        vm: target.to_string(),
+        path: p.to_path_buf(),
+        source: std::io::Error::new(std::io::ErrorKind::NotFound, format!("{what} not found")),
+    };
+    match src {
+        ImageSource::Recipe { images_dir, cache } => {
+            let opts = BuildOptions { images_dir: images_dir.clone(), cache: cache.clone(), force: false };
+            let img = build(target.name(), &opts).map_err(|e| VmError::Io {
+                vm: target.to_string(),
+                path: images_dir.join(format!("{target}.toml")),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+            Ok((img.kernel, Some(img.initrd)))
+        }
+        ImageSource::Path(p) => {
+            let s = p.to_string_lossy();
+            if let Some((k, i)) = s.split_once(',') {
+                let (k, i) = (PathBuf::from(k), PathBuf::from(i));
+                for (f, what) in [(&k, "kernel"), (&i, "initramfs")] {
+                    if !f.is_file() {
+                        return Err(missing(f, what));
+                    }
+                }
+                return Ok((k, Some(i)));
+            }
+            if p.is_dir() {
+                let k = p.join("kernel");
+                if !k.is_file() {
+                    return Err(missing(&k, "kernel"));
+                }
+                let i = p.join("initrd.gz");
+                return Ok((k, i.is_file().then_some(i)));
+            }
+            if p.is_file() {
+                return Ok((p.clone(), None));
+            }
+            Err(missing(p, "image"))
+        }
+    }
+}
+
+/// Start `target` and wait for it to be ready. Returns the VM and its boot time.
+pub async fn boot(target: Target, src: &ImageSource, opts: &BootOptions) -> Result<(Vm, Duration), VmError> {
+    let (kernel, initrd) = resolve_image(target, src)?;
+    let mut cfg = VmConfig::new(&opts.name, target, kernel, initrd, opts.run_dir.clone());
+    cfg.memory_mib = opts.memory_mib;
+    cfg.cmdline_extra = opts.cmdline_extra.clone();
+    if opts.mgmt {
+        cfg.nics.push(Nic { id: "mgmt".into(), backend: NicBackend::User, mac: None });
+        cfg.cmdline_extra.push("routerlab.mgmt=10.0.2.15/24,10.0.2.2".into());
+    }
+    cfg.nics.extend(opts.extra_nics.iter().cloned());
+    let mut vm = Vm::start(cfg, None).await?;
+    let t = vm.wait_ready().await?;
+    Ok((vm, t))
+}

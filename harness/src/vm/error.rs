@@ -1,0 +1,25 @@
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// VM errors. Each names the VM and, where it helps, ends with the last console lines.
+#[derive(Debug, thiserror::Error)]
+pub enum VmError {
+    #[error("unknown target {0:?} (expected mipsel-malta or aarch64-virt)")]
+    UnknownTarget(String),
+    #[error("vm {vm}: cannot start {binary}: {source} (ci/setup installs QEMU)")]
+    Spawn { vm: String, binary: String, source: std::io::Error },
+    #[error("vm {vm}: QEMU exited at once ({status}): {stderr}")]
+    QemuExited { vm: String, status: String, stderr: String },
+    #[error("vm {vm}: QEMU exited ({status}) while {during}; last console lines:\n{console}")]
+    DiedDuring { vm: String, status: String, during: String, console: String },
+    #[error("vm {vm}: no {what} within {timeout:?}; last console lines:\n{console}")]
+    Timeout { vm: String, what: String, timeout: Duration, console: String },
+    #[error("vm {vm}: QMP: {detail}")]
+    Qmp { vm: String, detail: String },
+    #[error("vm {vm}: {path}: {source}")]
+    Io { vm: String, path: PathBuf, source: std::io::Error },
+    #[error("vm {vm}: command too long for the console ({len} bytes, limit {limit}); upload a script instead")]
+    CommandTooLong { vm: String, len: usize, limit: usize },
+    #[error("vm {vm}: upload of {path} failed: {detail}")]
+    Upload { vm: String, path: PathBuf, detail: String },
+}

@@ -1,0 +1,293 @@
+//! A running VM: start paused, attach console/QMP/metrics, continue, wait for the readiness
+//! marker, run commands, quit over QMP, and kill on `Drop` whatever happens.
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::args::{qemu_args, shell_script, VmConfig, VmPaths};
+use super::console::{extract, wrap, Console};
+use super::metrics::{Collector, MetricsSeries};
+use super::qmp::Qmp;
+use super::{timeout_mult, VmError, VmEvent};
+
+/// The marker the image's init prints when the system is up.
+pub const READY_MARKER: &str = "routerlab-ready";
+/// Busybox ash's line editor truncates longer lines.
+const MAX_COMMAND: usize = 900;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutput {
+    pub stdout: String,
+    pub status: i32,
+}
+
+pub struct Vm {
+    pub cfg: VmConfig,
+    pub paths: VmPaths,
+    child: Child,
+    console: Console,
+    qmp: tokio::sync::Mutex<Qmp>,
+    metrics: Arc<Mutex<Collector>>,
+    started: Instant,
+    events: Option<tokio::sync::mpsc::UnboundedSender<VmEvent>>,
+}
+
+impl Vm {
+    /// Spawn QEMU paused, attach to its sockets, and let the CPU run.
+    pub async fn start(
+        cfg: VmConfig,
+        events: Option<tokio::sync::mpsc::UnboundedSender<VmEvent>>,
+    ) -> Result<Vm, VmError> {
+        let vm = cfg.name.clone();
+        let paths = cfg.paths();
+        let io = |path: &PathBuf| {
+            let (vm, path) = (vm.clone(), path.clone());
+            move |source| VmError::Io { vm, path, source }
+        };
+        std::fs::create_dir_all(&cfg.run_dir).map_err(io(&cfg.run_dir))?;
+        for p in [&paths.console_sock, &paths.qmp_sock, &paths.metrics_sock] {
+            let _ = std::fs::remove_file(p);
+        }
+        std::fs::write(&paths.script, shell_script(&cfg)).map_err(io(&paths.script))?;
+        set_executable(&paths.script);
+        let stderr = std::fs::File::create(&paths.stderr).map_err(io(&paths.stderr))?;
+        if let Some(tx) = &events {
+            let _ = tx.send(VmEvent::Starting { vm: vm.clone(), target: cfg.target.to_string() });
+        }
+        let mut child = Command::new(cfg.target.qemu_binary())
+            .args(qemu_args(&cfg))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .map_err(|source| VmError::Spawn { vm: vm.clone(), binary: cfg.target.qemu_binary().into(), source })?;
+
+        // QEMU creates its sockets before running; an immediate exit is a configuration error.
+        let t0 = Instant::now();
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                let stderr = std::fs::read_to_string(&paths.stderr).unwrap_or_default();
+                return Err(VmError::QemuExited { vm, status: status.to_string(), stderr: stderr.trim().to_string() });
+            }
+            let ready =
+                paths.console_sock.exists() && paths.qmp_sock.exists() && (!cfg.metrics || paths.metrics_sock.exists());
+            if ready && t0.elapsed() >= Duration::from_millis(100) {
+                break;
+            }
+            if t0.elapsed() > Duration::from_secs(10) {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(VmError::Qmp { vm, detail: "QEMU did not create its sockets within 10 s".into() });
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let guard = KillOnError(Some(child));
+        let console = Console::attach(&paths.console_sock, &paths.transcript).await.map_err(io(&paths.console_sock))?;
+        let mut qmp = Qmp::connect(&paths.qmp_sock).await.map_err(|detail| VmError::Qmp { vm: vm.clone(), detail })?;
+        let metrics = Arc::new(Mutex::new(Collector::default()));
+        if cfg.metrics {
+            super::metrics::attach(&paths.metrics_sock, &paths.metrics_log, metrics.clone())
+                .await
+                .map_err(io(&paths.metrics_sock))?;
+        }
+        qmp.execute("cont", None).await.map_err(|detail| VmError::Qmp { vm: vm.clone(), detail })?;
+        let started = Instant::now();
+        let child = guard.disarm();
+        if let Some(pid) = Some(child.id()) {
+            super::metrics::sample_host(pid, metrics.clone());
+        }
+        Ok(Vm { cfg, paths, child, console, qmp: tokio::sync::Mutex::new(qmp), metrics, started, events })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn exit_status(&mut self) -> Option<String> {
+        self.child.try_wait().ok().flatten().map(|s| s.to_string())
+    }
+
+    /// Wait for the readiness marker, then confirm over QMP that the CPU runs.
+    /// Returns boot time on the host clock (the guest clock of malta starts late).
+    pub async fn wait_ready(&mut self) -> Result<Duration, VmError> {
+        self.wait_marker(READY_MARKER, self.cfg.target.boot_timeout(), "readiness marker").await?;
+        let after = self.started.elapsed();
+        let status = self
+            .qmp
+            .lock()
+            .await
+            .status()
+            .await
+            .map_err(|detail| VmError::Qmp { vm: self.cfg.name.clone(), detail })?;
+        if status != "running" {
+            return Err(VmError::Qmp {
+                vm: self.cfg.name.clone(),
+                detail: format!("marker seen but query-status says {status:?}"),
+            });
+        }
+        if let Some(tx) = &self.events {
+            let _ = tx.send(VmEvent::Booted { vm: self.cfg.name.clone(), after });
+        }
+        Ok(after)
+    }
+
+    /// Wait for `marker` anywhere in the console output (scaled by `ROUTERLAB_TIMEOUT_MULT`).
+    pub async fn wait_marker(&mut self, marker: &str, base: Duration, what: &str) -> Result<(), VmError> {
+        let timeout = base.mul_f64(timeout_mult());
+        let deadline = Instant::now() + timeout;
+        loop {
+            let step = (Instant::now() + Duration::from_millis(200)).min(deadline);
+            match self.console.wait_for(0, step, |t| t.contains(marker).then_some(())).await {
+                Ok(()) => return Ok(()),
+                Err(closed) => {
+                    if let Some(status) = self.exit_status() {
+                        return Err(self.died(status, what));
+                    }
+                    if !closed && Instant::now() >= deadline {
+                        return Err(VmError::Timeout {
+                            vm: self.cfg.name.clone(),
+                            what: what.into(),
+                            timeout,
+                            console: self.console.tail(15),
+                        });
+                    }
+                    if closed {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        }
+    }
+
+    fn died(&mut self, status: String, during: &str) -> VmError {
+        VmError::DiedDuring { vm: self.cfg.name.clone(), status, during: during.into(), console: self.console.tail(15) }
+    }
+
+    /// Run `cmd` in the guest shell with the target's default timeout.
+    pub async fn exec(&mut self, cmd: &str) -> Result<ExecOutput, VmError> {
+        let t = self.cfg.target.exec_timeout();
+        self.exec_timeout(cmd, t).await
+    }
+
+    /// Run `cmd`; stdout and stderr come back together, with the exit status.
+    pub async fn exec_timeout(&mut self, cmd: &str, timeout: Duration) -> Result<ExecOutput, VmError> {
+        let id = format!("{:08x}", rand::random::<u32>());
+        let line = wrap(&id, cmd);
+        if line.len() > MAX_COMMAND {
+            return Err(VmError::CommandTooLong { vm: self.cfg.name.clone(), len: line.len(), limit: MAX_COMMAND });
+        }
+        if let Some(tx) = &self.events {
+            let _ = tx.send(VmEvent::Exec { vm: self.cfg.name.clone(), command: cmd.into() });
+        }
+        let timeout = timeout.mul_f64(timeout_mult());
+        let from = self.console.position();
+        let vm = self.cfg.name.clone();
+        self.console.send(line.as_bytes()).await.map_err(|source| VmError::Io {
+            vm: vm.clone(),
+            path: self.paths.console_sock.clone(),
+            source,
+        })?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let step = (Instant::now() + Duration::from_millis(200)).min(deadline);
+            match self.console.wait_for(from, step, |t| extract(t, &id)).await {
+                Ok((stdout, status)) => return Ok(ExecOutput { stdout, status }),
+                Err(_) => {
+                    if let Some(status) = self.exit_status() {
+                        return Err(self.died(status, &format!("running `{cmd}`")));
+                    }
+                    if Instant::now() >= deadline {
+                        let _ = self.console.send(b"\x03").await; // interrupt it
+                        return Err(VmError::Timeout {
+                            vm,
+                            what: format!("end of `{cmd}`"),
+                            timeout,
+                            console: self.console.tail(15),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// A copy of the metrics gathered so far.
+    pub fn metrics(&self) -> MetricsSeries {
+        self.metrics.lock().expect("metrics lock").series()
+    }
+
+    /// Last console lines, escapes removed.
+    pub fn console_tail(&self, n: usize) -> String {
+        self.console.tail(n)
+    }
+
+    /// Put a host file into the guest and verify its sha256 there.
+    pub async fn upload(&mut self, local: &std::path::Path, guest: &str) -> Result<Duration, VmError> {
+        let t0 = Instant::now();
+        super::upload::upload(self, local, guest).await?;
+        if let Some(tx) = &self.events {
+            let bytes = std::fs::metadata(local).map(|m| m.len()).unwrap_or(0);
+            let _ = tx.send(VmEvent::Uploaded {
+                vm: self.cfg.name.clone(),
+                path: guest.into(),
+                bytes,
+                after: t0.elapsed(),
+            });
+        }
+        Ok(t0.elapsed())
+    }
+
+    /// Quit over QMP, then kill if QEMU is still there after 3 s.
+    pub async fn quit(mut self) -> Result<(), VmError> {
+        let _ =
+            tokio::time::timeout(Duration::from_secs(2), async { self.qmp.lock().await.execute("quit", None).await })
+                .await;
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(3) {
+            if self.exit_status().is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if let Some(tx) = &self.events {
+            let _ = tx.send(VmEvent::Stopped { vm: self.cfg.name.clone() });
+        }
+        Ok(()) // Drop kills and reaps if quit did not work
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// Kills the child if startup fails half way.
+struct KillOnError(Option<Child>);
+
+impl KillOnError {
+    fn disarm(mut self) -> Child {
+        self.0.take().expect("child present")
+    }
+}
+
+impl Drop for KillOnError {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn set_executable(p: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755));
+}

@@ -1,0 +1,20 @@
+//! Router VMs under QEMU: arguments from pure functions, QMP, a marker-delimited console
+//! protocol, uploads, the guest metrics stream, and a `Drop` that never leaves QEMU behind.
+mod args;
+mod boot;
+mod console;
+mod error;
+mod event;
+mod machine;
+mod metrics;
+mod qmp;
+mod target;
+mod upload;
+
+pub use args::{cmdline, qemu_args, shell_script, ConsoleMode, Nic, NicBackend, VmConfig, VmPaths};
+pub use boot::{boot, resolve_image, BootOptions, ImageSource};
+pub use error::VmError;
+pub use event::VmEvent;
+pub use machine::{ExecOutput, Vm, READY_MARKER};
+pub use metrics::{parse_line, GuestPoint, HostPoint, MetricLine, MetricsSeries, ProcPoint};
+pub use target::{timeout_mult, Target};

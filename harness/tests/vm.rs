@@ -1,0 +1,164 @@
+//! Real QEMU: both targets boot from images built from Debian packages, the console
+//! protocol returns output and exit status, uploads verify, the metrics agent streams,
+//! and every failure names the VM, shows the last console lines and leaves no QEMU behind.
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use harness::image::{build, cache_root, BuildOptions};
+use harness::vm::{boot, BootOptions, ImageSource, Target, Vm, VmConfig, VmError, READY_MARKER};
+
+fn images_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../images")
+}
+
+fn source() -> ImageSource {
+    ImageSource::Recipe { images_dir: images_dir(), cache: cache_root() }
+}
+
+fn image(t: Target) -> (PathBuf, PathBuf) {
+    let img = build(t.name(), &BuildOptions { images_dir: images_dir(), cache: cache_root(), force: false }).unwrap();
+    (img.kernel, img.initrd)
+}
+
+fn gone(pid: u32) -> bool {
+    // Reaped by Drop: no /proc entry at all (not even a zombie).
+    !Path::new(&format!("/proc/{pid}")).exists()
+}
+
+async fn check_target(t: Target) {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut vm, boot_time) = boot(t, &source(), &BootOptions::new("router", dir.path().into())).await.unwrap();
+    assert!(boot_time < t.boot_timeout(), "{t}: {boot_time:?}");
+    let out = vm.exec("haproxy -vv").await.unwrap();
+    assert_eq!(out.status, 0);
+    assert!(out.stdout.contains("Built with OpenSSL version"), "{t}: {}", out.stdout);
+    let out = vm.exec("nginx -V").await.unwrap();
+    assert!(
+        out.stdout.contains("--with-http_ssl_module") && out.stdout.contains("--with-stream"),
+        "{t}: {}",
+        out.stdout
+    );
+    let out = vm.exec("nft add table ip routerlab && nft list tables && wg --version && uname -m").await.unwrap();
+    assert_eq!(out.status, 0, "{t}: {}", out.stdout);
+    assert!(out.stdout.contains("table ip routerlab") && out.stdout.contains("wireguard-tools"), "{t}: {}", out.stdout);
+    let arch = out.stdout.lines().last().unwrap();
+    assert_eq!(arch, if t == Target::MipselMalta { "mips" } else { "aarch64" });
+    let pid = vm.pid();
+    vm.quit().await.unwrap();
+    assert!(gone(pid));
+    let transcript = std::fs::read_to_string(dir.path().join("router.console.log")).unwrap();
+    assert!(transcript.contains(READY_MARKER) && transcript.contains("HAProxy version"));
+    assert!(dir.path().join("router.qemu.sh").is_file());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aarch64_virt_boots_with_proxies_and_tools() {
+    check_target(Target::Aarch64Virt).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mipsel_malta_boots_with_proxies_and_tools() {
+    check_target(Target::MipselMalta).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_status_upload_and_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut vm, _) =
+        boot(Target::Aarch64Virt, &source(), &BootOptions::new("router", dir.path().into())).await.unwrap();
+    // Exit status and quoting.
+    assert_eq!(vm.exec("(exit 3)").await.unwrap().status, 3);
+    let out = vm.exec("echo 'it''s'; echo \"$((6*7))\" >&2; false").await.unwrap();
+    assert_eq!((out.stdout.as_str(), out.status), ("its\n42\n", 1));
+    // Upload 1 MiB, verified in the guest, then checked again independently.
+    let local = dir.path().join("blob");
+    let data: Vec<u8> = (0..1 << 20).map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    std::fs::write(&local, &data).unwrap();
+    vm.upload(&local, "/tmp/blob").await.unwrap();
+    let sum = vm.exec("sha256sum /tmp/blob").await.unwrap();
+    assert!(sum.stdout.starts_with(&harness::image::sha256_hex(&data)), "{}", sum.stdout);
+    // The metrics agent reports a busy-looping process above 50% of a CPU.
+    vm.exec("echo awk > /tmp/routerlab-watch; awk 'BEGIN { while (1) {} }' </dev/null >/dev/null 2>&1 &")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let m = vm.metrics();
+    let awk = m.procs.get("awk").unwrap_or_else(|| panic!("no samples for awk: {m:?}"));
+    let peak = awk.iter().map(|p| p.cpu_pct).fold(0.0, f64::max);
+    assert!(peak > 50.0, "awk peaked at {peak}% ({awk:?})");
+    assert!(awk.iter().all(|p| p.rss_kb > 0 && p.threads == 1));
+    assert!(m.guest.iter().any(|g| g.cpu_pct > 50.0 && g.mem_total_kb > 100_000), "{:?}", m.guest);
+    assert!(!m.host.is_empty() && m.host.iter().all(|h| h.rss_kb > 10_000), "{:?}", m.host);
+    vm.quit().await.unwrap();
+}
+
+fn start_cfg(dir: &Path, extra: &str) -> VmConfig {
+    let (k, i) = image(Target::Aarch64Virt);
+    let mut cfg = VmConfig::new("faulty", Target::Aarch64Virt, k, Some(i), dir.into());
+    cfg.cmdline_extra.push(extra.into());
+    cfg
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kernel_panic_is_reported_with_console_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut vm = Vm::start(start_cfg(dir.path(), "rdinit=/nonexistent"), None).await.unwrap();
+    let pid = vm.pid();
+    let err = vm.wait_ready().await.unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, VmError::DiedDuring { .. }), "{msg}");
+    assert!(msg.starts_with("vm faulty: QEMU exited"), "{msg}");
+    assert!(msg.contains("Kernel panic"), "{msg}");
+    drop(vm);
+    assert!(gone(pid));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_marker_times_out_with_console_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    // A shell as init: the system runs but never prints the marker.
+    let mut vm = Vm::start(start_cfg(dir.path(), "rdinit=/bin/sh"), None).await.unwrap();
+    let pid = vm.pid();
+    let err = vm.wait_marker(READY_MARKER, Duration::from_secs(4), "readiness marker").await.unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, VmError::Timeout { .. }), "{msg}");
+    assert!(msg.contains("no readiness marker within 4"), "{msg}");
+    assert!(msg.contains("last console lines"), "{msg}");
+    drop(vm);
+    assert!(gone(pid));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qemu_killed_mid_command_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut vm, _) =
+        boot(Target::Aarch64Virt, &source(), &BootOptions::new("victim", dir.path().into())).await.unwrap();
+    let pid = vm.pid();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(700));
+        // SAFETY: kill(2) on the QEMU child we started.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    });
+    let err = vm.exec("echo started; sleep 30").await.unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, VmError::DiedDuring { .. }), "{msg}");
+    assert!(msg.contains("while running `echo started; sleep 30`") && msg.contains("signal: 9"), "{msg}");
+    drop(vm);
+    assert!(gone(pid));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_qemu_arguments_fail_at_once_with_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = start_cfg(dir.path(), "quiet");
+    cfg.kernel = dir.path().join("no-such-kernel");
+    let t0 = std::time::Instant::now();
+    let err = match Vm::start(cfg, None).await {
+        Err(e) => e,
+        Ok(_) => panic!("QEMU started without a kernel"),
+    };
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    let msg = err.to_string();
+    assert!(matches!(err, VmError::QemuExited { .. }), "{msg}");
+    assert!(msg.contains("no-such-kernel"), "QEMU's own stderr is in the message: {msg}");
+}

@@ -1,0 +1,106 @@
+use std::path::PathBuf;
+
+use harness::image::cache_root;
+use harness::vm::{boot, resolve_image, shell_script, BootOptions, ImageSource, Target, VmConfig, VmError};
+
+use crate::cli::{ImageDirs, VmCmd};
+use crate::exit::{Classify, CmdResult, Code, Failure};
+
+fn source(image: Option<PathBuf>, dirs: &ImageDirs) -> ImageSource {
+    match image {
+        Some(p) => ImageSource::Path(p),
+        None => ImageSource::Recipe {
+            images_dir: super::image::images_dir(dirs),
+            cache: dirs.cache.clone().unwrap_or_else(cache_root),
+        },
+    }
+}
+
+fn classify(e: VmError) -> Failure {
+    match e {
+        VmError::UnknownTarget(_) | VmError::CommandTooLong { .. } => Failure::BadInput(e.into()),
+        other => Failure::Infrastructure(other.into()),
+    }
+}
+
+pub fn run(cmd: VmCmd) -> CmdResult {
+    match cmd {
+        VmCmd::Run { target, image, run_dir, timeout, upload, dirs, cmd } => {
+            let target: Target = target.parse().bad_input()?;
+            let src = source(image, &dirs);
+            let run_dir = run_dir.unwrap_or_else(|| PathBuf::from(format!("runs/{}-vm-{target}", chrono_stamp())));
+            let uploads: Vec<(PathBuf, String)> = upload
+                .iter()
+                .map(|u| {
+                    u.split_once(':')
+                        .map(|(l, g)| (PathBuf::from(l), g.to_string()))
+                        .ok_or_else(|| Failure::BadInput(anyhow::anyhow!("--upload {u:?} must be LOCAL:GUEST_PATH")))
+                })
+                .collect::<Result<_, _>>()?;
+            let command = cmd.join(" ");
+            super::runtime()?.block_on(async move {
+                let (mut vm, boot_time) =
+                    boot(target, &src, &BootOptions::new("router", run_dir.clone())).await.map_err(classify)?;
+                eprintln!(
+                    "routerlab: {target} ready in {:.2}s (run dir {})",
+                    boot_time.as_secs_f64(),
+                    run_dir.display()
+                );
+                for (local, guest) in &uploads {
+                    let t = vm.upload(local, guest).await.map_err(classify)?;
+                    eprintln!("routerlab: uploaded {} to {guest} in {:.2}s", local.display(), t.as_secs_f64());
+                }
+                let out = match timeout {
+                    Some(t) => vm.exec_timeout(&command, t).await,
+                    None => vm.exec(&command).await,
+                }
+                .map_err(classify)?;
+                print!("{}", out.stdout);
+                vm.quit().await.map_err(classify)?;
+                Ok(if out.status == 0 { Code::Ok } else { ExitWith(out.status).into() })
+            })
+        }
+        VmCmd::Shell { target, image, dirs } => {
+            let target: Target = target.parse().bad_input()?;
+            let (kernel, initrd) = resolve_image(target, &source(image, &dirs)).map_err(classify)?;
+            let mut cfg = VmConfig::new("shell", target, kernel, initrd, std::env::temp_dir());
+            cfg.nics.push(harness::vm::Nic { id: "mgmt".into(), backend: harness::vm::NicBackend::User, mac: None });
+            cfg.cmdline_extra.push("routerlab.mgmt=10.0.2.15/24,10.0.2.2".into());
+            let script = std::env::temp_dir().join(format!("routerlab-shell-{}.sh", std::process::id()));
+            std::fs::write(&script, shell_script(&cfg)).infra()?;
+            let status = std::process::Command::new("sh").arg(&script).status().infra()?;
+            let _ = std::fs::remove_file(&script);
+            Ok(if status.success() { Code::Ok } else { Code::Infrastructure })
+        }
+    }
+}
+
+/// The guest command's own exit status, passed through.
+struct ExitWith(i32);
+
+impl From<ExitWith> for Code {
+    fn from(e: ExitWith) -> Code {
+        Code::Guest(e.0)
+    }
+}
+
+fn chrono_stamp() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+    // UTC yyyymmddThhmmssZ without pulling chrono into the CLI.
+    let (days, secs) = (now / 86_400, now % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
+/// Howard Hinnant's days-to-civil algorithm.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
