@@ -162,3 +162,53 @@ async fn bad_qemu_arguments_fail_at_once_with_stderr() {
     assert!(matches!(err, VmError::QemuExited { .. }), "{msg}");
     assert!(msg.contains("no-such-kernel"), "QEMU's own stderr is in the message: {msg}");
 }
+
+/// An `.ipk` as OpenWrt builds them: a tar.gz holding debian-binary, control.tar.gz and
+/// data.tar.gz, made with the host's tar.
+fn make_ipk(dir: &Path) -> PathBuf {
+    let run = |args: &[&str], cwd: &Path| {
+        let st = std::process::Command::new("tar").args(args).current_dir(cwd).status().unwrap();
+        assert!(st.success());
+    };
+    let data = dir.join("data");
+    std::fs::create_dir_all(data.join("usr/bin")).unwrap();
+    std::fs::write(data.join("usr/bin/routerlab-hello"), "#!/bin/sh\necho hello from the ipk\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(data.join("usr/bin/routerlab-hello"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let ctrl = dir.join("control");
+    std::fs::create_dir_all(&ctrl).unwrap();
+    std::fs::write(
+        ctrl.join("control"),
+        "Package: routerlab-hello\nVersion: 1\nArchitecture: all\nDescription: test\n",
+    )
+    .unwrap();
+    let pkg = dir.join("pkg");
+    std::fs::create_dir_all(&pkg).unwrap();
+    std::fs::write(pkg.join("debian-binary"), "2.0\n").unwrap();
+    run(&["-czf", pkg.join("data.tar.gz").to_str().unwrap(), "./usr"], &data);
+    run(&["-czf", pkg.join("control.tar.gz").to_str().unwrap(), "./control"], &ctrl);
+    let ipk = dir.join("routerlab-hello_1_all.ipk");
+    run(&["-czf", ipk.to_str().unwrap(), "./debian-binary", "./control.tar.gz", "./data.tar.gz"], &pkg);
+    ipk
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openwrt_compat_console_provisioning_and_ipk() {
+    use harness::vm::{install_ipk, Flavour};
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = BootOptions::new("owrt", dir.path().into());
+    opts.flavour = Flavour::OpenWrtCompat;
+    let (mut vm, _) = boot(Target::Aarch64Virt, &source(), &opts).await.unwrap();
+    let transcript = std::fs::read_to_string(dir.path().join("owrt.console.log")).unwrap();
+    assert!(transcript.contains(harness::vm::ACTIVATE_PROMPT));
+    assert!(transcript.contains("W I R E L E S S   F R E E D O M") && transcript.contains("root@OpenWrt"));
+    assert!(!transcript.contains(READY_MARKER), "the OpenWrt path must not rely on routerlab's marker");
+    let rel = vm.exec(". /etc/openwrt_release; echo $DISTRIB_ID").await.unwrap();
+    assert_eq!(rel.stdout, "OpenWrt\n");
+    // The management link was configured over the console, so uploads work.
+    let ipk = make_ipk(dir.path());
+    assert_eq!(install_ipk(&mut vm, &ipk).await.unwrap(), "unpacked");
+    let out = vm.exec("routerlab-hello").await.unwrap();
+    assert_eq!((out.stdout.as_str(), out.status), ("hello from the ipk\n", 0));
+    vm.quit().await.unwrap();
+}

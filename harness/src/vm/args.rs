@@ -20,6 +20,16 @@ pub struct Nic {
     pub mac: Option<String>,
 }
 
+/// How a VM says it is up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    /// routerlab images: init prints this marker.
+    Marker(String),
+    /// OpenWrt (and the openwrt-compat flavour): "Please press Enter to activate this
+    /// console.", then Enter, then an ash prompt.
+    OpenWrtConsole,
+}
+
 /// Where the console goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConsoleMode {
@@ -47,6 +57,7 @@ pub struct VmConfig {
     pub paused: bool,
     /// Add the virtio console the metrics agent writes to.
     pub metrics: bool,
+    pub ready: Readiness,
 }
 
 impl VmConfig {
@@ -63,6 +74,7 @@ impl VmConfig {
             console: ConsoleMode::Socket,
             paused: true,
             metrics: true,
+            ready: Readiness::Marker(super::READY_MARKER.into()),
         }
     }
 

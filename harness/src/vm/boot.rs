@@ -3,7 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::args::{Nic, NicBackend, VmConfig};
+use super::args::{Nic, NicBackend, Readiness, VmConfig};
+
+/// The management address on eth0 for QEMU user networking (host = 10.0.2.2).
+const MGMT_CMDLINE: &str = "routerlab.mgmt=10.0.2.15/24,10.0.2.2";
 use super::{Target, Vm, VmError};
 use crate::image::{build, BuildOptions};
 
@@ -17,6 +20,18 @@ pub enum ImageSource {
     Path(PathBuf),
 }
 
+/// What runs on the console, which decides readiness and provisioning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Flavour {
+    /// routerlab's init: readiness marker, management address from the kernel command line.
+    #[default]
+    Routerlab,
+    /// The same image behaving like OpenWrt on the console (banner, prompt, /etc/openwrt_release).
+    OpenWrtCompat,
+    /// A real OpenWrt image: activate the console, configure the management link with `ip`.
+    OpenWrt,
+}
+
 #[derive(Debug, Clone)]
 pub struct BootOptions {
     pub name: String,
@@ -26,6 +41,7 @@ pub struct BootOptions {
     /// A user-mode NIC as eth0 with 10.0.2.15/24, for uploads and nothing else.
     pub mgmt: bool,
     pub extra_nics: Vec<Nic>,
+    pub flavour: Flavour,
 }
 
 impl BootOptions {
@@ -37,6 +53,7 @@ impl BootOptions {
             cmdline_extra: Vec::new(),
             mgmt: true,
             extra_nics: Vec::new(),
+            flavour: Flavour::Routerlab,
         }
     }
 }
@@ -93,10 +110,23 @@ pub async fn boot(target: Target, src: &ImageSource, opts: &BootOptions) -> Resu
     cfg.cmdline_extra = opts.cmdline_extra.clone();
     if opts.mgmt {
         cfg.nics.push(Nic { id: "mgmt".into(), backend: NicBackend::User, mac: None });
-        cfg.cmdline_extra.push("routerlab.mgmt=10.0.2.15/24,10.0.2.2".into());
+        if opts.flavour == Flavour::Routerlab {
+            cfg.cmdline_extra.push(MGMT_CMDLINE.into());
+        }
+    }
+    match opts.flavour {
+        Flavour::Routerlab => {}
+        Flavour::OpenWrtCompat => {
+            cfg.cmdline_extra.push("routerlab.flavour=openwrt-compat".into());
+            cfg.ready = Readiness::OpenWrtConsole;
+        }
+        Flavour::OpenWrt => cfg.ready = Readiness::OpenWrtConsole,
     }
     cfg.nics.extend(opts.extra_nics.iter().cloned());
     let mut vm = Vm::start(cfg, None).await?;
     let t = vm.wait_ready().await?;
+    if opts.mgmt && opts.flavour != Flavour::Routerlab {
+        super::openwrt::configure_mgmt(&mut vm).await?;
+    }
     Ok((vm, t))
 }

@@ -5,7 +5,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::args::{qemu_args, shell_script, VmConfig, VmPaths};
+use super::args::{qemu_args, shell_script, Readiness, VmConfig, VmPaths};
 use super::console::{extract, wrap, Console};
 use super::metrics::{Collector, MetricsSeries};
 use super::qmp::Qmp;
@@ -31,6 +31,8 @@ pub struct Vm {
     metrics: Arc<Mutex<Collector>>,
     started: Instant,
     events: Option<tokio::sync::mpsc::UnboundedSender<VmEvent>>,
+    /// The management link is configured (uploads can use it).
+    pub(crate) mgmt: bool,
 }
 
 impl Vm {
@@ -97,7 +99,8 @@ impl Vm {
         if let Some(pid) = Some(child.id()) {
             super::metrics::sample_host(pid, metrics.clone());
         }
-        Ok(Vm { cfg, paths, child, console, qmp: tokio::sync::Mutex::new(qmp), metrics, started, events })
+        let mgmt = cfg.cmdline_extra.iter().any(|w| w.starts_with("routerlab.mgmt="));
+        Ok(Vm { cfg, paths, child, console, qmp: tokio::sync::Mutex::new(qmp), metrics, started, events, mgmt })
     }
 
     pub fn name(&self) -> &str {
@@ -115,7 +118,16 @@ impl Vm {
     /// Wait for the readiness marker, then confirm over QMP that the CPU runs.
     /// Returns boot time on the host clock (the guest clock of malta starts late).
     pub async fn wait_ready(&mut self) -> Result<Duration, VmError> {
-        self.wait_marker(READY_MARKER, self.cfg.target.boot_timeout(), "readiness marker").await?;
+        let boot = self.cfg.target.boot_timeout();
+        match self.cfg.ready.clone() {
+            Readiness::Marker(m) => self.wait_marker(&m, boot, "readiness marker").await?,
+            Readiness::OpenWrtConsole => {
+                self.wait_marker(super::ACTIVATE_PROMPT, boot, "OpenWrt console prompt").await?;
+                let from = self.console.position();
+                self.send_raw(b"\n").await?;
+                self.wait_from(from, "root@", Duration::from_secs(10), "ash prompt after Enter").await?;
+            }
+        }
         let after = self.started.elapsed();
         let status = self
             .qmp
@@ -160,6 +172,38 @@ impl Vm {
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 }
+            }
+        }
+    }
+
+    /// Write bytes to the console as they are (a key press, Ctrl-C).
+    pub async fn send_raw(&self, bytes: &[u8]) -> Result<(), VmError> {
+        self.console.send(bytes).await.map_err(|source| VmError::Io {
+            vm: self.cfg.name.clone(),
+            path: self.paths.console_sock.clone(),
+            source,
+        })
+    }
+
+    /// Wait for `needle` in output that arrived after console position `from`.
+    async fn wait_from(&mut self, from: usize, needle: &str, base: Duration, what: &str) -> Result<(), VmError> {
+        let timeout = base.mul_f64(timeout_mult());
+        let deadline = Instant::now() + timeout;
+        loop {
+            let step = (Instant::now() + Duration::from_millis(200)).min(deadline);
+            if self.console.wait_for(from, step, |t| t.contains(needle).then_some(())).await.is_ok() {
+                return Ok(());
+            }
+            if let Some(status) = self.exit_status() {
+                return Err(self.died(status, what));
+            }
+            if Instant::now() >= deadline {
+                return Err(VmError::Timeout {
+                    vm: self.cfg.name.clone(),
+                    what: what.into(),
+                    timeout,
+                    console: self.console.tail(15),
+                });
             }
         }
     }

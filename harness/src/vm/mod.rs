@@ -7,14 +7,16 @@ mod error;
 mod event;
 mod machine;
 mod metrics;
+mod openwrt;
 mod qmp;
 mod target;
 mod upload;
 
-pub use args::{cmdline, qemu_args, shell_script, ConsoleMode, Nic, NicBackend, VmConfig, VmPaths};
-pub use boot::{boot, resolve_image, BootOptions, ImageSource};
+pub use args::{cmdline, qemu_args, shell_script, ConsoleMode, Nic, NicBackend, Readiness, VmConfig, VmPaths};
+pub use boot::{boot, resolve_image, BootOptions, Flavour, ImageSource};
 pub use error::VmError;
 pub use event::VmEvent;
 pub use machine::{ExecOutput, Vm, READY_MARKER};
 pub use metrics::{parse_line, GuestPoint, HostPoint, MetricLine, MetricsSeries, ProcPoint};
+pub use openwrt::{install_ipk, ACTIVATE_PROMPT};
 pub use target::{timeout_mult, Target};

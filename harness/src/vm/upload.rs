@@ -14,10 +14,8 @@ use super::VmError;
 pub(crate) async fn upload(vm: &mut Vm, local: &Path, guest: &str) -> Result<(), VmError> {
     let name = vm.cfg.name.clone();
     let err = |detail: String| VmError::Upload { vm: name.clone(), path: local.to_path_buf(), detail };
-    let has_mgmt = vm.cfg.nics.iter().any(|n| n.backend == NicBackend::User)
-        && vm.cfg.cmdline_extra.iter().any(|w| w.starts_with("routerlab.mgmt="));
-    if !has_mgmt {
-        return Err(err("the VM has no management link (user-mode NIC with routerlab.mgmt=)".into()));
+    if !(vm.mgmt && vm.cfg.nics.iter().any(|n| n.backend == NicBackend::User)) {
+        return Err(err("the VM has no management link (a user-mode NIC configured as 10.0.2.15)".into()));
     }
     let data = std::fs::read(local).map_err(|e| err(e.to_string()))?;
     let want = crate::image::sha256_hex(&data);
