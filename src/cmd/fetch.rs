@@ -1,8 +1,15 @@
 use std::path::Path;
 
-use crate::exit::{CmdResult, Failure};
+use harness::image::{fetch, ImageError};
+
+use crate::exit::{CmdResult, Code, Failure};
 
 pub fn run(name: &str, images: &Path, cache: &Path) -> CmdResult {
-    let _ = (images, cache);
-    Err(Failure::BadInput(anyhow::anyhow!("image fetch {name}: not implemented yet")))
+    let pins = images.join("openwrt.toml");
+    let path = super::runtime()?.block_on(fetch(&pins, name, cache)).map_err(|e| match e {
+        ImageError::Command { .. } | ImageError::Io { .. } => Failure::Infrastructure(e.into()),
+        other => Failure::BadInput(other.into()),
+    })?;
+    println!("{}", path.display());
+    Ok(Code::Ok)
 }

@@ -6,6 +6,7 @@ mod cache;
 mod cpio;
 mod elf;
 mod error;
+mod fetch;
 mod modules;
 mod recipe;
 mod tree;
@@ -14,4 +15,5 @@ pub use build::{build, recipe_key, sha256_hex, Artifact, BuildOptions, BuiltImag
 pub use cache::{cache_root, list_cached};
 pub use cpio::CpioWriter;
 pub use error::ImageError;
+pub use fetch::{fetch, load_pins, Artifact as PinnedArtifact};
 pub use recipe::{FileEntry, LinkEntry, Recipe};

@@ -131,7 +131,7 @@ pub fn qemu_args(cfg: &VmConfig) -> Vec<OsString> {
         push(&mut a, &["-cpu", cpu]);
     }
     push(&mut a, &["-m", &cfg.memory_mib.to_string(), "-nodefaults", "-no-reboot", "-display", "none"]);
-    if t == Target::MipselMalta {
+    if t.is_malta() {
         // No VGA BIOS in Debian's QEMU build: malta fails to find vgabios-cirrus.bin without this.
         push(&mut a, &["-vga", "none"]);
     }
@@ -231,6 +231,13 @@ mod tests {
 
     fn after<'a>(a: &'a [String], flag: &str) -> Vec<&'a str> {
         a.windows(2).filter(|w| w[0] == flag).map(|w| w[1].as_str()).collect()
+    }
+
+    #[test]
+    fn big_endian_malta_uses_qemu_system_mips() {
+        assert_eq!(Target::MipsMalta.qemu_binary(), "qemu-system-mips");
+        let a = s(&qemu_args(&cfg(Target::MipsMalta)));
+        assert_eq!((after(&a, "-M"), after(&a, "-vga")), (vec!["malta"], vec!["none"]));
     }
 
     #[test]

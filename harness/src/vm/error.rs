@@ -4,7 +4,7 @@ use std::time::Duration;
 /// VM errors. Each names the VM and, where it helps, ends with the last console lines.
 #[derive(Debug, thiserror::Error)]
 pub enum VmError {
-    #[error("unknown target {0:?} (expected mipsel-malta or aarch64-virt)")]
+    #[error("unknown target {0:?} (expected mipsel-malta, mips-malta or aarch64-virt)")]
     UnknownTarget(String),
     #[error("vm {vm}: cannot start {binary}: {source} (ci/setup installs QEMU)")]
     Spawn { vm: String, binary: String, source: std::io::Error },

@@ -8,54 +8,61 @@ use super::VmError;
 #[serde(rename_all = "kebab-case")]
 pub enum Target {
     MipselMalta,
+    /// Big-endian malta, for OpenWrt malta-be images (`--image`); Debian has no BE kernel.
+    MipsMalta,
     Aarch64Virt,
 }
 
 impl Target {
-    pub const ALL: [Target; 2] = [Target::MipselMalta, Target::Aarch64Virt];
+    pub const ALL: [Target; 3] = [Target::MipselMalta, Target::MipsMalta, Target::Aarch64Virt];
 
     pub fn name(self) -> &'static str {
         match self {
             Target::MipselMalta => "mipsel-malta",
+            Target::MipsMalta => "mips-malta",
             Target::Aarch64Virt => "aarch64-virt",
         }
+    }
+    pub fn is_malta(self) -> bool {
+        matches!(self, Target::MipselMalta | Target::MipsMalta)
     }
     pub fn qemu_binary(self) -> &'static str {
         match self {
             Target::MipselMalta => "qemu-system-mipsel",
+            Target::MipsMalta => "qemu-system-mips",
             Target::Aarch64Virt => "qemu-system-aarch64",
         }
     }
     pub fn machine(self) -> &'static str {
         match self {
-            Target::MipselMalta => "malta",
+            Target::MipselMalta | Target::MipsMalta => "malta",
             Target::Aarch64Virt => "virt",
         }
     }
     pub fn cpu(self) -> Option<&'static str> {
         match self {
-            Target::MipselMalta => None,
+            Target::MipselMalta | Target::MipsMalta => None,
             Target::Aarch64Virt => Some("cortex-a53"),
         }
     }
     /// The guest's serial console device.
     pub fn console(self) -> &'static str {
         match self {
-            Target::MipselMalta => "ttyS0",
+            Target::MipselMalta | Target::MipsMalta => "ttyS0",
             Target::Aarch64Virt => "ttyAMA0",
         }
     }
     /// Boot-to-ready budget before `ROUTERLAB_TIMEOUT_MULT`; measured: ~4.5 s and ~2 s.
     pub fn boot_timeout(self) -> Duration {
         match self {
-            Target::MipselMalta => Duration::from_secs(40),
+            Target::MipselMalta | Target::MipsMalta => Duration::from_secs(40),
             Target::Aarch64Virt => Duration::from_secs(25),
         }
     }
     /// Default budget of one console command.
     pub fn exec_timeout(self) -> Duration {
         match self {
-            Target::MipselMalta => Duration::from_secs(60),
+            Target::MipselMalta | Target::MipsMalta => Duration::from_secs(60),
             Target::Aarch64Virt => Duration::from_secs(30),
         }
     }
