@@ -42,6 +42,36 @@ pub enum Command {
     /// Boot a router VM and run a command in it, or open its console.
     #[command(subcommand)]
     Vm(VmCmd),
+    /// Build the network lab and keep it until Ctrl-C or SIGTERM.
+    #[command(subcommand)]
+    Lab(LabCmd),
+    /// Remove what crashed runs left behind (namespaces, processes, temp dirs), per their ledgers.
+    Clean {
+        /// Where ledgers live (default $ROUTERLAB_STATE or /run/routerlab).
+        #[arg(long, value_name = "DIR")]
+        state: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LabCmd {
+    /// Build the standard lab with the stand-in router; print `ready PREFIX`; tear down on signal.
+    Up {
+        /// Client IPv4 addresses (1-1276).
+        #[arg(long, default_value_t = 3, value_name = "N")]
+        clients: usize,
+        /// Client IPv6 addresses.
+        #[arg(long, default_value_t = 1, value_name = "N")]
+        clients6: usize,
+        /// No layer-4 forward of TCP 443/80 on the router (NAT only).
+        #[arg(long)]
+        no_l4_forward: bool,
+        #[arg(long, value_name = "DIR")]
+        run_dir: Option<PathBuf>,
+        /// Tear down as soon as it is built (for timing).
+        #[arg(long)]
+        once: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

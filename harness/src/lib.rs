@@ -6,6 +6,7 @@ pub mod hist;
 pub mod image;
 pub mod load;
 pub mod netaddr;
+pub mod netlab;
 pub mod proxyproto;
 pub mod reconcile;
 pub mod tls;

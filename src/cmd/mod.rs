@@ -3,6 +3,7 @@ mod backend;
 mod certs;
 mod fetch;
 mod image;
+mod lab;
 mod load;
 mod verify;
 mod vm;
@@ -18,6 +19,8 @@ pub fn dispatch(cmd: Command) -> CmdResult {
         Command::Verify(a) => verify::run(a),
         Command::Image(c) => image::run(c),
         Command::Vm(c) => vm::run(c),
+        Command::Lab(c) => lab::run(c),
+        Command::Clean { state } => lab::clean(state),
     }
 }
 

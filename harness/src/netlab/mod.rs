@@ -1,0 +1,15 @@
+//! The network lab: hosts are network namespaces, links are veth pairs (or taps for a VM),
+//! built from a [`Topology`] (data) by one builder. Everything made is named with a per-run
+//! prefix and recorded in a ledger before it is made, so `routerlab clean` can remove what
+//! a crashed run left, and nothing else.
+mod build;
+mod error;
+mod ledger;
+mod standard;
+mod topology;
+
+pub use build::{Lab, TeardownReport};
+pub use error::LabError;
+pub use ledger::{clean_dead_runs, state_dir, CleanReport, Ledger, LedgerEntry};
+pub use standard::{client_addresses, router_nft, standard_topology, LabOptions, Tunnel, ADDR};
+pub use topology::{HostSpec, LinkEnd, LinkSpec, RouteSpec, Topology};

@@ -1,0 +1,279 @@
+//! The network lab with the stand-in router: real namespaces, veths, nftables NAT and the
+//! routerlab backend and load generator running inside the hosts. Cleanup is counted with
+//! `ip netns list`, `ip link` and /proc.
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use harness::netlab::{standard_topology, Lab, LabOptions, ADDR};
+
+fn exe() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_routerlab"))
+}
+
+fn state(dir: &Path) -> PathBuf {
+    dir.join("state")
+}
+
+fn netns_with(prefix: &str) -> Vec<String> {
+    let out = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with(prefix)).map(str::to_string).collect()
+}
+
+fn root_links_with(prefix: &str) -> usize {
+    let out = Command::new("ip").args(["-o", "link"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.contains(prefix)).count()
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| !s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z')))
+}
+
+fn lab(dir: &Path, opts: &LabOptions) -> Lab {
+    let (topo, _) = standard_topology(opts).unwrap();
+    Lab::build(topo, &dir.join("run"), &state(dir)).unwrap()
+}
+
+/// Certificates for the router's public addresses, a backend in the backend namespace.
+fn start_backend(lab: &mut Lab, dir: &Path) -> PathBuf {
+    let pki = dir.join("pki");
+    let st = Command::new(exe())
+        .args([
+            "certs",
+            "--out",
+            pki.to_str().unwrap(),
+            "--name",
+            "router.test",
+            "--ip",
+            ADDR::ROUTER_WAN4,
+            "--ip",
+            ADDR::ROUTER_WAN6,
+        ])
+        .output()
+        .unwrap();
+    assert!(st.status.success());
+    let args: Vec<String> = [
+        "backend",
+        "--listen",
+        "10.2.0.1:443",
+        "--listen",
+        "[fd00:2::1]:443",
+        "--tls-cert",
+        pki.join("frontend.crt").to_str().unwrap(),
+        "--tls-key",
+        pki.join("frontend.key").to_str().unwrap(),
+        "--access-log",
+        dir.join("access.log").to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    lab.spawn("backend", "backend", &exe(), &args, None).unwrap();
+    let out = lab.run_dir.join("backend.backend.out");
+    let t0 = Instant::now();
+    while std::fs::read_to_string(&out).unwrap_or_default().lines().count() < 2 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "backend did not start: {}",
+            std::fs::read_to_string(lab.run_dir.join("backend.backend.err")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    pki.join("ca.crt")
+}
+
+fn load(lab: &Lab, url: &str, ca: &Path, sources: &[&str], journal: &Path) {
+    let mut args = vec![
+        "load",
+        url,
+        "--ca",
+        ca.to_str().unwrap(),
+        "-n",
+        "30",
+        "-c",
+        "3",
+        "--journal",
+        journal.to_str().unwrap(),
+        "--quiet",
+    ];
+    for s in sources {
+        args.extend(["--source", s]);
+    }
+    let out = lab.exec_any("clients", exe().to_str().unwrap(), &args).unwrap();
+    assert!(out.status.success(), "load failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn verify(journal: &Path, log: &Path, extra: &[&str]) -> (i32, String) {
+    let out = Command::new(exe())
+        .args(["verify", "--journal", journal.to_str().unwrap(), "--access-log", log.to_str().unwrap()])
+        .args(extra)
+        .output()
+        .unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn ping_from_client_addresses_and_through_the_tunnel() {
+    let dir = tempfile::tempdir().unwrap();
+    let lab = lab(dir.path(), &LabOptions { clients_v4: 5, clients_v6: 2, ..Default::default() });
+    for src in ["203.0.113.1", "203.0.113.3", "203.0.113.5"] {
+        let out = lab.exec_any("clients", "ping", &["-c1", "-W2", "-I", src, ADDR::ROUTER_WAN4]).unwrap();
+        assert!(out.status.success(), "ping from {src}: {}", String::from_utf8_lossy(&out.stdout));
+    }
+    let out = lab.exec_any("clients", "ping", &["-c1", "-W2", "-I", "2001:db8:c::2", ADDR::ROUTER_WAN6]).unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    // The router reaches the backend through the tunnel; the internet does not.
+    assert!(lab.exec_any("router", "ping", &["-c1", "-W2", ADDR::BACKEND4]).unwrap().status.success());
+    assert!(!lab.exec_any("internet", "ping", &["-c1", "-W1", ADDR::BACKEND4]).unwrap().status.success());
+}
+
+#[test]
+fn l4_forward_with_nat_loses_the_client_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lab = lab(dir.path(), &LabOptions { clients_v4: 3, clients_v6: 1, ..Default::default() });
+    let ca = start_backend(&mut lab, dir.path());
+    let journal = dir.path().join("j4.tsv");
+    load(
+        &lab,
+        &format!("https://{}/", ADDR::ROUTER_WAN4),
+        &ca,
+        &["203.0.113.1", "203.0.113.2", "203.0.113.3"],
+        &journal,
+    );
+    let log = dir.path().join("access.log");
+    // Negative control: every request reached the backend from the router's tunnel address.
+    let (code, out) = verify(&journal, &log, &["--expect", "lost", "--seen-as", ADDR::ROUTER_TUN4]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("30 of 30 logged requests seen as [10.1.0.1]"), "{out}");
+    let (code, out) = verify(&journal, &log, &[]);
+    assert_eq!(code, 100, "preserved must fail: {out}");
+}
+
+#[test]
+fn ipv6_clients_work_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lab = lab(dir.path(), &LabOptions { clients_v4: 1, clients_v6: 3, ..Default::default() });
+    let ca = start_backend(&mut lab, dir.path());
+    let journal = dir.path().join("j6.tsv");
+    load(
+        &lab,
+        &format!("https://[{}]/", ADDR::ROUTER_WAN6),
+        &ca,
+        &["2001:db8:c::1", "2001:db8:c::2", "2001:db8:c::3"],
+        &journal,
+    );
+    let (code, out) =
+        verify(&journal, &dir.path().join("access.log"), &["--expect", "lost", "--seen-as", ADDR::ROUTER_TUN6]);
+    assert_eq!(code, 0, "{out}");
+    for src in ["2001:db8:c::1", "2001:db8:c::2", "2001:db8:c::3"] {
+        assert!(out.contains(src), "every IPv6 client sent requests: {out}");
+    }
+}
+
+#[test]
+fn normal_teardown_removes_namespaces_and_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lab = lab(dir.path(), &LabOptions::default());
+    let prefix = lab.prefix.clone();
+    start_backend(&mut lab, dir.path());
+    let pids: Vec<u32> = harness::netlab::Ledger::read(lab.ledger_path())
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match e {
+            harness::netlab::LedgerEntry::Process { pid, .. } => Some(pid),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(netns_with(&prefix).len(), 5);
+    assert!(pids.iter().all(|p| alive(*p)) && !pids.is_empty());
+    let report = lab.teardown();
+    assert!(report.errors.is_empty(), "{report:?}");
+    assert!(netns_with(&prefix).is_empty());
+    assert_eq!(root_links_with(&prefix), 0);
+    assert!(pids.iter().all(|p| !alive(*p)), "helpers killed");
+    assert!(!state(dir.path()).join(format!("{prefix}.ledger")).exists(), "ledger removed after a clean teardown");
+}
+
+/// Start `routerlab lab up` as a separate process and wait for its `ready PREFIX` line.
+/// Its stdout is drained by a thread, as a terminal would, until it exits.
+fn lab_up(dir: &Path) -> (std::process::Child, String) {
+    let mut child = Command::new(exe())
+        .args(["lab", "up", "--clients", "20", "--run-dir", dir.join("run").to_str().unwrap()])
+        .env("ROUTERLAB_STATE", state(dir))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    let prefix = line.split_whitespace().nth(1).unwrap_or_else(|| panic!("no ready line: {line:?}")).to_string();
+    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+    (child, prefix)
+}
+
+#[test]
+fn sigint_mid_run_tears_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, prefix) = lab_up(dir.path());
+    assert_eq!(netns_with(&prefix).len(), 5);
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(netns_with(&prefix).is_empty());
+    assert_eq!(root_links_with(&prefix), 0);
+}
+
+#[test]
+fn sigkill_then_clean_removes_only_the_dead_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut dead, dead_prefix) = lab_up(dir.path());
+    let (mut live, live_prefix) = lab_up(dir.path());
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(dead.id() as i32, libc::SIGKILL) };
+    dead.wait().unwrap();
+    assert_eq!(netns_with(&dead_prefix).len(), 5, "a killed runner leaves its lab behind");
+    let out = Command::new(exe()).args(["clean", "--state", state(dir.path()).to_str().unwrap()]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains(&format!("run {dead_prefix}: removed")), "{text}");
+    assert!(text.contains(&format!("netns {dead_prefix}-router")), "{text}");
+    assert!(netns_with(&dead_prefix).is_empty());
+    // The live run is untouched: clean removes what dead runs' ledgers list, nothing else.
+    assert_eq!(netns_with(&live_prefix).len(), 5);
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(live.id() as i32, libc::SIGTERM) };
+    assert_eq!(live.wait().unwrap().code(), Some(0));
+    assert!(netns_with(&live_prefix).is_empty());
+    let again = Command::new(exe()).args(["clean", "--state", state(dir.path()).to_str().unwrap()]).output().unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to clean"));
+}
+
+#[test]
+fn two_labs_side_by_side_do_not_collide() {
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (lab(d1.path(), &LabOptions::default()), lab(d2.path(), &LabOptions::default()));
+    assert_ne!(a.prefix, b.prefix);
+    for l in [&a, &b] {
+        assert!(l
+            .exec_any("clients", "ping", &["-c1", "-W2", "-I", "203.0.113.1", ADDR::ROUTER_WAN4])
+            .unwrap()
+            .status
+            .success());
+    }
+}
+
+#[test]
+fn bad_lab_options_are_rejected_before_anything_is_built() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(exe())
+        .args(["lab", "up", "--clients", "5000", "--once"])
+        .env("ROUTERLAB_STATE", state(dir.path()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("clients: 1-"));
+    assert!(!state(dir.path()).exists() || std::fs::read_dir(state(dir.path())).unwrap().next().is_none());
+}
