@@ -277,3 +277,24 @@ fn bad_lab_options_are_rejected_before_anything_is_built() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("clients: 1-"));
     assert!(!state(dir.path()).exists() || std::fs::read_dir(state(dir.path())).unwrap().next().is_none());
 }
+
+#[test]
+fn impairments_are_applied_or_reported_never_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let wan = harness::netlab::Impairment {
+        delay: Some(Duration::from_millis(20)),
+        loss_pct: Some("1".into()),
+        ..Default::default()
+    };
+    let lab = lab(dir.path(), &LabOptions { wan_impair: wan, ..Default::default() });
+    for (host, ifname) in [("internet", "in1"), ("router", "wan0")] {
+        let qd = lab.exec_any(host, "tc", &["qdisc", "show", "dev", ifname]).unwrap();
+        let applied = String::from_utf8_lossy(&qd.stdout).contains("netem");
+        let reported = lab
+            .unapplied
+            .iter()
+            .any(|m| m.starts_with(&format!("link wan on {host}/{ifname}: netem delay 20000us loss 1% not applied")));
+        assert!(applied != reported, "{host}/{ifname}: applied={applied}, reported={:?}", lab.unapplied);
+    }
+    assert_eq!(lab.unapplied.len() % 2, 0, "both ends succeed or fail alike: {:?}", lab.unapplied);
+}

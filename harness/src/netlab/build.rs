@@ -17,6 +17,10 @@ pub struct Lab {
     entries: Vec<LedgerEntry>,
     children: Vec<(String, Child)>,
     done: bool,
+    /// Impairments that could not be applied, with the reason: reported, never ignored.
+    pub unapplied: Vec<String>,
+    /// Impairments left for the VM to apply inside the guest (link, interface, netem args).
+    pub for_vm: Vec<(String, String, Vec<String>)>,
 }
 
 fn random_prefix() -> String {
@@ -65,6 +69,8 @@ impl Lab {
             entries: Vec::new(),
             children: Vec::new(),
             done: false,
+            unapplied: Vec::new(),
+            for_vm: Vec::new(),
         };
         lab.apply()?;
         Ok(lab)
@@ -190,7 +196,44 @@ impl Lab {
                 run(&h.name, Command::new("ip").args(["netns", "exec", &ns, "nft", "-f", "-"]), Some(rules))?;
             }
         }
+        self.impair();
         Ok(())
+    }
+
+    /// netem on both ends of impaired links. A VM end is left to the guest (its kernel has
+    /// sch_netem); where the kernel lacks netem (this host's), the failure is recorded.
+    fn impair(&mut self) {
+        for l in self.topo.links.clone() {
+            if l.impair.is_empty() {
+                continue;
+            }
+            let args = l.impair.netem_args();
+            for end in [&l.a, &l.b] {
+                if self.topo.host(&end.host).is_some_and(|h| h.vm) {
+                    self.for_vm.push((l.name.clone(), end.ifname.clone(), args.clone()));
+                    continue;
+                }
+                let ns = self.ns(&end.host);
+                let r = run(
+                    &end.host,
+                    Command::new("ip")
+                        .args(["netns", "exec", &ns, "tc", "qdisc", "replace", "dev", &end.ifname, "root", "netem"])
+                        .args(&args),
+                    None,
+                );
+                if let Err(e) = r {
+                    let msg = format!(
+                        "link {} on {}/{}: netem {} not applied: {e}",
+                        l.name,
+                        end.host,
+                        end.ifname,
+                        args.join(" ")
+                    );
+                    tracing::warn!("{msg}");
+                    self.unapplied.push(msg);
+                }
+            }
+        }
     }
 
     /// Run a command in a host's namespace and wait for it.

@@ -12,4 +12,4 @@ pub use build::{Lab, TeardownReport};
 pub use error::LabError;
 pub use ledger::{clean_dead_runs, state_dir, CleanReport, Ledger, LedgerEntry};
 pub use standard::{client_addresses, router_nft, standard_topology, LabOptions, Tunnel, ADDR};
-pub use topology::{HostSpec, LinkEnd, LinkSpec, RouteSpec, Topology};
+pub use topology::{HostSpec, Impairment, LinkEnd, LinkSpec, RouteSpec, Topology};

@@ -4,7 +4,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::{HostSpec, LabError, LinkEnd, LinkSpec, RouteSpec, Topology};
+use super::{HostSpec, Impairment, LabError, LinkEnd, LinkSpec, RouteSpec, Topology};
 
 /// The standard lab's fixed addresses.
 pub mod addr {
@@ -45,11 +45,23 @@ pub struct LabOptions {
     pub router_vm: bool,
     /// Stand-in router only: forward TCP 443 on the WAN to the backend (DNAT), the L4 baseline.
     pub l4_forward: bool,
+    /// Impairment of the WAN link (clients' side of the router).
+    pub wan_impair: Impairment,
+    /// Impairment of the tunnel link.
+    pub tunnel_impair: Impairment,
 }
 
 impl Default for LabOptions {
     fn default() -> Self {
-        LabOptions { clients_v4: 3, clients_v6: 1, tunnel: Tunnel::None, router_vm: false, l4_forward: true }
+        LabOptions {
+            clients_v4: 3,
+            clients_v6: 1,
+            tunnel: Tunnel::None,
+            router_vm: false,
+            l4_forward: true,
+            wan_impair: Impairment::default(),
+            tunnel_impair: Impairment::default(),
+        }
     }
 }
 
@@ -129,21 +141,25 @@ pub fn standard_topology(opts: &LabOptions) -> Result<(Topology, Vec<IpAddr>), L
             name: "access".into(),
             a: end("clients", "cl0", &["172.31.0.2/30", "fd00:31::2/64"]),
             b: end("internet", "in0", &["172.31.0.1/30", "fd00:31::1/64"]),
+            impair: Impairment::default(),
         },
         LinkSpec {
             name: "wan".into(),
             a: end("internet", "in1", &["192.0.2.254/24", "2001:db8:1::fe/64"]),
             b: end("router", "wan0", &["192.0.2.1/24", "2001:db8:1::1/64"]),
+            impair: opts.wan_impair.clone(),
         },
         LinkSpec {
             name: "tunnel".into(),
             a: end("router", "tun0", &["10.1.0.1/30", "fd00:1::1/64"]),
             b: end("hub", "hub0", &["10.1.0.2/30", "fd00:1::2/64"]),
+            impair: opts.tunnel_impair.clone(),
         },
         LinkSpec {
             name: "lan".into(),
             a: end("hub", "be0", &["10.2.0.254/24", "fd00:2::fe/64"]),
             b: end("backend", "eth0", &["10.2.0.1/24", "fd00:2::1/64"]),
+            impair: Impairment::default(),
         },
     ];
     Ok((Topology { hosts: vec![cl, inet, router, hub, backend], links }, clients))

@@ -52,12 +52,50 @@ pub struct LinkEnd {
     pub addrs: Vec<IpNet>,
 }
 
+/// Link impairments, applied with netem where a kernel has it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Impairment {
+    pub delay: Option<std::time::Duration>,
+    pub jitter: Option<std::time::Duration>,
+    /// Loss in percent, e.g. "0.5".
+    pub loss_pct: Option<String>,
+    /// Rate, e.g. "10mbit".
+    pub rate: Option<String>,
+}
+
+impl Impairment {
+    pub fn is_empty(&self) -> bool {
+        self.delay.is_none() && self.jitter.is_none() && self.loss_pct.is_none() && self.rate.is_none()
+    }
+
+    /// Arguments after `tc qdisc replace dev IF root netem`.
+    pub fn netem_args(&self) -> Vec<String> {
+        let us = |d: std::time::Duration| format!("{}us", d.as_micros());
+        let mut a = Vec::new();
+        if let Some(d) = self.delay {
+            a.extend(["delay".to_string(), us(d)]);
+            if let Some(j) = self.jitter {
+                a.push(us(j));
+            }
+        }
+        if let Some(l) = &self.loss_pct {
+            a.extend(["loss".to_string(), format!("{l}%")]);
+        }
+        if let Some(r) = &self.rate {
+            a.extend(["rate".to_string(), r.clone()]);
+        }
+        a
+    }
+}
+
 /// A point-to-point link: a veth pair, or for a VM host a tap bridged to the peer's veth.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkSpec {
     pub name: String,
     pub a: LinkEnd,
     pub b: LinkEnd,
+    /// Applied on both ends (each direction), or inside the VM for a VM end.
+    pub impair: Impairment,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -116,6 +154,14 @@ impl Topology {
             if l.a.host == l.b.host {
                 return Err(bad(format!("both ends are on {}", l.a.host)));
             }
+            if l.impair.jitter.is_some() && l.impair.delay.is_none() {
+                return Err(bad("jitter needs a delay".into()));
+            }
+            if let Some(loss) = &l.impair.loss_pct {
+                if !loss.parse::<f64>().is_ok_and(|v| (0.0..=100.0).contains(&v)) {
+                    return Err(bad(format!("loss {loss:?} is not a percentage from 0 to 100")));
+                }
+            }
             let nets: BTreeSet<IpNet> = l.a.addrs.iter().chain(&l.b.addrs).map(|a| a.trunc()).collect();
             for n in nets {
                 if let Some((m, other)) = subnets
@@ -160,10 +206,36 @@ mod tests {
         Topology {
             hosts: vec![HostSpec::new("a"), HostSpec::new("b"), HostSpec::new("c")],
             links: vec![
-                LinkSpec { name: "ab".into(), a: end("a", "a0", "10.0.0.1/30"), b: end("b", "b0", "10.0.0.2/30") },
-                LinkSpec { name: "bc".into(), a: end("b", "b1", "10.0.1.1/30"), b: end("c", "c0", "10.0.1.2/30") },
+                LinkSpec {
+                    name: "ab".into(),
+                    a: end("a", "a0", "10.0.0.1/30"),
+                    b: end("b", "b0", "10.0.0.2/30"),
+                    impair: Impairment::default(),
+                },
+                LinkSpec {
+                    name: "bc".into(),
+                    a: end("b", "b1", "10.0.1.1/30"),
+                    b: end("c", "c0", "10.0.1.2/30"),
+                    impair: Impairment::default(),
+                },
             ],
         }
+    }
+
+    #[test]
+    fn netem_arguments_and_checks() {
+        let i = Impairment {
+            delay: Some(std::time::Duration::from_millis(20)),
+            jitter: Some(std::time::Duration::from_millis(5)),
+            loss_pct: Some("0.5".into()),
+            rate: Some("10mbit".into()),
+        };
+        assert_eq!(i.netem_args().join(" "), "delay 20000us 5000us loss 0.5% rate 10mbit");
+        let mut t = topo();
+        t.links[0].impair = Impairment { loss_pct: Some("150".into()), ..Default::default() };
+        assert!(t.validate().unwrap_err().to_string().contains("loss \"150\" is not a percentage"));
+        t.links[0].impair = Impairment { jitter: Some(std::time::Duration::from_millis(1)), ..Default::default() };
+        assert!(t.validate().unwrap_err().to_string().contains("jitter needs a delay"));
     }
 
     #[test]
