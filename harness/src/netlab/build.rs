@@ -76,7 +76,7 @@ impl Lab {
         Ok(lab)
     }
 
-    fn note(&mut self, e: LedgerEntry) -> Result<(), LabError> {
+    pub(crate) fn note(&mut self, e: LedgerEntry) -> Result<(), LabError> {
         self.ledger.record(&e)?;
         self.entries.push(e);
         Ok(())

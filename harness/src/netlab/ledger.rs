@@ -28,6 +28,10 @@ pub enum LedgerEntry {
     Dir {
         path: PathBuf,
     },
+    /// A file outside the run directory, e.g. boringtun's control socket.
+    File {
+        path: PathBuf,
+    },
 }
 
 /// `$ROUTERLAB_STATE`, else `/run/routerlab`: where ledgers live, found again after a crash.
@@ -160,6 +164,10 @@ pub(crate) fn teardown(entries: &[LedgerEntry], report: &mut CleanReport) {
                     Err(e) => report.errors.push(format!("ip netns del {name}: {e}")),
                 }
             }
+            LedgerEntry::File { path } if path.exists() => match std::fs::remove_file(path) {
+                Ok(()) => report.dirs.push(path.clone()),
+                Err(e) => report.errors.push(format!("{}: {e}", path.display())),
+            },
             LedgerEntry::Dir { path } if path.exists() => match std::fs::remove_dir_all(path) {
                 Ok(()) => report.dirs.push(path.clone()),
                 Err(e) => report.errors.push(format!("{}: {e}", path.display())),

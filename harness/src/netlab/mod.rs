@@ -7,9 +7,11 @@ mod error;
 mod ledger;
 mod standard;
 mod topology;
+mod wireguard;
 
 pub use build::{Lab, TeardownReport};
 pub use error::LabError;
 pub use ledger::{clean_dead_runs, state_dir, CleanReport, Ledger, LedgerEntry};
 pub use standard::{client_addresses, router_nft, standard_topology, LabOptions, Tunnel, ADDR};
 pub use topology::{HostSpec, Impairment, LinkEnd, LinkSpec, RouteSpec, Topology};
+pub use wireguard::{boringtun_path, keypair, router_guest_commands, start_hub, WgKeys, WgPlan};

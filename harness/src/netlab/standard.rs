@@ -106,6 +106,7 @@ pub fn standard_topology(opts: &LabOptions) -> Result<(Topology, Vec<IpAddr>), L
         });
     }
     let clients = client_addresses(opts);
+    let wg = opts.tunnel == Tunnel::WireGuard;
     let mut cl = HostSpec::new("clients");
     cl.extra_addrs = clients.iter().map(|a| ("cl0".to_string(), IpNet::from(*a))).collect();
     cl.routes = vec![RouteSpec { dst: None, via: ip("172.31.0.1") }, RouteSpec { dst: None, via: ip("fd00:31::1") }];
@@ -149,10 +150,15 @@ pub fn standard_topology(opts: &LabOptions) -> Result<(Topology, Vec<IpAddr>), L
             b: end("router", "wan0", &["192.0.2.1/24", "2001:db8:1::1/64"]),
             impair: opts.wan_impair.clone(),
         },
+        // With WireGuard this link is the underlay; 10.1.0.0/30 lives on the wg interfaces.
         LinkSpec {
             name: "tunnel".into(),
-            a: end("router", "tun0", &["10.1.0.1/30", "fd00:1::1/64"]),
-            b: end("hub", "hub0", &["10.1.0.2/30", "fd00:1::2/64"]),
+            a: end(
+                "router",
+                "tun0",
+                if wg { &["10.9.0.1/30", "fd00:9::1/64"] } else { &["10.1.0.1/30", "fd00:1::1/64"] },
+            ),
+            b: end("hub", "hub0", if wg { &["10.9.0.2/30", "fd00:9::2/64"] } else { &["10.1.0.2/30", "fd00:1::2/64"] }),
             impair: opts.tunnel_impair.clone(),
         },
         LinkSpec {

@@ -58,6 +58,8 @@ pub struct VmConfig {
     /// Add the virtio console the metrics agent writes to.
     pub metrics: bool,
     pub ready: Readiness,
+    /// Run QEMU inside this network namespace (the lab's router host, where its taps are).
+    pub netns: Option<String>,
 }
 
 impl VmConfig {
@@ -75,6 +77,7 @@ impl VmConfig {
             paused: true,
             metrics: true,
             ready: Readiness::Marker(super::READY_MARKER.into()),
+            netns: None,
         }
     }
 
@@ -201,8 +204,9 @@ pub fn shell_script(cfg: &VmConfig) -> String {
             _ => args.push(a),
         }
     }
+    let netns = cfg.netns.as_ref().map(|n| format!("ip netns exec {n} ")).unwrap_or_default();
     format!(
-        "#!/bin/sh\n# VM {} ({}) as routerlab ran it, with the console on this terminal. Ctrl-A X quits.\nexec {} \\\n    {}\n",
+        "#!/bin/sh\n# VM {} ({}) as routerlab ran it, with the console on this terminal. Ctrl-A X quits.\nexec {netns}{} \\\n    {}\n",
         cfg.name,
         cfg.target,
         cfg.target.qemu_binary(),

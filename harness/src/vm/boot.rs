@@ -42,6 +42,8 @@ pub struct BootOptions {
     pub mgmt: bool,
     pub extra_nics: Vec<Nic>,
     pub flavour: Flavour,
+    /// Run QEMU in this network namespace.
+    pub netns: Option<String>,
 }
 
 impl BootOptions {
@@ -54,6 +56,7 @@ impl BootOptions {
             mgmt: true,
             extra_nics: Vec::new(),
             flavour: Flavour::Routerlab,
+            netns: None,
         }
     }
 }
@@ -123,6 +126,7 @@ pub async fn boot(target: Target, src: &ImageSource, opts: &BootOptions) -> Resu
         Flavour::OpenWrt => cfg.ready = Readiness::OpenWrtConsole,
     }
     cfg.nics.extend(opts.extra_nics.iter().cloned());
+    cfg.netns = opts.netns.clone();
     let mut vm = Vm::start(cfg, None).await?;
     let t = vm.wait_ready().await?;
     if opts.mgmt && opts.flavour != Flavour::Routerlab {

@@ -57,7 +57,16 @@ impl Vm {
         if let Some(tx) = &events {
             let _ = tx.send(VmEvent::Starting { vm: vm.clone(), target: cfg.target.to_string() });
         }
-        let mut child = Command::new(cfg.target.qemu_binary())
+        let mut cmd = match &cfg.netns {
+            // `ip netns exec` execs QEMU, so the child's pid is QEMU's.
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, cfg.target.qemu_binary()]);
+                c
+            }
+            None => Command::new(cfg.target.qemu_binary()),
+        };
+        let mut child = cmd
             .args(qemu_args(&cfg))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
