@@ -18,9 +18,13 @@ pub fn run(cmd: LabCmd) -> CmdResult {
     let opts =
         LabOptions { clients_v4: clients, clients_v6: clients6, l4_forward: !no_l4_forward, ..Default::default() };
     let (topo, addrs) = standard_topology(&opts).map_err(classify)?;
+    let temp = run_dir.is_none();
     let run_dir = run_dir.unwrap_or_else(|| std::env::temp_dir().join(format!("routerlab-lab-{}", std::process::id())));
     let t0 = std::time::Instant::now();
     let mut lab = Lab::build(topo, &run_dir, &state_dir()).map_err(classify)?;
+    if temp {
+        lab.own_dir(&run_dir).map_err(classify)?;
+    }
     let built = t0.elapsed();
     {
         let mut out = std::io::stdout().lock();

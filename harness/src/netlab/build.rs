@@ -82,6 +82,11 @@ impl Lab {
         Ok(())
     }
 
+    /// Record a directory this run made, so teardown (or `routerlab clean`) removes it.
+    pub fn own_dir(&mut self, path: &Path) -> Result<(), LabError> {
+        self.note(LedgerEntry::Dir { path: path.into() })
+    }
+
     /// The namespace of a host.
     pub fn ns(&self, host: &str) -> String {
         format!("{}-{host}", self.prefix)
