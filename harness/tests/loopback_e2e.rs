@@ -45,8 +45,10 @@ async fn keep_alive_from_three_sources_is_attributed_exactly() {
     let sources: std::collections::BTreeSet<String> = recs.iter().map(|r| r.client_ip.unwrap().to_string()).collect();
     assert_eq!(sources.into_iter().collect::<Vec<_>>(), SOURCES);
     assert!(recs.iter().all(|r| r.tls_version.as_deref() == Some("TLSv1.3") && r.tls_cipher.is_some()));
-    // Four keep-alive connections: four full handshakes for 600 requests.
-    assert_eq!(s.handshakes.full, 4);
+    // Four keep-alive connections: four handshakes for 600 requests (a connection that
+    // starts after another finished may resume its session).
+    assert_eq!(s.handshakes.full + s.handshakes.resumed, 4, "{:?}", s.handshakes);
+    assert!(s.handshakes.full >= 1);
     let r = reconcile(&lab.journal(), &lab.access_log, harness::accesslog::LogFormat::Json).unwrap();
     assert!(r.assertions(&Expect::Preserved, 0.0).iter().all(|a| a.passed), "{r:?}");
     assert_eq!(r.verdict(), "preserved");
