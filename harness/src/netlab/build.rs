@@ -115,27 +115,7 @@ impl Lab {
             let vm_a = self.topo.host(&l.a.host).is_some_and(|h| h.vm);
             let vm_b = self.topo.host(&l.b.host).is_some_and(|h| h.vm);
             match (vm_a, vm_b) {
-                (false, false) => {
-                    run(
-                        &l.name,
-                        Command::new("ip").args([
-                            "link",
-                            "add",
-                            "name",
-                            &l.a.ifname,
-                            "netns",
-                            &na,
-                            "type",
-                            "veth",
-                            "peer",
-                            "name",
-                            &l.b.ifname,
-                            "netns",
-                            &nb,
-                        ]),
-                        None,
-                    )?;
-                }
+                (false, false) => veth(&l.name, (&l.a.ifname, &na), (&l.b.ifname, &nb))?,
                 (true, true) => {
                     return Err(LabError::BadLink { link: l.name.clone(), detail: "both ends are VMs".into() })
                 }
@@ -144,25 +124,7 @@ impl Lab {
                     // other end is the peer's interface. The VM configures its own address.
                     let (vm, peer, vm_ns, peer_ns) = if vm_a { (&l.a, &l.b, na, nb) } else { (&l.b, &l.a, nb, na) };
                     let (br, port) = (format!("br-{}", vm.ifname), format!("v-{}", vm.ifname));
-                    run(
-                        &l.name,
-                        Command::new("ip").args([
-                            "link",
-                            "add",
-                            "name",
-                            &port,
-                            "netns",
-                            &vm_ns,
-                            "type",
-                            "veth",
-                            "peer",
-                            "name",
-                            &peer.ifname,
-                            "netns",
-                            &peer_ns,
-                        ]),
-                        None,
-                    )?;
+                    veth(&l.name, (&port, &vm_ns), (&peer.ifname, &peer_ns))?;
                     let batch = format!(
                         "tuntap add dev {tap} mode tap\nlink add {br} type bridge\nlink set {port} master {br}\nlink set {tap} master {br}\nlink set {port} up\nlink set {tap} up\nlink set {br} up\n",
                         tap = vm.ifname
@@ -323,6 +285,12 @@ impl Lab {
         report.runs.push(self.prefix.clone());
         report
     }
+}
+
+/// A veth pair whose ends are created directly in their namespaces (never in the root one).
+fn veth(link: &str, a: (&str, &str), b: (&str, &str)) -> Result<(), LabError> {
+    let args = ["link", "add", "name", a.0, "netns", a.1, "type", "veth", "peer", "name", b.0, "netns", b.1];
+    run(link, Command::new("ip").args(args), None).map(|_| ())
 }
 
 fn addr_line(a: &ipnet::IpNet, ifname: &str) -> String {
