@@ -45,6 +45,11 @@ pub enum Command {
     /// Build the network lab and keep it until Ctrl-C or SIGTERM.
     #[command(subcommand)]
     Lab(LabCmd),
+    /// Validate scenario files without running them.
+    Check {
+        #[arg(required = true, value_name = "FILE|DIR")]
+        paths: Vec<PathBuf>,
+    },
     /// Remove what crashed runs left behind (namespaces, processes, temp dirs), per their ledgers.
     Clean {
         /// Where ledgers live (default $ROUTERLAB_STATE or /run/routerlab).

@@ -9,5 +9,6 @@ pub mod netaddr;
 pub mod netlab;
 pub mod proxyproto;
 pub mod reconcile;
+pub mod scenario;
 pub mod tls;
 pub mod vm;

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 mod backend;
 mod certs;
+mod check;
 mod fetch;
 mod image;
 mod lab;
@@ -21,6 +22,7 @@ pub fn dispatch(cmd: Command) -> CmdResult {
         Command::Vm(c) => vm::run(c),
         Command::Lab(c) => lab::run(c),
         Command::Clean { state } => lab::clean(state),
+        Command::Check { paths } => check::run(paths),
     }
 }
 

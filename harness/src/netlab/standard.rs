@@ -27,7 +27,8 @@ pub mod addr {
 pub use addr as ADDR;
 
 /// How the router reaches the hub.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Tunnel {
     /// A plain routed link, labelled as such in reports.
     #[default]

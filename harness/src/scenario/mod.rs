@@ -1,0 +1,11 @@
+//! Scenario files (`scenarios/*.toml`): strict raw TOML turned into a validated plan that
+//! drives `routerlab run`. Errors name the file, line, column and field, and what is allowed.
+mod error;
+mod plan;
+mod raw;
+
+pub use error::ScenarioError;
+pub use plan::{
+    load_plan, BackendKind, ClientIpHeaderMode, ConnPolicyPlan, Expect, LabPlan, LoadPlan, Plan, ProxyKind, ProxyMode,
+    ProxyPlan,
+};

@@ -1,0 +1,344 @@
+//! The validated plan. Every check names the field and says what is allowed.
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::error::line_col;
+use super::raw::RawScenario;
+use super::ScenarioError;
+use crate::netaddr::CidrList;
+use crate::tls::KeyType;
+use crate::vm::Target;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProxyKind {
+    L4Forward,
+    Haproxy,
+    Nginx,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProxyMode {
+    TerminateReencrypt,
+    TerminatePlain,
+    PassthroughProxyProtocol,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientIpHeaderMode {
+    XffAppend,
+    XffReplace,
+    Forwarded,
+    ProxyV1,
+    ProxyV2,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackendKind {
+    Routerlab,
+    Nginx,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConnPolicyPlan {
+    KeepAlive,
+    NewConn,
+    Resume,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ProxyPlan {
+    pub kind: ProxyKind,
+    /// `None` for `l4-forward`.
+    pub mode: Option<ProxyMode>,
+    pub client_ip_header: Option<ClientIpHeaderMode>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LabPlan {
+    pub clients: usize,
+    pub clients6: usize,
+    pub tunnel: crate::netlab::Tunnel,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LoadPlan {
+    pub warmup: Duration,
+    pub duration: Duration,
+    pub connections: u32,
+    pub rate: Option<f64>,
+    pub conn_policy: ConnPolicyPlan,
+    pub http2: bool,
+    pub spoof_headers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Expect {
+    Preserved,
+    Lost,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Plan {
+    pub path: PathBuf,
+    pub name: String,
+    pub description: Option<String>,
+    pub targets: Vec<Target>,
+    pub proxy: ProxyPlan,
+    pub key_type: KeyType,
+    pub backend: BackendKind,
+    #[serde(skip)]
+    pub trusted: CidrList,
+    pub lab: LabPlan,
+    pub load: LoadPlan,
+    pub expect: Expect,
+    pub max_error_rate: f64,
+}
+
+struct Ctx<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err<T>(
+        &self,
+        span: std::ops::Range<usize>,
+        field: &str,
+        message: impl Into<String>,
+    ) -> Result<T, ScenarioError> {
+        let (line, column) = line_col(self.text, span.start);
+        Err(ScenarioError::Invalid {
+            path: self.path.into(),
+            line,
+            column,
+            field: field.into(),
+            message: message.into(),
+        })
+    }
+
+    fn choose<T: Copy>(&self, v: &Spanned<String>, field: &str, options: &[(&str, T)]) -> Result<T, ScenarioError> {
+        match options.iter().find(|(n, _)| *n == v.get_ref()) {
+            Some((_, t)) => Ok(*t),
+            None => {
+                let allowed: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+                self.err(v.span(), field, format!("{:?} is not one of {}", v.get_ref(), allowed.join(", ")))
+            }
+        }
+    }
+
+    fn duration(&self, v: &Option<Spanned<String>>, field: &str, default: Duration) -> Result<Duration, ScenarioError> {
+        match v {
+            None => Ok(default),
+            Some(s) => humantime::parse_duration(s.get_ref()).or_else(|e| {
+                self.err(s.span(), field, format!("{:?} is not a duration like \"10s\" or \"500ms\": {e}", s.get_ref()))
+            }),
+        }
+    }
+}
+
+/// Read, parse and validate one scenario file.
+pub fn load_plan(path: &Path) -> Result<Plan, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read { path: path.into(), source })?;
+    let c = Ctx { path, text: &text };
+    let raw: RawScenario = toml::from_str(&text).or_else(|e| {
+        let span = e.span().unwrap_or(0..0);
+        c.err(span, "-", e.message().trim().to_string())
+    })?;
+    let name_ok = !raw.name.get_ref().is_empty()
+        && raw.name.get_ref().bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !name_ok {
+        return c.err(raw.name.span(), "name", "use lower-case letters, digits and '-'");
+    }
+    if raw.targets.get_ref().is_empty() {
+        return c.err(raw.targets.span(), "targets", "list at least one of mipsel-malta, aarch64-virt");
+    }
+    let mut targets = Vec::new();
+    for t in raw.targets.get_ref() {
+        match t.parse::<Target>() {
+            Ok(t) => targets.push(t),
+            Err(_) => {
+                return c.err(
+                    raw.targets.span(),
+                    "targets",
+                    format!("{t:?} is not one of mipsel-malta, mips-malta, aarch64-virt"),
+                )
+            }
+        }
+    }
+
+    use ClientIpHeaderMode as H;
+    let kind = c.choose(
+        &raw.proxy.kind,
+        "proxy.kind",
+        &[("l4-forward", ProxyKind::L4Forward), ("haproxy", ProxyKind::Haproxy), ("nginx", ProxyKind::Nginx)],
+    )?;
+    let mode = raw
+        .proxy
+        .mode
+        .as_ref()
+        .map(|m| {
+            c.choose(
+                m,
+                "proxy.mode",
+                &[
+                    ("terminate-reencrypt", ProxyMode::TerminateReencrypt),
+                    ("terminate-plain", ProxyMode::TerminatePlain),
+                    ("passthrough-proxy-protocol", ProxyMode::PassthroughProxyProtocol),
+                ],
+            )
+        })
+        .transpose()?;
+    let header = raw
+        .proxy
+        .client_ip_header
+        .as_ref()
+        .map(|h| {
+            c.choose(
+                h,
+                "proxy.client-ip-header",
+                &[
+                    ("xff-append", H::XffAppend),
+                    ("xff-replace", H::XffReplace),
+                    ("forwarded", H::Forwarded),
+                    ("proxy-v1", H::ProxyV1),
+                    ("proxy-v2", H::ProxyV2),
+                ],
+            )
+        })
+        .transpose()?;
+    match (kind, mode, header) {
+        (ProxyKind::L4Forward, None, None) => {}
+        (ProxyKind::L4Forward, _, _) => {
+            return c.err(
+                raw.proxy.kind.span(),
+                "proxy",
+                "l4-forward takes no mode or client-ip-header: it only forwards packets",
+            )
+        }
+        (_, None, _) => return c.err(raw.proxy.kind.span(), "proxy.mode", "required for haproxy and nginx"),
+        (_, _, None) => {
+            return c.err(raw.proxy.kind.span(), "proxy.client-ip-header", "required for haproxy and nginx")
+        }
+        (_, Some(ProxyMode::PassthroughProxyProtocol), Some(H::ProxyV1 | H::ProxyV2)) => {}
+        (_, Some(ProxyMode::PassthroughProxyProtocol), Some(_)) => {
+            let span = raw.proxy.client_ip_header.as_ref().expect("checked").span();
+            return c.err(span, "proxy.client-ip-header", "passthrough-proxy-protocol sends proxy-v1 or proxy-v2 (TLS is not opened, so no HTTP header can be added)");
+        }
+        (_, Some(_), Some(H::ProxyV1 | H::ProxyV2)) => {
+            let span = raw.proxy.client_ip_header.as_ref().expect("checked").span();
+            return c.err(span, "proxy.client-ip-header", "terminating modes add xff-append, xff-replace or forwarded; PROXY headers go with passthrough-proxy-protocol");
+        }
+        _ => {}
+    }
+
+    let key_type = match &raw.certificates.key {
+        None => KeyType::EcdsaP256,
+        Some(k) => c.choose(
+            k,
+            "certificates.key",
+            &[("ecdsa-p256", KeyType::EcdsaP256), ("rsa-2048", KeyType::Rsa2048), ("ed25519", KeyType::Ed25519)],
+        )?,
+    };
+    let backend = match &raw.backend.kind {
+        None => BackendKind::Routerlab,
+        Some(k) => {
+            c.choose(k, "backend.kind", &[("routerlab", BackendKind::Routerlab), ("nginx", BackendKind::Nginx)])?
+        }
+    };
+    let trusted = match &raw.backend.trusted {
+        None => CidrList::new(vec!["10.1.0.1/32".parse().expect("static"), "fd00:1::1/128".parse().expect("static")]),
+        Some(t) => {
+            let mut nets = Vec::new();
+            for s in t.get_ref() {
+                match CidrList::parse_net(s) {
+                    Ok(n) => nets.push(n),
+                    Err(e) => return c.err(t.span(), "backend.trusted", e.to_string()),
+                }
+            }
+            CidrList::new(nets)
+        }
+    };
+
+    let clients = raw.lab.clients.as_ref().map(|s| (*s.get_ref(), s.span())).unwrap_or((3, 0..0));
+    if !(1..=1276).contains(&clients.0) {
+        return c.err(clients.1, "lab.clients", format!("{} is outside 1-1276", clients.0));
+    }
+    let tunnel = match &raw.lab.tunnel {
+        None => crate::netlab::Tunnel::WireGuard,
+        Some(t) => c.choose(
+            t,
+            "lab.tunnel",
+            &[("wireguard", crate::netlab::Tunnel::WireGuard), ("none", crate::netlab::Tunnel::None)],
+        )?,
+    };
+
+    let l = &raw.load;
+    if let (Some(conn), Some(_)) = (&l.connections, &l.rate) {
+        return c.err(conn.span(), "load.connections", "set connections (closed loop) or rate (open loop), not both");
+    }
+    if let Some(r) = &l.rate {
+        if !(r.get_ref().is_finite() && *r.get_ref() > 0.0) {
+            return c.err(r.span(), "load.rate", "must be a positive number of requests per second");
+        }
+    }
+    let load = LoadPlan {
+        warmup: c.duration(&l.warmup, "load.warmup", Duration::from_secs(1))?,
+        duration: c.duration(&l.duration, "load.duration", Duration::from_secs(10))?,
+        connections: l.connections.as_ref().map(|s| *s.get_ref()).unwrap_or(4).max(1),
+        rate: l.rate.as_ref().map(|r| *r.get_ref()),
+        conn_policy: match &l.conn_policy {
+            None => ConnPolicyPlan::KeepAlive,
+            Some(p) => c.choose(
+                p,
+                "load.conn-policy",
+                &[
+                    ("keep-alive", ConnPolicyPlan::KeepAlive),
+                    ("new-conn", ConnPolicyPlan::NewConn),
+                    ("resume", ConnPolicyPlan::Resume),
+                ],
+            )?,
+        },
+        http2: match &l.http {
+            None => false,
+            Some(h) => c.choose(h, "load.http", &[("1.1", false), ("2", true)])?,
+        },
+        spoof_headers: l.spoof_headers.clone(),
+    };
+    for h in &load.spoof_headers {
+        if crate::load::parse_header(h).is_err() {
+            return c.err(0..0, "load.spoof-headers", format!("{h:?} is not 'Name: value'"));
+        }
+    }
+    let expect = c.choose(
+        &raw.expect.client_ip,
+        "expect.client-ip",
+        &[("preserved", Expect::Preserved), ("lost", Expect::Lost)],
+    )?;
+    let max_error_rate = match &raw.expect.max_error_rate {
+        None => 0.0,
+        Some(r) if (0.0..=1.0).contains(r.get_ref()) => *r.get_ref(),
+        Some(r) => return c.err(r.span(), "expect.max-error-rate", "a fraction from 0.0 to 1.0"),
+    };
+    Ok(Plan {
+        path: path.into(),
+        name: raw.name.into_inner(),
+        description: raw.description,
+        targets,
+        proxy: ProxyPlan { kind, mode, client_ip_header: header },
+        key_type,
+        backend,
+        trusted,
+        lab: LabPlan { clients: clients.0, clients6: raw.lab.clients6.map(|s| s.into_inner()).unwrap_or(0), tunnel },
+        load,
+        expect,
+        max_error_rate,
+    })
+}

@@ -1,0 +1,85 @@
+//! The scenario file as written: kebab-case, unknown fields rejected, positions kept.
+use toml::Spanned;
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawScenario {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub targets: Spanned<Vec<String>>,
+    pub proxy: RawProxy,
+    #[serde(default)]
+    pub certificates: RawCerts,
+    #[serde(default)]
+    pub backend: RawBackend,
+    #[serde(default)]
+    pub lab: RawLab,
+    #[serde(default)]
+    pub load: RawLoad,
+    pub expect: RawExpect,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawProxy {
+    pub kind: Spanned<String>,
+    #[serde(default)]
+    pub mode: Option<Spanned<String>>,
+    #[serde(default)]
+    pub client_ip_header: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawCerts {
+    #[serde(default)]
+    pub key: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawBackend {
+    #[serde(default)]
+    pub kind: Option<Spanned<String>>,
+    #[serde(default)]
+    pub trusted: Option<Spanned<Vec<String>>>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawLab {
+    #[serde(default)]
+    pub clients: Option<Spanned<usize>>,
+    #[serde(default)]
+    pub clients6: Option<Spanned<usize>>,
+    #[serde(default)]
+    pub tunnel: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawLoad {
+    #[serde(default)]
+    pub warmup: Option<Spanned<String>>,
+    #[serde(default)]
+    pub duration: Option<Spanned<String>>,
+    #[serde(default)]
+    pub connections: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub rate: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub conn_policy: Option<Spanned<String>>,
+    #[serde(default)]
+    pub http: Option<Spanned<String>>,
+    #[serde(default)]
+    pub spoof_headers: Vec<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawExpect {
+    pub client_ip: Spanned<String>,
+    #[serde(default)]
+    pub max_error_rate: Option<Spanned<f64>>,
+}

@@ -1,0 +1,51 @@
+use std::path::PathBuf;
+
+use harness::scenario::load_plan;
+
+use crate::exit::{CmdResult, Code};
+
+/// Files named, and the `*.toml` in directories named, sorted.
+pub(crate) fn scenario_files(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(p)
+                .map(|rd| {
+                    rd.filter_map(|e| e.ok())
+                        .map(|e| e.path())
+                        .filter(|f| f.extension().is_some_and(|x| x == "toml"))
+                        .collect()
+                })
+                .unwrap_or_default();
+            files.sort();
+            out.extend(files);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    out
+}
+
+pub fn run(paths: Vec<PathBuf>) -> CmdResult {
+    let mut bad = 0;
+    for f in scenario_files(&paths) {
+        match load_plan(&f) {
+            Ok(p) => {
+                let targets: Vec<String> = p.targets.iter().map(|t| t.to_string()).collect();
+                println!(
+                    "ok {} ({}: {:?}, expect {:?}, targets {})",
+                    f.display(),
+                    p.name,
+                    p.proxy.kind,
+                    p.expect,
+                    targets.join(",")
+                );
+            }
+            Err(e) => {
+                bad += 1;
+                eprintln!("routerlab: error: {e}");
+            }
+        }
+    }
+    Ok(if bad == 0 { Code::Ok } else { Code::BadInput })
+}
