@@ -45,6 +45,23 @@ pub enum Command {
     /// Build the network lab and keep it until Ctrl-C or SIGTERM.
     #[command(subcommand)]
     Lab(LabCmd),
+    /// Run scenarios: each on each of its targets, on the emulated router, with a report.
+    Run {
+        /// Scenario files or directories of them.
+        #[arg(required = true, value_name = "FILE|DIR")]
+        paths: Vec<PathBuf>,
+        /// Run on these targets instead of the scenarios' own.
+        #[arg(long, value_name = "TARGET")]
+        target: Vec<String>,
+        /// Run directory (default runs/<time>-<scenario>).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Also write report.json here.
+        #[arg(long, value_name = "PATH")]
+        json: Option<PathBuf>,
+        #[command(flatten)]
+        dirs: ImageDirs,
+    },
     /// Validate scenario files without running them.
     Check {
         #[arg(required = true, value_name = "FILE|DIR")]

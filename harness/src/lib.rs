@@ -9,6 +9,7 @@ pub mod netaddr;
 pub mod netlab;
 pub mod proxyproto;
 pub mod reconcile;
+pub mod runner;
 pub mod scenario;
 pub mod tls;
 pub mod vm;

@@ -6,6 +6,7 @@ mod fetch;
 mod image;
 mod lab;
 mod load;
+mod run;
 mod verify;
 mod vm;
 
@@ -23,6 +24,7 @@ pub fn dispatch(cmd: Command) -> CmdResult {
         Command::Lab(c) => lab::run(c),
         Command::Clean { state } => lab::clean(state),
         Command::Check { paths } => check::run(paths),
+        Command::Run { paths, target, out, json, dirs } => run::run(paths, target, out, json, dirs),
     }
 }
 

@@ -84,7 +84,7 @@ impl From<ExitWith> for Code {
     }
 }
 
-fn chrono_stamp() -> String {
+pub(crate) fn chrono_stamp() -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
     // UTC yyyymmddThhmmssZ without pulling chrono into the CLI.
     let (days, secs) = (now / 86_400, now % 86_400);

@@ -65,17 +65,18 @@ pub fn resolve(
     chain_source: ClientIpSource,
     trusted: &CidrList,
 ) -> Resolution {
-    let canon = crate::netaddr::Endpoint::from;
+    // `::ffff:a.b.c.d` is a.b.c.d (RFC 4291): a dual-stack proxy writes IPv4 clients that way.
+    let canon = crate::netaddr::canonical;
     let mut cur = match proxy_source {
-        Some(ip) => Resolution { ip: canon(ip).ip, source: ClientIpSource::ProxyProtocol },
-        None => Resolution { ip: canon(peer).ip, source: ClientIpSource::Peer },
+        Some(ip) => Resolution { ip: canon(ip), source: ClientIpSource::ProxyProtocol },
+        None => Resolution { ip: canon(peer), source: ClientIpSource::Peer },
     };
     for node in chain.iter().rev() {
         if !trusted.contains(cur.ip) {
             return cur;
         }
         match node {
-            Node::Ip(ip) => cur = Resolution { ip: canon(*ip).ip, source: chain_source },
+            Node::Ip(ip) => cur = Resolution { ip: canon(*ip), source: chain_source },
             Node::Unknown | Node::Obfuscated(_) | Node::Invalid(_) | Node::Missing => return cur,
         }
     }
@@ -150,6 +151,15 @@ mod tests {
             &trusted(),
         );
         assert_eq!((r.ip.to_string().as_str(), r.source), ("203.0.113.7", ClientIpSource::ProxyProtocol));
+    }
+
+    #[test]
+    fn v4_mapped_header_entries_are_ipv4() {
+        // HAProxy bound on `:::443 v4v6` appends IPv4 clients as ::ffff:a.b.c.d.
+        let r = xff("10.0.0.2", &["::ffff:203.0.113.7"]);
+        assert_eq!((r.ip.to_string().as_str(), r.source), ("203.0.113.7", ClientIpSource::Xff));
+        let r = xff("10.0.0.2", &["203.0.113.7, ::ffff:10.9.9.9"]);
+        assert_eq!(r.ip.to_string(), "203.0.113.7", "a mapped trusted hop is still trusted");
     }
 
     #[test]

@@ -4,7 +4,7 @@ mod endpoint;
 mod error;
 mod pool;
 
-pub use cidr::CidrList;
+pub use cidr::{canonical, CidrList};
 pub use endpoint::Endpoint;
 pub use error::AddrError;
 pub use pool::{SourcePool, SourceSpec};

@@ -54,6 +54,12 @@ pub struct WgPlan {
 }
 
 impl WgPlan {
+    /// Keys that are never used: for building the routed (no tunnel) variant of the commands.
+    pub fn placeholder() -> WgPlan {
+        let k = || WgKeys { private: String::new(), public: String::new() };
+        WgPlan { router: k(), hub: k(), hub_ifname: String::new(), port: 0 }
+    }
+
     pub fn new(lab: &Lab) -> Result<WgPlan, LabError> {
         Ok(WgPlan { router: keypair()?, hub: keypair()?, hub_ifname: format!("{}wg", lab.prefix), port: 51820 })
     }

@@ -13,7 +13,7 @@ pub enum Expect {
 }
 
 /// A named check with its result and the evidence behind it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Assertion {
     pub name: String,
     pub passed: bool,

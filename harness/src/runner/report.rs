@@ -1,0 +1,66 @@
+//! `report.json`: one entry per cell. Schema: docs/report.schema.json.
+use crate::load::LoadSummary;
+use crate::reconcile::Assertion;
+
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct ClientIpSection {
+    pub sent: u64,
+    pub logged: u64,
+    pub failed: u64,
+    pub mismatches: u64,
+    /// `preserved` or `lost`.
+    pub verdict: String,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct ProxyMetrics {
+    pub process: String,
+    /// Percent of one guest CPU during steady load.
+    pub cpu_mean_pct: f64,
+    pub cpu_peak_pct: f64,
+    pub rss_mean_kb: f64,
+    pub rss_peak_kb: u64,
+    pub guest_cpu_mean_pct: f64,
+    pub guest_mem_available_min_kb: u64,
+    /// Percent of one host CPU used by QEMU during steady load.
+    pub qemu_host_cpu_mean_pct: f64,
+    pub samples: usize,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Timings {
+    pub lab_s: f64,
+    pub boot_s: f64,
+    pub deploy_s: f64,
+    pub warmup_s: f64,
+    pub steady_s: f64,
+    pub teardown_s: f64,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct CellReport {
+    pub scenario: String,
+    pub target: String,
+    pub proxy: String,
+    pub tunnel: String,
+    pub expect: String,
+    /// `pass`, `fail` (an assertion failed) or `error` (the cell could not run).
+    pub outcome: String,
+    pub error: Option<String>,
+    pub client_ip: ClientIpSection,
+    pub assertions: Vec<Assertion>,
+    pub load: Option<LoadSummary>,
+    pub metrics: Option<ProxyMetrics>,
+    pub timings: Timings,
+    pub image: Option<String>,
+    pub dir: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub routerlab_version: String,
+    pub started_at: String,
+    pub host: String,
+    pub cells: Vec<CellReport>,
+}

@@ -1,0 +1,131 @@
+use std::path::PathBuf;
+
+use harness::image::cache_root;
+use harness::netlab::state_dir;
+use harness::runner::{run_cell, CellReport, Report, RunContext};
+use harness::scenario::load_plan;
+use harness::vm::Target;
+
+use crate::cli::ImageDirs;
+use crate::exit::{Classify, CmdResult, Code, Failure};
+
+pub fn run(
+    paths: Vec<PathBuf>,
+    targets: Vec<String>,
+    out: Option<PathBuf>,
+    json: Option<PathBuf>,
+    dirs: ImageDirs,
+) -> CmdResult {
+    let files = super::check::scenario_files(&paths);
+    if files.is_empty() {
+        return Err(Failure::BadInput(anyhow::anyhow!("no scenario files in {paths:?}")));
+    }
+    let plans = files.iter().map(|f| load_plan(f)).collect::<Result<Vec<_>, _>>().bad_input()?;
+    let overrides = targets.iter().map(|t| t.parse::<Target>()).collect::<Result<Vec<_>, _>>().bad_input()?;
+    let label = if plans.len() == 1 { plans[0].name.clone() } else { "matrix".into() };
+    let out = out.unwrap_or_else(|| PathBuf::from(format!("runs/{}-{label}", super::vm::chrono_stamp())));
+    std::fs::create_dir_all(&out).infra()?;
+    let images_dir = super::image::images_dir(&dirs);
+    let ctx = RunContext {
+        exe: std::env::current_exe().infra()?,
+        templates: images_dir
+            .parent()
+            .map(|p| p.join("scenarios/templates"))
+            .unwrap_or_else(|| PathBuf::from("scenarios/templates")),
+        images_dir,
+        cache: dirs.cache.clone().unwrap_or_else(cache_root),
+        state: state_dir(),
+    };
+    let mut report = Report {
+        schema_version: 1,
+        routerlab_version: env!("CARGO_PKG_VERSION").into(),
+        started_at: super::vm::chrono_stamp(),
+        host: std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().into(),
+        cells: Vec::new(),
+    };
+    let write = |report: &Report| -> Result<(), Failure> {
+        super::write_json(&out.join("report.json"), report)?;
+        if let Some(j) = &json {
+            super::write_json(j, report)?;
+        }
+        Ok(())
+    };
+    let interrupted = super::runtime()?.block_on(async {
+        for plan in &plans {
+            let cell_targets = if overrides.is_empty() { plan.targets.clone() } else { overrides.clone() };
+            for t in cell_targets {
+                let dir = out.join(format!("{}-{t}", plan.name));
+                eprintln!("routerlab: {} on {t} ...", plan.name);
+                let cell = tokio::select! {
+                    c = run_cell(plan, t, &dir, &ctx) => c,
+                    _ = tokio::signal::ctrl_c() => return Ok::<bool, Failure>(true), // the cell's Drops clean up
+                };
+                eprintln!(
+                    "routerlab: {} on {t}: {}{}",
+                    plan.name,
+                    cell.outcome,
+                    cell.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
+                );
+                report.cells.push(cell);
+                write(&report)?;
+            }
+        }
+        Ok(false)
+    })?;
+    write(&report)?;
+    print_summary(&report.cells);
+    println!("report: {}", out.join("report.json").display());
+    Ok(if interrupted {
+        Code::Interrupted
+    } else if report.cells.iter().any(|c| c.outcome == "error") {
+        Code::Infrastructure
+    } else if report.cells.iter().any(|c| c.outcome == "fail") {
+        Code::AssertionFailed
+    } else {
+        Code::Ok
+    })
+}
+
+fn print_summary(cells: &[CellReport]) {
+    println!(
+        "{:<30} {:<13} {:<6} {:>6} {:>6} {:>5} {:<9} {:>8} {:>8} {:>7} {:>8} {:>6}",
+        "scenario",
+        "target",
+        "result",
+        "sent",
+        "logged",
+        "mism",
+        "client-ip",
+        "req/s",
+        "p99 ms",
+        "cpu %",
+        "rss KiB",
+        "boot s"
+    );
+    for c in cells {
+        let (rps, p99) =
+            c.load.as_ref().map(|l| (l.requests_per_s, l.latency_us.total.p99 as f64 / 1000.0)).unwrap_or_default();
+        let (cpu, rss) = c.metrics.as_ref().map(|m| (m.cpu_mean_pct, m.rss_peak_kb)).unwrap_or_default();
+        println!(
+            "{:<30} {:<13} {:<6} {:>6} {:>6} {:>5} {:<9} {:>8.1} {:>8.1} {:>7.1} {:>8} {:>6.2}",
+            c.scenario,
+            c.target,
+            c.outcome,
+            c.client_ip.sent,
+            c.client_ip.logged,
+            c.client_ip.mismatches,
+            c.client_ip.verdict,
+            rps,
+            p99,
+            cpu,
+            rss,
+            c.timings.boot_s
+        );
+        for a in c.assertions.iter().filter(|a| !a.passed) {
+            println!("    FAIL {}: {}", a.name, a.evidence);
+        }
+        if let Some(e) = &c.error {
+            println!("    ERROR {e}");
+        }
+    }
+}
