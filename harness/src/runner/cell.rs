@@ -122,6 +122,10 @@ async fn run_inner(
     if let Ok(out) = vm.exec("cat /tmp/proxy.log /tmp/proxy.check 2>/dev/null").await {
         let _ = std::fs::write(dir.join("proxy.log"), out.stdout);
     }
+    // The guest kernel's own account (driver stalls, conntrack, OOM) for the run directory.
+    if let Ok(out) = vm.exec("dmesg | tail -200; echo; cat /proc/net/dev; nft list ruleset").await {
+        let _ = std::fs::write(dir.join("guest-kernel.log"), out.stdout);
+    }
     let t3 = Instant::now();
     let _ = vm.quit().await;
     let report = lab.teardown();
