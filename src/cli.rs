@@ -59,6 +59,12 @@ pub enum Command {
         /// Also write report.json here.
         #[arg(long, value_name = "PATH")]
         json: Option<PathBuf>,
+        /// Override every scenario's steady phase (e.g. short phases in CI).
+        #[arg(long, value_parser = duration, value_name = "D")]
+        duration: Option<Duration>,
+        /// Override every scenario's warm-up phase.
+        #[arg(long, value_parser = duration, value_name = "D")]
+        warmup: Option<Duration>,
         #[command(flatten)]
         dirs: ImageDirs,
     },

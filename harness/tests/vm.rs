@@ -66,8 +66,9 @@ async fn exit_status_upload_and_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let (mut vm, _) =
         boot(Target::Aarch64Virt, &source(), &BootOptions::new("router", dir.path().into())).await.unwrap();
-    // Exit status and quoting.
-    assert_eq!(vm.exec("(exit 3)").await.unwrap().status, 3);
+    // Exit status and quoting; `exit` ends the command, not the console shell (PID 1).
+    assert_eq!(vm.exec("exit 3").await.unwrap().status, 3);
+    assert_eq!(vm.exec("echo still here").await.unwrap().stdout, "still here\n");
     let out = vm.exec("echo 'it''s'; echo \"$((6*7))\" >&2; false").await.unwrap();
     assert_eq!((out.stdout.as_str(), out.status), ("its\n42\n", 1));
     // Upload 1 MiB, verified in the guest, then checked again independently.

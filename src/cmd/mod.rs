@@ -24,7 +24,9 @@ pub fn dispatch(cmd: Command) -> CmdResult {
         Command::Lab(c) => lab::run(c),
         Command::Clean { state } => lab::clean(state),
         Command::Check { paths } => check::run(paths),
-        Command::Run { paths, target, out, json, dirs } => run::run(paths, target, out, json, dirs),
+        Command::Run { paths, target, out, json, duration, warmup, dirs } => {
+            run::run(paths, target, out, json, (duration, warmup), dirs)
+        }
     }
 }
 

@@ -9,18 +9,29 @@ use harness::vm::Target;
 use crate::cli::ImageDirs;
 use crate::exit::{Classify, CmdResult, Code, Failure};
 
+type Phases = (Option<std::time::Duration>, Option<std::time::Duration>);
+
 pub fn run(
     paths: Vec<PathBuf>,
     targets: Vec<String>,
     out: Option<PathBuf>,
     json: Option<PathBuf>,
+    phases: Phases,
     dirs: ImageDirs,
 ) -> CmdResult {
     let files = super::check::scenario_files(&paths);
     if files.is_empty() {
         return Err(Failure::BadInput(anyhow::anyhow!("no scenario files in {paths:?}")));
     }
-    let plans = files.iter().map(|f| load_plan(f)).collect::<Result<Vec<_>, _>>().bad_input()?;
+    let mut plans = files.iter().map(|f| load_plan(f)).collect::<Result<Vec<_>, _>>().bad_input()?;
+    for p in &mut plans {
+        if let Some(d) = phases.0 {
+            p.load.duration = d;
+        }
+        if let Some(w) = phases.1 {
+            p.load.warmup = w;
+        }
+    }
     let overrides = targets.iter().map(|t| t.parse::<Target>()).collect::<Result<Vec<_>, _>>().bad_input()?;
     let label = if plans.len() == 1 { plans[0].name.clone() } else { "matrix".into() };
     let out = out.unwrap_or_else(|| PathBuf::from(format!("runs/{}-{label}", super::vm::chrono_stamp())));

@@ -167,8 +167,8 @@ pub(crate) async fn deploy_proxy(
         write_file(vm, target, &format!("/etc/routerlab/pki/{f}"), &data).await?;
     }
     let (process, conf, start) = match kind {
-        ProxyKind::Haproxy => ("haproxy", "/etc/routerlab/haproxy.cfg", "haproxy -c -f /etc/routerlab/haproxy.cfg > /tmp/proxy.check 2>&1 || { cat /tmp/proxy.check; exit 1; }; haproxy -D -f /etc/routerlab/haproxy.cfg -p /tmp/haproxy.pid > /tmp/proxy.log 2>&1"),
-        _ => ("nginx", "/etc/routerlab/nginx.conf", "nginx -t -c /etc/routerlab/nginx.conf > /tmp/proxy.check 2>&1 || { cat /tmp/proxy.check; exit 1; }; nginx -c /etc/routerlab/nginx.conf > /tmp/proxy.log 2>&1"),
+        ProxyKind::Haproxy => ("haproxy", "/etc/routerlab/haproxy.cfg", "if haproxy -c -f /etc/routerlab/haproxy.cfg > /tmp/proxy.check 2>&1; then haproxy -D -f /etc/routerlab/haproxy.cfg -p /tmp/haproxy.pid > /tmp/proxy.log 2>&1; else cat /tmp/proxy.check; false; fi"),
+        _ => ("nginx", "/etc/routerlab/nginx.conf", "if nginx -t -c /etc/routerlab/nginx.conf > /tmp/proxy.check 2>&1; then nginx -c /etc/routerlab/nginx.conf > /tmp/proxy.log 2>&1; else cat /tmp/proxy.check; false; fi"),
     };
     write_file(vm, target, conf, config.as_bytes()).await?;
     let out = vm.exec(start).await.map_err(vm_err(target, "start proxy"))?;

@@ -151,10 +151,11 @@ pub(crate) fn strip_escapes(s: &str) -> String {
 }
 
 /// The line sent for one command. The markers are split by empty quotes, so the console's
-/// echo of this line never contains them; only the shell's output does.
+/// echo of this line never contains them; only the shell's output does. The command runs in
+/// a subshell: the console shell may be PID 1, and an `exit` must not end it.
 pub(crate) fn wrap(id: &str, cmd: &str) -> String {
     let quoted = cmd.replace('\'', r"'\''");
-    format!("echo RL''B:{id}; eval '{quoted}' </dev/null 2>&1; echo RL''E:{id}:$?\n")
+    format!("echo RL''B:{id}; ( eval '{quoted}' ) </dev/null 2>&1; echo RL''E:{id}:$?\n")
 }
 
 /// Find the output and exit status of command `id` in console text.

@@ -1,0 +1,158 @@
+//! The shipped scenarios end to end with short load phases: real QEMU, real HAProxy and
+//! nginx in the guest, real namespaces, nftables NAT and WireGuard. report.json is
+//! validated against docs/report.schema.json.
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn exe() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_routerlab"))
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn schema() -> jsonschema::Validator {
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join("docs/report.schema.json")).unwrap()).unwrap();
+    jsonschema::validator_for(&s).unwrap()
+}
+
+fn run(args: &[&str], out: &Path) -> (i32, serde_json::Value, String) {
+    let o = Command::new(exe())
+        .arg("run")
+        .args(args)
+        .args(["--out", out.to_str().unwrap()])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    let report = serde_json::from_str(
+        &std::fs::read_to_string(out.join("report.json")).unwrap_or_else(|_| panic!("no report: {stdout}")),
+    )
+    .unwrap();
+    (o.status.code().unwrap_or(-1), report, stdout)
+}
+
+fn assert_valid(report: &serde_json::Value) {
+    let v = schema();
+    let errors: Vec<String> = v.iter_errors(report).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(errors.is_empty(), "report.json does not match the schema: {errors:?}");
+}
+
+fn check_cells(report: &serde_json::Value, out: &str) {
+    for c in report["cells"].as_array().unwrap() {
+        let name = c["scenario"].as_str().unwrap();
+        assert_eq!(c["outcome"], "pass", "{name} on {}: {out}", c["target"]);
+        let ip = &c["client_ip"];
+        assert!(ip["sent"].as_u64().unwrap() > 0, "{name}: no observation");
+        assert_eq!(
+            ip["sent"].as_u64(),
+            Some(ip["logged"].as_u64().unwrap() + ip["failed"].as_u64().unwrap()),
+            "{name}: sent = logged + failed"
+        );
+        let want = if name == "l4-forward-baseline" { "lost" } else { "preserved" };
+        assert_eq!(ip["verdict"], want, "{name}");
+        if name != "l4-forward-baseline" {
+            assert!(c["metrics"]["samples"].as_u64().unwrap() > 0, "{name}: proxy metrics sampled");
+            assert!(c["metrics"]["rss_peak_kb"].as_u64().unwrap() > 0, "{name}");
+        }
+    }
+}
+
+#[test]
+fn shipped_scenarios_on_aarch64_virt() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, report, out) =
+        run(&["scenarios", "--target", "aarch64-virt", "--duration", "2s", "--warmup", "300ms"], dir.path());
+    assert_valid(&report);
+    assert_eq!(report["cells"].as_array().unwrap().len(), 8, "{out}");
+    check_cells(&report, &out);
+    assert_eq!(code, 0, "{out}");
+    // The run directory keeps what a person needs to look again.
+    let cell = dir.path().join("haproxy-reencrypt-xff-aarch64-virt");
+    for f in ["report.json"] {
+        assert!(dir.path().join(f).is_file());
+    }
+    for f in [
+        "router.console.log",
+        "router.qemu.sh",
+        "proxy.conf",
+        "access.log",
+        "steady.journal.tsv",
+        "pki/ca.crt",
+        "guest-kernel.log",
+    ] {
+        assert!(cell.join(f).exists(), "{f}");
+    }
+    assert!(std::fs::read_to_string(cell.join("proxy.conf")).unwrap().contains("option forwardfor"));
+}
+
+#[test]
+fn haproxy_reencrypt_on_mipsel_malta() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, report, out) = run(
+        &["scenarios/haproxy-reencrypt-xff.toml", "--target", "mipsel-malta", "--duration", "3s", "--warmup", "500ms"],
+        dir.path(),
+    );
+    assert_valid(&report);
+    check_cells(&report, &out);
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn a_broken_proxy_config_is_reported_with_haproxys_own_message() {
+    // A copy of images/ (same recipe, so the cached image is reused) beside templates whose
+    // HAProxy config has a keyword HAProxy does not know.
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    let cp = Command::new("cp")
+        .args(["-r", root().join("images").to_str().unwrap(), repo.join("images").to_str().unwrap()])
+        .status();
+    std::fs::create_dir_all(&repo).unwrap();
+    let cp = cp.unwrap().success()
+        || Command::new("cp")
+            .args(["-r", root().join("images").to_str().unwrap(), repo.to_str().unwrap()])
+            .status()
+            .unwrap()
+            .success();
+    assert!(cp);
+    let t = repo.join("scenarios/templates");
+    std::fs::create_dir_all(&t).unwrap();
+    let good = std::fs::read_to_string(root().join("scenarios/templates/haproxy-terminate-reencrypt.cfg")).unwrap();
+    std::fs::write(
+        t.join("haproxy-terminate-reencrypt.cfg"),
+        good.replace("default_backend web", "default_backend web\n    bogus_keyword_for_test on"),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let (code, report, text) = run(
+        &[
+            "scenarios/haproxy-reencrypt-xff.toml",
+            "--target",
+            "aarch64-virt",
+            "--duration",
+            "1s",
+            "--warmup",
+            "0s",
+            "--images",
+            repo.join("images").to_str().unwrap(),
+        ],
+        &out,
+    );
+    assert_valid(&report);
+    assert_eq!(code, 101, "{text}");
+    let err = report["cells"][0]["error"].as_str().unwrap();
+    assert!(err.contains("deploying haproxy failed") && err.contains("bogus_keyword_for_test"), "{err}");
+}
+
+#[test]
+fn the_schema_rejects_a_malformed_report() {
+    let bad = serde_json::json!({
+        "schema_version": 1, "routerlab_version": "0", "started_at": "x", "host": "h",
+        "cells": [{ "scenario": "s", "target": "aarch64-virt", "proxy": "p", "tunnel": "t", "expect": "preserved", "outcome": "pass",
+                    "client_ip": { "sent": 1, "logged": 1, "failed": 0, "mismatches": "none", "verdict": "preserved" },
+                    "assertions": [], "timings": { "lab_s": 0, "boot_s": 0, "deploy_s": 0, "warmup_s": 0, "steady_s": 0, "teardown_s": 0 }, "dir": "d" }]
+    });
+    assert!(!schema().is_valid(&bad), "mismatches must be an integer");
+}
