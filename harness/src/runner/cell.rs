@@ -126,6 +126,10 @@ async fn run_inner(
     if let Ok(out) = vm.exec("dmesg | tail -200; echo; cat /proc/net/dev; nft list ruleset").await {
         let _ = std::fs::write(dir.join("guest-kernel.log"), out.stdout);
     }
+    // The host side of the router's links (taps, bridges, veths), with drop counters.
+    if let Ok(out) = lab.exec_any("router", "ip", &["-s", "-s", "link"]) {
+        let _ = std::fs::write(dir.join("router-host-links.log"), out.stdout);
+    }
     let t3 = Instant::now();
     let _ = vm.quit().await;
     let report = lab.teardown();
