@@ -113,9 +113,18 @@ impl VmPaths {
     }
 }
 
+/// Malta routes PCI INTx to IRQ 11 for slots 0x12-0x13 and IRQ 10 for 0x14-0x15 (measured
+/// from the guest's /proc/interrupts). Consecutive NICs alternate, so the WAN and tunnel NICs
+/// of a router never share a line: with a shared line under TCG, forwarding stalled for good
+/// after a few hundred packets.
+const MALTA_NIC_SLOTS: [u8; 4] = [0x12, 0x14, 0x13, 0x15];
+
 /// The kernel command line: console, exit on panic, quiet, then the extras.
 pub fn cmdline(cfg: &VmConfig) -> String {
     let mut words = vec![format!("console={}", cfg.target.console()), "panic=-1".into(), "quiet".into()];
+    if cfg.metrics && cfg.target.is_malta() {
+        words.push("routerlab.metrics=/dev/ttyS1".into());
+    }
     words.extend(cfg.cmdline_extra.iter().cloned());
     words.join(" ")
 }
@@ -154,20 +163,29 @@ pub fn qemu_args(cfg: &VmConfig) -> Vec<OsString> {
         ConsoleMode::Stdio => push(&mut a, &["-serial", "mon:stdio"]),
     }
     if cfg.metrics {
-        // Every PCI device gets an empty romfile: the build ships no option ROMs.
-        push(&mut a, &["-device", "virtio-serial-pci,id=vser0,romfile="]);
         match cfg.console {
             ConsoleMode::Socket => push(&mut a, &["-chardev", &sock("metrics", &paths.metrics_sock)]),
             ConsoleMode::Stdio => push(&mut a, &["-chardev", "null,id=metrics"]),
         }
-        push(&mut a, &["-device", "virtconsole,chardev=metrics"]);
+        if t.is_malta() {
+            // The second UART (ttyS1, its own ISA IRQ): on malta every PCI device shares
+            // IRQ 10 or 11 on the i8259, and sharing with a busy NIC loses interrupts.
+            push(&mut a, &["-serial", "chardev:metrics"]);
+        } else {
+            // Every PCI device gets an empty romfile: the build ships no option ROMs.
+            push(&mut a, &["-device", "virtio-serial-pci,id=vser0,romfile="]);
+            push(&mut a, &["-device", "virtconsole,chardev=metrics"]);
+        }
     }
-    for nic in &cfg.nics {
+    for (i, nic) in cfg.nics.iter().enumerate() {
         let netdev = match &nic.backend {
             NicBackend::User => format!("user,id={}", nic.id),
             NicBackend::Tap { ifname } => format!("tap,id={},ifname={ifname},script=no,downscript=no", nic.id),
         };
         let mut dev = format!("virtio-net-pci,netdev={},romfile=", nic.id);
+        if t.is_malta() {
+            dev.push_str(&format!(",addr={:#x}", MALTA_NIC_SLOTS[i % MALTA_NIC_SLOTS.len()]));
+        }
         if let Some(mac) = &nic.mac {
             dev.push_str(&format!(",mac={mac}"));
         }
@@ -250,7 +268,13 @@ mod tests {
         assert_eq!(after(&a, "-M"), ["malta"]);
         assert_eq!(after(&a, "-vga"), ["none"]);
         assert!(after(&a, "-cpu").is_empty());
-        assert_eq!(after(&a, "-append"), ["console=ttyS0 panic=-1 quiet"]);
+        assert_eq!(after(&a, "-append"), ["console=ttyS0 panic=-1 quiet routerlab.metrics=/dev/ttyS1"]);
+        assert_eq!(after(&a, "-serial"), ["chardev:console", "chardev:metrics"], "metrics on the second UART");
+        let nics: Vec<&str> = after(&a, "-device").into_iter().filter(|d| d.starts_with("virtio-net")).collect();
+        assert!(
+            nics[0].contains("addr=0x12") && nics[1].contains("addr=0x14"),
+            "mgmt and WAN on different IRQ lines: {nics:?}"
+        );
         assert!(a.contains(&"-no-reboot".to_string()) && a.contains(&"-S".to_string()));
     }
 
@@ -270,7 +294,15 @@ mod tests {
             let devices = after(&a, "-device");
             assert!(devices.iter().filter(|d| d.contains("-pci")).all(|d| d.contains("romfile=")), "{devices:?}");
             assert_eq!(after(&a, "-netdev"), ["user,id=mgmt", "tap,id=wan,ifname=rl1-wan,script=no,downscript=no"]);
-            assert!(devices.contains(&"virtio-net-pci,netdev=wan,romfile=,mac=52:54:00:00:00:01"));
+            let wan = if t.is_malta() {
+                "virtio-net-pci,netdev=wan,romfile=,addr=0x14,mac=52:54:00:00:00:01"
+            } else {
+                "virtio-net-pci,netdev=wan,romfile=,mac=52:54:00:00:00:01"
+            };
+            assert!(devices.contains(&wan), "{devices:?}");
+            if t == Target::Aarch64Virt {
+                assert!(devices.contains(&"virtconsole,chardev=metrics"));
+            }
             let chardevs = after(&a, "-chardev");
             assert!(chardevs.iter().any(|c| c.contains("path=/run/x/router.console.sock,server=on,wait=off")));
             assert!(chardevs.iter().any(|c| c.contains("path=/run/x/router.qmp.sock")));
@@ -286,7 +318,10 @@ mod tests {
         assert!(sh.starts_with("#!/bin/sh\n"));
         assert!(sh.contains("exec qemu-system-mipsel"));
         assert!(sh.contains("-serial mon:stdio"));
-        assert!(sh.contains("'console=ttyS0 panic=-1 quiet routerlab.hostname=r1'"));
+        assert!(
+            sh.contains("'console=ttyS0 panic=-1 quiet routerlab.metrics=/dev/ttyS1 routerlab.hostname=r1'"),
+            "{sh}"
+        );
         assert!(!sh.contains("\\\n    -S"), "the script boots straight away");
     }
 }
