@@ -5,7 +5,6 @@ use std::path::Path;
 use super::ReconcileError;
 use crate::accesslog::{read_log, LogFormat};
 use crate::load::{read_journal, Outcome};
-use crate::netaddr::Endpoint;
 
 /// How many examples of each kind of problem are kept.
 const EXAMPLES: usize = 10;
@@ -99,10 +98,9 @@ pub fn reconcile(journal: &Path, access_log: &Path, format: LogFormat) -> Result
             continue;
         }
         r.logged += 1;
-        *r.logged_client_ips
-            .entry(rec.client_ip.map(|ip| ip.to_string()).unwrap_or_else(|| "-".into()))
-            .or_default() += 1;
-        let logged_ip = rec.client_ip.map(|ip| Endpoint::from(ip).ip);
+        // ::ffff:a.b.c.d is a.b.c.d (RFC 4291); a backend behind a dual-stack socket logs that form.
+        let logged_ip = rec.client_ip.map(crate::netaddr::canonical);
+        *r.logged_client_ips.entry(logged_ip.map(|ip| ip.to_string()).unwrap_or_else(|| "-".into())).or_default() += 1;
         let src_key = s.source.map(|s| s.to_string()).unwrap_or_else(|| "-".into());
         let per = r.per_source.entry(src_key).or_default();
         per.logged += 1;

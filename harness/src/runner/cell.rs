@@ -98,7 +98,19 @@ async fn run_inner(
         }
         Tunnel::None => None,
     };
-    start_backend(&mut lab, plan, &pki_dir, dir, ctx).map_err(lab_err("backend"))?;
+    match plan.backend {
+        crate::scenario::BackendKind::Routerlab => {
+            start_backend(&mut lab, plan, &pki_dir, dir, ctx).map_err(lab_err("backend"))?
+        }
+        crate::scenario::BackendKind::Nginx => {
+            let bin = super::nginx_backend::ensure_nginx(&ctx.cache).map_err(other(target, "nginx backend"))?;
+            let conf =
+                super::nginx_backend::backend_conf(plan, &pki_dir, dir).map_err(other(target, "nginx backend"))?;
+            let path = dir.join("nginx-backend.conf");
+            std::fs::write(&path, conf).map_err(|e| other(target, "nginx backend")(e.to_string()))?;
+            super::nginx_backend::start(&mut lab, &bin, &path, dir).map_err(lab_err("nginx backend"))?;
+        }
+    }
     r.timings.lab_s = t0.elapsed().as_secs_f64();
 
     let mut bo = BootOptions::new("router", dir.into());

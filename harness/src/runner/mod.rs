@@ -4,6 +4,7 @@
 mod cell;
 mod deploy;
 mod error;
+mod nginx_backend;
 mod report;
 mod template;
 
