@@ -66,7 +66,7 @@ fn shipped_scenarios_on_aarch64_virt() {
     let (code, report, out) =
         run(&["scenarios", "--target", "aarch64-virt", "--duration", "2s", "--warmup", "300ms"], dir.path());
     assert_valid(&report);
-    assert_eq!(report["cells"].as_array().unwrap().len(), 8, "{out}");
+    assert_eq!(report["cells"].as_array().unwrap().len(), 9, "{out}");
     check_cells(&report, &out);
     assert_eq!(code, 0, "{out}");
     // The run directory keeps what a person needs to look again.
@@ -86,6 +86,11 @@ fn shipped_scenarios_on_aarch64_virt() {
         assert!(cell.join(f).exists(), "{f}");
     }
     assert!(std::fs::read_to_string(cell.join("proxy.conf")).unwrap().contains("option forwardfor"));
+    // The real nginx backend's config is kept: realip trusts the router only.
+    let ngx =
+        std::fs::read_to_string(dir.path().join("haproxy-reencrypt-xff-nginx-backend-aarch64-virt/nginx-backend.conf"))
+            .unwrap();
+    assert!(ngx.contains("set_real_ip_from 10.1.0.1/32;") && ngx.contains("real_ip_header X-Forwarded-For;"), "{ngx}");
 }
 
 #[test]
