@@ -115,6 +115,9 @@ async fn run_inner(
 
     let mut bo = BootOptions::new("router", dir.into());
     bo.netns = Some(lab.ns("router"));
+    // No management NIC: runs upload over the console, and on malta every extra PCI device
+    // shares an interrupt line with a lab NIC (see docs/images.md).
+    bo.mgmt = false;
     bo.extra_nics = vec![
         Nic { id: "wan".into(), backend: NicBackend::Tap { ifname: "wan0".into() }, mac: Some(WAN_MAC.into()) },
         Nic { id: "tun".into(), backend: NicBackend::Tap { ifname: "tun0".into() }, mac: Some(TUN_MAC.into()) },
