@@ -176,3 +176,29 @@ fn the_schema_rejects_a_malformed_report() {
     });
     assert!(!schema().is_valid(&bad), "mismatches must be an integer");
 }
+
+#[test]
+fn wan_impairment_is_applied_in_the_guest_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("impaired.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"impaired-wan\"\ntargets = [\"aarch64-virt\"]\n[proxy]\nkind = \"haproxy\"\nmode = \"terminate-reencrypt\"\nclient-ip-header = \"xff-append\"\n\
+         [lab.impair-wan]\ndelay = \"30ms\"\n[load]\nwarmup = \"0s\"\nduration = \"2s\"\nconnections = 2\n[expect]\nclient-ip = \"preserved\"\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let (code, report, text) = run(&[scenario.to_str().unwrap()], &out);
+    assert_valid(&report);
+    assert_eq!(code, 0, "{text}");
+    let c = &report["cells"][0];
+    let applied: Vec<&str> = c["impairments_applied"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let not_applied: Vec<&str> =
+        c["impairments_not_applied"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(applied.iter().any(|a| a.starts_with("link wan on router/wan0: netem delay 30000us")), "{applied:?}");
+    // The host side either has netem or says why not; it is never silently skipped.
+    assert!(applied.iter().chain(&not_applied).any(|a| a.contains("internet/in1")), "{applied:?} {not_applied:?}");
+    // Responses leave the router through the delayed WAN: every request waits at least 30 ms.
+    let p50 = c["load"]["latency_us"]["ttfb"]["p50"].as_u64().unwrap();
+    assert!(p50 >= 30_000, "ttfb p50 {p50} us");
+}

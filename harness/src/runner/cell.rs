@@ -86,7 +86,8 @@ async fn run_inner(
         tunnel: plan.lab.tunnel,
         router_vm: true,
         l4_forward: false,
-        ..Default::default()
+        wan_impair: plan.lab.impair_wan.clone(),
+        tunnel_impair: plan.lab.impair_tunnel.clone(),
     };
     let (topo, _) = standard_topology(&opts).map_err(lab_err("lab"))?;
     let mut lab = Lab::build(topo, dir, &ctx.state).map_err(lab_err("lab"))?;
@@ -170,6 +171,29 @@ async fn drive(
     let tname = target.to_string();
     let t1 = Instant::now();
     configure_router(vm, &tname, wg).await?;
+    // Impairments: host ends were tried when the lab was built (this host has no netem);
+    // the router's own ends are applied in the guest, whose kernel has sch_netem.
+    r.impairments_not_applied.extend(lab.unapplied.iter().cloned());
+    for (link, ifname, args) in lab.for_vm.clone() {
+        let what = format!("link {link} on router/{ifname}: netem {}", args.join(" "));
+        let out = vm
+            .exec(&format!("tc qdisc replace dev {ifname} root netem {}", args.join(" ")))
+            .await
+            .map_err(|source| RunError::Vm { target: tname.clone(), phase: "impairments", source })?;
+        if out.status == 0 {
+            r.impairments_applied.push(what);
+        } else {
+            r.impairments_not_applied.push(format!("{what} not applied: {}", out.stdout.trim()));
+        }
+    }
+    for l in lab.topo.links.iter().filter(|l| !l.impair.is_empty()) {
+        for end in [&l.a, &l.b] {
+            let tag = format!("{}/{}", end.host, end.ifname);
+            if end.host != "router" && !r.impairments_not_applied.iter().any(|m| m.contains(&tag)) {
+                r.impairments_applied.push(format!("link {} on {tag}: netem on the host", l.name));
+            }
+        }
+    }
     let (process, config) = deploy_proxy(vm, &tname, plan, pki_dir, &ctx.templates).await?;
     let _ = std::fs::write(dir.join("proxy.conf"), &config);
     r.timings.deploy_s = t1.elapsed().as_secs_f64();

@@ -52,6 +52,11 @@ pub struct CellReport {
     pub load: Option<LoadSummary>,
     pub metrics: Option<ProxyMetrics>,
     pub timings: Timings,
+    /// Impairments applied (`link host/interface: netem args`) and those that could not be.
+    #[serde(default)]
+    pub impairments_applied: Vec<String>,
+    #[serde(default)]
+    pub impairments_not_applied: Vec<String>,
     pub image: Option<String>,
     pub dir: String,
 }

@@ -65,6 +65,10 @@ pub struct LabPlan {
     pub clients: usize,
     pub clients6: usize,
     pub tunnel: crate::netlab::Tunnel,
+    #[serde(skip)]
+    pub impair_wan: crate::netlab::Impairment,
+    #[serde(skip)]
+    pub impair_tunnel: crate::netlab::Impairment,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -141,6 +145,86 @@ impl Ctx<'_> {
                 self.err(s.span(), field, format!("{:?} is not a duration like \"10s\" or \"500ms\": {e}", s.get_ref()))
             }),
         }
+    }
+}
+
+fn impair(
+    c: &Ctx<'_>,
+    raw: Option<&super::raw::RawImpair>,
+    field: &str,
+) -> Result<crate::netlab::Impairment, ScenarioError> {
+    let Some(r) = raw else { return Ok(Default::default()) };
+    let d = |v: &Option<Spanned<String>>, name: &str| -> Result<Option<Duration>, ScenarioError> {
+        v.as_ref().map(|s| c.duration(&Some(s.clone()), &format!("{field}.{name}"), Duration::ZERO)).transpose()
+    };
+    let loss = match &r.loss {
+        Some(l) if !(0.0..=100.0).contains(l.get_ref()) => {
+            return c.err(l.span(), &format!("{field}.loss"), "a percentage from 0 to 100")
+        }
+        Some(l) => Some(l.get_ref().to_string()),
+        None => None,
+    };
+    if let Some(rate) = &r.rate {
+        let ok = rate.get_ref().trim_end_matches(|ch: char| ch.is_ascii_alphabetic()).parse::<f64>().is_ok()
+            && rate.get_ref().ends_with("bit");
+        if !ok {
+            return c.err(rate.span(), &format!("{field}.rate"), "a rate like \"10mbit\" or \"512kbit\"");
+        }
+    }
+    let i = crate::netlab::Impairment {
+        delay: d(&r.delay, "delay")?,
+        jitter: d(&r.jitter, "jitter")?,
+        loss_pct: loss,
+        rate: r.rate.as_ref().map(|s| s.get_ref().clone()),
+    };
+    if i.jitter.is_some() && i.delay.is_none() {
+        return c.err(r.jitter.as_ref().expect("set").span(), &format!("{field}.jitter"), "needs a delay");
+    }
+    Ok(i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(text: &str) -> Result<Plan, ScenarioError> {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("s.toml");
+        std::fs::write(&p, text).unwrap();
+        load_plan(&p)
+    }
+
+    const HEAD: &str =
+        "name = \"x\"\ntargets = [\"aarch64-virt\"]\n[proxy]\nkind = \"l4-forward\"\n[expect]\nclient-ip = \"lost\"\n";
+
+    #[test]
+    fn impairments_parse_and_are_checked() {
+        let p = plan(&format!(
+            "{HEAD}[lab.impair-wan]\ndelay = \"20ms\"\njitter = \"5ms\"\nloss = 0.5\nrate = \"10mbit\"\n"
+        ))
+        .unwrap();
+        assert_eq!(p.lab.impair_wan.netem_args().join(" "), "delay 20000us 5000us loss 0.5% rate 10mbit");
+        assert!(p.lab.impair_tunnel.is_empty());
+        let e = plan(&format!("{HEAD}[lab.impair-tunnel]\nloss = 150.0\n")).unwrap_err().to_string();
+        assert!(e.contains(":8:8: lab.impair-tunnel.loss: a percentage from 0 to 100"), "{e}");
+        let e = plan(&format!("{HEAD}[lab.impair-wan]\nrate = \"fast\"\n")).unwrap_err().to_string();
+        assert!(e.contains("lab.impair-wan.rate"), "{e}");
+        let e = plan(&format!("{HEAD}[lab.impair-wan]\njitter = \"5ms\"\n")).unwrap_err().to_string();
+        assert!(e.contains("lab.impair-wan.jitter: needs a delay"), "{e}");
+    }
+
+    #[test]
+    fn shipped_scenarios_are_valid() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+        let mut n = 0;
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "toml") {
+                load_plan(&p).unwrap_or_else(|e| panic!("{e}"));
+                n += 1;
+            }
+        }
+        assert_eq!(n, 9);
     }
 }
 
@@ -336,7 +420,13 @@ pub fn load_plan(path: &Path) -> Result<Plan, ScenarioError> {
         key_type,
         backend,
         trusted,
-        lab: LabPlan { clients: clients.0, clients6: raw.lab.clients6.map(|s| s.into_inner()).unwrap_or(0), tunnel },
+        lab: LabPlan {
+            clients: clients.0,
+            clients6: raw.lab.clients6.map(|s| s.into_inner()).unwrap_or(0),
+            tunnel,
+            impair_wan: impair(&c, raw.lab.impair_wan.as_ref(), "lab.impair-wan")?,
+            impair_tunnel: impair(&c, raw.lab.impair_tunnel.as_ref(), "lab.impair-tunnel")?,
+        },
         load,
         expect,
         max_error_rate,

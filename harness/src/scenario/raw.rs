@@ -55,6 +55,23 @@ pub(crate) struct RawLab {
     pub clients6: Option<Spanned<usize>>,
     #[serde(default)]
     pub tunnel: Option<Spanned<String>>,
+    #[serde(default)]
+    pub impair_wan: Option<RawImpair>,
+    #[serde(default)]
+    pub impair_tunnel: Option<RawImpair>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawImpair {
+    #[serde(default)]
+    pub delay: Option<Spanned<String>>,
+    #[serde(default)]
+    pub jitter: Option<Spanned<String>>,
+    #[serde(default)]
+    pub loss: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub rate: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
