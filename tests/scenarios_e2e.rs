@@ -197,3 +197,46 @@ fn wan_impairment_is_applied_in_the_guest_and_reported() {
     let p50 = c["load"]["latency_us"]["ttfb"]["p50"].as_u64().unwrap();
     assert!(p50 >= 30_000, "ttfb p50 {p50} us");
 }
+
+#[test]
+fn budgets_become_named_assertions() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = |name: &str, expect: &str| {
+        let p = dir.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &p,
+            format!(
+                "name = \"{name}\"\ntargets = [\"aarch64-virt\"]\n[proxy]\nkind = \"haproxy\"\nmode = \"passthrough-proxy-protocol\"\n\
+                 client-ip-header = \"proxy-v2\"\n[load]\nwarmup = \"0s\"\nduration = \"2s\"\nconnections = 2\n[expect]\nclient-ip = \"preserved\"\n{expect}"
+            ),
+        )
+        .unwrap();
+        p
+    };
+    let generous = scenario("generous", "max-p99 = \"10s\"\nmax-proxy-cpu = 100.0\nmax-proxy-rss-mib = 256\n");
+    let strict = scenario("strict", "max-p99 = \"1ms\"\n");
+    let out = dir.path().join("out");
+    let (code, report, text) = run(&[generous.to_str().unwrap(), strict.to_str().unwrap()], &out);
+    assert_valid(&report);
+    assert_eq!(code, 100, "a blown budget is an assertion failure: {text}");
+    let cells = report["cells"].as_array().unwrap();
+    let names = |c: &serde_json::Value, passed: bool| -> Vec<String> {
+        c["assertions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["passed"] == passed)
+            .map(|a| a["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(cells[0]["outcome"], "pass", "{text}");
+    for n in ["latency-budget", "cpu-budget", "rss-budget"] {
+        assert!(names(&cells[0], true).contains(&n.to_string()), "{n}: {}", cells[0]["assertions"]);
+    }
+    assert_eq!(cells[1]["outcome"], "fail");
+    assert_eq!(names(&cells[1], false), ["latency-budget"], "{}", cells[1]["assertions"]);
+    assert!(
+        cells[0]["image_kernel_bytes"].as_u64().unwrap() > 1_000_000
+            && cells[0]["image_initrd_bytes"].as_u64().unwrap() > 1_000_000
+    );
+}

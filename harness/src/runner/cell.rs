@@ -125,6 +125,10 @@ async fn run_inner(
     ];
     let src = ImageSource::Recipe { images_dir: ctx.images_dir.clone(), cache: ctx.cache.clone() };
     if let Ok((k, _)) = crate::vm::resolve_image(target, &src) {
+        if let Some(img) = k.parent().and_then(crate::image::BuiltImage::open) {
+            r.image_kernel_bytes = img.manifest.kernel.bytes;
+            r.image_initrd_bytes = img.manifest.initrd.bytes;
+        }
         r.image = k.parent().map(|p| p.display().to_string());
     }
     let (mut vm, boot_time) = boot(target, &src, &bo).await.map_err(|source| RunError::Vm {
@@ -231,6 +235,7 @@ async fn drive(
         },
     };
     r.assertions = rec.assertions(&expect, plan.max_error_rate);
+    budget_assertions(plan, r);
     r.client_ip = ClientIpSection {
         sent: rec.sent,
         logged: rec.logged,
@@ -240,6 +245,41 @@ async fn drive(
     };
     let _ = std::fs::write(dir.join("reconciliation.json"), serde_json::to_string_pretty(&rec).unwrap_or_default());
     Ok(())
+}
+
+/// The scenario's cost budgets as named assertions, with the measured value as evidence.
+fn budget_assertions(plan: &Plan, r: &mut CellReport) {
+    use crate::reconcile::Assertion;
+    let b = &plan.budgets;
+    if let (Some(max), Some(load)) = (b.p99, &r.load) {
+        let p = load.latency_us.total_corrected.unwrap_or(load.latency_us.total).p99;
+        let passed = u128::from(p) <= max.as_micros();
+        r.assertions.push(Assertion {
+            name: "latency-budget".into(),
+            passed,
+            evidence: format!("p99 {:.1} ms, budget {:.1} ms", p as f64 / 1000.0, max.as_secs_f64() * 1000.0),
+        });
+    }
+    if let (Some(max), Some(m)) = (b.proxy_cpu_pct, &r.metrics) {
+        let passed = m.samples > 0 && m.cpu_mean_pct <= max;
+        r.assertions.push(Assertion {
+            name: "cpu-budget".into(),
+            passed,
+            evidence: format!(
+                "{} mean {:.1}% of a guest CPU over {} samples, budget {max:.1}%",
+                m.process, m.cpu_mean_pct, m.samples
+            ),
+        });
+    }
+    if let (Some(max), Some(m)) = (b.proxy_rss_mib, &r.metrics) {
+        let mib = m.rss_peak_kb as f64 / 1024.0;
+        let passed = m.samples > 0 && mib <= max;
+        r.assertions.push(Assertion {
+            name: "rss-budget".into(),
+            passed,
+            evidence: format!("{} peak RSS {mib:.1} MiB over {} samples, budget {max:.1} MiB", m.process, m.samples),
+        });
+    }
 }
 
 fn start_backend(

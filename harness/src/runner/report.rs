@@ -58,6 +58,11 @@ pub struct CellReport {
     #[serde(default)]
     pub impairments_not_applied: Vec<String>,
     pub image: Option<String>,
+    /// Kernel and compressed initramfs sizes of the image booted.
+    #[serde(default)]
+    pub image_kernel_bytes: u64,
+    #[serde(default)]
+    pub image_initrd_bytes: u64,
     pub dir: String,
 }
 

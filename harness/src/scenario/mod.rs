@@ -6,6 +6,6 @@ mod raw;
 
 pub use error::ScenarioError;
 pub use plan::{
-    load_plan, BackendKind, ClientIpHeaderMode, ConnPolicyPlan, Expect, LabPlan, LoadPlan, Plan, ProxyKind, ProxyMode,
-    ProxyPlan,
+    load_plan, BackendKind, Budgets, ClientIpHeaderMode, ConnPolicyPlan, Expect, LabPlan, LoadPlan, Plan, ProxyKind,
+    ProxyMode, ProxyPlan,
 };

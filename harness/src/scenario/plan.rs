@@ -104,6 +104,15 @@ pub struct Plan {
     pub load: LoadPlan,
     pub expect: Expect,
     pub max_error_rate: f64,
+    pub budgets: Budgets,
+}
+
+/// Optional cost budgets; each becomes a named assertion.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Budgets {
+    pub p99: Option<Duration>,
+    pub proxy_cpu_pct: Option<f64>,
+    pub proxy_rss_mib: Option<f64>,
 }
 
 struct Ctx<'a> {
@@ -211,6 +220,17 @@ mod tests {
         assert!(e.contains("lab.impair-wan.rate"), "{e}");
         let e = plan(&format!("{HEAD}[lab.impair-wan]\njitter = \"5ms\"\n")).unwrap_err().to_string();
         assert!(e.contains("lab.impair-wan.jitter: needs a delay"), "{e}");
+    }
+
+    #[test]
+    fn budgets_parse_and_are_checked() {
+        let p = plan(&format!("{HEAD}max-p99 = \"250ms\"\nmax-proxy-cpu = 80.0\nmax-proxy-rss-mib = 32\n")).unwrap();
+        assert_eq!(
+            p.budgets,
+            Budgets { p99: Some(Duration::from_millis(250)), proxy_cpu_pct: Some(80.0), proxy_rss_mib: Some(32.0) }
+        );
+        let e = plan(&format!("{HEAD}max-proxy-cpu = -1.0\n")).unwrap_err().to_string();
+        assert!(e.contains("expect.max-proxy-cpu: must be a positive number"), "{e}");
     }
 
     #[test]
@@ -411,6 +431,25 @@ pub fn load_plan(path: &Path) -> Result<Plan, ScenarioError> {
         Some(r) if (0.0..=1.0).contains(r.get_ref()) => *r.get_ref(),
         Some(r) => return c.err(r.span(), "expect.max-error-rate", "a fraction from 0.0 to 1.0"),
     };
+    let positive = |v: &Option<Spanned<f64>>, field: &str| -> Result<Option<f64>, ScenarioError> {
+        match v {
+            Some(x) if !(x.get_ref().is_finite() && *x.get_ref() > 0.0) => {
+                c.err(x.span(), field, "must be a positive number")
+            }
+            Some(x) => Ok(Some(*x.get_ref())),
+            None => Ok(None),
+        }
+    };
+    let budgets = Budgets {
+        p99: raw
+            .expect
+            .max_p99
+            .as_ref()
+            .map(|s| c.duration(&Some(s.clone()), "expect.max-p99", Duration::ZERO))
+            .transpose()?,
+        proxy_cpu_pct: positive(&raw.expect.max_proxy_cpu, "expect.max-proxy-cpu")?,
+        proxy_rss_mib: positive(&raw.expect.max_proxy_rss_mib, "expect.max-proxy-rss-mib")?,
+    };
     Ok(Plan {
         path: path.into(),
         name: raw.name.into_inner(),
@@ -430,5 +469,6 @@ pub fn load_plan(path: &Path) -> Result<Plan, ScenarioError> {
         load,
         expect,
         max_error_rate,
+        budgets,
     })
 }

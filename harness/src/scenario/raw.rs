@@ -99,4 +99,13 @@ pub(crate) struct RawExpect {
     pub client_ip: Spanned<String>,
     #[serde(default)]
     pub max_error_rate: Option<Spanned<f64>>,
+    /// Budget for the steady phase's p99 total latency (corrected in open loop).
+    #[serde(default)]
+    pub max_p99: Option<Spanned<String>>,
+    /// Budget for the proxy's mean CPU, percent of one guest CPU.
+    #[serde(default)]
+    pub max_proxy_cpu: Option<Spanned<f64>>,
+    /// Budget for the proxy's peak RSS in MiB.
+    #[serde(default)]
+    pub max_proxy_rss_mib: Option<Spanned<f64>>,
 }
