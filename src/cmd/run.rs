@@ -46,6 +46,7 @@ pub fn run(
         images_dir,
         cache: dirs.cache.clone().unwrap_or_else(cache_root),
         state: state_dir(),
+        on_phase: None,
     };
     let mut report = Report {
         schema_version: 1,
@@ -66,11 +67,14 @@ pub fn run(
             let cell_targets = if overrides.is_empty() { plan.targets.clone() } else { overrides.clone() };
             for t in cell_targets {
                 let dir = out.join(format!("{}-{t}", plan.name));
-                eprintln!("routerlab: {} on {t} ...", plan.name);
+                let (cell_ctx, bar) = progress(&ctx, &plan.name, t);
                 let cell = tokio::select! {
-                    c = run_cell(plan, t, &dir, &ctx) => c,
+                    c = run_cell(plan, t, &dir, &cell_ctx) => c,
                     _ = tokio::signal::ctrl_c() => return Ok::<bool, Failure>(true), // the cell's Drops clean up
                 };
+                if let Some(b) = bar {
+                    b.finish_and_clear();
+                }
                 eprintln!(
                     "routerlab: {} on {t}: {}{}",
                     plan.name,
@@ -95,6 +99,26 @@ pub fn run(
     } else {
         Code::Ok
     })
+}
+
+/// A spinner naming the current phase on a terminal; otherwise one plain line per phase.
+fn progress(ctx: &RunContext, scenario: &str, target: Target) -> (RunContext, Option<indicatif::ProgressBar>) {
+    use std::io::IsTerminal;
+    let mut c = ctx.clone();
+    let label = format!("{scenario} on {target}");
+    if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}").expect("static template"),
+        );
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        let b = bar.clone();
+        c.on_phase = Some(std::sync::Arc::new(move |phase: &str| b.set_message(format!("{label}: {phase}"))));
+        (c, Some(bar))
+    } else {
+        c.on_phase = Some(std::sync::Arc::new(move |phase: &str| eprintln!("routerlab: {label}: {phase}")));
+        (c, None)
+    }
 }
 
 fn print_summary(cells: &[CellReport]) {

@@ -13,14 +13,26 @@ use crate::scenario::{ClientIpHeaderMode, Expect, Plan, ProxyKind, ProxyMode};
 use crate::tls::{CertSpec, Pki, PkiRequest};
 use crate::vm::{boot, BootOptions, ImageSource, Nic, NicBackend, Target, Vm};
 
+/// Told the name of each phase as a cell enters it; the UI decides how to show it.
+pub type PhaseFn = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
+
 /// Where things are: this binary (re-executed inside the lab), recipes, caches, templates.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RunContext {
     pub exe: PathBuf,
     pub images_dir: PathBuf,
     pub cache: PathBuf,
     pub state: PathBuf,
     pub templates: PathBuf,
+    pub on_phase: Option<PhaseFn>,
+}
+
+impl RunContext {
+    fn phase(&self, name: &str) {
+        if let Some(f) = &self.on_phase {
+            f(name);
+        }
+    }
 }
 
 /// Run one cell into `dir`. Failures become `outcome = "error"` with the message; the
@@ -69,6 +81,7 @@ async fn run_inner(
         move |source| RunError::Lab { target: t.clone(), phase, source }
     };
     let ip = |s: &str| s.parse::<IpAddr>().expect("static address");
+    ctx.phase("certificates");
     let pki = Pki::generate(&PkiRequest {
         key_type: plan.key_type,
         frontend: CertSpec { dns: vec!["router.test".into()], ips: vec![ip(ADDR::ROUTER_WAN4), ip(ADDR::ROUTER_WAN6)] },
@@ -80,6 +93,7 @@ async fn run_inner(
     pki.write_to(&pki_dir).map_err(|e| other(target, "certificates")(e.to_string()))?;
 
     let t0 = Instant::now();
+    ctx.phase("network lab");
     let opts = LabOptions {
         clients_v4: plan.lab.clients,
         clients_v6: plan.lab.clients6,
@@ -131,6 +145,7 @@ async fn run_inner(
         }
         r.image = k.parent().map(|p| p.display().to_string());
     }
+    ctx.phase("boot");
     let (mut vm, boot_time) = boot(target, &src, &bo).await.map_err(|source| RunError::Vm {
         target: tname.clone(),
         phase: "boot",
@@ -150,6 +165,7 @@ async fn run_inner(
     if let Ok(out) = lab.exec_any("router", "ip", &["-s", "-s", "link"]) {
         let _ = std::fs::write(dir.join("router-host-links.log"), out.stdout);
     }
+    ctx.phase("teardown");
     let t3 = Instant::now();
     let _ = vm.quit().await;
     let report = lab.teardown();
@@ -174,6 +190,7 @@ async fn drive(
 ) -> Result<(), RunError> {
     let tname = target.to_string();
     let t1 = Instant::now();
+    ctx.phase("router network");
     configure_router(vm, &tname, wg).await?;
     // Impairments: host ends were tried when the lab was built (this host has no netem);
     // the router's own ends are applied in the guest, whose kernel has sch_netem.
@@ -198,6 +215,7 @@ async fn drive(
             }
         }
     }
+    ctx.phase("deploy proxy");
     let (process, config) = deploy_proxy(vm, &tname, plan, pki_dir, &ctx.templates).await?;
     let _ = std::fs::write(dir.join("proxy.conf"), &config);
     r.timings.deploy_s = t1.elapsed().as_secs_f64();
@@ -213,10 +231,12 @@ async fn drive(
     let url = if v6 { format!("https://[{}]/", ADDR::ROUTER_WAN6) } else { format!("https://{}/", ADDR::ROUTER_WAN4) };
     let ca = pki_dir.join("ca.crt");
     if !plan.load.warmup.is_zero() {
+        ctx.phase("warm-up load");
         let t = Instant::now();
         load(lab, plan, target, ctx, &url, &ca, &sources, plan.load.warmup, &dir.join("warmup"))?;
         r.timings.warmup_s = t.elapsed().as_secs_f64();
     }
+    ctx.phase("steady load");
     let up0 = uptime(vm).await;
     let t2 = Instant::now();
     let summary = load(lab, plan, target, ctx, &url, &ca, &sources, plan.load.duration, &dir.join("steady"))?;
@@ -226,6 +246,7 @@ async fn drive(
     tokio::time::sleep(Duration::from_millis(600)).await; // one more metrics sample
     r.metrics = Some(metrics(vm, &process, up0, up1, r.timings.steady_s));
 
+    ctx.phase("reconcile");
     let rec = reconcile(&dir.join("steady.journal.tsv"), &dir.join("access.log"), crate::accesslog::LogFormat::Json)
         .map_err(|e| other(target, "reconcile")(e.to_string()))?;
     let expect = match plan.expect {

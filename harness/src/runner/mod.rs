@@ -8,7 +8,7 @@ mod nginx_backend;
 mod report;
 mod template;
 
-pub use cell::{run_cell, RunContext};
+pub use cell::{run_cell, PhaseFn, RunContext};
 pub use error::RunError;
 pub use report::{CellReport, ClientIpSection, ProxyMetrics, Report, Timings};
 pub use template::{render, template_name};
