@@ -91,6 +91,23 @@ fn shipped_scenarios_on_aarch64_virt() {
         std::fs::read_to_string(dir.path().join("haproxy-reencrypt-xff-nginx-backend-aarch64-virt/nginx-backend.conf"))
             .unwrap();
     assert!(ngx.contains("set_real_ip_from 10.1.0.1/32;") && ngx.contains("real_ip_header X-Forwarded-For;"), "{ngx}");
+    // The same requests in the common `main` format name the forged 6.6.6.6: flagged.
+    let ngx_cell = report["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["scenario"] == "haproxy-reencrypt-xff-nginx-backend")
+        .unwrap();
+    let flags = ngx_cell["spoofable"].as_array().unwrap();
+    assert!(
+        flags
+            .iter()
+            .any(|f| f.as_str().unwrap().starts_with("nginx log_format main:")
+                && f.as_str().unwrap().contains("(6.6.6.6)")),
+        "{flags:?}"
+    );
+    let rl_cell = report["cells"].as_array().unwrap().iter().find(|c| c["scenario"] == "spoofed-xff").unwrap();
+    assert!(rl_cell["spoofable"].as_array().unwrap().is_empty(), "routerlab's backend log is not spoofable");
 }
 
 #[test]

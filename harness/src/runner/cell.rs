@@ -257,6 +257,7 @@ async fn drive(
     };
     r.assertions = rec.assertions(&expect, plan.max_error_rate);
     budget_assertions(plan, r);
+    r.spoofable = spoofable_logs(plan, dir);
     r.client_ip = ClientIpSection {
         sent: rec.sent,
         logged: rec.logged,
@@ -266,6 +267,41 @@ async fn drive(
     };
     let _ = std::fs::write(dir.join("reconciliation.json"), serde_json::to_string_pretty(&rec).unwrap_or_default());
     Ok(())
+}
+
+/// With forged headers, read the backend's `main`-format log (raw X-Forwarded-For first)
+/// the way a person would, and flag it if it names a forged address as the client.
+fn spoofable_logs(plan: &Plan, dir: &Path) -> Vec<String> {
+    use crate::forwarded::{parse_forwarded, parse_xff, Node};
+    let mut forged: Vec<IpAddr> = Vec::new();
+    for h in &plan.load.spoof_headers {
+        let Some((name, value)) = h.split_once(':') else { continue };
+        let nodes = match name.trim().to_ascii_lowercase().as_str() {
+            "x-forwarded-for" => parse_xff([value.trim()]),
+            "forwarded" => parse_forwarded([value.trim()]),
+            _ => continue,
+        };
+        forged.extend(nodes.into_iter().filter_map(|n| if let Node::Ip(ip) = n { Some(ip) } else { None }));
+    }
+    let path = dir.join("access-main.log");
+    if forged.is_empty() || !path.is_file() {
+        return Vec::new();
+    }
+    let Ok(records) = crate::accesslog::read_log(&path, crate::accesslog::LogFormat::Main) else { return Vec::new() };
+    let (mut total, mut hits, mut example) = (0u64, 0u64, None);
+    for rec in records.flatten() {
+        total += 1;
+        if let Some(ip) = rec.client_ip.filter(|ip| forged.contains(ip)) {
+            hits += 1;
+            example.get_or_insert(ip);
+        }
+    }
+    match example {
+        Some(ip) => vec![format!(
+            "nginx log_format main: {hits} of {total} lines name a forged client ({ip}); it logs the client-supplied X-Forwarded-For first"
+        )],
+        None => Vec::new(),
+    }
 }
 
 /// The scenario's cost budgets as named assertions, with the measured value as evidence.

@@ -86,6 +86,7 @@ http {{
         '"request_id":"$http_x_request_id","method":"$request_method","path":"$request_uri","protocol":"$server_protocol",'
         '"status":$status,"bytes":$body_bytes_sent,"duration_us":null,"tls_version":"$ssl_protocol","tls_cipher":"$ssl_cipher",'
         '"user_agent":"$http_user_agent"}}';
+    log_format main '$http_x_forwarded_for - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"';
     server {{
         listen {b4}:443 ssl{listen_opt};
         listen [{b6}]:443 ssl{listen_opt};
@@ -93,6 +94,9 @@ http {{
         ssl_certificate_key {key};
 {trusted}        {realip}
         access_log {d}/access.log routerlab;
+        # What many deployments log: the client-supplied header first. Kept so the report
+        # can show whether it would record a forged address.
+        access_log {d}/access-main.log main;
         location / {{ return 200 "ok\n"; }}
     }}
 }}

@@ -57,6 +57,9 @@ pub struct CellReport {
     pub impairments_applied: Vec<String>,
     #[serde(default)]
     pub impairments_not_applied: Vec<String>,
+    /// Backend log formats that recorded a forged address as the client (spoof scenarios).
+    #[serde(default)]
+    pub spoofable: Vec<String>,
     pub image: Option<String>,
     /// Kernel and compressed initramfs sizes of the image booted.
     #[serde(default)]
