@@ -105,9 +105,7 @@ impl Vm {
         qmp.execute("cont", None).await.map_err(|detail| VmError::Qmp { vm: vm.clone(), detail })?;
         let started = Instant::now();
         let child = guard.disarm();
-        if let Some(pid) = Some(child.id()) {
-            super::metrics::sample_host(pid, metrics.clone());
-        }
+        super::metrics::sample_host(child.id(), metrics.clone());
         let mgmt = cfg.cmdline_extra.iter().any(|w| w.starts_with("routerlab.mgmt="));
         Ok(Vm { cfg, paths, child, console, qmp: tokio::sync::Mutex::new(qmp), metrics, started, events, mgmt })
     }
@@ -134,7 +132,9 @@ impl Vm {
                 self.wait_marker(super::ACTIVATE_PROMPT, boot, "OpenWrt console prompt").await?;
                 let from = self.console.position();
                 self.send_raw(b"\n").await?;
-                self.wait_from(from, "root@", Duration::from_secs(10), "ash prompt after Enter").await?;
+                let what = "ash prompt after Enter";
+                self.wait_console(from, Duration::from_secs(10), what, what, |t| t.contains("root@").then_some(()))
+                    .await?;
             }
         }
         let after = self.started.elapsed();
@@ -159,28 +159,42 @@ impl Vm {
 
     /// Wait for `marker` anywhere in the console output (scaled by `ROUTERLAB_TIMEOUT_MULT`).
     pub async fn wait_marker(&mut self, marker: &str, base: Duration, what: &str) -> Result<(), VmError> {
+        self.wait_console(0, base, what, what, |t| t.contains(marker).then_some(())).await
+    }
+
+    /// Wait until `find` matches console output from position `from` on. The timeout is
+    /// `base` times `ROUTERLAB_TIMEOUT_MULT`; `what` names the thing waited for in a timeout,
+    /// `during` the activity in a QEMU-exited error.
+    async fn wait_console<T>(
+        &mut self,
+        from: usize,
+        base: Duration,
+        what: &str,
+        during: &str,
+        find: impl Fn(&str) -> Option<T>,
+    ) -> Result<T, VmError> {
         let timeout = base.mul_f64(timeout_mult());
         let deadline = Instant::now() + timeout;
         loop {
             let step = (Instant::now() + Duration::from_millis(200)).min(deadline);
-            match self.console.wait_for(0, step, |t| t.contains(marker).then_some(())).await {
-                Ok(()) => return Ok(()),
-                Err(closed) => {
-                    if let Some(status) = self.exit_status() {
-                        return Err(self.died(status, what));
-                    }
-                    if !closed && Instant::now() >= deadline {
-                        return Err(VmError::Timeout {
-                            vm: self.cfg.name.clone(),
-                            what: what.into(),
-                            timeout,
-                            console: self.console.tail(15),
-                        });
-                    }
-                    if closed {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                }
+            let closed = match self.console.wait_for(from, step, &find).await {
+                Ok(v) => return Ok(v),
+                Err(closed) => closed,
+            };
+            if let Some(status) = self.exit_status() {
+                return Err(self.died(status, during));
+            }
+            if Instant::now() >= deadline {
+                return Err(VmError::Timeout {
+                    vm: self.cfg.name.clone(),
+                    what: what.into(),
+                    timeout,
+                    console: self.console.tail(15),
+                });
+            }
+            if closed {
+                // The socket is gone but QEMU has not been reaped yet: don't spin.
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
     }
@@ -192,29 +206,6 @@ impl Vm {
             path: self.paths.console_sock.clone(),
             source,
         })
-    }
-
-    /// Wait for `needle` in output that arrived after console position `from`.
-    async fn wait_from(&mut self, from: usize, needle: &str, base: Duration, what: &str) -> Result<(), VmError> {
-        let timeout = base.mul_f64(timeout_mult());
-        let deadline = Instant::now() + timeout;
-        loop {
-            let step = (Instant::now() + Duration::from_millis(200)).min(deadline);
-            if self.console.wait_for(from, step, |t| t.contains(needle).then_some(())).await.is_ok() {
-                return Ok(());
-            }
-            if let Some(status) = self.exit_status() {
-                return Err(self.died(status, what));
-            }
-            if Instant::now() >= deadline {
-                return Err(VmError::Timeout {
-                    vm: self.cfg.name.clone(),
-                    what: what.into(),
-                    timeout,
-                    console: self.console.tail(15),
-                });
-            }
-        }
     }
 
     fn died(&mut self, status: String, during: &str) -> VmError {
@@ -237,33 +228,16 @@ impl Vm {
         if let Some(tx) = &self.events {
             let _ = tx.send(VmEvent::Exec { vm: self.cfg.name.clone(), command: cmd.into() });
         }
-        let timeout = timeout.mul_f64(timeout_mult());
         let from = self.console.position();
-        let vm = self.cfg.name.clone();
-        self.console.send(line.as_bytes()).await.map_err(|source| VmError::Io {
-            vm: vm.clone(),
-            path: self.paths.console_sock.clone(),
-            source,
-        })?;
-        let deadline = Instant::now() + timeout;
-        loop {
-            let step = (Instant::now() + Duration::from_millis(200)).min(deadline);
-            match self.console.wait_for(from, step, |t| extract(t, &id)).await {
-                Ok((stdout, status)) => return Ok(ExecOutput { stdout, status }),
-                Err(_) => {
-                    if let Some(status) = self.exit_status() {
-                        return Err(self.died(status, &format!("running `{cmd}`")));
-                    }
-                    if Instant::now() >= deadline {
-                        let _ = self.console.send(b"\x03").await; // interrupt it
-                        return Err(VmError::Timeout {
-                            vm,
-                            what: format!("end of `{cmd}`"),
-                            timeout,
-                            console: self.console.tail(15),
-                        });
-                    }
+        self.send_raw(line.as_bytes()).await?;
+        let (what, during) = (format!("end of `{cmd}`"), format!("running `{cmd}`"));
+        match self.wait_console(from, timeout, &what, &during, |t| extract(t, &id)).await {
+            Ok((stdout, status)) => Ok(ExecOutput { stdout, status }),
+            Err(e) => {
+                if matches!(e, VmError::Timeout { .. }) {
+                    let _ = self.console.send(b"\x03").await; // interrupt it
                 }
+                Err(e)
             }
         }
     }
