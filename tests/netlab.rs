@@ -324,7 +324,7 @@ async fn wireguard_between_the_router_vm_and_the_hub() {
         cache: harness::image::cache_root(),
     };
     let (mut vm, _) = boot(Target::Aarch64Virt, &images, &opts).await.unwrap();
-    for cmd in router_guest_commands(&plan, WAN_MAC, TUN_MAC) {
+    for cmd in router_guest_commands(Some(&plan), WAN_MAC, TUN_MAC) {
         let out = vm.exec(&cmd).await.unwrap();
         assert_eq!(out.status, 0, "`{cmd}`: {}", out.stdout);
     }

@@ -54,12 +54,6 @@ pub struct WgPlan {
 }
 
 impl WgPlan {
-    /// Keys that are never used: for building the routed (no tunnel) variant of the commands.
-    pub fn placeholder() -> WgPlan {
-        let k = || WgKeys { private: String::new(), public: String::new() };
-        WgPlan { router: k(), hub: k(), hub_ifname: String::new(), port: 0 }
-    }
-
     pub fn new(lab: &Lab) -> Result<WgPlan, LabError> {
         Ok(WgPlan { router: keypair()?, hub: keypair()?, hub_ifname: format!("{}wg", lab.prefix), port: 51820 })
     }
@@ -141,23 +135,40 @@ pub fn start_hub(lab: &mut Lab, plan: &WgPlan) -> Result<(), LabError> {
 }
 
 /// Console commands for the router VM: name its NICs by MAC after the topology (`wan0`,
-/// `tun0`), address them, bring up `wg0` towards the hub, route the backend network into
-/// it and masquerade, as a home router does. Each stays under the console's line limit.
-pub fn router_guest_commands(plan: &WgPlan, wan_mac: &str, tun_mac: &str) -> Vec<String> {
+/// `tun0`), address them, reach the hub through `wg0` (with `wg`) or over `tun0` itself (a
+/// routed link, `None`), route the backend network there and masquerade into it (IPv4 and
+/// IPv6), as a home router does. Each stays under the console's line limit.
+pub fn router_guest_commands(wg: Option<&WgPlan>, wan_mac: &str, tun_mac: &str) -> Vec<String> {
     let rename = |mac: &str, name: &str| {
         format!("for i in /sys/class/net/*; do [ \"$(cat $i/address)\" = {mac} ] && ip link set dev ${{i##*/}} name {name}; done; ip link set {name} up")
     };
-    vec![
+    let mut c = vec![
         rename(wan_mac, "wan0"),
         rename(tun_mac, "tun0"),
         "ip addr add 192.0.2.1/24 dev wan0 && ip addr add 2001:db8:1::1/64 dev wan0 nodad && ip route replace default via 192.0.2.254 && ip route replace default via 2001:db8:1::fe".into(),
-        "ip addr add 10.9.0.1/30 dev tun0 && ip addr add fd00:9::1/64 dev tun0 nodad".into(),
-        format!("umask 077; echo {} > /tmp/wg.key; ip link add wg0 type wireguard", plan.router.private),
-        format!(
-            "wg set wg0 private-key /tmp/wg.key listen-port {} peer {} endpoint 10.9.0.2:{} allowed-ips 10.1.0.2/32,10.2.0.0/24,fd00:1::2/128,fd00:2::/64 persistent-keepalive 5",
-            plan.port, plan.hub.public, plan.port
-        ),
-        "ip addr add 10.1.0.1/30 dev wg0 && ip addr add fd00:1::1/64 dev wg0 nodad && ip link set wg0 up && ip route add 10.2.0.0/24 dev wg0 && ip route add fd00:2::/64 dev wg0".into(),
-        "sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 && nft add table ip rl && nft 'add chain ip rl post { type nat hook postrouting priority srcnat; }' && nft add rule ip rl post oifname wg0 masquerade".into(),
-    ]
+    ];
+    let tunnel = match wg {
+        Some(plan) => {
+            c.push("ip addr add 10.9.0.1/30 dev tun0 && ip addr add fd00:9::1/64 dev tun0 nodad".into());
+            c.push(format!("umask 077; echo {} > /tmp/wg.key; ip link add wg0 type wireguard", plan.router.private));
+            c.push(format!(
+                "wg set wg0 private-key /tmp/wg.key listen-port {} peer {} endpoint 10.9.0.2:{} allowed-ips 10.1.0.2/32,10.2.0.0/24,fd00:1::2/128,fd00:2::/64 persistent-keepalive 5",
+                plan.port, plan.hub.public, plan.port
+            ));
+            c.push("ip addr add 10.1.0.1/30 dev wg0 && ip addr add fd00:1::1/64 dev wg0 nodad && ip link set wg0 up && ip route add 10.2.0.0/24 dev wg0 && ip route add fd00:2::/64 dev wg0".into());
+            "wg0"
+        }
+        None => {
+            c.push("ip addr add 10.1.0.1/30 dev tun0 && ip addr add fd00:1::1/64 dev tun0 nodad".into());
+            c.push("ip route add 10.2.0.0/24 via 10.1.0.2 && ip route add fd00:2::/64 via fd00:1::2".into());
+            "tun0"
+        }
+    };
+    c.push("sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1".into());
+    for fam in ["ip", "ip6"] {
+        c.push(format!(
+            "nft add table {fam} rl && nft 'add chain {fam} rl post {{ type nat hook postrouting priority srcnat; }}' && nft add rule {fam} rl post oifname {tunnel} masquerade"
+        ));
+    }
+    c
 }

@@ -71,24 +71,9 @@ fn base64(data: &[u8]) -> String {
 
 /// Addresses, routes, the tunnel (WireGuard or routed) and NAT, as a home router has them.
 pub(crate) async fn configure_router(vm: &mut Vm, target: &str, wg: Option<&WgPlan>) -> Result<(), RunError> {
-    let cmds = match wg {
-        Some(plan) => router_guest_commands(plan, WAN_MAC, TUN_MAC),
-        None => {
-            // A routed link: the tunnel interface itself carries 10.1.0.0/30.
-            let mut c = router_guest_commands(&WgPlan::placeholder(), WAN_MAC, TUN_MAC);
-            c.retain(|l| !l.contains("wg"));
-            c.iter_mut()
-                .for_each(|l| *l = l.replace("10.9.0.1/30", "10.1.0.1/30").replace("fd00:9::1/64", "fd00:1::1/64"));
-            c.push("ip route add 10.2.0.0/24 via 10.1.0.2 && ip route add fd00:2::/64 via fd00:1::2".into());
-            c.push("sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 && nft add table ip rl && nft 'add chain ip rl post { type nat hook postrouting priority srcnat; }' && nft add rule ip rl post oifname tun0 masquerade".into());
-            c
-        }
-    };
-    for c in cmds {
+    for c in router_guest_commands(wg, WAN_MAC, TUN_MAC) {
         must(vm, target, "router network", &c).await?;
     }
-    let tun = if wg.is_some() { "wg0" } else { "tun0" };
-    must(vm, target, "router network", &format!("nft add table ip6 rl && nft 'add chain ip6 rl post {{ type nat hook postrouting priority srcnat; }}' && nft add rule ip6 rl post oifname {tun} masquerade")).await?;
     Ok(())
 }
 
