@@ -11,5 +11,6 @@ pub mod proxyproto;
 pub mod reconcile;
 pub mod runner;
 pub mod scenario;
+mod textpos;
 pub mod tls;
 pub mod vm;

@@ -1,6 +1,7 @@
 use std::path::{Path, PathBuf};
 
 use super::ImageError;
+use crate::textpos::line_col;
 
 /// A file copied from the repository into the image.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -119,13 +120,6 @@ impl Recipe {
         }
         Ok(())
     }
-}
-
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map(|l| l.chars().count() + 1).unwrap_or(1);
-    (line, column)
 }
 
 #[cfg(test)]

@@ -8,9 +8,3 @@ pub enum ScenarioError {
     #[error("{path}:{line}:{column}: {field}: {message}")]
     Invalid { path: PathBuf, line: usize, column: usize, field: String, message: String },
 }
-
-/// 1-based line and column of a byte offset.
-pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    (before.matches('\n').count() + 1, before.rsplit('\n').next().map(|l| l.chars().count() + 1).unwrap_or(1))
-}

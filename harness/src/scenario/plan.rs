@@ -4,10 +4,10 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::error::line_col;
 use super::raw::RawScenario;
 use super::ScenarioError;
 use crate::netaddr::CidrList;
+use crate::textpos::line_col;
 use crate::tls::KeyType;
 use crate::vm::Target;
 
