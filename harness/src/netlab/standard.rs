@@ -174,18 +174,17 @@ pub fn standard_topology(opts: &LabOptions) -> Result<(Topology, Vec<IpAddr>), L
 
 /// A home router's NAT: masquerade into the tunnel; optionally the L4 forward of TCP 443.
 pub fn router_nft(l4_forward: bool) -> String {
-    let dnat = |fam: &str, to: &str| {
+    let dnat = |to: &str| {
         if l4_forward {
             format!("        iifname \"wan0\" tcp dport 443 dnat to {to}\n        iifname \"wan0\" tcp dport 80 dnat to {}\n", to.replace(":443", ":80"))
         } else {
-            let _ = fam;
             String::new()
         }
     };
     let table = |fam: &str, to: &str| {
         format!(
             "table {fam} routerlab {{\n    chain prerouting {{\n        type nat hook prerouting priority dstnat; policy accept;\n{}    }}\n    chain postrouting {{\n        type nat hook postrouting priority srcnat; policy accept;\n        oifname \"tun0\" masquerade\n    }}\n}}\n",
-            dnat(fam, to)
+            dnat(to)
         )
     };
     format!("{}{}", table("ip", &format!("{}:443", addr::BACKEND4)), table("ip6", &format!("[{}]:443", addr::BACKEND6)))

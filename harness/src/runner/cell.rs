@@ -138,13 +138,6 @@ async fn run_inner(
         Nic { id: "tun".into(), backend: NicBackend::Tap { ifname: "tun0".into() }, mac: Some(TUN_MAC.into()) },
     ];
     let src = ImageSource::Recipe { images_dir: ctx.images_dir.clone(), cache: ctx.cache.clone() };
-    if let Ok((k, _)) = crate::vm::resolve_image(target, &src) {
-        if let Some(img) = k.parent().and_then(crate::image::BuiltImage::open) {
-            r.image_kernel_bytes = img.manifest.kernel.bytes;
-            r.image_initrd_bytes = img.manifest.initrd.bytes;
-        }
-        r.image = k.parent().map(|p| p.display().to_string());
-    }
     ctx.phase("boot");
     let (mut vm, boot_time) = boot(target, &src, &bo).await.map_err(|source| RunError::Vm {
         target: tname.clone(),
@@ -152,6 +145,13 @@ async fn run_inner(
         source,
     })?;
     r.timings.boot_s = boot_time.as_secs_f64();
+    if let Some(dir) = vm.cfg.kernel.parent() {
+        if let Some(img) = crate::image::BuiltImage::open(dir) {
+            r.image_kernel_bytes = img.manifest.kernel.bytes;
+            r.image_initrd_bytes = img.manifest.initrd.bytes;
+        }
+        r.image = Some(dir.display().to_string());
+    }
 
     let result = drive(plan, target, dir, ctx, r, &mut lab, &mut vm, wg.as_ref(), &pki_dir).await;
     if let Ok(out) = vm.exec("cat /tmp/proxy.log /tmp/proxy.check 2>/dev/null").await {

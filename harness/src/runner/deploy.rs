@@ -166,7 +166,6 @@ pub(crate) async fn deploy_proxy(
     }
     wait_listener(vm, target, process, 443).await?;
     must(vm, target, "metrics", &format!("echo {process} > /tmp/routerlab-watch")).await?;
-    let _ = mode;
     Ok((process.to_string(), config))
 }
 
