@@ -65,7 +65,7 @@ pub fn run(cmd: VmCmd) -> CmdResult {
             let (kernel, initrd) = resolve_image(target, &source(image, &dirs)).map_err(classify)?;
             let mut cfg = VmConfig::new("shell", target, kernel, initrd, std::env::temp_dir());
             cfg.nics.push(harness::vm::Nic { id: "mgmt".into(), backend: harness::vm::NicBackend::User, mac: None });
-            cfg.cmdline_extra.push("routerlab.mgmt=10.0.2.15/24,10.0.2.2".into());
+            cfg.cmdline_extra.push(harness::vm::MGMT_CMDLINE.into());
             let script = std::env::temp_dir().join(format!("routerlab-shell-{}.sh", std::process::id()));
             std::fs::write(&script, shell_script(&cfg)).infra()?;
             let status = std::process::Command::new("sh").arg(&script).status().infra()?;

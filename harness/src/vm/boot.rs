@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::args::{Nic, NicBackend, Readiness, VmConfig};
 
 /// The management address on eth0 for QEMU user networking (host = 10.0.2.2).
-const MGMT_CMDLINE: &str = "routerlab.mgmt=10.0.2.15/24,10.0.2.2";
+pub const MGMT_CMDLINE: &str = "routerlab.mgmt=10.0.2.15/24,10.0.2.2";
 use super::{Target, Vm, VmError};
 use crate::image::{build, BuildOptions};
 

@@ -13,7 +13,7 @@ mod target;
 mod upload;
 
 pub use args::{cmdline, qemu_args, shell_script, ConsoleMode, Nic, NicBackend, Readiness, VmConfig, VmPaths};
-pub use boot::{boot, resolve_image, BootOptions, Flavour, ImageSource};
+pub use boot::{boot, resolve_image, BootOptions, Flavour, ImageSource, MGMT_CMDLINE};
 pub use error::VmError;
 pub use event::VmEvent;
 pub use machine::{ExecOutput, Vm, READY_MARKER};
