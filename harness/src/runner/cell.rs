@@ -6,10 +6,11 @@ use std::time::{Duration, Instant};
 
 use super::deploy::{configure_router, deploy_proxy, TUN_MAC, WAN_MAC};
 use super::report::{CellReport, ClientIpSection, ProxyMetrics};
+use super::timeline::{PhaseClock, Timeline};
 use super::RunError;
 use crate::netlab::{client_addresses, standard_topology, start_hub, Lab, LabOptions, Tunnel, WgPlan, ADDR};
 use crate::reconcile::{reconcile, Expect as RExpect};
-use crate::scenario::{ClientIpHeaderMode, Expect, Plan, ProxyKind, ProxyMode};
+use crate::scenario::{BuildPlan, ClientIpHeaderMode, Expect, Plan, ProxyKind, ProxyMode};
 use crate::tls::{CertSpec, Pki, PkiRequest};
 use crate::vm::{boot, BootOptions, ImageSource, Nic, NicBackend, Target, Vm};
 
@@ -37,13 +38,27 @@ impl RunContext {
 
 /// Run one cell into `dir`. Failures become `outcome = "error"` with the message; the
 /// report is always returned, so nothing that was measured is lost.
-pub async fn run_cell(plan: &Plan, target: Target, dir: &Path, ctx: &RunContext) -> CellReport {
+pub async fn run_cell(
+    plan: &Plan,
+    target: Target,
+    build: &BuildPlan,
+    repetition: u32,
+    dir: &Path,
+    ctx: &RunContext,
+) -> CellReport {
     let mut r = CellReport {
         scenario: plan.name.clone(),
         target: target.to_string(),
         proxy: match (plan.proxy.kind, plan.proxy.mode) {
             (ProxyKind::L4Forward, _) => "l4-forward".into(),
-            (k, m) => format!("{k:?}/{m:?}/{:?}", plan.proxy.client_ip_header).to_lowercase(),
+            // The scenario's own words: `haproxy terminate-reencrypt xff-append`.
+            (k, m) => {
+                let word = |v: serde_json::Result<serde_json::Value>| {
+                    v.ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+                };
+                let h = plan.proxy.client_ip_header;
+                format!("{} {} {}", word(serde_json::to_value(k)), word(serde_json::to_value(m)), word(serde_json::to_value(h)))
+            }
         },
         tunnel: match plan.lab.tunnel {
             Tunnel::WireGuard => "wireguard".into(),
@@ -51,10 +66,11 @@ pub async fn run_cell(plan: &Plan, target: Target, dir: &Path, ctx: &RunContext)
         },
         expect: format!("{:?}", plan.expect).to_lowercase(),
         dir: dir.display().to_string(),
+        repetition,
         ..Default::default()
     };
     let _ = std::fs::create_dir_all(dir);
-    match run_inner(plan, target, dir, ctx, &mut r).await {
+    match run_inner(plan, target, build, dir, ctx, &mut r).await {
         Ok(()) => r.outcome = if r.assertions.iter().all(|a| a.passed) { "pass".into() } else { "fail".into() },
         Err(e) => {
             r.outcome = "error".into();
@@ -71,6 +87,7 @@ fn other(target: Target, phase: &'static str) -> impl Fn(String) -> RunError {
 async fn run_inner(
     plan: &Plan,
     target: Target,
+    build: &BuildPlan,
     dir: &Path,
     ctx: &RunContext,
     r: &mut CellReport,
@@ -153,7 +170,7 @@ async fn run_inner(
         r.image = Some(dir.display().to_string());
     }
 
-    let result = drive(plan, target, dir, ctx, r, &mut lab, &mut vm, wg.as_ref(), &pki_dir).await;
+    let result = drive(plan, target, build, dir, ctx, r, &mut lab, &mut vm, wg.as_ref(), &pki_dir).await;
     if let Ok(out) = vm.exec("cat /tmp/proxy.log /tmp/proxy.check 2>/dev/null").await {
         let _ = std::fs::write(dir.join("proxy.log"), out.stdout);
     }
@@ -180,6 +197,7 @@ async fn run_inner(
 async fn drive(
     plan: &Plan,
     target: Target,
+    build: &BuildPlan,
     dir: &Path,
     ctx: &RunContext,
     r: &mut CellReport,
@@ -215,8 +233,17 @@ async fn drive(
             }
         }
     }
+    let installed = if plan.proxy.kind == ProxyKind::L4Forward {
+        None
+    } else {
+        ctx.phase("proxy build");
+        let i = super::build::install(vm, lab, target, plan.proxy.kind, build, &ctx.cache).await?;
+        r.build = Some(i.info.clone());
+        Some(i)
+    };
     ctx.phase("deploy proxy");
-    let (process, config) = deploy_proxy(vm, &tname, plan, pki_dir, &ctx.templates).await?;
+    let (process, config) =
+        deploy_proxy(vm, &tname, plan, installed.as_ref().map(|i| (build, i)), pki_dir, &ctx.templates).await?;
     let _ = std::fs::write(dir.join("proxy.conf"), &config);
     r.timings.deploy_s = t1.elapsed().as_secs_f64();
 
@@ -230,10 +257,12 @@ async fn drive(
     let sources: Vec<String> = all.iter().filter(|a| a.is_ipv6() == v6).map(|a| a.to_string()).collect();
     let url = if v6 { format!("https://[{}]/", ADDR::ROUTER_WAN6) } else { format!("https://{}/", ADDR::ROUTER_WAN4) };
     let ca = pki_dir.join("ca.crt");
+    let mut warm = None;
     if !plan.load.warmup.is_zero() {
         ctx.phase("warm-up load");
         let t = Instant::now();
-        load(lab, plan, target, ctx, &url, &ca, &sources, plan.load.warmup, &dir.join("warmup"))?;
+        let upw = uptime(vm).await;
+        warm = Some((upw, load(lab, plan, target, ctx, &url, &ca, &sources, plan.load.warmup, &dir.join("warmup"))?));
         r.timings.warmup_s = t.elapsed().as_secs_f64();
     }
     ctx.phase("steady load");
@@ -242,9 +271,21 @@ async fn drive(
     let summary = load(lab, plan, target, ctx, &url, &ca, &sources, plan.load.duration, &dir.join("steady"))?;
     r.timings.steady_s = t2.elapsed().as_secs_f64();
     let up1 = uptime(vm).await;
-    r.load = Some(summary);
     tokio::time::sleep(Duration::from_millis(600)).await; // one more metrics sample
     r.metrics = Some(metrics(vm, &process, up0, up1, r.timings.steady_s));
+    let clock = PhaseClock { warmup_start: warm.as_ref().map(|w| w.0), steady_start: up0, steady_end: up1 };
+    let timeline = Timeline::build(
+        &clock,
+        warm.as_ref().map(|w| &w.1),
+        &summary,
+        &vm.metrics(),
+        &process,
+        &dir.join("steady.journal.tsv"),
+    );
+    if let Err(e) = timeline.write(&dir.join("timeline.json")) {
+        tracing::warn!("{}: {e}", dir.join("timeline.json").display());
+    }
+    r.load = Some(summary);
 
     ctx.phase("reconcile");
     let rec = reconcile(&dir.join("steady.journal.tsv"), &dir.join("access.log"), crate::accesslog::LogFormat::Json)

@@ -1,0 +1,162 @@
+//! `timeline.json`: what a cell measured over time, on one clock (seconds since warm-up
+//! started), for the HTML report's plots. The summary numbers live in `report.json`; this
+//! file keeps the series behind them so a report can be re-rendered from the run directory.
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::hist::LatencyHist;
+use crate::load::{read_journal, LoadSummary};
+use crate::vm::MetricsSeries;
+
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Phase {
+    pub name: String,
+    pub start_s: f64,
+    pub end_s: f64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ProcSample {
+    pub t: f64,
+    /// Percent of one guest CPU, summed over the proxy's processes.
+    pub cpu_pct: f64,
+    pub rss_kb: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GuestSample {
+    pub t: f64,
+    pub cpu_pct: f64,
+    pub mem_used_kb: u64,
+    pub mem_total_kb: u64,
+}
+
+/// One HDR percentile curve: (percentile, microseconds) pairs.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LatencyCurve {
+    pub name: String,
+    pub points: Vec<(f64, u64)>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Timeline {
+    pub phases: Vec<Phase>,
+    /// (second, completed requests in that second).
+    pub throughput: Vec<(f64, u64)>,
+    pub proxy_process: String,
+    pub proxy: Vec<ProcSample>,
+    pub guest: Vec<GuestSample>,
+    /// Steady-phase latency: `total` (from the actual send), `corrected` (from the intended
+    /// send, open loop only), `handshake` and `ttfb`.
+    pub latency: Vec<LatencyCurve>,
+}
+
+/// Where the load phases sit, in guest uptime seconds (the metrics agent's clock).
+pub struct PhaseClock {
+    pub warmup_start: Option<f64>,
+    pub steady_start: f64,
+    pub steady_end: f64,
+}
+
+impl Timeline {
+    pub fn build(
+        clock: &PhaseClock,
+        warmup: Option<&LoadSummary>,
+        steady: &LoadSummary,
+        metrics: &MetricsSeries,
+        process: &str,
+        steady_journal: &Path,
+    ) -> Timeline {
+        let origin = clock.warmup_start.unwrap_or(clock.steady_start);
+        let rel = |u: f64| u - origin;
+        let mut t = Timeline { proxy_process: process.into(), ..Default::default() };
+        if let (Some(w0), Some(w)) = (clock.warmup_start, warmup) {
+            t.phases.push(Phase { name: "warm-up".into(), start_s: rel(w0), end_s: rel(w0) + w.duration_s });
+            t.throughput.extend(whole_seconds(w, rel(w0)));
+        }
+        let s0 = rel(clock.steady_start);
+        t.phases.push(Phase { name: "steady".into(), start_s: s0, end_s: rel(clock.steady_end) });
+        t.throughput.extend(whole_seconds(steady, s0));
+        // Several processes of one name (nginx master and workers): sum per sample time.
+        let mut by_t: BTreeMap<u64, ProcSample> = BTreeMap::new();
+        for p in metrics.procs.get(process).into_iter().flatten().filter(|p| p.uptime >= origin) {
+            let e = by_t.entry((p.uptime * 100.0) as u64).or_insert(ProcSample { t: rel(p.uptime), ..Default::default() });
+            e.cpu_pct += p.cpu_pct;
+            e.rss_kb += p.rss_kb;
+        }
+        t.proxy = by_t.into_values().collect();
+        t.guest = metrics
+            .guest
+            .iter()
+            .filter(|g| g.uptime >= origin)
+            .map(|g| GuestSample {
+                t: rel(g.uptime),
+                cpu_pct: g.cpu_pct,
+                mem_used_kb: g.mem_total_kb.saturating_sub(g.mem_available_kb),
+                mem_total_kb: g.mem_total_kb,
+            })
+            .collect();
+        t.latency = latency_curves(steady_journal);
+        t
+    }
+
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        std::fs::write(path, serde_json::to_vec(self).map_err(std::io::Error::other)?)
+    }
+
+    pub fn read(path: &Path) -> Option<Timeline> {
+        serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+    }
+}
+
+/// Completed requests per whole second, placed at the middle of each second. A last,
+/// partial second (the run ends mid-second) would read as a drop, so it is left out.
+fn whole_seconds(l: &LoadSummary, start: f64) -> impl Iterator<Item = (f64, u64)> + '_ {
+    let whole = (l.duration_s + 0.05).floor() as usize;
+    l.timeline.iter().take(whole).enumerate().map(move |(i, n)| (start + i as f64 + 0.5, *n))
+}
+
+/// HDR percentile curves of the journal's latency columns; curves with no values are left out.
+pub fn latency_curves(journal: &Path) -> Vec<LatencyCurve> {
+    let Ok((_, entries)) = read_journal(journal) else { return Vec::new() };
+    let mut h: [LatencyHist; 4] = Default::default();
+    for e in entries.flatten() {
+        for (i, v) in [e.total_us, e.corrected_us, e.handshake_us, e.ttfb_us].into_iter().enumerate() {
+            if let Some(v) = v {
+                h[i].record(v);
+            }
+        }
+    }
+    ["total", "corrected", "handshake", "ttfb"]
+        .iter()
+        .zip(h.iter())
+        .filter(|(_, h)| !h.is_empty())
+        .map(|(n, h)| LatencyCurve { name: (*n).into(), points: h.percentile_curve() })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vm::{GuestPoint, ProcPoint};
+
+    #[test]
+    fn phases_series_and_process_sums_share_one_clock() {
+        let steady: LoadSummary =
+            serde_json::from_str(include_str!("../../tests/fixtures/steady.load.json")).expect("fixture");
+        let mut m = MetricsSeries::default();
+        let p = |uptime, pid, cpu_pct, rss_kb| ProcPoint { uptime, pid, cpu_pct, rss_kb, threads: 1 };
+        // Before the warm-up (ignored), then master + worker at one sample time.
+        m.procs.insert("nginx".into(), vec![p(9.0, 1, 5.0, 100), p(12.0, 1, 1.0, 1000), p(12.0, 2, 40.0, 3000)]);
+        m.guest.push(GuestPoint { uptime: 12.0, cpu_pct: 50.0, mem_total_kb: 200, mem_available_kb: 150 });
+        let clock = PhaseClock { warmup_start: None, steady_start: 10.0, steady_end: 20.0 };
+        let t = Timeline::build(&clock, None, &steady, &m, "nginx", Path::new("/nonexistent"));
+        assert_eq!(t.phases, vec![Phase { name: "steady".into(), start_s: 0.0, end_s: 10.0 }]);
+        assert_eq!(t.proxy, vec![ProcSample { t: 2.0, cpu_pct: 41.0, rss_kb: 4000 }]);
+        assert_eq!(t.guest[0].mem_used_kb, 50);
+        let whole = steady.duration_s.floor() as usize;
+        assert_eq!(t.throughput.len(), whole.min(steady.timeline.len()), "partial last second left out");
+        assert_eq!(t.throughput[0], (0.5, steady.timeline[0]));
+        assert!(t.latency.is_empty(), "no journal, no curves");
+    }
+}
