@@ -1,6 +1,7 @@
 //! routerlab's library: the pieces that run on the host. See `docs/architecture.md`.
 pub mod accesslog;
 pub mod backend;
+pub mod compare;
 pub mod forwarded;
 pub mod hist;
 pub mod image;
@@ -9,6 +10,7 @@ pub mod netaddr;
 pub mod netlab;
 pub mod proxyproto;
 pub mod reconcile;
+pub mod report;
 pub mod runner;
 pub mod scenario;
 mod textpos;

@@ -15,4 +15,4 @@ pub use config::{parse_header, ConnPolicy, LoadConfig, Mode, Stop, Target};
 pub use error::LoadError;
 pub use journal::{read_journal, ErrorClass, JournalEntry, JournalHeader, JournalReader, Outcome};
 pub use run::run;
-pub use summary::{ErrorCounts, LoadSummary};
+pub use summary::{ErrorCounts, LatencySet, LoadSummary};

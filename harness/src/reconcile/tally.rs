@@ -10,7 +10,7 @@ use crate::load::{read_journal, Outcome};
 const EXAMPLES: usize = 10;
 
 /// A logged request whose effective client IP is not the address that sent it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Mismatch {
     pub request_id: String,
     pub sent_from: Option<IpAddr>,
@@ -20,7 +20,7 @@ pub struct Mismatch {
 }
 
 /// Outcome per source address.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SourceOutcome {
     pub requests: u64,
     pub ok: u64,
@@ -29,7 +29,7 @@ pub struct SourceOutcome {
 }
 
 /// The accounting of one run. `sent == logged + failed_unlogged + answered_unlogged`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Reconciliation {
     pub run_id: String,
     pub sent: u64,

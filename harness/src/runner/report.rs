@@ -37,6 +37,18 @@ pub struct Timings {
     pub teardown_s: f64,
 }
 
+/// The proxy build a cell ran: the image's own package, or an alternate build.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BuildInfo {
+    pub name: String,
+    /// What the binary says about itself (`haproxy -v`, `nginx -v`), first line.
+    pub version: String,
+    /// sha256 of the proxy binary as found in the guest.
+    pub sha256: String,
+    /// Where it came from: `image`, a .deb/.ipk/binary path, or an apt package.
+    pub source: String,
+}
+
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct CellReport {
     pub scenario: String,
@@ -61,6 +73,12 @@ pub struct CellReport {
     #[serde(default)]
     pub spoofable: Vec<String>,
     pub image: Option<String>,
+    /// The proxy build under test (absent for the l4-forward baseline).
+    #[serde(default)]
+    pub build: Option<BuildInfo>,
+    /// 1-based repetition of this (scenario, target, build) in an A/B run.
+    #[serde(default)]
+    pub repetition: u32,
     /// Kernel and compressed initramfs sizes of the image booted.
     #[serde(default)]
     pub image_kernel_bytes: u64,
@@ -73,6 +91,9 @@ pub struct CellReport {
 pub struct Report {
     pub schema_version: u32,
     pub routerlab_version: String,
+    /// `git describe` of the routerlab tree that was built, if it was a git checkout.
+    #[serde(default)]
+    pub git_revision: String,
     pub started_at: String,
     pub host: String,
     pub cells: Vec<CellReport>,

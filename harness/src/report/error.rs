@@ -1,0 +1,12 @@
+use std::path::PathBuf;
+
+/// Why a report could not be read or written. Each names the file or plot.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("{path}: {detail}")]
+    Read { path: PathBuf, detail: String },
+    #[error("{path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("plot {plot:?}: {detail}")]
+    Plot { plot: String, detail: String },
+}

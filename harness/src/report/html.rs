@@ -1,0 +1,286 @@
+//! The HTML report: one self-contained file (inline CSS and SVG, no scripts, no URLs),
+//! readable offline and attachable to a CI run as is.
+use std::fmt::Write;
+
+use super::plots::{latency_plot, time_plot, Series};
+use super::view::{CellView, RunView};
+use super::ReportError;
+use crate::hist::Percentiles;
+
+const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#222}\
+h1{font-size:22px}h2{font-size:18px;border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:32px}\
+h3{font-size:15px;margin:18px 0 6px}table{border-collapse:collapse;margin:6px 0}\
+td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}th{background:#f4f4f4}\
+td.num{text-align:right;font-variant-numeric:tabular-nums}.pass{color:#0a7d32;font-weight:600}\
+.fail,.error{color:#b3261e;font-weight:600}.plots{display:flex;flex-wrap:wrap;gap:8px}\
+figure{margin:0}pre{background:#f7f7f7;padding:8px;overflow:auto;font-size:12px}\
+dl.meta{display:grid;grid-template-columns:max-content auto;gap:2px 12px}dt{color:#666}dd{margin:0}";
+
+pub(crate) fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\
+         <style>{STYLE}</style></head><body>\n{body}</body></html>\n",
+        esc(title)
+    )
+}
+
+/// The report for one run directory.
+pub fn html_page(run: &RunView) -> Result<String, ReportError> {
+    let r = &run.report;
+    let title = match run.cells.as_slice() {
+        [one] => format!("routerlab: {}", one.title()),
+        cells => format!("routerlab: {} cells, {}", cells.len(), r.started_at),
+    };
+    let mut b = format!("<header id=\"run\"><h1>{}</h1><dl class=\"meta\">", esc(&title));
+    let rev = if r.git_revision.is_empty() { String::new() } else { format!(" ({})", r.git_revision) };
+    for (k, v) in [
+        ("routerlab", format!("{}{rev}", r.routerlab_version)),
+        ("host", r.host.clone()),
+        ("started", r.started_at.clone()),
+        ("cells", format!("{} ({} passed)", run.cells.len(), run.cells.iter().filter(|c| c.cell.outcome == "pass").count())),
+    ] {
+        let _ = write!(b, "<dt>{k}</dt><dd>{}</dd>", esc(&v));
+    }
+    b.push_str("</dl></header>\n");
+    b.push_str(&overview(run));
+    for (i, c) in run.cells.iter().enumerate() {
+        b.push_str(&cell_section(i, c, run)?);
+    }
+    Ok(page(&title, &b))
+}
+
+fn overview(run: &RunView) -> String {
+    let mut b = String::from(
+        "<section id=\"overview\"><h2>Cells</h2><table><tr><th>cell</th><th>result</th><th>client IP</th>\
+         <th>req/s</th><th>p99 ms</th><th>proxy CPU %</th><th>peak RSS MiB</th></tr>",
+    );
+    for (i, c) in run.cells.iter().enumerate() {
+        let k = &c.cell;
+        let (rps, p99) = k.load.as_ref().map(|l| (l.requests_per_s, effective(&l.latency_us).p99)).unwrap_or_default();
+        let (cpu, rss) = k.metrics.as_ref().map(|m| (m.cpu_mean_pct, m.rss_peak_kb)).unwrap_or_default();
+        let _ = write!(
+            b,
+            "<tr><td><a href=\"#cell-{i}\">{}</a></td><td class=\"{o}\">{o}</td><td>{}</td><td class=\"num\">{rps:.1}</td>\
+             <td class=\"num\">{:.1}</td><td class=\"num\">{cpu:.1}</td><td class=\"num\">{:.1}</td></tr>",
+            esc(&c.title()),
+            esc(&k.client_ip.verdict),
+            p99 as f64 / 1000.0,
+            rss as f64 / 1024.0,
+            o = esc(&k.outcome),
+        );
+    }
+    b.push_str("</table></section>\n");
+    b
+}
+
+/// Corrected latency where the load was open loop, else the plain total.
+pub(crate) fn effective(l: &crate::load::LatencySet) -> Percentiles {
+    l.total_corrected.unwrap_or(l.total)
+}
+
+fn cell_section(i: usize, c: &CellView, run: &RunView) -> Result<String, ReportError> {
+    let k = &c.cell;
+    let mut b = format!(
+        "<section class=\"cell\" id=\"cell-{i}\"><h2>{} <span class=\"{o}\">{o}</span></h2><dl class=\"meta\">",
+        esc(&c.title()),
+        o = esc(&k.outcome)
+    );
+    let build = k.build.as_ref().map(|b| format!("{} — {} — sha256 {}", b.name, b.version, b.sha256));
+    for (key, v) in [
+        ("proxy", Some(k.proxy.clone())),
+        ("build", build),
+        ("build source", k.build.as_ref().map(|b| b.source.clone())),
+        ("tunnel", Some(k.tunnel.clone())),
+        ("expect", Some(k.expect.clone())),
+        ("image", k.image.clone()),
+        ("error", k.error.clone()),
+    ] {
+        if let Some(v) = v {
+            let _ = write!(b, "<dt>{key}</dt><dd>{}</dd>", esc(&v));
+        }
+    }
+    b.push_str("</dl>");
+    b.push_str(&assertions(c));
+    b.push_str(&clients(c));
+    b.push_str(&numbers(c));
+    b.push_str(&plots(c)?);
+    if let Some(conf) = &c.proxy_conf {
+        let _ = write!(b, "<h3>Deployed proxy config</h3><pre class=\"proxy-config\">{}</pre>", esc(conf));
+    }
+    let links = c.links(&run.root);
+    if !links.is_empty() {
+        b.push_str("<h3>Files</h3><ul class=\"files\">");
+        for (name, href) in links {
+            let _ = write!(b, "<li><a href=\"{}\">{}</a></li>", esc(&href), esc(&name));
+        }
+        b.push_str("</ul>");
+    }
+    b.push_str("</section>\n");
+    Ok(b)
+}
+
+fn assertions(c: &CellView) -> String {
+    let mut b = String::from(
+        "<h3>Assertions</h3><table class=\"assertions\"><tr><th>assertion</th><th>result</th><th>evidence</th></tr>",
+    );
+    for a in &c.cell.assertions {
+        let (cls, word) = if a.passed { ("pass", "pass") } else { ("fail", "FAIL") };
+        let _ = write!(b, "<tr><td>{}</td><td class=\"{cls}\">{word}</td><td>{}</td></tr>", esc(&a.name), esc(&a.evidence));
+    }
+    b.push_str("</table>");
+    if let Some(rec) = c.reconciliation.as_ref().filter(|r| !r.mismatch_examples.is_empty()) {
+        b.push_str("<h3>First mismatching requests</h3><table class=\"mismatches\"><tr><th>request id</th><th>sent from</th><th>logged as</th><th>X-Forwarded-For</th></tr>");
+        for m in &rec.mismatch_examples {
+            let ip = |v: Option<std::net::IpAddr>| v.map(|a| a.to_string()).unwrap_or_else(|| "-".into());
+            let _ = write!(
+                b,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&m.request_id),
+                ip(m.sent_from),
+                ip(m.logged_client_ip),
+                esc(m.xff.as_deref().unwrap_or("-"))
+            );
+        }
+        b.push_str("</table>");
+    }
+    for s in &c.cell.spoofable {
+        let _ = write!(b, "<p class=\"fail\">Spoofable log format: {}</p>", esc(s));
+    }
+    b
+}
+
+fn clients(c: &CellView) -> String {
+    let Some(rec) = &c.reconciliation else { return String::new() };
+    let mut b = String::from(
+        "<h3>Per client address</h3><table class=\"clients\"><tr><th>source</th><th>requests</th><th>ok</th>\
+         <th>logged</th><th>attributed correctly</th></tr>",
+    );
+    for (src, o) in &rec.per_source {
+        let _ = write!(
+            b,
+            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            esc(src),
+            o.requests,
+            o.ok,
+            o.logged,
+            o.attributed
+        );
+    }
+    b.push_str("</table>");
+    b
+}
+
+fn numbers(c: &CellView) -> String {
+    let k = &c.cell;
+    let mut b = String::from("<h3>Numbers</h3>");
+    if let Some(l) = &k.load {
+        let e = &l.errors;
+        let _ = write!(
+            b,
+            "<p>{:.1} requests/s, {:.1} full TLS handshakes/s ({} sent, {} ok; errors: connect {}, tls {}, timeout {}, http status {}, protocol {})</p>",
+            l.requests_per_s, l.full_handshakes_per_s, l.sent, l.ok, e.connect, e.tls, e.timeout, e.http_status, e.protocol
+        );
+        b.push_str("<table class=\"latency\"><tr><th>latency (ms)</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>");
+        let rows = [
+            ("handshake", Some(l.latency_us.handshake)),
+            ("TTFB", Some(l.latency_us.ttfb)),
+            ("total (uncorrected)", Some(l.latency_us.total)),
+            ("total (corrected)", l.latency_us.total_corrected),
+        ];
+        for (name, p) in rows {
+            let Some(p) = p.filter(|p| p.count > 0) else { continue };
+            let ms = |v: u64| format!("{:.2}", v as f64 / 1000.0);
+            let _ = write!(
+                b,
+                "<tr><td>{name}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                ms(p.p50), ms(p.p90), ms(p.p99), ms(p.p999), ms(p.max)
+            );
+        }
+        b.push_str("</table>");
+    }
+    if let Some(m) = &k.metrics {
+        let _ = write!(
+            b,
+            "<p>{}: CPU mean {:.1}% / peak {:.1}% of a guest CPU; RSS mean {:.1} / peak {:.1} MiB; guest CPU {:.1}%; QEMU {:.1}% of a host CPU ({} samples)</p>",
+            esc(&m.process), m.cpu_mean_pct, m.cpu_peak_pct, m.rss_mean_kb / 1024.0, m.rss_peak_kb as f64 / 1024.0,
+            m.guest_cpu_mean_pct, m.qemu_host_cpu_mean_pct, m.samples
+        );
+    }
+    let t = &k.timings;
+    let _ = write!(
+        b,
+        "<p>Timings: lab {:.1} s, boot {:.2} s, deploy {:.1} s, warm-up {:.1} s, steady {:.1} s, teardown {:.1} s. Image: kernel {:.1} MiB, initramfs {:.1} MiB.</p>",
+        t.lab_s, t.boot_s, t.deploy_s, t.warmup_s, t.steady_s, t.teardown_s,
+        k.image_kernel_bytes as f64 / 1048576.0, k.image_initrd_bytes as f64 / 1048576.0
+    );
+    b
+}
+
+fn figure(kind: &str, svg: String) -> String {
+    format!("<figure class=\"plot\" data-plot=\"{kind}\">{svg}</figure>")
+}
+
+fn plots(c: &CellView) -> Result<String, ReportError> {
+    let Some(t) = &c.timeline else { return Ok("<p>No timeline.json: no plots for this cell.</p>".into()) };
+    let mut b = String::from("<h3>Plots</h3><div class=\"plots\">");
+    let curves: Vec<(String, &crate::runner::LatencyCurve)> = t
+        .latency
+        .iter()
+        .filter(|l| l.name == "total" || l.name == "corrected")
+        .map(|l| (if l.name == "total" { "uncorrected".to_string() } else { "corrected".into() }, l))
+        .collect();
+    if !curves.is_empty() {
+        b.push_str(&figure("latency", latency_plot("Latency by percentile (steady)", &curves)?));
+    }
+    let f = |v: &[(f64, f64)], label: &str| Series { label: label.into(), points: v.to_vec() };
+    let thr: Vec<(f64, f64)> = t.throughput.iter().map(|(x, n)| (*x, *n as f64)).collect();
+    b.push_str(&figure("throughput", time_plot("Throughput", "requests/s", &[f(&thr, "completed")], &t.phases)?));
+    let cpu: Vec<_> = t.proxy.iter().map(|p| (p.t, p.cpu_pct)).collect();
+    let label = format!("{} CPU", t.proxy_process);
+    b.push_str(&figure("cpu", time_plot("Proxy CPU", "% of one guest CPU", &[f(&cpu, &label)], &t.phases)?));
+    let rss: Vec<_> = t.proxy.iter().map(|p| (p.t, p.rss_kb as f64 / 1024.0)).collect();
+    let label = format!("{} RSS", t.proxy_process);
+    b.push_str(&figure("rss", time_plot("Proxy RSS", "MiB", &[f(&rss, &label)], &t.phases)?));
+    let mem: Vec<_> = t.guest.iter().map(|g| (g.t, g.mem_used_kb as f64 / 1024.0)).collect();
+    b.push_str(&figure("guest-memory", time_plot("Guest memory in use", "MiB", &[f(&mem, "used")], &t.phases)?));
+    b.push_str("</div>");
+    Ok(b)
+}
+
+/// The comparison page: the comparison table, then per cell group the compared runs'
+/// latency and throughput overlaid.
+pub fn overlay_page(title: &str, table_html: &str, groups: &[(String, Vec<(String, &CellView)>)]) -> Result<String, ReportError> {
+    let mut b = format!("<header id=\"run\"><h1>{}</h1></header><section id=\"comparison\">{table_html}</section>", esc(title));
+    for (name, members) in groups {
+        let _ = write!(b, "<section class=\"group\"><h2>{}</h2><div class=\"plots\">", esc(name));
+        let curves: Vec<(String, &crate::runner::LatencyCurve)> = members
+            .iter()
+            .filter_map(|(label, c)| {
+                let t = c.timeline.as_ref()?;
+                let l = t.latency.iter().find(|l| l.name == "corrected").or_else(|| t.latency.iter().find(|l| l.name == "total"))?;
+                Some((label.clone(), l))
+            })
+            .collect();
+        if !curves.is_empty() {
+            b.push_str(&figure("latency", latency_plot("Latency by percentile", &curves)?));
+        }
+        let thr: Vec<Series> = members
+            .iter()
+            .filter_map(|(label, c)| {
+                let t = c.timeline.as_ref()?;
+                let s0 = t.phases.iter().find(|p| p.name == "steady").map(|p| p.start_s).unwrap_or(0.0);
+                let points = t.throughput.iter().filter(|(x, _)| *x >= s0).map(|(x, n)| (x - s0, *n as f64)).collect();
+                Some(Series { label: label.clone(), points })
+            })
+            .collect();
+        if !thr.is_empty() {
+            b.push_str(&figure("throughput", time_plot("Throughput (steady)", "requests/s", &thr, &[])?));
+        }
+        b.push_str("</div></section>\n");
+    }
+    Ok(page(title, &b))
+}

@@ -1,0 +1,15 @@
+//! What people read: the self-contained HTML report, a Markdown summary and JUnit XML,
+//! rendered from a run directory.
+mod error;
+mod html;
+mod junit;
+mod markdown;
+mod plots;
+mod view;
+
+pub use error::ReportError;
+pub use html::{html_page, overlay_page};
+pub use junit::junit_xml;
+pub use markdown::markdown;
+pub use plots::{latency_plot, time_plot, Series};
+pub use view::{cell_title, load_run, CellView, RunView, CELL_FILES};

@@ -1,0 +1,94 @@
+//! A run directory as the renderers see it: `report.json` plus, per cell, the files the
+//! runner left beside it (timeline, reconciliation, proxy config, logs).
+use std::path::{Path, PathBuf};
+
+use super::ReportError;
+use crate::reconcile::Reconciliation;
+use crate::runner::{CellReport, Report, Timeline};
+
+pub struct CellView {
+    pub cell: CellReport,
+    /// The cell's directory as found now (the run may have moved since it was written).
+    pub dir: PathBuf,
+    pub timeline: Option<Timeline>,
+    pub reconciliation: Option<Reconciliation>,
+    pub proxy_conf: Option<String>,
+}
+
+pub struct RunView {
+    /// Directory holding `report.json`.
+    pub root: PathBuf,
+    pub report: Report,
+    pub cells: Vec<CellView>,
+}
+
+/// Files a person opens when a cell goes wrong, linked from the report when present.
+pub const CELL_FILES: [&str; 10] = [
+    "router.console.log",
+    "proxy.conf",
+    "proxy.log",
+    "access.log",
+    "steady.journal.tsv",
+    "reconciliation.json",
+    "guest-kernel.log",
+    "router.metrics.log",
+    "router.qemu.sh",
+    "timeline.json",
+];
+
+/// Read a run directory, or a `report.json` path directly.
+pub fn load_run(path: &Path) -> Result<RunView, ReportError> {
+    let file = if path.is_dir() { path.join("report.json") } else { path.to_path_buf() };
+    let root = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let read_err = |detail: String| ReportError::Read { path: file.clone(), detail };
+    let text = std::fs::read_to_string(&file).map_err(|e| read_err(e.to_string()))?;
+    let report: Report = serde_json::from_str(&text)
+        .map_err(|e| read_err(format!("line {} column {}: {e}", e.line(), e.column())))?;
+    let cells = report.cells.iter().map(|c| cell_view(&root, c)).collect();
+    Ok(RunView { root, report, cells })
+}
+
+fn cell_view(root: &Path, cell: &CellReport) -> CellView {
+    let recorded = PathBuf::from(&cell.dir);
+    let beside = recorded.file_name().map(|n| root.join(n));
+    let dir = match beside {
+        Some(d) if d.is_dir() => d,
+        _ => recorded,
+    };
+    CellView {
+        timeline: Timeline::read(&dir.join("timeline.json")),
+        reconciliation: std::fs::read(dir.join("reconciliation.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok()),
+        proxy_conf: std::fs::read_to_string(dir.join("proxy.conf")).ok(),
+        cell: cell.clone(),
+        dir,
+    }
+}
+
+impl CellView {
+    /// `scenario on target [build] #rep`, the name used in tables and test cases.
+    pub fn title(&self) -> String {
+        cell_title(&self.cell)
+    }
+    /// The run-relative links to this cell's files that exist.
+    pub fn links(&self, root: &Path) -> Vec<(String, String)> {
+        let rel = self.dir.strip_prefix(root).unwrap_or(&self.dir);
+        CELL_FILES
+            .iter()
+            .filter(|f| self.dir.join(f).is_file())
+            .map(|f| (f.to_string(), rel.join(f).display().to_string()))
+            .collect()
+    }
+}
+
+pub fn cell_title(c: &CellReport) -> String {
+    let mut s = format!("{} on {}", c.scenario, c.target);
+    if let Some(b) = &c.build {
+        s.push_str(&format!(" [{}]", b.name));
+    }
+    if c.repetition > 1 {
+        s.push_str(&format!(" #{}", c.repetition));
+    }
+    s
+}

@@ -1,0 +1,44 @@
+//! `routerlab report RUN_DIR`: the HTML report, Markdown summary and JUnit XML of a run.
+use std::path::{Path, PathBuf};
+
+use harness::report::{html_page, junit_xml, load_run, markdown, RunView};
+
+use crate::cli::ReportArgs;
+use crate::exit::{Classify, CmdResult, Code, Failure};
+
+pub fn run(a: ReportArgs) -> CmdResult {
+    let view = load_run(&a.run).bad_input()?;
+    let all = !a.html && !a.markdown && a.junit.is_none();
+    if a.html || all {
+        println!("{}", write_html(&view)?.display());
+    }
+    if a.markdown {
+        let md = markdown(&view);
+        write(&view.root.join("summary.md"), &md)?;
+        print!("{md}");
+    } else if all {
+        write(&view.root.join("summary.md"), &markdown(&view))?;
+    }
+    if let Some(path) = a.junit.clone().or_else(|| all.then(|| view.root.join("junit.xml"))) {
+        write(&path, &junit_xml(&view))?;
+    }
+    Ok(Code::Ok)
+}
+
+fn write(path: &Path, text: &str) -> Result<(), Failure> {
+    std::fs::write(path, text).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display())).infra()
+}
+
+fn write_html(view: &RunView) -> Result<PathBuf, Failure> {
+    let path = view.root.join("report.html");
+    write(&path, &html_page(view).infra()?)?;
+    Ok(path)
+}
+
+/// Everything `routerlab run` leaves beside report.json: report.html, summary.md, junit.xml.
+pub fn render_all(run_dir: &Path) -> Result<(), Failure> {
+    let view = load_run(run_dir).infra()?;
+    write_html(&view)?;
+    write(&view.root.join("summary.md"), &markdown(&view))?;
+    write(&view.root.join("junit.xml"), &junit_xml(&view))
+}
