@@ -10,6 +10,8 @@ pub enum Code {
     AssertionFailed,
     /// Something around the test failed: bind, I/O, a helper process, QEMU.
     Infrastructure,
+    /// `compare --fail-if`: a regression gate tripped.
+    Regression,
     /// Interrupted by Ctrl-C or SIGTERM; partial results were written.
     Interrupted,
     /// `vm run`: the guest command's own exit status.
@@ -23,6 +25,7 @@ impl From<Code> for i32 {
             Code::BadInput => 2,
             Code::AssertionFailed => 100,
             Code::Infrastructure => 101,
+            Code::Regression => 102,
             Code::Interrupted => 130,
             Code::Guest(s) => s,
         }

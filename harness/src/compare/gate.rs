@@ -1,0 +1,149 @@
+//! The regression gate: `--fail-if 'p99 > 1.10x'`, `--fail-if 'errors > 0'`,
+//! `--fail-if 'client-ip != preserved'`. Ratios are candidate over baseline medians; a
+//! ratio inside the noise (overlapping ranges over repetitions) does not trip.
+use super::metric::Metric;
+use super::table::{Change, Comparison};
+use super::CompareError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Gt,
+    Ge,
+    Lt,
+    Le,
+    Eq,
+    Ne,
+}
+
+impl Op {
+    fn holds(self, a: f64, b: f64) -> bool {
+        match self {
+            Op::Gt => a > b,
+            Op::Ge => a >= b,
+            Op::Lt => a < b,
+            Op::Le => a <= b,
+            Op::Eq => a == b,
+            Op::Ne => a != b,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Threshold {
+    /// `1.10x`: candidate median over baseline median.
+    Ratio(f64),
+    /// A plain number in the metric's unit (`errors > 0`, `p99 > 250`).
+    Absolute(f64),
+    /// `preserved` or `lost` (client-ip only).
+    Verdict(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gate {
+    pub expr: String,
+    pub metric: Metric,
+    pub op: Op,
+    pub threshold: Threshold,
+}
+
+/// One gate that tripped, and where.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tripped {
+    pub gate: String,
+    pub group: String,
+    pub side: String,
+    pub detail: String,
+}
+
+impl std::str::FromStr for Gate {
+    type Err = CompareError;
+    fn from_str(expr: &str) -> Result<Gate, CompareError> {
+        let err = |detail: String| CompareError::Gate { expr: expr.to_string(), detail };
+        let ops = [(">=", Op::Ge), ("<=", Op::Le), ("!=", Op::Ne), ("==", Op::Eq), (">", Op::Gt), ("<", Op::Lt)];
+        let (pos, tok, op) = ops
+            .iter()
+            .filter_map(|(t, o)| expr.find(t).map(|p| (p, *t, *o)))
+            .min_by_key(|(p, t, _)| (*p, usize::MAX - t.len()))
+            .ok_or_else(|| err("expected METRIC OP VALUE, with OP one of > >= < <= == !=".into()))?;
+        let (name, value) = (expr[..pos].trim(), expr[pos + tok.len()..].trim());
+        let names: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+        let metric = Metric::parse(name)
+            .ok_or_else(|| err(format!("unknown metric {name:?}; expected one of {}", names.join(", "))))?;
+        let threshold = if metric == Metric::ClientIp {
+            if !matches!(op, Op::Eq | Op::Ne) {
+                return Err(err("client-ip takes == or != with preserved or lost".into()));
+            }
+            match value {
+                "preserved" | "lost" => Threshold::Verdict(value.into()),
+                v => return Err(err(format!("client-ip is compared with preserved or lost, not {v:?}"))),
+            }
+        } else if let Some(x) = value.strip_suffix(['x', 'X']) {
+            Threshold::Ratio(x.trim().parse().map_err(|_| err(format!("{value:?} is not a ratio like 1.10x")))?)
+        } else if let Some(p) = value.strip_suffix('%') {
+            // `+10%` is the same as 1.10x.
+            let p: f64 = p.trim().parse().map_err(|_| err(format!("{value:?} is not a percentage like +10%")))?;
+            Threshold::Ratio(1.0 + p / 100.0)
+        } else {
+            Threshold::Absolute(value.parse().map_err(|_| {
+                err(format!("{value:?} is not a number, a ratio like 1.10x, or a percentage like +10%"))
+            })?)
+        };
+        Ok(Gate { expr: expr.trim().to_string(), metric, op, threshold })
+    }
+}
+
+/// Every (gate, group, candidate side) that trips. Candidates are the sides after the
+/// baseline; with a single side, that side is checked against absolute thresholds.
+pub fn evaluate(cmp: &Comparison, gates: &[Gate]) -> Vec<Tripped> {
+    let candidates: Vec<usize> = if cmp.sides.len() > 1 { (1..cmp.sides.len()).collect() } else { vec![0] };
+    let mut out = Vec::new();
+    for g in &cmp.groups {
+        for gate in gates {
+            for &s in &candidates {
+                let trip = |detail: String| Tripped {
+                    gate: gate.expr.clone(),
+                    group: g.title(),
+                    side: cmp.sides[s].label.clone(),
+                    detail,
+                };
+                match &gate.threshold {
+                    Threshold::Verdict(want) => {
+                        let want_match = gate.op == Op::Eq;
+                        for (rep, v) in g.verdicts[s].iter().enumerate() {
+                            if (v == want) == want_match {
+                                out.push(trip(format!("repetition {}: client IP {}", rep + 1, if v.is_empty() { "not observed" } else { v })));
+                            }
+                        }
+                    }
+                    Threshold::Ratio(x) => {
+                        let Some(row) = g.rows.iter().find(|r| r.metric == gate.metric) else { continue };
+                        let ch = row.changes[s];
+                        let Some(r) = row.ratios.get(s).copied().flatten() else {
+                            if row.stats[s].is_none() && row.stats[0].is_some() {
+                                out.push(trip(format!("{} not measured", gate.metric.name())));
+                            }
+                            continue;
+                        };
+                        if gate.op.holds(r, *x) {
+                            if ch == Change::WithinNoise {
+                                continue;
+                            }
+                            out.push(trip(format!("{} ratio {r:.3}x vs {}", gate.metric.name(), cmp.sides[0].label)));
+                        }
+                    }
+                    Threshold::Absolute(x) => {
+                        let Some(row) = g.rows.iter().find(|r| r.metric == gate.metric) else { continue };
+                        let Some(st) = row.stats[s] else {
+                            out.push(trip(format!("{} not measured", gate.metric.name())));
+                            continue;
+                        };
+                        if gate.op.holds(st.median, *x) {
+                            out.push(trip(format!("{} median {:.3} {}", gate.metric.name(), st.median, gate.metric.unit())));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}

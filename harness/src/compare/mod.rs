@@ -1,0 +1,13 @@
+//! `routerlab compare`: runs side by side per metric, with ratios against the first side,
+//! median and spread over repetitions, a within-noise call, and a regression gate.
+mod error;
+mod gate;
+mod metric;
+mod render;
+mod table;
+
+pub use error::CompareError;
+pub use gate::{evaluate, Gate, Op, Tripped};
+pub use metric::Metric;
+pub use render::{comparison_html, comparison_markdown, comparison_text};
+pub use table::{compare, Change, Comparison, Group, Row, Side, Stats, MIN_CHANGE};

@@ -1,0 +1,158 @@
+//! A comparison as a terminal table, Markdown, and an HTML page with the runs overlaid.
+use std::fmt::Write;
+
+use super::table::{Change, Comparison, Group, Row};
+use super::Tripped;
+use crate::report::{overlay_page, CellView, ReportError};
+
+fn fmt_num(v: f64) -> String {
+    if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn change_word(c: Change) -> &'static str {
+    match c {
+        Change::Baseline => "",
+        Change::NoData => "no data",
+        Change::Same => "same",
+        Change::WithinNoise => "within noise",
+        Change::Better { certain: true } => "better",
+        Change::Worse { certain: true } => "worse",
+        Change::Better { certain: false } => "better? (n=1)",
+        Change::Worse { certain: false } => "worse? (n=1)",
+    }
+}
+
+/// One side's cell: `median ±spread% (n)` then, for candidates, `ratio change`.
+fn side_cell(row: &Row, i: usize) -> String {
+    let Some(s) = row.stats[i] else { return "-".into() };
+    let mut t = fmt_num(s.median);
+    if s.n > 1 {
+        let _ = write!(t, " ±{:.1}% (n={})", s.spread_pct() / 2.0, s.n);
+    }
+    if let Some(r) = row.ratios[i] {
+        let _ = write!(t, " {r:.3}x {}", change_word(row.changes[i]));
+    }
+    t
+}
+
+fn verdict_cell(g: &Group, i: usize) -> String {
+    let v = &g.verdicts[i];
+    if v.is_empty() {
+        return "-".into();
+    }
+    let first = &v[0];
+    let word = |s: &String| if s.is_empty() { "none".to_string() } else { s.clone() };
+    if v.iter().all(|x| x == first) {
+        format!("{}×{}", word(first), v.len())
+    } else {
+        v.iter().map(word).collect::<Vec<_>>().join(",")
+    }
+}
+
+fn metric_label(row: &Row) -> String {
+    let u = row.metric.unit();
+    if u.is_empty() { row.metric.name().to_string() } else { format!("{} ({u})", row.metric.name()) }
+}
+
+/// Rows of text cells per group: the header, one row per metric, then client IP.
+fn grid(cmp: &Comparison, g: &Group) -> Vec<Vec<String>> {
+    let mut head = vec!["metric".to_string()];
+    head.extend(cmp.sides.iter().enumerate().map(|(i, s)| if i == 0 { format!("{} (baseline)", s.label) } else { s.label.clone() }));
+    let mut rows = vec![head];
+    for r in &g.rows {
+        let mut line = vec![metric_label(r)];
+        line.extend((0..cmp.sides.len()).map(|i| side_cell(r, i)));
+        rows.push(line);
+    }
+    let mut ip = vec!["client-ip".to_string()];
+    ip.extend((0..cmp.sides.len()).map(|i| verdict_cell(g, i)));
+    rows.push(ip);
+    rows
+}
+
+pub fn comparison_text(cmp: &Comparison, tripped: &[Tripped]) -> String {
+    let mut out = String::new();
+    for g in &cmp.groups {
+        let rows = grid(cmp, g);
+        let widths: Vec<usize> =
+            (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+        let _ = writeln!(out, "{}", g.title());
+        for r in &rows {
+            let cells: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+            let _ = writeln!(out, "  {}", cells.join("  ").trim_end());
+        }
+        out.push('\n');
+    }
+    out.push_str(&gate_text(tripped));
+    out
+}
+
+fn gate_text(tripped: &[Tripped]) -> String {
+    let mut out = String::new();
+    for t in tripped {
+        let _ = writeln!(out, "REGRESSION {}: {} [{}]: {}", t.gate, t.group, t.side, t.detail);
+    }
+    out
+}
+
+pub fn comparison_markdown(cmp: &Comparison, tripped: &[Tripped]) -> String {
+    let mut out = String::from("## routerlab compare\n\n");
+    let labels: Vec<&str> = cmp.sides.iter().map(|s| s.label.as_str()).collect();
+    let _ = writeln!(out, "Baseline: `{}`. Ratios are candidate / baseline medians; ± is half the range over repetitions.\n", labels[0]);
+    for g in &cmp.groups {
+        let rows = grid(cmp, g);
+        let _ = writeln!(out, "### {}\n", g.title());
+        let _ = writeln!(out, "| {} |", rows[0].join(" | "));
+        let _ = writeln!(out, "|{}", "---|".repeat(rows[0].len()));
+        for r in &rows[1..] {
+            let _ = writeln!(out, "| {} |", r.iter().map(|c| c.replace('|', "\\|")).collect::<Vec<_>>().join(" | "));
+        }
+        out.push('\n');
+    }
+    if tripped.is_empty() {
+        out.push_str("No regression gate tripped.\n");
+    } else {
+        out.push_str("### Regressions\n\n");
+        for t in tripped {
+            let _ = writeln!(out, "- `{}`: {} [{}]: {}", t.gate, t.group, t.side, t.detail);
+        }
+    }
+    out
+}
+
+/// The comparison as HTML: the tables, then each group's runs overlaid.
+pub fn comparison_html(
+    cmp: &Comparison,
+    tripped: &[Tripped],
+    cells: &[(String, Vec<(String, &CellView)>)],
+) -> Result<String, ReportError> {
+    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let mut t = String::new();
+    for g in &cmp.groups {
+        let rows = grid(cmp, g);
+        let _ = write!(t, "<h2>{}</h2><table class=\"comparison\">", esc(&g.title()));
+        for (i, r) in rows.iter().enumerate() {
+            let tag = if i == 0 { "th" } else { "td" };
+            t.push_str("<tr>");
+            for c in r {
+                let _ = write!(t, "<{tag}>{}</{tag}>", esc(c));
+            }
+            t.push_str("</tr>");
+        }
+        t.push_str("</table>");
+    }
+    if !tripped.is_empty() {
+        t.push_str("<h2 class=\"fail\">Regressions</h2><ul>");
+        for x in tripped {
+            let _ = write!(t, "<li>{}: {} [{}]: {}</li>", esc(&x.gate), esc(&x.group), esc(&x.side), esc(&x.detail));
+        }
+        t.push_str("</ul>");
+    }
+    overlay_page("routerlab compare", &t, cells)
+}

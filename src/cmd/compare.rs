@@ -1,0 +1,72 @@
+//! `routerlab compare A B [C...]`: per-metric tables with ratios, noise and a gate.
+use harness::compare::{compare, comparison_html, comparison_markdown, comparison_text, evaluate, Gate};
+use harness::report::{load_run, CellView, RunView};
+
+use crate::cli::CompareArgs;
+use crate::exit::{Classify, CmdResult, Code};
+
+pub fn run(a: CompareArgs) -> CmdResult {
+    let gates = a.fail_if.iter().map(|e| e.parse::<Gate>()).collect::<Result<Vec<_>, _>>().bad_input()?;
+    let views: Vec<RunView> = a.runs.iter().map(|p| load_run(p)).collect::<Result<_, _>>().bad_input()?;
+    let labels = labels(&a.runs);
+    let inputs: Vec<_> = labels.iter().cloned().zip(views.iter().map(|v| v.report.clone())).collect();
+    let cmp = compare(&inputs);
+    let tripped = evaluate(&cmp, &gates);
+    print!("{}", comparison_text(&cmp, &tripped));
+    if let Some(p) = &a.markdown {
+        std::fs::write(p, comparison_markdown(&cmp, &tripped))
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", p.display()))
+            .infra()?;
+    }
+    if let Some(p) = &a.html {
+        let groups: Vec<(String, Vec<(String, &CellView)>)> = cmp
+            .groups
+            .iter()
+            .map(|g| {
+                let members = cmp
+                    .sides
+                    .iter()
+                    .flat_map(|s| {
+                        views[s.input]
+                            .cells
+                            .iter()
+                            .filter(|c| {
+                                c.cell.scenario == g.scenario
+                                    && c.cell.target == g.target
+                                    && c.cell.build.as_ref().map(|b| &b.name) == s.build.as_ref()
+                            })
+                            .map(|c| {
+                                let rep = if c.cell.repetition > 1 { format!(" #{}", c.cell.repetition) } else { String::new() };
+                                (format!("{}{rep}", s.label), c)
+                            })
+                    })
+                    .collect();
+                (g.title(), members)
+            })
+            .collect();
+        let html = comparison_html(&cmp, &tripped, &groups).infra()?;
+        std::fs::write(p, html).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", p.display())).infra()?;
+    }
+    if !tripped.is_empty() {
+        eprintln!("routerlab: {} regression gate(s) tripped", tripped.len());
+        return Ok(Code::Regression);
+    }
+    Ok(Code::Ok)
+}
+
+/// Short, distinct labels: the run directory names (or report.json's parent).
+fn labels(paths: &[std::path::PathBuf]) -> Vec<String> {
+    let mut out: Vec<String> = paths
+        .iter()
+        .map(|p| {
+            let p = if p.file_name().is_some_and(|n| n == "report.json") { p.parent().unwrap_or(p) } else { p };
+            p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| p.display().to_string())
+        })
+        .collect();
+    for i in 0..out.len() {
+        if out.iter().filter(|l| **l == out[i]).count() > 1 {
+            out[i] = format!("{}#{}", out[i], i + 1);
+        }
+    }
+    out
+}
