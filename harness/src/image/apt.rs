@@ -34,6 +34,10 @@ impl AptState {
     }
 
     fn apt(&self, args: &[&str]) -> Result<String, ImageError> {
+        self.apt_in(args, None)
+    }
+
+    fn apt_in(&self, args: &[&str], cwd: Option<&Path>) -> Result<String, ImageError> {
         let d = self.dir.display();
         let opts = [
             format!("-oAPT::Architecture={}", self.arch),
@@ -44,7 +48,24 @@ impl AptState {
             "-oDebug::NoLocking=1".into(),
             "-oAPT::Get::AllowUnauthenticated=false".into(),
         ];
-        run(Command::new("apt-get").args(&opts).args(args).env("DEBIAN_FRONTEND", "noninteractive"))
+        let mut cmd = Command::new("apt-get");
+        cmd.args(&opts).args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        if let Some(d) = cwd {
+            cmd.current_dir(d);
+        }
+        run(&mut cmd)
+    }
+
+    /// Download exactly these packages (`name` or `name=version`), without dependencies,
+    /// into `dest`; returns the .deb files there. Proxy builds use the image's libraries.
+    pub fn download(&self, specs: &[String], dest: &Path) -> Result<Vec<PathBuf>, ImageError> {
+        std::fs::create_dir_all(dest).map_err(io(dest))?;
+        let mut args = vec!["download", "-qq"];
+        args.extend(specs.iter().map(String::as_str));
+        self.apt_in(&args, Some(dest))?;
+        let mut got = debs_in(dest);
+        got.retain(|p| specs.iter().any(|s| deb_matches(p, s)));
+        Ok(got)
     }
 
     /// `apt-get update` into the private lists, unless they are fresh.
@@ -84,6 +105,24 @@ impl AptState {
         }
         Ok(debs)
     }
+}
+
+fn debs_in(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "deb")).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Whether `haproxy_2.6.12-1+deb12u3_arm64.deb` is what `haproxy=2.6.12-1+deb12u3` (or
+/// `haproxy`) asked for. apt escapes ':' in versions as %3a.
+fn deb_matches(p: &Path, spec: &str) -> bool {
+    let file = p.file_name().map(|n| n.to_string_lossy().replace("%3a", ":")).unwrap_or_default();
+    let (name, version) = spec.split_once('=').unwrap_or((spec, ""));
+    let mut parts = file.splitn(3, '_');
+    let (n, v) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+    n == name && (version.is_empty() || v == version)
 }
 
 /// `Inst haproxy (2.6.12-1+deb12u4 Debian:12.12/stable [arm64])` → a Deb.

@@ -92,6 +92,25 @@ impl Lab {
         format!("{}-{host}", self.prefix)
     }
 
+    /// A TCP listener inside a host's namespace, made from this process: a short-lived
+    /// thread enters the namespace, binds, and ends; the socket stays in the namespace.
+    pub fn bind_tcp(&self, host: &str, addr: std::net::SocketAddr) -> Result<std::net::TcpListener, LabError> {
+        self.check_host(host)?;
+        let ns = std::path::PathBuf::from("/run/netns").join(self.ns(host));
+        let fail = |stderr: String| LabError::Command { host: host.into(), command: format!("bind {addr}"), stderr };
+        std::thread::spawn(move || -> Result<std::net::TcpListener, String> {
+            let f = std::fs::File::open(&ns).map_err(|e| format!("{}: {e}", ns.display()))?;
+            // SAFETY: setns on a valid namespace fd; it changes only this thread's namespace.
+            if unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&f), libc::CLONE_NEWNET) } != 0 {
+                return Err(format!("setns {}: {}", ns.display(), std::io::Error::last_os_error()));
+            }
+            std::net::TcpListener::bind(addr).map_err(|e| e.to_string())
+        })
+        .join()
+        .map_err(|_| fail("bind thread panicked".into()))?
+        .map_err(fail)
+    }
+
     pub fn ledger_path(&self) -> &Path {
         self.ledger.path()
     }

@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use super::{render, template_name, RunError};
 use crate::netlab::{router_guest_commands, WgPlan};
-use crate::scenario::{ClientIpHeaderMode, Plan, ProxyKind};
+use super::build::Installed;
+use crate::scenario::{BuildPlan, ClientIpHeaderMode, Plan, ProxyKind};
 use crate::vm::Vm;
 
 pub(crate) const WAN_MAC: &str = "52:54:00:00:01:01";
@@ -77,12 +78,13 @@ pub(crate) async fn configure_router(vm: &mut Vm, target: &str, wg: Option<&WgPl
     Ok(())
 }
 
-/// Deploy what the plan asks for. Returns the process name to watch (empty for l4-forward)
-/// and the rendered config (empty for l4-forward).
+/// Deploy what the plan asks for with the given build (`None` for l4-forward). Returns
+/// the process name to watch (empty for l4-forward) and the rendered config.
 pub(crate) async fn deploy_proxy(
     vm: &mut Vm,
     target: &str,
     plan: &Plan,
+    build: Option<(&BuildPlan, &Installed)>,
     pki: &Path,
     templates: &Path,
 ) -> Result<(String, String), RunError> {
@@ -98,15 +100,23 @@ pub(crate) async fn deploy_proxy(
             return Err(RunError::Other { target: target.into(), phase: "deploy", detail: "no proxy mode".into() })
         }
     };
-    let name = template_name(kind, mode).ok_or_else(|| RunError::Other {
+    let (spec, inst) = build.ok_or_else(|| RunError::Other {
         target: target.into(),
         phase: "deploy",
-        detail: format!("no template for {kind:?} {mode:?}"),
+        detail: "no proxy build".into(),
     })?;
-    let text = std::fs::read_to_string(templates.join(name)).map_err(|e| RunError::Other {
+    let template = match &spec.config {
+        Some(p) => p.clone(),
+        None => templates.join(template_name(kind, mode).ok_or_else(|| RunError::Other {
+            target: target.into(),
+            phase: "deploy",
+            detail: format!("no template for {kind:?} {mode:?}"),
+        })?),
+    };
+    let text = std::fs::read_to_string(&template).map_err(|e| RunError::Other {
         target: target.into(),
         phase: "deploy",
-        detail: format!("{}: {e}", templates.join(name).display()),
+        detail: format!("{}: {e}", template.display()),
     })?;
     let header = plan.proxy.client_ip_header;
     let directive = match (kind, header) {
@@ -151,22 +161,29 @@ pub(crate) async fn deploy_proxy(
         })?;
         write_file(vm, target, &format!("/etc/routerlab/pki/{f}"), &data).await?;
     }
+    let (bin, env) = (&inst.bin, &inst.env);
     let (process, conf, start) = match kind {
-        ProxyKind::Haproxy => ("haproxy", "/etc/routerlab/haproxy.cfg", "if haproxy -c -f /etc/routerlab/haproxy.cfg > /tmp/proxy.check 2>&1; then haproxy -D -f /etc/routerlab/haproxy.cfg -p /tmp/haproxy.pid > /tmp/proxy.log 2>&1; else cat /tmp/proxy.check; false; fi"),
-        _ => ("nginx", "/etc/routerlab/nginx.conf", "if nginx -t -c /etc/routerlab/nginx.conf > /tmp/proxy.check 2>&1; then nginx -c /etc/routerlab/nginx.conf > /tmp/proxy.log 2>&1; else cat /tmp/proxy.check; false; fi"),
+        ProxyKind::Haproxy => ("haproxy".to_string(), "/etc/routerlab/haproxy.cfg", format!("if {env} {bin} -c -f /etc/routerlab/haproxy.cfg > /tmp/proxy.check 2>&1; then {env} {bin} -D -f /etc/routerlab/haproxy.cfg -p /tmp/haproxy.pid > /tmp/proxy.log 2>&1; else cat /tmp/proxy.check; false; fi")),
+        ProxyKind::Nginx => ("nginx".to_string(), "/etc/routerlab/nginx.conf", format!("if {env} {bin} -t -c /etc/routerlab/nginx.conf > /tmp/proxy.check 2>&1; then {env} {bin} -c /etc/routerlab/nginx.conf > /tmp/proxy.log 2>&1; else cat /tmp/proxy.check; false; fi")),
+        _ => {
+            // custom: the build's own start command; it must daemonize or be backgrounded.
+            let cmd = spec.start.clone().unwrap_or_default().replace("{bin}", bin).replace("{config}", "/etc/routerlab/custom.conf");
+            let process = spec.process.clone().unwrap_or_default();
+            (process, "/etc/routerlab/custom.conf", format!("{env} {cmd} > /tmp/proxy.log 2>&1; s=$?; sleep 1; if [ $s -ne 0 ] || ! pidof {} > /dev/null; then cat /tmp/proxy.log; false; fi", spec.process.clone().unwrap_or_default()))
+        }
     };
     write_file(vm, target, conf, config.as_bytes()).await?;
-    let out = vm.exec(start).await.map_err(vm_err(target, "start proxy"))?;
+    let out = vm.exec(&start).await.map_err(vm_err(target, "start proxy"))?;
     if out.status != 0 {
         return Err(RunError::Deploy {
             target: target.into(),
-            proxy: process.into(),
+            proxy: process.clone(),
             message: first_error(&out.stdout),
         });
     }
-    wait_listener(vm, target, process, 443).await?;
+    wait_listener(vm, target, &process, 443).await?;
     must(vm, target, "metrics", &format!("echo {process} > /tmp/routerlab-watch")).await?;
-    Ok((process.to_string(), config))
+    Ok((process, config))
 }
 
 /// The proxy's own words: the first line that looks like an error, else the last line.

@@ -1,9 +1,11 @@
 //! Scenario files (`scenarios/*.toml`): strict raw TOML turned into a validated plan that
 //! drives `routerlab run`. Errors name the file, line, column and field, and what is allowed.
+mod build;
 mod error;
 mod plan;
 mod raw;
 
+pub use build::{load_build, BuildPlan, BuildSource};
 pub use error::ScenarioError;
 pub use plan::{
     load_plan, BackendKind, Budgets, ClientIpHeaderMode, ConnPolicyPlan, Expect, LabPlan, LoadPlan, Plan, ProxyKind,

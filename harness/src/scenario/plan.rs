@@ -17,6 +17,8 @@ pub enum ProxyKind {
     L4Forward,
     Haproxy,
     Nginx,
+    /// Any proxy, from a build that says how to start it.
+    Custom,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -58,6 +60,8 @@ pub struct ProxyPlan {
     /// `None` for `l4-forward`.
     pub mode: Option<ProxyMode>,
     pub client_ip_header: Option<ClientIpHeaderMode>,
+    /// The builds to run, in order; at least one (the image's own by default).
+    pub builds: Vec<super::BuildPlan>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -115,13 +119,13 @@ pub struct Budgets {
     pub proxy_rss_mib: Option<f64>,
 }
 
-struct Ctx<'a> {
-    path: &'a Path,
-    text: &'a str,
+pub(crate) struct Ctx<'a> {
+    pub path: &'a Path,
+    pub text: &'a str,
 }
 
 impl Ctx<'_> {
-    fn err<T>(
+    pub(crate) fn err<T>(
         &self,
         span: std::ops::Range<usize>,
         field: &str,
@@ -282,7 +286,12 @@ pub fn load_plan(path: &Path) -> Result<Plan, ScenarioError> {
     let kind = c.choose(
         &raw.proxy.kind,
         "proxy.kind",
-        &[("l4-forward", ProxyKind::L4Forward), ("haproxy", ProxyKind::Haproxy), ("nginx", ProxyKind::Nginx)],
+        &[
+            ("l4-forward", ProxyKind::L4Forward),
+            ("haproxy", ProxyKind::Haproxy),
+            ("nginx", ProxyKind::Nginx),
+            ("custom", ProxyKind::Custom),
+        ],
     )?;
     let mode = raw
         .proxy
@@ -327,10 +336,12 @@ pub fn load_plan(path: &Path) -> Result<Plan, ScenarioError> {
                 "l4-forward takes no mode or client-ip-header: it only forwards packets",
             )
         }
-        (_, None, _) => return c.err(raw.proxy.kind.span(), "proxy.mode", "required for haproxy and nginx"),
+        (_, None, _) => return c.err(raw.proxy.kind.span(), "proxy.mode", "required for haproxy, nginx and custom"),
         (_, _, None) => {
-            return c.err(raw.proxy.kind.span(), "proxy.client-ip-header", "required for haproxy and nginx")
+            return c.err(raw.proxy.kind.span(), "proxy.client-ip-header", "required for haproxy, nginx and custom")
         }
+        // A TLS terminator that hands plain HTTP on with a PROXY header (hitch, stunnel).
+        (ProxyKind::Custom, Some(ProxyMode::TerminatePlain), Some(H::ProxyV1 | H::ProxyV2)) => {}
         (_, Some(ProxyMode::PassthroughProxyProtocol), Some(H::ProxyV1 | H::ProxyV2)) => {}
         (_, Some(ProxyMode::PassthroughProxyProtocol), Some(_)) => {
             let span = raw.proxy.client_ip_header.as_ref().expect("checked").span();
@@ -343,6 +354,20 @@ pub fn load_plan(path: &Path) -> Result<Plan, ScenarioError> {
         _ => {}
     }
 
+    let mut builds = Vec::new();
+    for (i, b) in raw.proxy.build.iter().enumerate() {
+        let plan = super::build::build_plan(&c, b, &format!("proxy.build[{}].", i + 1), kind)?;
+        if builds.iter().any(|x: &super::BuildPlan| x.name == plan.name) {
+            return c.err(b.name.span(), &format!("proxy.build[{}].name", i + 1), format!("{:?} is used twice", plan.name));
+        }
+        builds.push(plan);
+    }
+    if builds.is_empty() {
+        if kind == ProxyKind::Custom {
+            return c.err(raw.proxy.kind.span(), "proxy.build", "a custom proxy needs a [[proxy.build]] saying what to run");
+        }
+        builds.push(super::BuildPlan::image());
+    }
     let key_type = match &raw.certificates.key {
         None => KeyType::EcdsaP256,
         Some(k) => c.choose(
@@ -455,7 +480,7 @@ pub fn load_plan(path: &Path) -> Result<Plan, ScenarioError> {
         name: raw.name.into_inner(),
         description: raw.description,
         targets,
-        proxy: ProxyPlan { kind, mode, client_ip_header: header },
+        proxy: ProxyPlan { kind, mode, client_ip_header: header, builds },
         key_type,
         backend,
         trusted,

@@ -28,6 +28,9 @@ pub(crate) struct RawProxy {
     pub mode: Option<Spanned<String>>,
     #[serde(default)]
     pub client_ip_header: Option<Spanned<String>>,
+    /// `[[proxy.build]]`: alternate builds, run one after another (A B A B with --repeat).
+    #[serde(default)]
+    pub build: Vec<super::build::RawBuild>,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]

@@ -1,6 +1,8 @@
-//! Uploads over HTTP on the management link: the host serves the file once on loopback,
-//! the guest fetches it with `wget` (busybox, or OpenWrt's uclient-fetch) from 10.0.2.2
-//! (QEMU user networking's host alias) and prints its sha256, which must match.
+//! Uploads over HTTP: the host serves the file once, the guest fetches it with `wget`
+//! (busybox, or OpenWrt's uclient-fetch) and prints its sha256, which must match. On the
+//! management link the host listens on loopback and the guest uses 10.0.2.2 (QEMU user
+//! networking's host alias); in a lab run the listener sits in a lab namespace the router
+//! reaches over its own links (`upload_via`).
 use std::path::Path;
 use std::time::Duration;
 
@@ -17,10 +19,26 @@ pub(crate) async fn upload(vm: &mut Vm, local: &Path, guest: &str) -> Result<(),
     if !(vm.mgmt && vm.cfg.nics.iter().any(|n| n.backend == NicBackend::User)) {
         return Err(err("the VM has no management link (a user-mode NIC configured as 10.0.2.15)".into()));
     }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| err(format!("bind: {e}")))?;
+    upload_via(vm, listener, "10.0.2.2", local, guest).await
+}
+
+/// Upload through `listener` (bound where the guest can reach it as `host`).
+pub(crate) async fn upload_via(
+    vm: &mut Vm,
+    listener: std::net::TcpListener,
+    host: &str,
+    local: &Path,
+    guest: &str,
+) -> Result<(), VmError> {
+    let name = vm.cfg.name.clone();
+    let err = |detail: String| VmError::Upload { vm: name.clone(), path: local.to_path_buf(), detail };
     let data = std::fs::read(local).map_err(|e| err(e.to_string()))?;
     let want = crate::image::sha256_hex(&data);
-    let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| err(format!("bind: {e}")))?;
+    listener.set_nonblocking(true).map_err(|e| err(e.to_string()))?;
+    let listener = TcpListener::from_std(listener).map_err(|e| err(format!("listener: {e}")))?;
     let port = listener.local_addr().map_err(|e| err(e.to_string()))?.port();
+    let host = if host.contains(':') { format!("[{host}]") } else { host.to_string() };
     let token = format!("{:016x}", rand::random::<u64>());
     let path = format!("/{token}");
     let server = tokio::spawn(async move {
@@ -45,7 +63,7 @@ pub(crate) async fn upload(vm: &mut Vm, local: &Path, guest: &str) -> Result<(),
     });
     let q = guest.replace('\'', r"'\''");
     let dir = guest.rsplit_once('/').map(|(d, _)| if d.is_empty() { "/" } else { d }).unwrap_or(".");
-    let cmd = format!("mkdir -p '{dir}' && wget -q -O '{q}' http://10.0.2.2:{port}/{token} && sha256sum '{q}'");
+    let cmd = format!("mkdir -p '{dir}' && wget -q -O '{q}' http://{host}:{port}/{token} && sha256sum '{q}'");
     let out = vm.exec_timeout(&cmd, Duration::from_secs(120)).await;
     server.abort();
     let out = out?;

@@ -1,0 +1,166 @@
+//! Alternate proxy builds: unpack on the host (cached by content), carry into the router
+//! over its WAN link (a listener in the lab's internet namespace; console base64 is far
+//! too slow for megabytes), unpack in the guest, and say what ran (version and sha256).
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::deploy::must;
+use super::report::BuildInfo;
+use super::RunError;
+use crate::netlab::{Lab, ADDR};
+use crate::scenario::{BuildPlan, BuildSource, ProxyKind};
+use crate::vm::{Target, Vm};
+
+/// Where builds live in the guest.
+const GUEST_ROOT: &str = "/opt/build";
+
+/// A build ready to run in the guest: the binary and the environment it needs.
+pub(crate) struct Installed {
+    pub bin: String,
+    /// `LD_LIBRARY_PATH=...` for libraries that came with the build, or empty.
+    pub env: String,
+    pub info: BuildInfo,
+}
+
+fn deb_arch(t: Target) -> &'static str {
+    match t {
+        Target::Aarch64Virt => "arm64",
+        Target::MipselMalta => "mipsel",
+        Target::MipsMalta => "mips",
+    }
+}
+
+fn sh(cmd: &mut Command) -> Result<(), String> {
+    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("{cmd:?}: {}", String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    Ok(())
+}
+
+/// Unpack the build into a tarball under `cache/builds/<key>/`, reusing an earlier one with
+/// the same inputs. Returns the tarball and the library directories inside it.
+pub(crate) fn stage(b: &BuildPlan, target: Target, cache: &Path) -> Result<(PathBuf, Vec<String>), String> {
+    let arch = deb_arch(target);
+    let mut inputs: Vec<PathBuf> = match &b.source {
+        BuildSource::Image => return Err("the image build needs no staging".into()),
+        BuildSource::Binary(p) => vec![p.clone()],
+        BuildSource::Deb(v) | BuildSource::Ipk(v) => v.clone(),
+        BuildSource::Apt(specs) => {
+            let apt = crate::image::AptState::new(cache, arch).map_err(|e| e.to_string())?;
+            apt.update_if_stale().map_err(|e| e.to_string())?;
+            apt.download(specs, &cache.join("builds/debs").join(arch)).map_err(|e| e.to_string())?
+        }
+    };
+    inputs.sort();
+    let mut key = format!("{arch}\n{}\n", b.path);
+    for p in &inputs {
+        let data = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        key.push_str(&format!("{} {}\n", p.display(), crate::image::sha256_hex(&data)));
+    }
+    let dir = cache.join("builds").join(&crate::image::sha256_hex(key.as_bytes())[..16]);
+    let tarball = dir.join("build.tgz");
+    let libs_file = dir.join("libdirs");
+    if tarball.is_file() && libs_file.is_file() {
+        let libs = std::fs::read_to_string(&libs_file).map_err(|e| e.to_string())?;
+        return Ok((tarball, libs.lines().map(String::from).collect()));
+    }
+    let tree = dir.join("tree");
+    let _ = std::fs::remove_dir_all(&tree);
+    std::fs::create_dir_all(&tree).map_err(|e| format!("{}: {e}", tree.display()))?;
+    for p in &inputs {
+        match &b.source {
+            BuildSource::Binary(_) => {
+                let dst = tree.join(&b.path);
+                std::fs::create_dir_all(dst.parent().expect("has parent")).map_err(|e| e.to_string())?;
+                std::fs::copy(p, &dst).map_err(|e| format!("{}: {e}", p.display()))?;
+                sh(Command::new("chmod").arg("0755").arg(&dst))?;
+            }
+            BuildSource::Ipk(_) => {
+                // An .ipk is a gzip'd tar (older ones an ar archive) holding data.tar.gz.
+                let outer = dir.join("ipk");
+                let _ = std::fs::remove_dir_all(&outer);
+                std::fs::create_dir_all(&outer).map_err(|e| e.to_string())?;
+                if sh(Command::new("tar").arg("-xzf").arg(p).arg("-C").arg(&outer)).is_err() {
+                    sh(Command::new("ar").arg("x").arg(p).current_dir(&outer))?;
+                }
+                sh(Command::new("tar").arg("-xzf").arg(outer.join("data.tar.gz")).arg("-C").arg(&tree))?;
+            }
+            _ => sh(Command::new("dpkg-deb").arg("-x").arg(p).arg(&tree))?,
+        }
+    }
+    if !tree.join(&b.path).is_file() {
+        return Err(format!("{} is not in the unpacked build; set `path` to the binary inside it", b.path));
+    }
+    for junk in ["usr/share/doc", "usr/share/man", "usr/share/lintian", "usr/share/vim"] {
+        let _ = std::fs::remove_dir_all(tree.join(junk));
+    }
+    let mut libs = Vec::new();
+    lib_dirs(&tree, &tree, &mut libs);
+    sh(Command::new("tar").arg("-czf").arg(&tarball).arg("-C").arg(&tree).arg("."))?;
+    std::fs::write(&libs_file, libs.join("\n")).map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_dir_all(&tree);
+    Ok((tarball, libs))
+}
+
+/// Directories (relative to `root`) that hold shared libraries.
+fn lib_dirs(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let mut has_lib = false;
+    for e in rd.flatten() {
+        let p = e.path();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if p.is_dir() && !p.is_symlink() {
+            lib_dirs(root, &p, out);
+        } else if name.contains(".so") {
+            has_lib = true;
+        }
+    }
+    if has_lib {
+        out.push(dir.strip_prefix(root).unwrap_or(dir).display().to_string());
+    }
+}
+
+/// Put the build into the router (or find the image's own proxy) and describe it.
+pub(crate) async fn install(
+    vm: &mut Vm,
+    lab: &Lab,
+    target: Target,
+    kind: ProxyKind,
+    b: &BuildPlan,
+    cache: &Path,
+) -> Result<Installed, RunError> {
+    let t = target.to_string();
+    let other = |detail: String| RunError::Other { target: t.clone(), phase: "proxy build", detail: format!("build {}: {detail}", b.name) };
+    let (bin, env, source) = if b.source == BuildSource::Image {
+        let name = if kind == ProxyKind::Nginx { "nginx" } else { "haproxy" };
+        let path = must(vm, &t, "proxy build", &format!("command -v {name}")).await?;
+        (path.trim().to_string(), String::new(), "image".to_string())
+    } else {
+        let (tarball, libs) = tokio::task::block_in_place(|| stage(b, target, cache)).map_err(other)?;
+        let addr = ADDR::INTERNET_WAN4;
+        let listener = lab
+            .bind_tcp("internet", format!("{addr}:0").parse().expect("static address"))
+            .map_err(|e| other(e.to_string()))?;
+        vm.upload_via(listener, addr, &tarball, "/tmp/build.tgz")
+            .await
+            .map_err(|source| RunError::Vm { target: t.clone(), phase: "proxy build upload", source })?;
+        must(vm, &t, "proxy build", &format!("rm -rf {GUEST_ROOT} && mkdir -p {GUEST_ROOT} && tar -xzf /tmp/build.tgz -C {GUEST_ROOT} && rm /tmp/build.tgz")).await?;
+        let env = if libs.is_empty() {
+            String::new()
+        } else {
+            let dirs: Vec<String> = libs.iter().map(|l| format!("{GUEST_ROOT}/{l}")).collect();
+            format!("LD_LIBRARY_PATH={}", dirs.join(":"))
+        };
+        (format!("{GUEST_ROOT}/{}", b.path), env, b.describe_source())
+    };
+    let flag = if kind == ProxyKind::Custom { "--version" } else { "-v" };
+    let version = vm
+        .exec(&format!("{env} {bin} {flag} 2>&1 | grep -v '^$' | head -1"))
+        .await
+        .map(|o| o.stdout.trim().to_string())
+        .unwrap_or_default();
+    let sum = must(vm, &t, "proxy build", &format!("sha256sum {bin}")).await?;
+    let sha256 = sum.split_whitespace().next().unwrap_or_default().to_string();
+    Ok(Installed { bin, env, info: BuildInfo { name: b.name.clone(), version, sha256, source } })
+}

@@ -1,0 +1,192 @@
+//! Proxy builds: the image's own package, or an alternate build (a binary, `.deb`s, `.ipk`s
+//! or Debian packages fetched for the target's architecture) with an optional config
+//! template. `[[proxy.build]]` in a scenario and `run --builds FILE` share this format.
+use std::path::{Path, PathBuf};
+
+use toml::Spanned;
+
+use super::plan::{Ctx, ProxyKind};
+use super::ScenarioError;
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawBuild {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub binary: Option<Spanned<String>>,
+    #[serde(default)]
+    pub deb: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    pub ipk: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    pub apt: Option<Spanned<Vec<String>>>,
+    /// The proxy binary inside the unpacked packages, e.g. `usr/sbin/haproxy`.
+    #[serde(default)]
+    pub path: Option<Spanned<String>>,
+    /// A config template replacing the shipped one for the scenario's kind and mode.
+    #[serde(default)]
+    pub config: Option<Spanned<String>>,
+    /// custom kind: the start command, with `{bin}` and `{config}`.
+    #[serde(default)]
+    pub start: Option<Spanned<String>>,
+    /// custom kind: the process name to watch for CPU and memory.
+    #[serde(default)]
+    pub process: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BuildSource {
+    /// The proxy the router image ships.
+    Image,
+    Binary(PathBuf),
+    Deb(Vec<PathBuf>),
+    Ipk(Vec<PathBuf>),
+    /// Debian package specs (`name` or `name=version`) for the target's architecture.
+    Apt(Vec<String>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BuildPlan {
+    pub name: String,
+    pub source: BuildSource,
+    /// The binary inside the unpacked build (ignored for `Image`).
+    pub path: String,
+    pub config: Option<PathBuf>,
+    pub start: Option<String>,
+    pub process: Option<String>,
+}
+
+impl BuildPlan {
+    /// The build a scenario runs when it names none: the image's own proxy.
+    pub fn image() -> BuildPlan {
+        BuildPlan {
+            name: "image".into(),
+            source: BuildSource::Image,
+            path: String::new(),
+            config: None,
+            start: None,
+            process: None,
+        }
+    }
+    pub fn describe_source(&self) -> String {
+        let join = |v: &[PathBuf]| v.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
+        match &self.source {
+            BuildSource::Image => "image".into(),
+            BuildSource::Binary(p) => format!("binary {}", p.display()),
+            BuildSource::Deb(v) => format!("deb {}", join(v)),
+            BuildSource::Ipk(v) => format!("ipk {}", join(v)),
+            BuildSource::Apt(v) => format!("apt {}", v.join(", ")),
+        }
+    }
+}
+
+/// Read a build file (`run --builds`). Relative paths are relative to the file.
+pub fn load_build(path: &Path, kind: ProxyKind) -> Result<BuildPlan, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read { path: path.into(), source })?;
+    let c = Ctx { path, text: &text };
+    let raw: RawBuild = toml::from_str(&text).or_else(|e| c.err(e.span().unwrap_or(0..0), "-", e.message().trim()))?;
+    build_plan(&c, &raw, "", kind)
+}
+
+/// Validate one build. `field` prefixes error fields (`proxy.build[1].` in a scenario).
+pub(crate) fn build_plan(c: &Ctx<'_>, raw: &RawBuild, field: &str, kind: ProxyKind) -> Result<BuildPlan, ScenarioError> {
+    let base = c.path.parent().unwrap_or(Path::new("."));
+    let rel = |p: &str| if Path::new(p).is_absolute() { PathBuf::from(p) } else { base.join(p) };
+    let name = raw.name.get_ref();
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
+        return c.err(raw.name.span(), &format!("{field}name"), "use letters, digits, '-', '_' and '.'");
+    }
+    let given: Vec<(&str, std::ops::Range<usize>)> = [
+        raw.binary.as_ref().map(|s| ("binary", s.span())),
+        raw.deb.as_ref().map(|s| ("deb", s.span())),
+        raw.ipk.as_ref().map(|s| ("ipk", s.span())),
+        raw.apt.as_ref().map(|s| ("apt", s.span())),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if let [_, (second, span), ..] = given.as_slice() {
+        return c.err(span.clone(), &format!("{field}{second}"), "give one of binary, deb, ipk or apt");
+    }
+    let files = |v: &Spanned<Vec<String>>, what: &str, ext: &str| -> Result<Vec<PathBuf>, ScenarioError> {
+        if v.get_ref().is_empty() {
+            return c.err(v.span(), &format!("{field}{what}"), format!("list at least one .{ext} file"));
+        }
+        v.get_ref()
+            .iter()
+            .map(|p| {
+                let full = rel(p);
+                if !p.ends_with(&format!(".{ext}")) {
+                    c.err(v.span(), &format!("{field}{what}"), format!("{p:?} is not a .{ext} file"))
+                } else if !full.is_file() {
+                    c.err(v.span(), &format!("{field}{what}"), format!("{} does not exist", full.display()))
+                } else {
+                    Ok(full)
+                }
+            })
+            .collect()
+    };
+    let source = if let Some(b) = &raw.binary {
+        let p = rel(b.get_ref());
+        if !p.is_file() {
+            return c.err(b.span(), &format!("{field}binary"), format!("{} does not exist", p.display()));
+        }
+        BuildSource::Binary(p)
+    } else if let Some(d) = &raw.deb {
+        BuildSource::Deb(files(d, "deb", "deb")?)
+    } else if let Some(i) = &raw.ipk {
+        BuildSource::Ipk(files(i, "ipk", "ipk")?)
+    } else if let Some(a) = &raw.apt {
+        if a.get_ref().is_empty() || a.get_ref().iter().any(|s| s.is_empty() || s.contains(char::is_whitespace)) {
+            return c.err(a.span(), &format!("{field}apt"), "list package specs like \"haproxy\" or \"haproxy=2.6.12-1+deb12u3\"");
+        }
+        BuildSource::Apt(a.get_ref().clone())
+    } else {
+        BuildSource::Image
+    };
+    let default_path = match kind {
+        ProxyKind::Haproxy => "usr/sbin/haproxy",
+        ProxyKind::Nginx => "usr/sbin/nginx",
+        _ => "",
+    };
+    let path = match (&raw.path, &source) {
+        (Some(p), _) => p.get_ref().trim_start_matches('/').to_string(),
+        (None, BuildSource::Binary(b)) => format!("bin/{}", b.file_name().unwrap_or_default().to_string_lossy()),
+        (None, _) => default_path.to_string(),
+    };
+    let config = match &raw.config {
+        Some(t) if !rel(t.get_ref()).is_file() => {
+            return c.err(t.span(), &format!("{field}config"), format!("{} does not exist", rel(t.get_ref()).display()))
+        }
+        Some(t) => Some(rel(t.get_ref())),
+        None => None,
+    };
+    if kind == ProxyKind::Custom {
+        let span = raw.name.span();
+        for (what, missing) in [
+            ("binary, deb, ipk or apt", source == BuildSource::Image),
+            ("config", config.is_none()),
+            ("start", raw.start.is_none()),
+            ("process", raw.process.is_none()),
+        ] {
+            if missing {
+                return c.err(span.clone(), &format!("{field}{}", what.split(',').next().unwrap_or(what)), format!("a custom proxy build needs {what}"));
+            }
+        }
+        if path.is_empty() {
+            return c.err(span, &format!("{field}path"), "name the binary inside the package, e.g. \"usr/sbin/hitch\"");
+        }
+    }
+    if kind == ProxyKind::L4Forward && source != BuildSource::Image {
+        return c.err(raw.name.span(), &format!("{field}name"), "l4-forward has no proxy build: it is the kernel's NAT");
+    }
+    Ok(BuildPlan {
+        name: name.clone(),
+        source,
+        path,
+        config,
+        start: raw.start.as_ref().map(|s| s.get_ref().clone()),
+        process: raw.process.as_ref().map(|s| s.get_ref().clone()),
+    })
+}
