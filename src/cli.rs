@@ -46,28 +46,11 @@ pub enum Command {
     #[command(subcommand)]
     Lab(LabCmd),
     /// Run scenarios: each on each of its targets, on the emulated router, with a report.
-    Run {
-        /// Scenario files or directories of them.
-        #[arg(required = true, value_name = "FILE|DIR")]
-        paths: Vec<PathBuf>,
-        /// Run on these targets instead of the scenarios' own.
-        #[arg(long, value_name = "TARGET")]
-        target: Vec<String>,
-        /// Run directory (default runs/<time>-<scenario>).
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
-        /// Also write report.json here.
-        #[arg(long, value_name = "PATH")]
-        json: Option<PathBuf>,
-        /// Override every scenario's steady phase (e.g. short phases in CI).
-        #[arg(long, value_parser = duration, value_name = "D")]
-        duration: Option<Duration>,
-        /// Override every scenario's warm-up phase.
-        #[arg(long, value_parser = duration, value_name = "D")]
-        warmup: Option<Duration>,
-        #[command(flatten)]
-        dirs: ImageDirs,
-    },
+    Run(RunArgs),
+    /// Render a run directory as HTML (self-contained), Markdown and JUnit XML.
+    Report(ReportArgs),
+    /// Compare runs (or the builds of one A/B run) per metric, with an optional regression gate.
+    Compare(CompareArgs),
     /// Validate scenario files without running them.
     Check {
         #[arg(required = true, value_name = "FILE|DIR")]
@@ -79,6 +62,76 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         state: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Scenario files or directories of them.
+    #[arg(required = true, value_name = "FILE|DIR")]
+    pub paths: Vec<PathBuf>,
+    /// Run on these targets instead of the scenarios' own.
+    #[arg(long, value_name = "TARGET")]
+    pub target: Vec<String>,
+    /// Run directory (default runs/<time>-<scenario>).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Also write report.json here.
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+    /// Override every scenario's steady phase (e.g. short phases in CI).
+    #[arg(long, value_parser = duration, value_name = "D")]
+    pub duration: Option<Duration>,
+    /// Override every scenario's warm-up phase.
+    #[arg(long, value_parser = duration, value_name = "D")]
+    pub warmup: Option<Duration>,
+    /// Proxy build files to run alternately (A B A B ...) instead of the scenarios' own builds.
+    #[arg(long, value_delimiter = ',', value_name = "A.toml,B.toml")]
+    pub builds: Vec<PathBuf>,
+    /// Run each build this many times, alternating (default 1; with --builds, 3).
+    #[arg(long, value_name = "N")]
+    pub repeat: Option<u32>,
+    /// Run only shard K of N of the (scenario, target) matrix, e.g. 2/4.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+    /// Skip the HTML, Markdown and JUnit files normally written beside report.json.
+    #[arg(long)]
+    pub no_render: bool,
+    #[command(flatten)]
+    pub dirs: ImageDirs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A run directory (or its report.json).
+    #[arg(value_name = "RUN_DIR")]
+    pub run: PathBuf,
+    /// Write report.html into the run directory (the default when no format is chosen).
+    #[arg(long)]
+    pub html: bool,
+    /// Print the Markdown summary on stdout (and write summary.md).
+    #[arg(long)]
+    pub markdown: bool,
+    /// Write JUnit XML here (default RUN_DIR/junit.xml when no format is chosen).
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Run directories or report.json files; the first is the baseline. One A/B run
+    /// directory compares its builds.
+    #[arg(required = true, value_name = "RUN")]
+    pub runs: Vec<PathBuf>,
+    /// Exit 102 when this holds for a candidate, e.g. 'p99 > 1.10x', 'rss > 1.20x',
+    /// 'errors > 0', 'client-ip != preserved'. Repeatable.
+    #[arg(long = "fail-if", value_name = "EXPR")]
+    pub fail_if: Vec<String>,
+    /// Also write the comparison as Markdown here.
+    #[arg(long, value_name = "PATH")]
+    pub markdown: Option<PathBuf>,
+    /// Also write an HTML page with the compared runs' plots overlaid.
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

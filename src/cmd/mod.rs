@@ -2,10 +2,12 @@
 mod backend;
 mod certs;
 mod check;
+mod compare;
 mod fetch;
 mod image;
 mod lab;
 mod load;
+mod report;
 mod run;
 mod verify;
 mod vm;
@@ -24,9 +26,9 @@ pub fn dispatch(cmd: Command) -> CmdResult {
         Command::Lab(c) => lab::run(c),
         Command::Clean { state } => lab::clean(state),
         Command::Check { paths } => check::run(paths),
-        Command::Run { paths, target, out, json, duration, warmup, dirs } => {
-            run::run(paths, target, out, json, (duration, warmup), dirs)
-        }
+        Command::Run(a) => run::run(a),
+        Command::Report(a) => report::run(a),
+        Command::Compare(a) => compare::run(a),
     }
 }
 

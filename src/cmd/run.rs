@@ -2,41 +2,50 @@ use std::path::PathBuf;
 
 use harness::image::cache_root;
 use harness::netlab::state_dir;
-use harness::runner::{run_cell, CellReport, Report, RunContext};
-use harness::scenario::load_plan;
+use harness::runner::{run_cell, CellReport, Report, RunContext, Shard};
+use harness::scenario::{load_build, load_plan, Plan};
 use harness::vm::Target;
 
-use crate::cli::ImageDirs;
+use crate::cli::RunArgs;
 use crate::exit::{Classify, CmdResult, Code, Failure};
 
-type Phases = (Option<std::time::Duration>, Option<std::time::Duration>);
-
-pub fn run(
-    paths: Vec<PathBuf>,
-    targets: Vec<String>,
-    out: Option<PathBuf>,
-    json: Option<PathBuf>,
-    phases: Phases,
-    dirs: ImageDirs,
-) -> CmdResult {
-    let files = super::check::scenario_files(&paths);
+pub fn run(a: RunArgs) -> CmdResult {
+    let files = super::check::scenario_files(&a.paths);
     if files.is_empty() {
-        return Err(Failure::BadInput(anyhow::anyhow!("no scenario files in {paths:?}")));
+        return Err(Failure::BadInput(anyhow::anyhow!("no scenario files in {:?}", a.paths)));
     }
     let mut plans = files.iter().map(|f| load_plan(f)).collect::<Result<Vec<_>, _>>().bad_input()?;
     for p in &mut plans {
-        if let Some(d) = phases.0 {
+        if let Some(d) = a.duration {
             p.load.duration = d;
         }
-        if let Some(w) = phases.1 {
+        if let Some(w) = a.warmup {
             p.load.warmup = w;
         }
+        if !a.builds.is_empty() {
+            p.proxy.builds =
+                a.builds.iter().map(|b| load_build(b, p.proxy.kind)).collect::<Result<_, _>>().bad_input()?;
+        }
     }
-    let overrides = targets.iter().map(|t| t.parse::<Target>()).collect::<Result<Vec<_>, _>>().bad_input()?;
+    let overrides = a.target.iter().map(|t| t.parse::<Target>()).collect::<Result<Vec<_>, _>>().bad_input()?;
+    let shard = a.shard.as_deref().map(str::parse::<Shard>).transpose().map_err(|e| Failure::BadInput(anyhow::anyhow!(e)))?;
+    // The matrix: (scenario, target), in file order, optionally cut to this shard.
+    let mut matrix: Vec<(&Plan, Target)> = Vec::new();
+    for plan in &plans {
+        for t in if overrides.is_empty() { plan.targets.clone() } else { overrides.clone() } {
+            matrix.push((plan, t));
+        }
+    }
+    if let Some(s) = shard {
+        matrix = s.select(matrix, |(p, t)| format!("{}/{t}", p.name));
+        eprintln!("routerlab: shard {}/{}: {} cell(s)", s.k, s.n, matrix.len());
+    }
+    let several_builds = plans.iter().any(|p| p.proxy.builds.len() > 1);
+    let repeat = a.repeat.unwrap_or(if several_builds { 3 } else { 1 }).max(1);
     let label = if plans.len() == 1 { plans[0].name.clone() } else { "matrix".into() };
-    let out = out.unwrap_or_else(|| PathBuf::from(format!("runs/{}-{label}", super::vm::chrono_stamp())));
+    let out = a.out.unwrap_or_else(|| PathBuf::from(format!("runs/{}-{label}", super::vm::chrono_stamp())));
     std::fs::create_dir_all(&out).infra()?;
-    let images_dir = super::image::images_dir(&dirs);
+    let images_dir = super::image::images_dir(&a.dirs);
     let ctx = RunContext {
         exe: std::env::current_exe().infra()?,
         templates: images_dir
@@ -44,17 +53,19 @@ pub fn run(
             .map(|p| p.join("scenarios/templates"))
             .unwrap_or_else(|| PathBuf::from("scenarios/templates")),
         images_dir,
-        cache: dirs.cache.clone().unwrap_or_else(cache_root),
+        cache: a.dirs.cache.clone().unwrap_or_else(cache_root),
         state: state_dir(),
         on_phase: None,
     };
     let mut report = Report {
         schema_version: 1,
         routerlab_version: env!("CARGO_PKG_VERSION").into(),
+        git_revision: env!("ROUTERLAB_GIT_REVISION").into(),
         started_at: super::vm::chrono_stamp(),
         host: std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().into(),
         cells: Vec::new(),
     };
+    let json = a.json.clone();
     let write = |report: &Report| -> Result<(), Failure> {
         super::write_json(&out.join("report.json"), report)?;
         if let Some(j) = &json {
@@ -63,26 +74,34 @@ pub fn run(
         Ok(())
     };
     let interrupted = super::runtime()?.block_on(async {
-        for plan in &plans {
-            let cell_targets = if overrides.is_empty() { plan.targets.clone() } else { overrides.clone() };
-            for t in cell_targets {
-                let dir = out.join(format!("{}-{t}", plan.name));
-                let (cell_ctx, bar) = progress(&ctx, &plan.name, t);
-                let cell = tokio::select! {
-                    c = run_cell(plan, t, &dir, &cell_ctx) => c,
-                    _ = tokio::signal::ctrl_c() => return Ok::<bool, Failure>(true), // the cell's Drops clean up
-                };
-                if let Some(b) = bar {
-                    b.finish_and_clear();
+        for (plan, t) in &matrix {
+            // A B A B ...: builds alternate, so drift on this machine hits both alike.
+            for rep in 1..=repeat {
+                for build in &plan.proxy.builds {
+                    let mut name = format!("{}-{t}", plan.name);
+                    if plan.proxy.builds.len() > 1 {
+                        name.push_str(&format!("-{}", build.name));
+                    }
+                    if repeat > 1 {
+                        name.push_str(&format!("-r{rep}"));
+                    }
+                    let dir = out.join(&name);
+                    let (cell_ctx, bar) = progress(&ctx, &name, *t);
+                    let cell = tokio::select! {
+                        c = run_cell(plan, *t, build, rep, &dir, &cell_ctx) => c,
+                        _ = tokio::signal::ctrl_c() => return Ok::<bool, Failure>(true), // the cell's Drops clean up
+                    };
+                    if let Some(b) = bar {
+                        b.finish_and_clear();
+                    }
+                    eprintln!(
+                        "routerlab: {name} on {t}: {}{}",
+                        cell.outcome,
+                        cell.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
+                    );
+                    report.cells.push(cell);
+                    write(&report)?;
                 }
-                eprintln!(
-                    "routerlab: {} on {t}: {}{}",
-                    plan.name,
-                    cell.outcome,
-                    cell.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
-                );
-                report.cells.push(cell);
-                write(&report)?;
             }
         }
         Ok(false)
@@ -90,6 +109,20 @@ pub fn run(
     write(&report)?;
     print_summary(&report.cells);
     println!("report: {}", out.join("report.json").display());
+    if !a.no_render {
+        match super::report::render_all(&out) {
+            Ok(()) => println!("html: {}", out.join("report.html").display()),
+            Err(f) => {
+                f.report();
+            }
+        }
+    }
+    if several_builds && !report.cells.is_empty() {
+        let cmp = harness::compare::compare(&[(label.clone(), report.clone())]);
+        print!("\n{}", harness::compare::comparison_text(&cmp, &[]));
+        let md = harness::compare::comparison_markdown(&cmp, &[]);
+        std::fs::write(out.join("comparison.md"), md).infra()?;
+    }
     Ok(if interrupted {
         Code::Interrupted
     } else if report.cells.iter().any(|c| c.outcome == "error") {
@@ -123,7 +156,7 @@ fn progress(ctx: &RunContext, scenario: &str, target: Target) -> (RunContext, Op
 
 fn print_summary(cells: &[CellReport]) {
     println!(
-        "{:<30} {:<13} {:<6} {:>6} {:>6} {:>5} {:<9} {:>8} {:>8} {:>7} {:>8} {:>6}",
+        "{:<40} {:<13} {:<6} {:>6} {:>6} {:>5} {:<9} {:>8} {:>8} {:>7} {:>8} {:>6}",
         "scenario",
         "target",
         "result",
@@ -142,8 +175,13 @@ fn print_summary(cells: &[CellReport]) {
             c.load.as_ref().map(|l| (l.requests_per_s, l.latency_us.total.p99 as f64 / 1000.0)).unwrap_or_default();
         let (cpu, rss) = c.metrics.as_ref().map(|m| (m.cpu_mean_pct, m.rss_peak_kb)).unwrap_or_default();
         println!(
-            "{:<30} {:<13} {:<6} {:>6} {:>6} {:>5} {:<9} {:>8.1} {:>8.1} {:>7.1} {:>8} {:>6.2}",
-            c.scenario,
+            "{:<40} {:<13} {:<6} {:>6} {:>6} {:>5} {:<9} {:>8.1} {:>8.1} {:>7.1} {:>8} {:>6.2}",
+            format!(
+                "{}{}{}",
+                c.scenario,
+                c.build.as_ref().map(|b| format!(" [{}]", b.name)).unwrap_or_default(),
+                if c.repetition > 1 { format!(" #{}", c.repetition) } else { String::new() }
+            ),
             c.target,
             c.outcome,
             c.client_ip.sent,
