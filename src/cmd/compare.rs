@@ -36,7 +36,11 @@ pub fn run(a: CompareArgs) -> CmdResult {
                                     && c.cell.build.as_ref().map(|b| &b.name) == s.build.as_ref()
                             })
                             .map(|c| {
-                                let rep = if c.cell.repetition > 1 { format!(" #{}", c.cell.repetition) } else { String::new() };
+                                let rep = if c.cell.repetition > 1 {
+                                    format!(" #{}", c.cell.repetition)
+                                } else {
+                                    String::new()
+                                };
                                 (format!("{}{rep}", s.label), c)
                             })
                     })
@@ -59,8 +63,10 @@ fn labels(paths: &[std::path::PathBuf]) -> Vec<String> {
     let mut out: Vec<String> = paths
         .iter()
         .map(|p| {
+            // A run directory by its name; a report.json by its directory; other JSON by stem.
             let p = if p.file_name().is_some_and(|n| n == "report.json") { p.parent().unwrap_or(p) } else { p };
-            p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| p.display().to_string())
+            let name = if p.extension().is_some_and(|e| e == "json") { p.file_stem() } else { p.file_name() };
+            name.map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| p.display().to_string())
         })
         .collect();
     for i in 0..out.len() {

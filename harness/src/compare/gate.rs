@@ -111,7 +111,11 @@ pub fn evaluate(cmp: &Comparison, gates: &[Gate]) -> Vec<Tripped> {
                         let want_match = gate.op == Op::Eq;
                         for (rep, v) in g.verdicts[s].iter().enumerate() {
                             if (v == want) == want_match {
-                                out.push(trip(format!("repetition {}: client IP {}", rep + 1, if v.is_empty() { "not observed" } else { v })));
+                                out.push(trip(format!(
+                                    "repetition {}: client IP {}",
+                                    rep + 1,
+                                    if v.is_empty() { "not observed" } else { v }
+                                )));
                             }
                         }
                     }
@@ -138,7 +142,12 @@ pub fn evaluate(cmp: &Comparison, gates: &[Gate]) -> Vec<Tripped> {
                             continue;
                         };
                         if gate.op.holds(st.median, *x) {
-                            out.push(trip(format!("{} median {:.3} {}", gate.metric.name(), st.median, gate.metric.unit())));
+                            out.push(trip(format!(
+                                "{} median {:.3} {}",
+                                gate.metric.name(),
+                                st.median,
+                                gate.metric.unit()
+                            )));
                         }
                     }
                 }

@@ -57,13 +57,23 @@ fn verdict_cell(g: &Group, i: usize) -> String {
 
 fn metric_label(row: &Row) -> String {
     let u = row.metric.unit();
-    if u.is_empty() { row.metric.name().to_string() } else { format!("{} ({u})", row.metric.name()) }
+    if u.is_empty() {
+        row.metric.name().to_string()
+    } else {
+        format!("{} ({u})", row.metric.name())
+    }
 }
 
 /// Rows of text cells per group: the header, one row per metric, then client IP.
 fn grid(cmp: &Comparison, g: &Group) -> Vec<Vec<String>> {
     let mut head = vec!["metric".to_string()];
-    head.extend(cmp.sides.iter().enumerate().map(|(i, s)| if i == 0 { format!("{} (baseline)", s.label) } else { s.label.clone() }));
+    head.extend(cmp.sides.iter().enumerate().map(|(i, s)| {
+        if i == 0 {
+            format!("{} (baseline)", s.label)
+        } else {
+            s.label.clone()
+        }
+    }));
     let mut rows = vec![head];
     for r in &g.rows {
         let mut line = vec![metric_label(r)];
@@ -104,7 +114,11 @@ fn gate_text(tripped: &[Tripped]) -> String {
 pub fn comparison_markdown(cmp: &Comparison, tripped: &[Tripped]) -> String {
     let mut out = String::from("## routerlab compare\n\n");
     let labels: Vec<&str> = cmp.sides.iter().map(|s| s.label.as_str()).collect();
-    let _ = writeln!(out, "Baseline: `{}`. Ratios are candidate / baseline medians; ± is half the range over repetitions.\n", labels[0]);
+    let _ = writeln!(
+        out,
+        "Baseline: `{}`. Ratios are candidate / baseline medians; ± is half the range over repetitions.\n",
+        labels[0]
+    );
     for g in &cmp.groups {
         let rows = grid(cmp, g);
         let _ = writeln!(out, "### {}\n", g.title());

@@ -43,8 +43,12 @@ pub enum Change {
     WithinNoise,
     /// `certain` when both sides have repetitions and their ranges do not overlap; with a
     /// single run on either side the spread is unknown and the call is tentative.
-    Better { certain: bool },
-    Worse { certain: bool },
+    Better {
+        certain: bool,
+    },
+    Worse {
+        certain: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -137,11 +141,7 @@ pub fn compare(inputs: &[(String, Report)]) -> Comparison {
                         .collect()
                 })
                 .collect();
-            let rows = Metric::ALL
-                .into_iter()
-                .filter(|m| *m != Metric::ClientIp)
-                .map(|m| row(m, &cells))
-                .collect();
+            let rows = Metric::ALL.into_iter().filter(|m| *m != Metric::ClientIp).map(|m| row(m, &cells)).collect();
             let verdicts = cells.iter().map(|cs| cs.iter().map(|c| c.client_ip.verdict.clone()).collect()).collect();
             let outcomes = cells.iter().map(|cs| cs.iter().map(|c| c.outcome.clone()).collect()).collect();
             Group { scenario, target, rows, verdicts, outcomes }
@@ -160,7 +160,11 @@ fn row(metric: Metric, cells: &[Vec<&CellReport>]) -> Row {
         let (r, ch) = match (base, s) {
             (Some(a), Some(b)) => {
                 let r = if a.median == 0.0 {
-                    if b.median == 0.0 { 1.0 } else { f64::INFINITY }
+                    if b.median == 0.0 {
+                        1.0
+                    } else {
+                        f64::INFINITY
+                    }
                 } else {
                     b.median / a.median
                 };

@@ -41,7 +41,10 @@ pub fn html_page(run: &RunView) -> Result<String, ReportError> {
         ("routerlab", format!("{}{rev}", r.routerlab_version)),
         ("host", r.host.clone()),
         ("started", r.started_at.clone()),
-        ("cells", format!("{} ({} passed)", run.cells.len(), run.cells.iter().filter(|c| c.cell.outcome == "pass").count())),
+        (
+            "cells",
+            format!("{} ({} passed)", run.cells.len(), run.cells.iter().filter(|c| c.cell.outcome == "pass").count()),
+        ),
     ] {
         let _ = write!(b, "<dt>{k}</dt><dd>{}</dd>", esc(&v));
     }
@@ -129,7 +132,8 @@ fn assertions(c: &CellView) -> String {
     );
     for a in &c.cell.assertions {
         let (cls, word) = if a.passed { ("pass", "pass") } else { ("fail", "FAIL") };
-        let _ = write!(b, "<tr><td>{}</td><td class=\"{cls}\">{word}</td><td>{}</td></tr>", esc(&a.name), esc(&a.evidence));
+        let _ =
+            write!(b, "<tr><td>{}</td><td class=\"{cls}\">{word}</td><td>{}</td></tr>", esc(&a.name), esc(&a.evidence));
     }
     b.push_str("</table>");
     if let Some(rec) = c.reconciliation.as_ref().filter(|r| !r.mismatch_examples.is_empty()) {
@@ -253,15 +257,24 @@ fn plots(c: &CellView) -> Result<String, ReportError> {
 
 /// The comparison page: the comparison table, then per cell group the compared runs'
 /// latency and throughput overlaid.
-pub fn overlay_page(title: &str, table_html: &str, groups: &[(String, Vec<(String, &CellView)>)]) -> Result<String, ReportError> {
-    let mut b = format!("<header id=\"run\"><h1>{}</h1></header><section id=\"comparison\">{table_html}</section>", esc(title));
+pub fn overlay_page(
+    title: &str,
+    table_html: &str,
+    groups: &[(String, Vec<(String, &CellView)>)],
+) -> Result<String, ReportError> {
+    let mut b =
+        format!("<header id=\"run\"><h1>{}</h1></header><section id=\"comparison\">{table_html}</section>", esc(title));
     for (name, members) in groups {
         let _ = write!(b, "<section class=\"group\"><h2>{}</h2><div class=\"plots\">", esc(name));
         let curves: Vec<(String, &crate::runner::LatencyCurve)> = members
             .iter()
             .filter_map(|(label, c)| {
                 let t = c.timeline.as_ref()?;
-                let l = t.latency.iter().find(|l| l.name == "corrected").or_else(|| t.latency.iter().find(|l| l.name == "total"))?;
+                let l = t
+                    .latency
+                    .iter()
+                    .find(|l| l.name == "corrected")
+                    .or_else(|| t.latency.iter().find(|l| l.name == "total"))?;
                 Some((label.clone(), l))
             })
             .collect();

@@ -37,8 +37,15 @@ pub fn junit_xml(run: &RunView) -> String {
             usize::from(errored),
         );
         x.push_str("    <properties>\n");
-        let build = k.build.as_ref().map(|b| format!("{} {} sha256:{}", b.name, b.version, b.sha256)).unwrap_or_default();
-        for (n, v) in [("proxy", k.proxy.as_str()), ("build", &build), ("tunnel", &k.tunnel), ("expect", &k.expect), ("verdict", &k.client_ip.verdict)] {
+        let build =
+            k.build.as_ref().map(|b| format!("{} {} sha256:{}", b.name, b.version, b.sha256)).unwrap_or_default();
+        for (n, v) in [
+            ("proxy", k.proxy.as_str()),
+            ("build", &build),
+            ("tunnel", &k.tunnel),
+            ("expect", &k.expect),
+            ("verdict", &k.client_ip.verdict),
+        ] {
             let _ = writeln!(x, "      <property name=\"{n}\" value=\"{}\"/>", esc(v));
         }
         x.push_str("    </properties>\n");
@@ -47,7 +54,11 @@ pub fn junit_xml(run: &RunView) -> String {
             if a.passed {
                 x.push_str("/>\n");
             } else {
-                let _ = writeln!(x, "><failure type=\"assertion\" message=\"{0}\">{0}</failure></testcase>", esc(&a.evidence));
+                let _ = writeln!(
+                    x,
+                    "><failure type=\"assertion\" message=\"{0}\">{0}</failure></testcase>",
+                    esc(&a.evidence)
+                );
             }
         }
         if let Some(e) = k.error.as_ref().filter(|_| errored) {

@@ -43,7 +43,12 @@ pub fn markdown(run: &RunView) -> String {
         .iter()
         .flat_map(|c| {
             let t = c.title();
-            let failed = c.cell.assertions.iter().filter(|a| !a.passed).map(move |a| format!("- {}: `{}` failed: {}", t, a.name, a.evidence));
+            let failed = c
+                .cell
+                .assertions
+                .iter()
+                .filter(|a| !a.passed)
+                .map(move |a| format!("- {}: `{}` failed: {}", t, a.name, a.evidence));
             let err = c.cell.error.iter().map(move |e| format!("- {}: error: {e}", c.title()));
             failed.chain(err).collect::<Vec<_>>()
         })

@@ -56,9 +56,10 @@ pub fn time_plot(title: &str, y_label: &str, series: &[Series], phases: &[Phase]
         .flat_map(|s| s.points.iter().map(|p| p.0))
         .chain(phases.iter().map(|p| p.end_s))
         .fold(1.0f64, f64::max);
-    draw(title, "time (s)", y_label, series, phases, (0.0, x_max), |x| format!("{x:.0}"))
+    draw(title, "time (s)", y_label, series, phases, (0.0, x_max), |x| trim(*x))
 }
 
+/// A tick label without trailing zeros: 99.9, 2.5, 3.
 fn trim(p: f64) -> String {
     let s = format!("{p:.4}");
     s.trim_end_matches('0').trim_end_matches('.').to_string()
@@ -103,7 +104,14 @@ fn draw(
                 .label(format!("phase: {}", p.name))
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], shade.filled()));
         }
-        for (i, s) in series.iter().enumerate() {
+        // One colour per run or build: repetitions (`label #2`) share their side's colour.
+        let mut sides: Vec<&str> = Vec::new();
+        for s in series {
+            let side = s.label.split(" #").next().unwrap_or(&s.label);
+            let i = sides.iter().position(|x| *x == side).unwrap_or_else(|| {
+                sides.push(side);
+                sides.len() - 1
+            });
             let colour = PALETTE[i % PALETTE.len()];
             chart
                 .draw_series(LineSeries::new(s.points.iter().copied(), colour.stroke_width(2)))
@@ -129,11 +137,21 @@ mod tests {
 
     #[test]
     fn latency_plot_has_one_path_per_curve_and_percentile_ticks() {
-        let c = LatencyCurve { name: "total".into(), points: vec![(0.0, 1000), (90.0, 2000), (99.0, 8000), (99.9, 20000)] };
+        let c =
+            LatencyCurve { name: "total".into(), points: vec![(0.0, 1000), (90.0, 2000), (99.0, 8000), (99.9, 20000)] };
         let svg = latency_plot("latency", &[("A".into(), &c), ("B".into(), &c)]).expect("plot");
         assert!(svg.starts_with("<svg"), "{}", &svg[..80]);
         assert!(svg.contains("99%") && svg.contains("99.9%"), "percentile ticks");
         assert!(svg.matches("<polyline").count() >= 2, "one line per curve");
+    }
+
+    #[test]
+    fn repetitions_share_their_sides_colour() {
+        let s = |l: &str| Series { label: l.into(), points: vec![(0.0, 1.0), (1.0, 2.0)] };
+        let svg = time_plot("t", "y", &[s("A"), s("A #2"), s("B")], &[]).expect("plot");
+        let blue = svg.matches("#0072B2").count();
+        let orange = svg.matches("#D55E00").count();
+        assert!(blue >= 2 * orange && orange > 0, "A twice in blue, B once in orange: {blue} {orange}");
     }
 
     #[test]

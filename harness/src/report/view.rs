@@ -38,12 +38,13 @@ pub const CELL_FILES: [&str; 10] = [
 
 /// Read a run directory, or a `report.json` path directly.
 pub fn load_run(path: &Path) -> Result<RunView, ReportError> {
-    let file = if path.is_dir() { path.join("report.json") } else { path.to_path_buf() };
+    let is_json = path.extension().is_some_and(|e| e == "json");
+    let file = if path.is_dir() || !is_json { path.join("report.json") } else { path.to_path_buf() };
     let root = file.parent().map(Path::to_path_buf).unwrap_or_default();
     let read_err = |detail: String| ReportError::Read { path: file.clone(), detail };
     let text = std::fs::read_to_string(&file).map_err(|e| read_err(e.to_string()))?;
-    let report: Report = serde_json::from_str(&text)
-        .map_err(|e| read_err(format!("line {} column {}: {e}", e.line(), e.column())))?;
+    let report: Report =
+        serde_json::from_str(&text).map_err(|e| read_err(format!("line {} column {}: {e}", e.line(), e.column())))?;
     let cells = report.cells.iter().map(|c| cell_view(&root, c)).collect();
     Ok(RunView { root, report, cells })
 }
