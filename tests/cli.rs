@@ -197,3 +197,81 @@ fn verify_rejects_a_file_that_is_not_a_journal() {
     std::fs::write(&j, "nope\n").unwrap();
     assert_bad_input(&["verify", "--journal", j.to_str().unwrap(), "--access-log", "/dev/null"], j.to_str().unwrap());
 }
+
+fn fixture(p: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("harness/tests/fixtures").join(p).display().to_string()
+}
+
+#[test]
+fn compare_gate_exits_102_on_a_regression_and_0_otherwise() {
+    let (base, regressed, noisy) =
+        (fixture("compare/base.json"), fixture("compare/regressed.json"), fixture("compare/noisy.json"));
+    let out = routerlab(&["compare", &base, &regressed, "--fail-if", "p99 > 1.10x", "--fail-if", "rss > 1.20x"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(102), "{stdout}");
+    assert!(
+        stdout.contains("REGRESSION p99 > 1.10x: haproxy-reencrypt-xff on aarch64-virt [regressed]: p99 ratio 1.476x"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("REGRESSION rss"), "RSS did not change: {stdout}");
+    assert!(stdout.contains("p99 (ms)") && stdout.contains("1.476x worse"), "{stdout}");
+    let out = routerlab(&["compare", &base, &noisy, "--fail-if", "p99 > 1.10x"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "within noise: {stdout}");
+    assert!(stdout.contains("1.119x within noise"), "{stdout}");
+    // Markdown and overlaid HTML on request.
+    let d = tempfile::tempdir().unwrap();
+    let (md, html) = (d.path().join("c.md"), d.path().join("c.html"));
+    let ab = fixture("runs/ab");
+    let out = routerlab(&["compare", &ab, "--markdown", md.to_str().unwrap(), "--html", html.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let md = std::fs::read_to_string(md).unwrap();
+    assert!(md.contains("| metric | haproxy-image (baseline) | haproxy-deb12u3 |"), "{md}");
+    let html = std::fs::read_to_string(html).unwrap();
+    assert!(html.contains("data-plot=\"latency\"") && html.matches("<polyline").count() >= 6, "6 runs overlaid");
+}
+
+#[test]
+fn compare_and_report_refuse_bad_input_in_one_line() {
+    let base = fixture("compare/base.json");
+    assert_bad_input(&["compare", &base, "--fail-if", "p98 > 1.1x"], "p98");
+    assert_bad_input(&["compare", "/nonexistent/run"], "/nonexistent/run/report.json");
+    assert_bad_input(&["report", "/nonexistent/run"], "/nonexistent/run/report.json");
+    assert_bad_input(&["run", "scenarios", "--shard", "3/2"], "3/2");
+    assert_bad_input(
+        &["run", "scenarios/haproxy-reencrypt-xff.toml", "--builds", "/nonexistent/b.toml"],
+        "/nonexistent/b.toml",
+    );
+}
+
+#[test]
+fn report_writes_html_markdown_and_junit_into_the_run() {
+    let d = tempfile::tempdir().unwrap();
+    let src = Path::new(&fixture("runs/deploy-error")).to_path_buf();
+    let run = d.path().join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    for e in walk(&src) {
+        let dst = run.join(e.strip_prefix(&src).unwrap());
+        std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+        std::fs::copy(&e, &dst).unwrap();
+    }
+    let out = routerlab(&["report", run.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    for f in ["report.html", "summary.md", "junit.xml"] {
+        assert!(run.join(f).is_file(), "{f}");
+    }
+    let out = routerlab(&["report", run.to_str().unwrap(), "--markdown"]);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("## routerlab: 0/1 cells passed"));
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.path().is_dir() {
+            v.extend(walk(&e.path()));
+        } else {
+            v.push(e.path());
+        }
+    }
+    v
+}

@@ -1,0 +1,211 @@
+//! Reports and comparisons rendered from committed fixture run directories (taken from real
+//! runs; see tests/fixtures/README.md). The HTML must parse, hold its sections and plots,
+//! and be self-contained; JUnit XML must validate; compare's ratios, noise calls and gate
+//! must be right.
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use harness::compare::{compare, evaluate, Change, Gate, Metric};
+use harness::report::{html_page, junit_xml, load_run, markdown, RunView};
+use harness::runner::Report;
+use scraper::{Html, Selector};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn ab() -> RunView {
+    load_run(&fixtures().join("runs/ab")).expect("fixture run")
+}
+
+fn sel(s: &str) -> Selector {
+    Selector::parse(s).expect("selector")
+}
+
+#[test]
+fn html_report_has_its_sections_and_plots() {
+    let run = ab();
+    let doc = Html::parse_document(&html_page(&run).unwrap());
+    assert!(doc.errors.is_empty(), "HTML parse errors: {:?}", doc.errors);
+    let n = run.cells.len();
+    assert_eq!(n, 6, "fixture: 2 builds x 3 repetitions");
+    let header = doc.select(&sel("header#run")).next().expect("header").text().collect::<String>();
+    assert!(header.contains("routerlab") && header.contains("vm"), "{header}");
+    assert_eq!(doc.select(&sel("#overview tr")).count(), n + 1);
+    let cells: Vec<_> = doc.select(&sel("section.cell")).collect();
+    assert_eq!(cells.len(), n);
+    for c in &cells {
+        let text = c.text().collect::<String>();
+        // The build under test, by name, version and sha256.
+        assert!(text.contains("HAProxy version 2.6.12") && text.contains("sha256 "), "{text}");
+        let rows = c.select(&sel("table.assertions tr")).count();
+        assert!(rows >= 5, "assertion table: header + observed, accounted, error-rate, client-ip");
+        assert_eq!(c.select(&sel("table.clients tr")).count(), 4, "3 client addresses + header");
+        for kind in ["latency", "throughput", "cpu", "rss", "guest-memory"] {
+            let fig = c.select(&sel(&format!("figure.plot[data-plot=\"{kind}\"]"))).next();
+            let fig = fig.unwrap_or_else(|| panic!("no {kind} plot"));
+            assert_eq!(fig.select(&sel("svg")).count(), 1, "{kind}: one inline SVG");
+            assert!(fig.select(&sel("polyline")).count() >= 1, "{kind}: a drawn line");
+        }
+        let conf = c.select(&sel("pre.proxy-config")).next().expect("deployed config").text().collect::<String>();
+        assert!(conf.contains("option forwardfor"), "{conf}");
+        assert!(c.select(&sel("ul.files a[href$=\"timeline.json\"]")).next().is_some(), "links to the files");
+    }
+    // Load phases are shaded on the time plots.
+    let cpu = doc.select(&sel("figure[data-plot=\"cpu\"]")).next().unwrap().html();
+    assert!(cpu.contains("phase: steady") && cpu.contains("phase: warm-up"));
+}
+
+#[test]
+fn html_report_is_self_contained() {
+    let html = html_page(&ab()).unwrap();
+    let doc = Html::parse_document(&html);
+    for tag in ["script", "link", "img", "iframe", "object", "embed", "image", "use"] {
+        assert_eq!(doc.select(&sel(tag)).count(), 0, "<{tag}> would fetch or run something");
+    }
+    for el in doc.root_element().descendants().filter_map(scraper::ElementRef::wrap) {
+        for (name, value) in el.value().attrs() {
+            if name == "xmlns" || name.starts_with("xmlns:") {
+                continue; // a namespace name, never fetched
+            }
+            assert!(!value.contains("://") && !value.starts_with("//") && !value.starts_with('/'), "{name}={value:?}");
+        }
+    }
+    assert!(!html.contains("url("), "no CSS fetches");
+}
+
+#[test]
+fn an_errored_cell_is_shown_with_its_message() {
+    let run = load_run(&fixtures().join("runs/deploy-error")).unwrap();
+    let html = html_page(&run).unwrap();
+    assert!(html.contains("Refusing to run workers as root"), "the proxy's own message");
+    assert!(html.contains("No timeline.json"), "no plots, and it says so");
+    let md = markdown(&run);
+    assert!(
+        md.contains("0/1 cells passed") && md.contains("**ERROR**") && md.contains("Refusing to run workers"),
+        "{md}"
+    );
+    let x = junit_xml(&run);
+    assert!(x.contains("<error type=\"infrastructure\""), "{x}");
+    xmllint_ok(&x).unwrap();
+}
+
+#[test]
+fn markdown_has_one_row_per_cell() {
+    let run = ab();
+    let md = markdown(&run);
+    assert!(md.starts_with("## routerlab: 6/6 cells passed"), "{md}");
+    assert_eq!(md.lines().filter(|l| l.starts_with("| haproxy-reencrypt-xff on aarch64-virt [")).count(), 6);
+    assert!(!md.contains("### Problems"));
+}
+
+/// Validate JUnit XML with xmllint against docs/junit.xsd.
+fn xmllint_ok(xml: &str) -> Result<(), String> {
+    let d = tempfile::tempdir().unwrap();
+    let f = d.path().join("junit.xml");
+    std::fs::write(&f, xml).unwrap();
+    let xsd = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/junit.xsd");
+    let o = Command::new("xmllint")
+        .args(["--noout", "--schema"])
+        .arg(&xsd)
+        .arg(&f)
+        .output()
+        .expect("xmllint (Debian libxml2-utils; ci/setup installs it)");
+    if o.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&o.stderr).into_owned())
+    }
+}
+
+#[test]
+fn junit_validates_against_the_schema_and_the_schema_bites() {
+    let x = junit_xml(&ab());
+    xmllint_ok(&x).unwrap();
+    assert_eq!(x.matches("<testsuite ").count(), 6, "one suite per cell");
+    assert!(x.contains("<testcase name=\"client-ip-preserved\""), "one case per assertion");
+    // The schema is not a rubber stamp: a suite without its hostname is refused.
+    let broken = x.replacen(" hostname=\"vm\"", "", 1);
+    assert!(broken != x);
+    assert!(xmllint_ok(&broken).is_err(), "missing hostname must fail validation");
+}
+
+fn report(name: &str) -> (String, Report) {
+    let p = fixtures().join("compare").join(name);
+    (name.trim_end_matches(".json").to_string(), serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
+}
+
+fn row<'a>(c: &'a harness::compare::Comparison, m: Metric) -> &'a harness::compare::Row {
+    c.groups[0].rows.iter().find(|r| r.metric == m).unwrap()
+}
+
+#[test]
+fn compare_ratios_are_candidate_over_baseline_medians() {
+    let c = compare(&[report("base.json"), report("regressed.json")]);
+    assert_eq!(c.sides.iter().map(|s| s.label.as_str()).collect::<Vec<_>>(), ["base", "regressed"]);
+    let p99 = row(&c, Metric::P99);
+    let (a, b) = (p99.stats[0].unwrap(), p99.stats[1].unwrap());
+    assert_eq!((a.n, a.median, a.min, a.max), (3, 21.0, 20.0, 22.0));
+    assert_eq!(b.median, 31.0);
+    assert!((p99.ratios[1].unwrap() - 31.0 / 21.0).abs() < 1e-9);
+    assert_eq!(p99.changes[1], Change::Worse { certain: true });
+    let rps = row(&c, Metric::Throughput);
+    assert!((rps.ratios[1].unwrap() - 245.0 / 305.0).abs() < 1e-9);
+    assert_eq!(rps.changes[1], Change::Worse { certain: true }, "fewer requests/s is worse");
+    assert_eq!(row(&c, Metric::PeakRss).changes[1], Change::Same);
+}
+
+#[test]
+fn overlapping_ranges_are_within_noise_and_do_not_trip() {
+    let c = compare(&[report("base.json"), report("noisy.json")]);
+    let p99 = row(&c, Metric::P99);
+    assert!((p99.ratios[1].unwrap() - 23.5 / 21.0).abs() < 1e-9, "median ratio 1.119x");
+    assert_eq!(p99.changes[1], Change::WithinNoise);
+    let gates: Vec<Gate> = ["p99 > 1.10x", "rps < 0.95x"].iter().map(|g| g.parse().unwrap()).collect();
+    assert!(evaluate(&c, &gates).is_empty(), "a ratio inside the noise is not a regression");
+}
+
+#[test]
+fn the_gate_trips_on_a_regression_and_names_it() {
+    let c = compare(&[report("base.json"), report("regressed.json")]);
+    let gate = |g: &str| evaluate(&c, &[g.parse().unwrap()]);
+    let t = gate("p99 > 1.10x");
+    assert_eq!(t.len(), 1);
+    assert_eq!((t[0].group.as_str(), t[0].side.as_str()), ("haproxy-reencrypt-xff on aarch64-virt", "regressed"));
+    assert!(t[0].detail.contains("1.476x"), "{}", t[0].detail);
+    assert!(gate("p99 > 1.60x").is_empty());
+    assert!(gate("rss > 1.20x").is_empty());
+    assert_eq!(gate("rps < 0.9x").len(), 1);
+    assert_eq!(gate("p99 > +10%").len(), 1, "percent form");
+    assert!(gate("errors > 0").is_empty());
+    assert!(gate("client-ip != preserved").is_empty());
+    let lost = compare(&[report("base.json"), report("lost.json")]);
+    let t = evaluate(&lost, &["client-ip != preserved".parse().unwrap()]);
+    assert_eq!(t.len(), 1, "one repetition lost the client IP");
+    assert!(t[0].detail.contains("repetition 2: client IP lost"), "{}", t[0].detail);
+}
+
+#[test]
+fn bad_gates_say_what_is_allowed() {
+    for (g, want) in [
+        ("p98 > 1.1x", "unknown metric \"p98\""),
+        ("p99 1.1x", "expected METRIC OP VALUE"),
+        ("p99 > fast", "not a number, a ratio like 1.10x"),
+        ("client-ip > preserved", "client-ip takes == or !="),
+        ("client-ip != kept", "preserved or lost"),
+    ] {
+        let e = g.parse::<Gate>().unwrap_err().to_string();
+        assert!(e.contains(want) && e.contains(g), "{g}: {e}");
+    }
+}
+
+#[test]
+fn one_ab_run_compares_its_builds() {
+    let run = ab();
+    let c = compare(&[("ab".into(), run.report.clone())]);
+    let labels: Vec<&str> = c.sides.iter().map(|s| s.label.as_str()).collect();
+    assert_eq!(labels, ["haproxy-image", "haproxy-deb12u3"]);
+    assert_eq!(c.groups.len(), 1);
+    assert_eq!(row(&c, Metric::Throughput).stats[1].unwrap().n, 3, "three repetitions per build");
+    assert_eq!(c.groups[0].verdicts[1], ["preserved"; 3]);
+}
