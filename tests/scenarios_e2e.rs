@@ -66,9 +66,31 @@ fn shipped_scenarios_on_aarch64_virt() {
     let (code, report, out) =
         run(&["scenarios", "--target", "aarch64-virt", "--duration", "2s", "--warmup", "300ms"], dir.path());
     assert_valid(&report);
-    assert_eq!(report["cells"].as_array().unwrap().len(), 9, "{out}");
+    assert_eq!(report["cells"].as_array().unwrap().len(), 10, "{out}");
     check_cells(&report, &out);
     assert_eq!(code, 0, "{out}");
+    // The custom proxy (hitch, fetched for arm64 and carried in over the WAN) says what ran.
+    let hitch = report["cells"].as_array().unwrap().iter().find(|c| c["scenario"] == "custom-hitch-proxy-v2").unwrap();
+    assert_eq!(hitch["build"]["name"], "hitch-1.7.2");
+    assert!(hitch["build"]["version"].as_str().unwrap().starts_with("hitch 1.7"), "{hitch}");
+    assert_eq!(hitch["build"]["sha256"].as_str().unwrap().len(), 64);
+    // The image's own HAProxy is described the same way.
+    let ha = report["cells"].as_array().unwrap().iter().find(|c| c["scenario"] == "haproxy-reencrypt-xff").unwrap();
+    assert_eq!(ha["build"]["source"], "image");
+    assert!(ha["build"]["version"].as_str().unwrap().starts_with("HAProxy version 2.6"), "{ha}");
+    // What people read is written beside report.json, and the JUnit XML is valid.
+    for f in ["report.html", "summary.md", "junit.xml"] {
+        assert!(dir.path().join(f).is_file(), "{f}");
+    }
+    let x = Command::new("xmllint")
+        .args(["--noout", "--schema"])
+        .arg(root().join("docs/junit.xsd"))
+        .arg(dir.path().join("junit.xml"))
+        .output()
+        .expect("xmllint (libxml2-utils, installed by ci/setup)");
+    assert!(x.status.success(), "{}", String::from_utf8_lossy(&x.stderr));
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert_eq!(html.matches("<section class=\"cell\"").count(), 10);
     // The run directory keeps what a person needs to look again.
     let cell = dir.path().join("haproxy-reencrypt-xff-aarch64-virt");
     for f in ["report.json"] {
@@ -82,6 +104,7 @@ fn shipped_scenarios_on_aarch64_virt() {
         "steady.journal.tsv",
         "pki/ca.crt",
         "guest-kernel.log",
+        "timeline.json",
     ] {
         assert!(cell.join(f).exists(), "{f}");
     }
@@ -256,4 +279,47 @@ fn budgets_become_named_assertions() {
         cells[0]["image_kernel_bytes"].as_u64().unwrap() > 1_000_000
             && cells[0]["image_initrd_bytes"].as_u64().unwrap() > 1_000_000
     );
+}
+
+#[test]
+fn two_builds_alternate_in_one_run_and_are_compared() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, report, out) = run(
+        &[
+            "scenarios/haproxy-reencrypt-xff.toml",
+            "--target",
+            "aarch64-virt",
+            "--builds",
+            "scenarios/builds/haproxy-image.toml,scenarios/builds/haproxy-bookworm-r0.toml",
+            "--repeat",
+            "1",
+            "--duration",
+            "2s",
+            "--warmup",
+            "300ms",
+        ],
+        dir.path(),
+    );
+    assert_valid(&report);
+    check_cells(&report, &out);
+    assert_eq!(code, 0, "{out}");
+    let cells = report["cells"].as_array().unwrap();
+    let names: Vec<&str> = cells.iter().map(|c| c["build"]["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["haproxy-image", "haproxy-deb12u3"], "A then B");
+    // Two different binaries really ran: the alternate one came over the WAN.
+    assert!(cells[1]["build"]["version"].as_str().unwrap().contains("2.6.12-1+deb12u3"), "{}", cells[1]["build"]);
+    assert_ne!(cells[0]["build"]["sha256"], cells[1]["build"]["sha256"]);
+    assert_eq!(cells[1]["build"]["source"], "apt haproxy=2.6.12-1+deb12u3");
+    let cmp = std::fs::read_to_string(dir.path().join("comparison.md")).unwrap();
+    assert!(cmp.contains("haproxy-image (baseline)") && cmp.contains("| rps (/s) |"), "{cmp}");
+    // `compare` on the run directory: builds are the sides; a gate that cannot hold (B has
+    // more than a million times A's RSS) passes, one that always holds trips with 102.
+    let c = |gate: &str| {
+        Command::new(exe()).args(["compare", dir.path().to_str().unwrap(), "--fail-if", gate]).output().unwrap()
+    };
+    let ok = c("rss > 1000000x");
+    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stdout));
+    let trip = c("client-ip == preserved");
+    assert_eq!(trip.status.code(), Some(102), "{}", String::from_utf8_lossy(&trip.stdout));
+    assert!(String::from_utf8_lossy(&trip.stdout).contains("REGRESSION client-ip == preserved"));
 }

@@ -90,7 +90,12 @@ pub fn load_build(path: &Path, kind: ProxyKind) -> Result<BuildPlan, ScenarioErr
 }
 
 /// Validate one build. `field` prefixes error fields (`proxy.build[1].` in a scenario).
-pub(crate) fn build_plan(c: &Ctx<'_>, raw: &RawBuild, field: &str, kind: ProxyKind) -> Result<BuildPlan, ScenarioError> {
+pub(crate) fn build_plan(
+    c: &Ctx<'_>,
+    raw: &RawBuild,
+    field: &str,
+    kind: ProxyKind,
+) -> Result<BuildPlan, ScenarioError> {
     let base = c.path.parent().unwrap_or(Path::new("."));
     let rel = |p: &str| if Path::new(p).is_absolute() { PathBuf::from(p) } else { base.join(p) };
     let name = raw.name.get_ref();
@@ -139,7 +144,11 @@ pub(crate) fn build_plan(c: &Ctx<'_>, raw: &RawBuild, field: &str, kind: ProxyKi
         BuildSource::Ipk(files(i, "ipk", "ipk")?)
     } else if let Some(a) = &raw.apt {
         if a.get_ref().is_empty() || a.get_ref().iter().any(|s| s.is_empty() || s.contains(char::is_whitespace)) {
-            return c.err(a.span(), &format!("{field}apt"), "list package specs like \"haproxy\" or \"haproxy=2.6.12-1+deb12u3\"");
+            return c.err(
+                a.span(),
+                &format!("{field}apt"),
+                "list package specs like \"haproxy\" or \"haproxy=2.6.12-1+deb12u3\"",
+            );
         }
         BuildSource::Apt(a.get_ref().clone())
     } else {
@@ -171,7 +180,11 @@ pub(crate) fn build_plan(c: &Ctx<'_>, raw: &RawBuild, field: &str, kind: ProxyKi
             ("process", raw.process.is_none()),
         ] {
             if missing {
-                return c.err(span.clone(), &format!("{field}{}", what.split(',').next().unwrap_or(what)), format!("a custom proxy build needs {what}"));
+                return c.err(
+                    span.clone(),
+                    &format!("{field}{}", what.split(',').next().unwrap_or(what)),
+                    format!("a custom proxy build needs {what}"),
+                );
             }
         }
         if path.is_empty() {
@@ -179,7 +192,11 @@ pub(crate) fn build_plan(c: &Ctx<'_>, raw: &RawBuild, field: &str, kind: ProxyKi
         }
     }
     if kind == ProxyKind::L4Forward && source != BuildSource::Image {
-        return c.err(raw.name.span(), &format!("{field}name"), "l4-forward has no proxy build: it is the kernel's NAT");
+        return c.err(
+            raw.name.span(),
+            &format!("{field}name"),
+            "l4-forward has no proxy build: it is the kernel's NAT",
+        );
     }
     Ok(BuildPlan {
         name: name.clone(),
@@ -189,4 +206,92 @@ pub(crate) fn build_plan(c: &Ctx<'_>, raw: &RawBuild, field: &str, kind: ProxyKi
         start: raw.start.as_ref().map(|s| s.get_ref().clone()),
         process: raw.process.as_ref().map(|s| s.get_ref().clone()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str = "name = \"t\"\ntargets = [\"aarch64-virt\"]\n[expect]\nclient-ip = \"preserved\"\n";
+
+    /// A scenario with `proxy` as its [proxy] body, in a directory holding `files`.
+    fn plan(proxy: &str, files: &[&str]) -> Result<crate::scenario::Plan, ScenarioError> {
+        let d = tempfile::tempdir().unwrap();
+        for f in files {
+            std::fs::write(d.path().join(f), b"x").unwrap();
+        }
+        let p = d.path().join("s.toml");
+        std::fs::write(&p, format!("{HEAD}[proxy]\n{proxy}")).unwrap();
+        crate::scenario::load_plan(&p)
+    }
+
+    fn err(proxy: &str, files: &[&str]) -> String {
+        plan(proxy, files).expect_err("should be refused").to_string()
+    }
+
+    const HAPROXY: &str = "kind = \"haproxy\"\nmode = \"terminate-reencrypt\"\nclient-ip-header = \"xff-append\"\n";
+    const HITCH: &str = "kind = \"custom\"\nmode = \"terminate-plain\"\nclient-ip-header = \"proxy-v2\"\n";
+
+    #[test]
+    fn no_build_means_the_image_build() {
+        let p = plan(HAPROXY, &[]).unwrap();
+        assert_eq!(p.proxy.builds, vec![BuildPlan::image()]);
+    }
+
+    #[test]
+    fn builds_resolve_paths_next_to_the_scenario() {
+        let text = format!("{HAPROXY}[[proxy.build]]\nname = \"a\"\n[[proxy.build]]\nname = \"b\"\ndeb = [\"h.deb\"]\nconfig = \"t.cfg\"\n");
+        let p = plan(&text, &["h.deb", "t.cfg"]).unwrap();
+        assert_eq!(p.proxy.builds.len(), 2);
+        let b = &p.proxy.builds[1];
+        assert!(matches!(&b.source, BuildSource::Deb(v) if v[0].ends_with("h.deb") && v[0].is_absolute()), "{b:?}");
+        assert_eq!(b.path, "usr/sbin/haproxy");
+        assert!(b.config.as_ref().unwrap().ends_with("t.cfg"));
+    }
+
+    #[test]
+    fn bad_builds_name_the_field_and_the_problem() {
+        let two = format!("{HAPROXY}[[proxy.build]]\nname = \"a\"\ndeb = [\"h.deb\"]\napt = [\"haproxy\"]\n");
+        assert!(err(&two, &["h.deb"]).contains("proxy.build[1].apt: give one of binary, deb, ipk or apt"));
+        let missing = format!("{HAPROXY}[[proxy.build]]\nname = \"a\"\ndeb = [\"gone.deb\"]\n");
+        assert!(err(&missing, &[]).contains("gone.deb does not exist"));
+        let ext = format!("{HAPROXY}[[proxy.build]]\nname = \"a\"\nipk = [\"h.deb\"]\n");
+        assert!(err(&ext, &["h.deb"]).contains("is not a .ipk file"));
+        let dup = format!("{HAPROXY}[[proxy.build]]\nname = \"a\"\n[[proxy.build]]\nname = \"a\"\n");
+        assert!(err(&dup, &[]).contains("proxy.build[2].name: \"a\" is used twice"));
+        let spec = format!("{HAPROXY}[[proxy.build]]\nname = \"a\"\napt = [\"haproxy 2.6\"]\n");
+        assert!(err(&spec, &[]).contains("proxy.build[1].apt"));
+        let unknown = format!("{HAPROXY}[[proxy.build]]\nname = \"a\"\nbinray = \"x\"\n");
+        assert!(err(&unknown, &[]).contains("unknown field `binray`"), "{}", err(&unknown, &[]));
+    }
+
+    #[test]
+    fn custom_needs_a_build_that_says_how_to_run() {
+        assert!(err(HITCH, &[]).contains("proxy.build: a custom proxy needs a [[proxy.build]]"));
+        let no_start = format!("{HITCH}[[proxy.build]]\nname = \"h\"\napt = [\"hitch\"]\npath = \"usr/sbin/hitch\"\nconfig = \"h.conf\"\nprocess = \"hitch\"\n");
+        assert!(err(&no_start, &["h.conf"]).contains("proxy.build[1].start: a custom proxy build needs start"));
+        let image =
+            format!("{HITCH}[[proxy.build]]\nname = \"h\"\nconfig = \"h.conf\"\nstart = \"x\"\nprocess = \"x\"\n");
+        assert!(err(&image, &["h.conf"]).contains("needs binary, deb, ipk or apt"));
+        let ok = format!("{no_start}start = \"{{bin}} --config={{config}}\"\n");
+        let p = plan(&ok, &["h.conf"]).unwrap();
+        assert_eq!(p.proxy.builds[0].process.as_deref(), Some("hitch"));
+    }
+
+    #[test]
+    fn build_files_load_with_the_scenarios_kind() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("b.toml");
+        std::fs::write(&f, "name = \"alt\"\napt = [\"haproxy=2.6.12-1+deb12u3\"]\n").unwrap();
+        let b = load_build(&f, ProxyKind::Haproxy).unwrap();
+        assert_eq!(b.source, BuildSource::Apt(vec!["haproxy=2.6.12-1+deb12u3".into()]));
+        std::fs::write(&f, "name = \"alt\"\napt = [\"haproxy\"]\n").unwrap();
+        assert!(load_build(&f, ProxyKind::L4Forward)
+            .unwrap_err()
+            .to_string()
+            .contains("l4-forward has no proxy build"));
+        std::fs::write(&f, "name = \"a b\"\n").unwrap();
+        let e = load_build(&f, ProxyKind::Haproxy).unwrap_err().to_string();
+        assert!(e.contains("b.toml:1:8: name:"), "{e}");
+    }
 }

@@ -248,7 +248,7 @@ mod tests {
                 n += 1;
             }
         }
-        assert_eq!(n, 9);
+        assert_eq!(n, 10);
     }
 }
 
@@ -358,13 +358,21 @@ pub fn load_plan(path: &Path) -> Result<Plan, ScenarioError> {
     for (i, b) in raw.proxy.build.iter().enumerate() {
         let plan = super::build::build_plan(&c, b, &format!("proxy.build[{}].", i + 1), kind)?;
         if builds.iter().any(|x: &super::BuildPlan| x.name == plan.name) {
-            return c.err(b.name.span(), &format!("proxy.build[{}].name", i + 1), format!("{:?} is used twice", plan.name));
+            return c.err(
+                b.name.span(),
+                &format!("proxy.build[{}].name", i + 1),
+                format!("{:?} is used twice", plan.name),
+            );
         }
         builds.push(plan);
     }
     if builds.is_empty() {
         if kind == ProxyKind::Custom {
-            return c.err(raw.proxy.kind.span(), "proxy.build", "a custom proxy needs a [[proxy.build]] saying what to run");
+            return c.err(
+                raw.proxy.kind.span(),
+                "proxy.build",
+                "a custom proxy needs a [[proxy.build]] saying what to run",
+            );
         }
         builds.push(super::BuildPlan::image());
     }
