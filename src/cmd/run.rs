@@ -28,7 +28,8 @@ pub fn run(a: RunArgs) -> CmdResult {
         }
     }
     let overrides = a.target.iter().map(|t| t.parse::<Target>()).collect::<Result<Vec<_>, _>>().bad_input()?;
-    let shard = a.shard.as_deref().map(str::parse::<Shard>).transpose().map_err(|e| Failure::BadInput(anyhow::anyhow!(e)))?;
+    let shard =
+        a.shard.as_deref().map(str::parse::<Shard>).transpose().map_err(|e| Failure::BadInput(anyhow::anyhow!(e)))?;
     // The matrix: (scenario, target), in file order, optionally cut to this shard.
     let mut matrix: Vec<(&Plan, Target)> = Vec::new();
     for plan in &plans {

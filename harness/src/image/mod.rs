@@ -11,8 +11,8 @@ mod modules;
 mod recipe;
 mod tree;
 
-pub use build::{build, recipe_key, sha256_hex, Artifact, BuildOptions, BuiltImage, Manifest, PackageInfo};
 pub(crate) use apt::AptState;
+pub use build::{build, recipe_key, sha256_hex, Artifact, BuildOptions, BuiltImage, Manifest, PackageInfo};
 pub use cache::{cache_root, list_cached};
 pub use cpio::CpioWriter;
 pub use error::ImageError;

@@ -131,7 +131,11 @@ pub(crate) async fn install(
     cache: &Path,
 ) -> Result<Installed, RunError> {
     let t = target.to_string();
-    let other = |detail: String| RunError::Other { target: t.clone(), phase: "proxy build", detail: format!("build {}: {detail}", b.name) };
+    let other = |detail: String| RunError::Other {
+        target: t.clone(),
+        phase: "proxy build",
+        detail: format!("build {}: {detail}", b.name),
+    };
     let (bin, env, source) = if b.source == BuildSource::Image {
         let name = if kind == ProxyKind::Nginx { "nginx" } else { "haproxy" };
         let path = must(vm, &t, "proxy build", &format!("command -v {name}")).await?;
@@ -142,9 +146,11 @@ pub(crate) async fn install(
         let listener = lab
             .bind_tcp("internet", format!("{addr}:0").parse().expect("static address"))
             .map_err(|e| other(e.to_string()))?;
-        vm.upload_via(listener, addr, &tarball, "/tmp/build.tgz")
-            .await
-            .map_err(|source| RunError::Vm { target: t.clone(), phase: "proxy build upload", source })?;
+        vm.upload_via(listener, addr, &tarball, "/tmp/build.tgz").await.map_err(|source| RunError::Vm {
+            target: t.clone(),
+            phase: "proxy build upload",
+            source,
+        })?;
         must(vm, &t, "proxy build", &format!("rm -rf {GUEST_ROOT} && mkdir -p {GUEST_ROOT} && tar -xzf /tmp/build.tgz -C {GUEST_ROOT} && rm /tmp/build.tgz")).await?;
         let env = if libs.is_empty() {
             String::new()

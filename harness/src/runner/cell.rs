@@ -57,7 +57,12 @@ pub async fn run_cell(
                     v.ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
                 };
                 let h = plan.proxy.client_ip_header;
-                format!("{} {} {}", word(serde_json::to_value(k)), word(serde_json::to_value(m)), word(serde_json::to_value(h)))
+                format!(
+                    "{} {} {}",
+                    word(serde_json::to_value(k)),
+                    word(serde_json::to_value(m)),
+                    word(serde_json::to_value(h))
+                )
             }
         },
         tunnel: match plan.lab.tunnel {

@@ -3,9 +3,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use super::build::Installed;
 use super::{render, template_name, RunError};
 use crate::netlab::{router_guest_commands, WgPlan};
-use super::build::Installed;
 use crate::scenario::{BuildPlan, ClientIpHeaderMode, Plan, ProxyKind};
 use crate::vm::Vm;
 

@@ -80,7 +80,8 @@ impl Timeline {
         // Several processes of one name (nginx master and workers): sum per sample time.
         let mut by_t: BTreeMap<u64, ProcSample> = BTreeMap::new();
         for p in metrics.procs.get(process).into_iter().flatten().filter(|p| p.uptime >= origin) {
-            let e = by_t.entry((p.uptime * 100.0) as u64).or_insert(ProcSample { t: rel(p.uptime), ..Default::default() });
+            let e =
+                by_t.entry((p.uptime * 100.0) as u64).or_insert(ProcSample { t: rel(p.uptime), ..Default::default() });
             e.cpu_pct += p.cpu_pct;
             e.rss_kb += p.rss_kb;
         }
