@@ -311,6 +311,7 @@ fn two_builds_alternate_in_one_run_and_are_compared() {
     assert_ne!(cells[0]["build"]["sha256"], cells[1]["build"]["sha256"]);
     assert_eq!(cells[1]["build"]["source"], "apt haproxy=2.6.12-1+deb12u3");
     let cmp = std::fs::read_to_string(dir.path().join("comparison.md")).unwrap();
+    assert!(dir.path().join("comparison.html").is_file());
     assert!(cmp.contains("haproxy-image (baseline)") && cmp.contains("| rps (/s) |"), "{cmp}");
     // `compare` on the run directory: builds are the sides; a gate that cannot hold (B has
     // more than a million times A's RSS) passes, one that always holds trips with 102.

@@ -1,6 +1,8 @@
 //! `routerlab compare A B [C...]`: per-metric tables with ratios, noise and a gate.
-use harness::compare::{compare, comparison_html, comparison_markdown, comparison_text, evaluate, Gate};
-use harness::report::{load_run, CellView, RunView};
+use harness::compare::{
+    compare, comparison_html, comparison_markdown, comparison_text, evaluate, overlay_members, Gate,
+};
+use harness::report::{load_run, RunView};
 
 use crate::cli::CompareArgs;
 use crate::exit::{Classify, CmdResult, Code};
@@ -19,35 +21,7 @@ pub fn run(a: CompareArgs) -> CmdResult {
             .infra()?;
     }
     if let Some(p) = &a.html {
-        let groups: Vec<(String, Vec<(String, &CellView)>)> = cmp
-            .groups
-            .iter()
-            .map(|g| {
-                let members = cmp
-                    .sides
-                    .iter()
-                    .flat_map(|s| {
-                        views[s.input]
-                            .cells
-                            .iter()
-                            .filter(|c| {
-                                c.cell.scenario == g.scenario
-                                    && c.cell.target == g.target
-                                    && c.cell.build.as_ref().map(|b| &b.name) == s.build.as_ref()
-                            })
-                            .map(|c| {
-                                let rep = if c.cell.repetition > 1 {
-                                    format!(" #{}", c.cell.repetition)
-                                } else {
-                                    String::new()
-                                };
-                                (format!("{}{rep}", s.label), c)
-                            })
-                    })
-                    .collect();
-                (g.title(), members)
-            })
-            .collect();
+        let groups = overlay_members(&cmp, &views);
         let html = comparison_html(&cmp, &tripped, &groups).infra()?;
         std::fs::write(p, html).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", p.display())).infra()?;
     }

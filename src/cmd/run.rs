@@ -123,6 +123,15 @@ pub fn run(a: RunArgs) -> CmdResult {
         print!("\n{}", harness::compare::comparison_text(&cmp, &[]));
         let md = harness::compare::comparison_markdown(&cmp, &[]);
         std::fs::write(out.join("comparison.md"), md).infra()?;
+        // The builds' latency and throughput overlaid, beside the per-cell report.
+        if let Ok(view) = harness::report::load_run(&out) {
+            let views = [view];
+            let groups = harness::compare::overlay_members(&cmp, &views);
+            match harness::compare::comparison_html(&cmp, &[], &groups) {
+                Ok(html) => std::fs::write(out.join("comparison.html"), html).infra()?,
+                Err(e) => eprintln!("routerlab: comparison.html: {e}"),
+            }
+        }
     }
     Ok(if interrupted {
         Code::Interrupted

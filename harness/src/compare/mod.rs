@@ -9,5 +9,5 @@ mod table;
 pub use error::CompareError;
 pub use gate::{evaluate, Gate, Op, Tripped};
 pub use metric::Metric;
-pub use render::{comparison_html, comparison_markdown, comparison_text};
+pub use render::{comparison_html, comparison_markdown, comparison_text, overlay_members};
 pub use table::{compare, Change, Comparison, Group, Row, Side, Stats, MIN_CHANGE};

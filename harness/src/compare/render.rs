@@ -3,7 +3,7 @@ use std::fmt::Write;
 
 use super::table::{Change, Comparison, Group, Row};
 use super::Tripped;
-use crate::report::{overlay_page, CellView, ReportError};
+use crate::report::{overlay_page, CellView, ReportError, RunView};
 
 fn fmt_num(v: f64) -> String {
     if v.abs() >= 100.0 {
@@ -169,4 +169,34 @@ pub fn comparison_html(
         t.push_str("</ul>");
     }
     overlay_page("routerlab compare", &t, cells)
+}
+
+/// For each group, the cells behind each side (`views` in input order), labelled
+/// `side` or `side #rep`, for the overlaid plots.
+pub fn overlay_members<'a>(cmp: &Comparison, views: &'a [RunView]) -> Vec<(String, Vec<(String, &'a CellView)>)> {
+    cmp.groups
+        .iter()
+        .map(|g| {
+            let members = cmp
+                .sides
+                .iter()
+                .flat_map(|s| {
+                    views[s.input]
+                        .cells
+                        .iter()
+                        .filter(|c| {
+                            c.cell.scenario == g.scenario
+                                && c.cell.target == g.target
+                                && c.cell.build.as_ref().map(|b| &b.name) == s.build.as_ref()
+                        })
+                        .map(|c| {
+                            let rep =
+                                if c.cell.repetition > 1 { format!(" #{}", c.cell.repetition) } else { String::new() };
+                            (format!("{}{rep}", s.label), c)
+                        })
+                })
+                .collect();
+            (g.title(), members)
+        })
+        .collect()
 }

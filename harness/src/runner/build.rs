@@ -170,3 +170,84 @@ pub(crate) async fn install(
     let sha256 = sum.split_whitespace().next().unwrap_or_default().to_string();
     Ok(Installed { bin, env, info: BuildInfo { name: b.name.clone(), version, sha256, source } })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files_in(tgz: &Path) -> String {
+        let o = Command::new("tar").arg("-tzf").arg(tgz).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    fn build(source: BuildSource, path: &str) -> BuildPlan {
+        BuildPlan { name: "t".into(), source, path: path.into(), config: None, start: None, process: None }
+    }
+
+    /// A package tree with a "proxy" and a library, as a .deb and as an OpenWrt .ipk.
+    fn packages(d: &Path) -> (PathBuf, PathBuf) {
+        let tree = d.join("pkg");
+        std::fs::create_dir_all(tree.join("DEBIAN")).unwrap();
+        std::fs::create_dir_all(tree.join("usr/sbin")).unwrap();
+        std::fs::create_dir_all(tree.join("usr/lib/x")).unwrap();
+        std::fs::create_dir_all(tree.join("usr/share/doc/p")).unwrap();
+        std::fs::write(tree.join("usr/sbin/proxy"), b"#!/bin/sh\n").unwrap();
+        std::fs::write(tree.join("usr/lib/x/libfoo.so.1"), b"elf").unwrap();
+        std::fs::write(tree.join("usr/share/doc/p/README"), b"docs").unwrap();
+        std::fs::write(
+            tree.join("DEBIAN/control"),
+            "Package: p\nVersion: 1\nArchitecture: arm64\nMaintainer: t <t@t>\nDescription: t\n",
+        )
+        .unwrap();
+        let deb = d.join("p_1_arm64.deb");
+        sh(Command::new("dpkg-deb").args(["--root-owner-group", "-b"]).arg(&tree).arg(&deb)).unwrap();
+        // .ipk: a gzip'd tar of debian-binary, control.tar.gz and data.tar.gz.
+        let ipk_dir = d.join("ipk");
+        std::fs::create_dir_all(&ipk_dir).unwrap();
+        std::fs::write(ipk_dir.join("debian-binary"), b"2.0\n").unwrap();
+        sh(Command::new("tar").arg("-czf").arg(ipk_dir.join("data.tar.gz")).arg("-C").arg(&tree).args(["./usr"]))
+            .unwrap();
+        sh(Command::new("tar")
+            .arg("-czf")
+            .arg(ipk_dir.join("control.tar.gz"))
+            .arg("-C")
+            .arg(tree.join("DEBIAN"))
+            .arg("."))
+        .unwrap();
+        let ipk = d.join("p_1_mipsel.ipk");
+        sh(Command::new("tar").arg("-czf").arg(&ipk).arg("-C").arg(&ipk_dir).args([
+            "./debian-binary",
+            "./control.tar.gz",
+            "./data.tar.gz",
+        ]))
+        .unwrap();
+        (deb, ipk)
+    }
+
+    #[test]
+    fn deb_ipk_and_binary_builds_stage_into_a_cached_tarball() {
+        let d = tempfile::tempdir().unwrap();
+        let cache = d.path().join("cache");
+        let (deb, ipk) = packages(d.path());
+        for src in [BuildSource::Deb(vec![deb.clone()]), BuildSource::Ipk(vec![ipk])] {
+            let (tgz, libs) = stage(&build(src.clone(), "usr/sbin/proxy"), Target::Aarch64Virt, &cache).unwrap();
+            let list = files_in(&tgz);
+            assert!(list.contains("./usr/sbin/proxy"), "{src:?}: {list}");
+            assert!(!list.contains("usr/share/doc"), "docs are dropped: {list}");
+            assert_eq!(libs, ["usr/lib/x"], "{src:?}");
+        }
+        let bin = d.path().join("myproxy");
+        std::fs::write(&bin, b"binary").unwrap();
+        let b = build(BuildSource::Binary(bin.clone()), "bin/myproxy");
+        let (tgz, libs) = stage(&b, Target::MipselMalta, &cache).unwrap();
+        assert!(files_in(&tgz).contains("./bin/myproxy") && libs.is_empty());
+        // Same inputs: the cached tarball; changed input: a new one.
+        assert_eq!(stage(&b, Target::MipselMalta, &cache).unwrap().0, tgz);
+        std::fs::write(&bin, b"binary v2").unwrap();
+        assert_ne!(stage(&b, Target::MipselMalta, &cache).unwrap().0, tgz);
+        // A wrong `path` is named.
+        let e =
+            stage(&build(BuildSource::Deb(vec![deb]), "usr/sbin/haproxy"), Target::Aarch64Virt, &cache).unwrap_err();
+        assert!(e.contains("usr/sbin/haproxy is not in the unpacked build"), "{e}");
+    }
+}
