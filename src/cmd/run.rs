@@ -2,8 +2,8 @@ use std::path::PathBuf;
 
 use harness::image::cache_root;
 use harness::netlab::state_dir;
-use harness::runner::{run_cell, CellReport, Report, RunContext, Shard};
-use harness::scenario::{load_build, load_plan, Plan};
+use harness::runner::{run_cells, CellReport, CellSpec, Report, RunContext, Shard};
+use harness::scenario::{load_build, load_plan, Plan, ProxyKind};
 use harness::vm::Target;
 
 use crate::cli::RunArgs;
@@ -77,6 +77,7 @@ pub fn run(a: RunArgs) -> CmdResult {
     let interrupted = super::runtime()?.block_on(async {
         for (plan, t) in &matrix {
             // A B A B ...: builds alternate, so drift on this machine hits both alike.
+            let mut specs = Vec::new();
             for rep in 1..=repeat {
                 for build in &plan.proxy.builds {
                     let mut name = format!("{}-{t}", plan.name);
@@ -86,22 +87,36 @@ pub fn run(a: RunArgs) -> CmdResult {
                     if repeat > 1 {
                         name.push_str(&format!("-r{rep}"));
                     }
-                    let dir = out.join(&name);
-                    let (cell_ctx, bar) = progress(&ctx, &name, *t);
-                    let cell = tokio::select! {
-                        c = run_cell(plan, *t, build, rep, &dir, &cell_ctx) => c,
-                        _ = tokio::signal::ctrl_c() => return Ok::<bool, Failure>(true), // the cell's Drops clean up
-                    };
-                    if let Some(b) = bar {
-                        b.finish_and_clear();
-                    }
+                    specs.push(CellSpec { build, repetition: rep, dir: out.join(name) });
+                }
+            }
+            // Proxy cells share one booted router; l4-forward's NAT rules are not undone
+            // between cells, so each of its cells gets a router of its own.
+            let groups: Vec<&[CellSpec]> =
+                if plan.proxy.kind == ProxyKind::L4Forward { specs.chunks(1).collect() } else { vec![&specs[..]] };
+            for group in groups {
+                let (cell_ctx, bar) = progress(&ctx, &plan.name, *t);
+                let mut sink = |cell: CellReport| {
                     eprintln!(
-                        "routerlab: {name} on {t}: {}{}",
+                        "routerlab: {}: {}{}",
+                        harness::report::cell_title(&cell),
                         cell.outcome,
                         cell.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
                     );
                     report.cells.push(cell);
-                    write(&report)?;
+                    if let Err(f) = write(&report) {
+                        f.report();
+                    }
+                };
+                let stopped = tokio::select! {
+                    _ = run_cells(plan, *t, group, &cell_ctx, &mut sink) => false,
+                    _ = tokio::signal::ctrl_c() => true, // the cells' Drops clean up
+                };
+                if let Some(b) = bar {
+                    b.finish_and_clear();
+                }
+                if stopped {
+                    return Ok::<bool, Failure>(true);
                 }
             }
         }

@@ -1,18 +1,18 @@
 //! One cell: build the lab, boot and configure the router, deploy the proxy, start the
 //! backend, drive warm-up and steady load, reconcile, collect metrics, tear down.
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::deploy::{configure_router, deploy_proxy, TUN_MAC, WAN_MAC};
+use super::assess::{budget_assertions, spoofable_logs};
+use super::deploy::deploy_proxy;
 use super::report::{CellReport, ClientIpSection, ProxyMetrics};
+use super::session::{other, Session};
 use super::timeline::{PhaseClock, Timeline};
 use super::RunError;
-use crate::netlab::{client_addresses, standard_topology, start_hub, Lab, LabOptions, Tunnel, WgPlan, ADDR};
+use crate::netlab::{client_addresses, Lab, LabOptions, Tunnel, ADDR};
 use crate::reconcile::{reconcile, Expect as RExpect};
-use crate::scenario::{BuildPlan, ClientIpHeaderMode, Expect, Plan, ProxyKind, ProxyMode};
-use crate::tls::{CertSpec, Pki, PkiRequest};
-use crate::vm::{boot, BootOptions, ImageSource, Nic, NicBackend, Target, Vm};
+use crate::scenario::{BuildPlan, Expect, Plan, ProxyKind};
+use crate::vm::{Target, Vm};
 
 /// Told the name of each phase as a cell enters it; the UI decides how to show it.
 pub type PhaseFn = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
@@ -29,24 +29,22 @@ pub struct RunContext {
 }
 
 impl RunContext {
-    fn phase(&self, name: &str) {
+    pub(crate) fn phase(&self, name: &str) {
         if let Some(f) = &self.on_phase {
             f(name);
         }
     }
 }
 
-/// Run one cell into `dir`. Failures become `outcome = "error"` with the message; the
-/// report is always returned, so nothing that was measured is lost.
-pub async fn run_cell(
-    plan: &Plan,
-    target: Target,
-    build: &BuildPlan,
-    repetition: u32,
-    dir: &Path,
-    ctx: &RunContext,
-) -> CellReport {
-    let mut r = CellReport {
+/// One cell to run: a build, its repetition, and its directory.
+pub struct CellSpec<'a> {
+    pub build: &'a BuildPlan,
+    pub repetition: u32,
+    pub dir: PathBuf,
+}
+
+fn new_report(plan: &Plan, target: Target, spec: &CellSpec<'_>) -> CellReport {
+    CellReport {
         scenario: plan.name.clone(),
         target: target.to_string(),
         proxy: match (plan.proxy.kind, plan.proxy.mode) {
@@ -70,174 +68,102 @@ pub async fn run_cell(
             Tunnel::None => "none (routed link, no VPN)".into(),
         },
         expect: format!("{:?}", plan.expect).to_lowercase(),
-        dir: dir.display().to_string(),
-        repetition,
+        dir: spec.dir.display().to_string(),
+        repetition: spec.repetition,
         ..Default::default()
-    };
-    let _ = std::fs::create_dir_all(dir);
-    match run_inner(plan, target, build, dir, ctx, &mut r).await {
+    }
+}
+
+fn finish(r: &mut CellReport, result: Result<(), RunError>) {
+    match result {
         Ok(()) => r.outcome = if r.assertions.iter().all(|a| a.passed) { "pass".into() } else { "fail".into() },
         Err(e) => {
             r.outcome = "error".into();
             r.error = Some(e.to_string());
         }
     }
-    r
 }
 
-fn other(target: Target, phase: &'static str) -> impl Fn(String) -> RunError {
-    move |detail| RunError::Other { target: target.to_string(), phase, detail }
+/// Run cells one after another on one booted router (one lab, one backend), handing each
+/// report to `sink` as soon as it is done, so nothing measured is lost. Failures become
+/// `outcome = "error"` with the message; if the router cannot be set up, every cell says so.
+pub async fn run_cells(
+    plan: &Plan,
+    target: Target,
+    cells: &[CellSpec<'_>],
+    ctx: &RunContext,
+    sink: &mut (dyn FnMut(CellReport) + Send),
+) {
+    let Some(first) = cells.first() else { return };
+    for c in cells {
+        let _ = std::fs::create_dir_all(&c.dir);
+    }
+    let mut session = match Session::open(plan, target, &first.dir, ctx).await {
+        Ok(s) => s,
+        Err(e) => {
+            for c in cells {
+                let mut r = new_report(plan, target, c);
+                finish(
+                    &mut r,
+                    Err(RunError::Other { target: target.to_string(), phase: "setup", detail: e.to_string() }),
+                );
+                sink(r);
+            }
+            return;
+        }
+    };
+    let mut previous: Option<String> = None;
+    for (i, c) in cells.iter().enumerate() {
+        let mut r = new_report(plan, target, c);
+        session.fill(&mut r, i == 0);
+        let mut result = match previous.take().filter(|p| !p.is_empty()) {
+            Some(p) => session.stop_proxy(target, &p).await,
+            None => Ok(()),
+        };
+        if result.is_ok() {
+            result = drive(plan, target, c, ctx, &mut r, &mut session).await.map(|process| previous = Some(process));
+        }
+        session.collect(&c.dir).await;
+        finish(&mut r, result);
+        if i + 1 == cells.len() {
+            ctx.phase("teardown");
+            r.timings.teardown_s = session.close().await;
+            sink(r);
+            return;
+        }
+        sink(r);
+    }
 }
 
-async fn run_inner(
+/// Run one cell into `dir`: [`run_cells`] with a single cell.
+pub async fn run_cell(
     plan: &Plan,
     target: Target,
     build: &BuildPlan,
+    repetition: u32,
     dir: &Path,
     ctx: &RunContext,
-    r: &mut CellReport,
-) -> Result<(), RunError> {
-    let tname = target.to_string();
-    let lab_err = |phase| {
-        let t = tname.clone();
-        move |source| RunError::Lab { target: t.clone(), phase, source }
-    };
-    let ip = |s: &str| s.parse::<IpAddr>().expect("static address");
-    ctx.phase("certificates");
-    let pki = Pki::generate(&PkiRequest {
-        key_type: plan.key_type,
-        frontend: CertSpec { dns: vec!["router.test".into()], ips: vec![ip(ADDR::ROUTER_WAN4), ip(ADDR::ROUTER_WAN6)] },
-        backend: CertSpec { dns: vec!["backend.test".into()], ips: vec![ip(ADDR::BACKEND4), ip(ADDR::BACKEND6)] },
-        client: false,
-    })
-    .map_err(|e| other(target, "certificates")(e.to_string()))?;
-    let pki_dir = dir.join("pki");
-    pki.write_to(&pki_dir).map_err(|e| other(target, "certificates")(e.to_string()))?;
-
-    let t0 = Instant::now();
-    ctx.phase("network lab");
-    let opts = LabOptions {
-        clients_v4: plan.lab.clients,
-        clients_v6: plan.lab.clients6,
-        tunnel: plan.lab.tunnel,
-        router_vm: true,
-        l4_forward: false,
-        wan_impair: plan.lab.impair_wan.clone(),
-        tunnel_impair: plan.lab.impair_tunnel.clone(),
-    };
-    let (topo, _) = standard_topology(&opts).map_err(lab_err("lab"))?;
-    let mut lab = Lab::build(topo, dir, &ctx.state).map_err(lab_err("lab"))?;
-    let wg = match plan.lab.tunnel {
-        Tunnel::WireGuard => {
-            let p = WgPlan::new(&lab).map_err(lab_err("wireguard"))?;
-            start_hub(&mut lab, &p).map_err(lab_err("wireguard"))?;
-            Some(p)
-        }
-        Tunnel::None => None,
-    };
-    match plan.backend {
-        crate::scenario::BackendKind::Routerlab => {
-            start_backend(&mut lab, plan, &pki_dir, dir, ctx).map_err(lab_err("backend"))?
-        }
-        crate::scenario::BackendKind::Nginx => {
-            let bin = super::nginx_backend::ensure_nginx(&ctx.cache).map_err(other(target, "nginx backend"))?;
-            let conf =
-                super::nginx_backend::backend_conf(plan, &pki_dir, dir).map_err(other(target, "nginx backend"))?;
-            let path = dir.join("nginx-backend.conf");
-            std::fs::write(&path, conf).map_err(|e| other(target, "nginx backend")(e.to_string()))?;
-            super::nginx_backend::start(&mut lab, &bin, &path, dir).map_err(lab_err("nginx backend"))?;
-        }
-    }
-    r.timings.lab_s = t0.elapsed().as_secs_f64();
-
-    let mut bo = BootOptions::new("router", dir.into());
-    bo.netns = Some(lab.ns("router"));
-    // No management NIC: runs upload over the console, and on malta every extra PCI device
-    // shares an interrupt line with a lab NIC (see docs/images.md).
-    bo.mgmt = false;
-    bo.extra_nics = vec![
-        Nic { id: "wan".into(), backend: NicBackend::Tap { ifname: "wan0".into() }, mac: Some(WAN_MAC.into()) },
-        Nic { id: "tun".into(), backend: NicBackend::Tap { ifname: "tun0".into() }, mac: Some(TUN_MAC.into()) },
-    ];
-    let src = ImageSource::Recipe { images_dir: ctx.images_dir.clone(), cache: ctx.cache.clone() };
-    ctx.phase("boot");
-    let (mut vm, boot_time) = boot(target, &src, &bo).await.map_err(|source| RunError::Vm {
-        target: tname.clone(),
-        phase: "boot",
-        source,
-    })?;
-    r.timings.boot_s = boot_time.as_secs_f64();
-    if let Some(dir) = vm.cfg.kernel.parent() {
-        if let Some(img) = crate::image::BuiltImage::open(dir) {
-            r.image_kernel_bytes = img.manifest.kernel.bytes;
-            r.image_initrd_bytes = img.manifest.initrd.bytes;
-        }
-        r.image = Some(dir.display().to_string());
-    }
-
-    let result = drive(plan, target, build, dir, ctx, r, &mut lab, &mut vm, wg.as_ref(), &pki_dir).await;
-    if let Ok(out) = vm.exec("cat /tmp/proxy.log /tmp/proxy.check 2>/dev/null").await {
-        let _ = std::fs::write(dir.join("proxy.log"), out.stdout);
-    }
-    // The guest kernel's own account (driver stalls, conntrack, OOM) for the run directory.
-    if let Ok(out) = vm.exec("dmesg | tail -200; echo; cat /proc/net/dev; nft list ruleset").await {
-        let _ = std::fs::write(dir.join("guest-kernel.log"), out.stdout);
-    }
-    // The host side of the router's links (taps, bridges, veths), with drop counters.
-    if let Ok(out) = lab.exec_any("router", "ip", &["-s", "-s", "link"]) {
-        let _ = std::fs::write(dir.join("router-host-links.log"), out.stdout);
-    }
-    ctx.phase("teardown");
-    let t3 = Instant::now();
-    let _ = vm.quit().await;
-    let report = lab.teardown();
-    r.timings.teardown_s = t3.elapsed().as_secs_f64();
-    if !report.errors.is_empty() {
-        tracing::warn!("teardown: {}", report.errors.join("; "));
-    }
-    result
+) -> CellReport {
+    let spec = CellSpec { build, repetition, dir: dir.to_path_buf() };
+    let mut out = None;
+    run_cells(plan, target, std::slice::from_ref(&spec), ctx, &mut |r| out = Some(r)).await;
+    out.expect("run_cells reports every cell")
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Build, deploy, load, reconcile and measure one cell on the session's router. Returns
+/// the process to stop before the next cell (empty for l4-forward).
 async fn drive(
     plan: &Plan,
     target: Target,
-    build: &BuildPlan,
-    dir: &Path,
+    spec: &CellSpec<'_>,
     ctx: &RunContext,
     r: &mut CellReport,
-    lab: &mut Lab,
-    vm: &mut Vm,
-    wg: Option<&WgPlan>,
-    pki_dir: &Path,
-) -> Result<(), RunError> {
+    s: &mut Session,
+) -> Result<String, RunError> {
     let tname = target.to_string();
+    let (build, dir) = (spec.build, spec.dir.as_path());
+    let (lab, vm, pki_dir) = (&s.lab, &mut s.vm, s.pki_dir.as_path());
     let t1 = Instant::now();
-    ctx.phase("router network");
-    configure_router(vm, &tname, wg).await?;
-    // Impairments: host ends were tried when the lab was built (this host has no netem);
-    // the router's own ends are applied in the guest, whose kernel has sch_netem.
-    r.impairments_not_applied.extend(lab.unapplied.iter().cloned());
-    for (link, ifname, args) in lab.for_vm.clone() {
-        let what = format!("link {link} on router/{ifname}: netem {}", args.join(" "));
-        let out = vm
-            .exec(&format!("tc qdisc replace dev {ifname} root netem {}", args.join(" ")))
-            .await
-            .map_err(|source| RunError::Vm { target: tname.clone(), phase: "impairments", source })?;
-        if out.status == 0 {
-            r.impairments_applied.push(what);
-        } else {
-            r.impairments_not_applied.push(format!("{what} not applied: {}", out.stdout.trim()));
-        }
-    }
-    for l in lab.topo.links.iter().filter(|l| !l.impair.is_empty()) {
-        for end in [&l.a, &l.b] {
-            let tag = format!("{}/{}", end.host, end.ifname);
-            if end.host != "router" && !r.impairments_not_applied.iter().any(|m| m.contains(&tag)) {
-                r.impairments_applied.push(format!("link {} on {tag}: netem on the host", l.name));
-            }
-        }
-    }
     let installed = if plan.proxy.kind == ProxyKind::L4Forward {
         None
     } else {
@@ -250,7 +176,7 @@ async fn drive(
     let (process, config) =
         deploy_proxy(vm, &tname, plan, installed.as_ref().map(|i| (build, i)), pki_dir, &ctx.templates).await?;
     let _ = std::fs::write(dir.join("proxy.conf"), &config);
-    r.timings.deploy_s = t1.elapsed().as_secs_f64();
+    r.timings.deploy_s += t1.elapsed().as_secs_f64();
 
     // Clients: IPv6 when the scenario asks for IPv6 clients, else IPv4.
     let all = client_addresses(&LabOptions {
@@ -293,8 +219,9 @@ async fn drive(
     r.load = Some(summary);
 
     ctx.phase("reconcile");
-    let rec = reconcile(&dir.join("steady.journal.tsv"), &dir.join("access.log"), crate::accesslog::LogFormat::Json)
-        .map_err(|e| other(target, "reconcile")(e.to_string()))?;
+    let rec =
+        reconcile(&dir.join("steady.journal.tsv"), &s.log_dir.join("access.log"), crate::accesslog::LogFormat::Json)
+            .map_err(|e| other(target, "reconcile")(e.to_string()))?;
     let expect = match plan.expect {
         Expect::Preserved => RExpect::Preserved,
         Expect::Lost => RExpect::Lost {
@@ -303,7 +230,7 @@ async fn drive(
     };
     r.assertions = rec.assertions(&expect, plan.max_error_rate);
     budget_assertions(plan, r);
-    r.spoofable = spoofable_logs(plan, dir);
+    r.spoofable = spoofable_logs(plan, &s.log_dir);
     r.client_ip = ClientIpSection {
         sent: rec.sent,
         logged: rec.logged,
@@ -312,136 +239,7 @@ async fn drive(
         verdict: rec.verdict().into(),
     };
     let _ = std::fs::write(dir.join("reconciliation.json"), serde_json::to_string_pretty(&rec).unwrap_or_default());
-    Ok(())
-}
-
-/// With forged headers, read the backend's `main`-format log (raw X-Forwarded-For first)
-/// the way a person would, and flag it if it names a forged address as the client.
-fn spoofable_logs(plan: &Plan, dir: &Path) -> Vec<String> {
-    use crate::forwarded::{parse_forwarded, parse_xff, Node};
-    let mut forged: Vec<IpAddr> = Vec::new();
-    for h in &plan.load.spoof_headers {
-        let Some((name, value)) = h.split_once(':') else { continue };
-        let nodes = match name.trim().to_ascii_lowercase().as_str() {
-            "x-forwarded-for" => parse_xff([value.trim()]),
-            "forwarded" => parse_forwarded([value.trim()]),
-            _ => continue,
-        };
-        forged.extend(nodes.into_iter().filter_map(|n| if let Node::Ip(ip) = n { Some(ip) } else { None }));
-    }
-    let path = dir.join("access-main.log");
-    if forged.is_empty() || !path.is_file() {
-        return Vec::new();
-    }
-    let Ok(records) = crate::accesslog::read_log(&path, crate::accesslog::LogFormat::Main) else { return Vec::new() };
-    let (mut total, mut hits, mut example) = (0u64, 0u64, None);
-    for rec in records.flatten() {
-        total += 1;
-        if let Some(ip) = rec.client_ip.filter(|ip| forged.contains(ip)) {
-            hits += 1;
-            example.get_or_insert(ip);
-        }
-    }
-    match example {
-        Some(ip) => vec![format!(
-            "nginx log_format main: {hits} of {total} lines name a forged client ({ip}); it logs the client-supplied X-Forwarded-For first"
-        )],
-        None => Vec::new(),
-    }
-}
-
-/// The scenario's cost budgets as named assertions, with the measured value as evidence.
-fn budget_assertions(plan: &Plan, r: &mut CellReport) {
-    use crate::reconcile::Assertion;
-    let b = &plan.budgets;
-    if let (Some(max), Some(load)) = (b.p99, &r.load) {
-        let p = load.latency_us.total_corrected.unwrap_or(load.latency_us.total).p99;
-        let passed = u128::from(p) <= max.as_micros();
-        r.assertions.push(Assertion {
-            name: "latency-budget".into(),
-            passed,
-            evidence: format!("p99 {:.1} ms, budget {:.1} ms", p as f64 / 1000.0, max.as_secs_f64() * 1000.0),
-        });
-    }
-    if let (Some(max), Some(m)) = (b.proxy_cpu_pct, &r.metrics) {
-        let passed = m.samples > 0 && m.cpu_mean_pct <= max;
-        r.assertions.push(Assertion {
-            name: "cpu-budget".into(),
-            passed,
-            evidence: format!(
-                "{} mean {:.1}% of a guest CPU over {} samples, budget {max:.1}%",
-                m.process, m.cpu_mean_pct, m.samples
-            ),
-        });
-    }
-    if let (Some(max), Some(m)) = (b.proxy_rss_mib, &r.metrics) {
-        let mib = m.rss_peak_kb as f64 / 1024.0;
-        let passed = m.samples > 0 && mib <= max;
-        r.assertions.push(Assertion {
-            name: "rss-budget".into(),
-            passed,
-            evidence: format!("{} peak RSS {mib:.1} MiB over {} samples, budget {max:.1} MiB", m.process, m.samples),
-        });
-    }
-}
-
-fn start_backend(
-    lab: &mut Lab,
-    plan: &Plan,
-    pki: &Path,
-    dir: &Path,
-    ctx: &RunContext,
-) -> Result<(), crate::netlab::LabError> {
-    let p = |f: &str| pki.join(f).display().to_string();
-    // Where TLS ends at the backend (l4-forward, passthrough), it presents the router's name.
-    let (cert, key) = match plan.proxy.mode {
-        Some(ProxyMode::TerminateReencrypt) => (p("backend.crt"), p("backend.key")),
-        _ => (p("frontend.crt"), p("frontend.key")),
-    };
-    let mut args: Vec<String> = vec!["backend".into(), "--tls-cert".into(), cert, "--tls-key".into(), key];
-    let plain = plan.proxy.mode == Some(ProxyMode::TerminatePlain);
-    let suffix = match plan.proxy.client_ip_header {
-        Some(ClientIpHeaderMode::ProxyV1) => ",proxy-protocol=v1",
-        Some(ClientIpHeaderMode::ProxyV2) => ",proxy-protocol=v2",
-        _ => "",
-    };
-    for a in [
-        format!("{}:{}", ADDR::BACKEND4, if plain { 80 } else { 443 }),
-        format!("[{}]:{}", ADDR::BACKEND6, if plain { 80 } else { 443 }),
-    ] {
-        args.extend(["--listen".into(), format!("{a}{}{suffix}", if plain { ",plain" } else { "" })]);
-    }
-    if plan.proxy.kind != ProxyKind::L4Forward {
-        for n in plan.trusted.nets() {
-            args.extend(["--trusted".into(), n.to_string()]);
-        }
-    }
-    let header = match plan.proxy.client_ip_header {
-        Some(ClientIpHeaderMode::Forwarded) => "forwarded",
-        Some(ClientIpHeaderMode::XffAppend | ClientIpHeaderMode::XffReplace) => "xff",
-        _ => "none",
-    };
-    args.extend([
-        "--client-ip-header".into(),
-        header.into(),
-        "--access-log".into(),
-        dir.join("access.log").display().to_string(),
-    ]);
-    args.extend(["--reject-log".into(), dir.join("rejects.log").display().to_string()]);
-    lab.spawn("backend", "backend", &ctx.exe, &args, None)?;
-    let out = dir.join("backend.backend.out");
-    let t0 = Instant::now();
-    while std::fs::read_to_string(&out).unwrap_or_default().lines().filter(|l| l.starts_with("listening")).count() < 2 {
-        if t0.elapsed() > Duration::from_secs(10) {
-            return Err(crate::netlab::LabError::Command {
-                host: "backend".into(),
-                command: "routerlab backend".into(),
-                stderr: std::fs::read_to_string(dir.join("backend.backend.err")).unwrap_or_default(),
-            });
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok(())
+    Ok(process)
 }
 
 #[allow(clippy::too_many_arguments)]

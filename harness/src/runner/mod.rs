@@ -1,17 +1,19 @@
 //! `routerlab run`: one cell is one scenario on one target, on the real path: the router VM
 //! in the lab, the proxy under test deployed on it, the backend and the load in their
 //! namespaces, then reconciliation, metrics and a report.
+mod assess;
 mod build;
 mod cell;
 mod deploy;
 mod error;
 mod nginx_backend;
 mod report;
+mod session;
 mod shard;
 mod template;
 mod timeline;
 
-pub use cell::{run_cell, PhaseFn, RunContext};
+pub use cell::{run_cell, run_cells, CellSpec, PhaseFn, RunContext};
 pub use error::RunError;
 pub use report::{BuildInfo, CellReport, ClientIpSection, ProxyMetrics, Report, Timings};
 pub use shard::Shard;
