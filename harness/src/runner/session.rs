@@ -175,8 +175,11 @@ impl Session {
         if let Ok(out) = self.vm.exec("cat /tmp/proxy.log /tmp/proxy.check 2>/dev/null").await {
             let _ = std::fs::write(dir.join("proxy.log"), out.stdout);
         }
-        // The guest kernel's own account (driver stalls, conntrack, OOM).
-        if let Ok(out) = self.vm.exec("dmesg | tail -200; echo; cat /proc/net/dev; nft list ruleset").await {
+        // The guest kernel's own account (driver stalls, conntrack, OOM), and what ran.
+        let cmd = "dmesg | tail -200; echo; cat /proc/net/dev; nft list ruleset; echo; ps -o pid,stat,rss,args; \
+                   echo; cat /proc/loadavg; grep -E 'MemAvailable|Shmem:' /proc/meminfo; \
+                   cat /proc/sys/net/netfilter/nf_conntrack_count 2>/dev/null";
+        if let Ok(out) = self.vm.exec(cmd).await {
             let _ = std::fs::write(dir.join("guest-kernel.log"), out.stdout);
         }
         // The host side of the router's links (taps, bridges, veths), with drop counters.
