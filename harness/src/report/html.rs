@@ -114,7 +114,7 @@ fn cell_section(i: usize, c: &CellView, run: &RunView) -> Result<String, ReportE
     if let Some(conf) = &c.proxy_conf {
         let _ = write!(b, "<h3>Deployed proxy config</h3><pre class=\"proxy-config\">{}</pre>", esc(conf));
     }
-    let links = c.links(&run.root);
+    let links = c.links(&run.root, &run.cells);
     if !links.is_empty() {
         b.push_str("<h3>Files</h3><ul class=\"files\">");
         for (name, href) in links {

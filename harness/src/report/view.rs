@@ -72,13 +72,22 @@ impl CellView {
     pub fn title(&self) -> String {
         cell_title(&self.cell)
     }
-    /// The run-relative links to this cell's files that exist.
-    pub fn links(&self, root: &Path) -> Vec<(String, String)> {
-        let rel = self.dir.strip_prefix(root).unwrap_or(&self.dir);
+    /// The run-relative links to this cell's files that exist. Cells that shared a router
+    /// with an earlier cell find the shared files (console, QEMU script, backend log) in
+    /// that cell's directory; those links say so.
+    pub fn links(&self, root: &Path, all: &[CellView]) -> Vec<(String, String)> {
+        let rel = |dir: &Path, f: &str| dir.strip_prefix(root).unwrap_or(dir).join(f).display().to_string();
         CELL_FILES
             .iter()
-            .filter(|f| self.dir.join(f).is_file())
-            .map(|f| (f.to_string(), rel.join(f).display().to_string()))
+            .filter_map(|f| {
+                if self.dir.join(f).is_file() {
+                    return Some((f.to_string(), rel(&self.dir, f)));
+                }
+                let shared = all.iter().find(|o| {
+                    o.cell.scenario == self.cell.scenario && o.cell.target == self.cell.target && o.dir.join(f).is_file()
+                })?;
+                Some((format!("{f} (shared, in {})", shared.title()), rel(&shared.dir, f)))
+            })
             .collect()
     }
 }
