@@ -1,6 +1,23 @@
 //! routerlab: test and benchmark harness for client-IP-preserving reverse proxies on
 //! emulated routers. This binary only parses arguments and maps results to exit codes;
 //! the work is in the `harness` crate.
+/// `println!` that ignores a closed stdout (`routerlab check scenarios | head`): a reader
+/// that went away is not an error worth a panic.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `print!` that ignores a closed stdout.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod cli;
 mod cmd;
 mod exit;

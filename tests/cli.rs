@@ -275,3 +275,20 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     v
 }
+
+#[test]
+fn a_reader_that_goes_away_is_not_a_panic() {
+    // `routerlab check scenarios | head -1`: stdout closes before the listing ends.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_routerlab"))
+        .args(["check", "scenarios", "scenarios", "scenarios", "scenarios"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+}

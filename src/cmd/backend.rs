@@ -32,7 +32,7 @@ pub fn run(a: BackendArgs) -> CmdResult {
         }
         wait_for_signal().await.infra()?;
         let stats = backend.stats().snapshot();
-        println!("{}", serde_json::to_string(&stats).expect("stats serialize"));
+        outln!("{}", serde_json::to_string(&stats).expect("stats serialize"));
         Ok(Code::Ok)
     })
 }

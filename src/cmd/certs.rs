@@ -13,7 +13,7 @@ pub fn run(a: CertsArgs) -> CmdResult {
     let pki = Pki::generate(&req).bad_input()?;
     let files = pki.write_to(&a.out).infra()?;
     for f in &files.written {
-        println!("{}\t{}", f.path.display(), f.role);
+        outln!("{}\t{}", f.path.display(), f.role);
     }
     Ok(Code::Ok)
 }

@@ -32,12 +32,15 @@ pub fn run(paths: Vec<PathBuf>) -> CmdResult {
         match load_plan(&f) {
             Ok(p) => {
                 let targets: Vec<String> = p.targets.iter().map(|t| t.to_string()).collect();
-                println!(
-                    "ok {} ({}: {:?}, expect {:?}, targets {})",
+                let builds: Vec<&str> = p.proxy.builds.iter().map(|b| b.name.as_str()).collect();
+                let word = |v: serde_json::Value| v.as_str().unwrap_or_default().to_string();
+                outln!(
+                    "ok {} ({}: {}, builds {}, expect {}, targets {})",
                     f.display(),
                     p.name,
-                    p.proxy.kind,
-                    p.expect,
+                    word(serde_json::json!(p.proxy.kind)),
+                    builds.join(","),
+                    word(serde_json::json!(p.expect)),
                     targets.join(",")
                 );
             }

@@ -14,7 +14,7 @@ pub fn run(a: CompareArgs) -> CmdResult {
     let inputs: Vec<_> = labels.iter().cloned().zip(views.iter().map(|v| v.report.clone())).collect();
     let cmp = compare(&inputs);
     let tripped = evaluate(&cmp, &gates);
-    print!("{}", comparison_text(&cmp, &tripped));
+    out!("{}", comparison_text(&cmp, &tripped));
     if let Some(p) = &a.markdown {
         std::fs::write(p, comparison_markdown(&cmp, &tripped))
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", p.display()))

@@ -10,6 +10,6 @@ pub fn run(name: &str, images: &Path, cache: &Path) -> CmdResult {
         ImageError::Command { .. } | ImageError::Io { .. } => Failure::Infrastructure(e.into()),
         other => Failure::BadInput(other.into()),
     })?;
-    println!("{}", path.display());
+    outln!("{}", path.display());
     Ok(Code::Ok)
 }

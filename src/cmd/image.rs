@@ -17,7 +17,7 @@ pub fn run(cmd: ImageCmd) -> CmdResult {
                 let t = std::time::Instant::now();
                 let img = build(&name, &opts).map_err(classify)?;
                 let m = &img.manifest;
-                println!(
+                outln!(
                     "{} {} kernel {} ({:.1} MiB) initrd {:.1} MiB gz / {:.1} MiB unpacked, {} packages, {} modules, {:.2}s{}",
                     m.name,
                     img.dir.display(),
@@ -44,9 +44,9 @@ pub fn run(cmd: ImageCmd) -> CmdResult {
                 .unwrap_or_default();
             recipes.retain(|r| r != "openwrt");
             recipes.sort();
-            println!("recipes in {}: {}", dir.display(), recipes.join(", "));
+            outln!("recipes in {}: {}", dir.display(), recipes.join(", "));
             for (path, m) in list_cached(&dirs.cache.clone().unwrap_or_else(cache_root)) {
-                println!(
+                outln!(
                     "{}\t{}\t{}\tinitrd {:.1} MiB\t{}",
                     m.name,
                     m.key,

@@ -66,19 +66,19 @@ pub fn clean(state: Option<PathBuf>) -> CmdResult {
     let dir = state.unwrap_or_else(state_dir);
     let r = clean_dead_runs(&dir).map_err(classify)?;
     for run in &r.runs {
-        println!("run {run}: removed");
+        outln!("run {run}: removed");
     }
     for n in &r.netns {
-        println!("netns {n}");
+        outln!("netns {n}");
     }
     for p in &r.processes {
-        println!("process {p}");
+        outln!("process {p}");
     }
     for d in &r.dirs {
-        println!("dir {}", d.display());
+        outln!("dir {}", d.display());
     }
     if r.runs.is_empty() {
-        println!("nothing to clean in {}", dir.display());
+        outln!("nothing to clean in {}", dir.display());
     }
     for e in &r.errors {
         eprintln!("routerlab: clean: {e}");

@@ -15,7 +15,7 @@ pub fn run(a: LoadArgs) -> CmdResult {
         super::write_json(path, &summary)?;
     }
     if !a.quiet {
-        print!("{summary}");
+        out!("{summary}");
     }
     if summary.journal_write_errors > 0 {
         return Err(Failure::Infrastructure(anyhow::anyhow!(

@@ -10,12 +10,12 @@ pub fn run(a: ReportArgs) -> CmdResult {
     let view = load_run(&a.run).bad_input()?;
     let all = !a.html && !a.markdown && a.junit.is_none();
     if a.html || all {
-        println!("{}", write_html(&view)?.display());
+        outln!("{}", write_html(&view)?.display());
     }
     if a.markdown {
         let md = markdown(&view);
         write(&view.root.join("summary.md"), &md)?;
-        print!("{md}");
+        out!("{md}");
     } else if all {
         write(&view.root.join("summary.md"), &markdown(&view))?;
     }

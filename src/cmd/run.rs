@@ -124,10 +124,10 @@ pub fn run(a: RunArgs) -> CmdResult {
     })?;
     write(&report)?;
     print_summary(&report.cells);
-    println!("report: {}", out.join("report.json").display());
+    outln!("report: {}", out.join("report.json").display());
     if !a.no_render {
         match super::report::render_all(&out) {
-            Ok(()) => println!("html: {}", out.join("report.html").display()),
+            Ok(()) => outln!("html: {}", out.join("report.html").display()),
             Err(f) => {
                 f.report();
             }
@@ -135,7 +135,7 @@ pub fn run(a: RunArgs) -> CmdResult {
     }
     if several_builds && !report.cells.is_empty() {
         let cmp = harness::compare::compare(&[(label.clone(), report.clone())]);
-        print!("\n{}", harness::compare::comparison_text(&cmp, &[]));
+        out!("\n{}", harness::compare::comparison_text(&cmp, &[]));
         let md = harness::compare::comparison_markdown(&cmp, &[]);
         std::fs::write(out.join("comparison.md"), md).infra()?;
         // The builds' latency and throughput overlaid, beside the per-cell report.
@@ -180,7 +180,7 @@ fn progress(ctx: &RunContext, scenario: &str, target: Target) -> (RunContext, Op
 }
 
 fn print_summary(cells: &[CellReport]) {
-    println!(
+    outln!(
         "{:<40} {:<13} {:<6} {:>6} {:>6} {:>5} {:<9} {:>8} {:>8} {:>7} {:>8} {:>6}",
         "scenario",
         "target",
@@ -199,7 +199,7 @@ fn print_summary(cells: &[CellReport]) {
         let (rps, p99) =
             c.load.as_ref().map(|l| (l.requests_per_s, l.latency_us.total.p99 as f64 / 1000.0)).unwrap_or_default();
         let (cpu, rss) = c.metrics.as_ref().map(|m| (m.cpu_mean_pct, m.rss_peak_kb)).unwrap_or_default();
-        println!(
+        outln!(
             "{:<40} {:<13} {:<6} {:>6} {:>6} {:>5} {:<9} {:>8.1} {:>8.1} {:>7.1} {:>8} {:>6.2}",
             format!(
                 "{}{}{}",
@@ -220,10 +220,10 @@ fn print_summary(cells: &[CellReport]) {
             c.timings.boot_s
         );
         for a in c.assertions.iter().filter(|a| !a.passed) {
-            println!("    FAIL {}: {}", a.name, a.evidence);
+            outln!("    FAIL {}: {}", a.name, a.evidence);
         }
         if let Some(e) = &c.error {
-            println!("    ERROR {e}");
+            outln!("    ERROR {e}");
         }
     }
 }

@@ -13,7 +13,7 @@ pub fn run(a: VerifyArgs) -> CmdResult {
             &serde_json::json!({ "reconciliation": r, "verdict": r.verdict(), "assertions": checks }),
         )?;
     }
-    println!(
+    outln!(
         "run {}: {} sent, {} ok, {} logged, {} attributed, {} mismatches -> client IP {}",
         r.run_id,
         r.sent,
@@ -24,13 +24,13 @@ pub fn run(a: VerifyArgs) -> CmdResult {
         r.verdict()
     );
     for (src, o) in r.per_source.iter().take(20) {
-        println!("  {src:<40} {:>8} requests {:>8} ok {:>8} attributed", o.requests, o.ok, o.attributed);
+        outln!("  {src:<40} {:>8} requests {:>8} ok {:>8} attributed", o.requests, o.ok, o.attributed);
     }
     if r.per_source.len() > 20 {
-        println!("  ... and {} more sources", r.per_source.len() - 20);
+        outln!("  ... and {} more sources", r.per_source.len() - 20);
     }
     for c in &checks {
-        println!("{} {:<20} {}", if c.passed { "PASS" } else { "FAIL" }, c.name, c.evidence);
+        outln!("{} {:<20} {}", if c.passed { "PASS" } else { "FAIL" }, c.name, c.evidence);
     }
     Ok(if checks.iter().all(|c| c.passed) { Code::Ok } else { Code::AssertionFailed })
 }

@@ -55,7 +55,7 @@ pub fn run(cmd: VmCmd) -> CmdResult {
                     None => vm.exec(&command).await,
                 }
                 .map_err(classify)?;
-                print!("{}", out.stdout);
+                out!("{}", out.stdout);
                 vm.quit().await.map_err(classify)?;
                 Ok(if out.status == 0 { Code::Ok } else { ExitWith(out.status).into() })
             })

@@ -84,7 +84,9 @@ impl CellView {
                     return Some((f.to_string(), rel(&self.dir, f)));
                 }
                 let shared = all.iter().find(|o| {
-                    o.cell.scenario == self.cell.scenario && o.cell.target == self.cell.target && o.dir.join(f).is_file()
+                    o.cell.scenario == self.cell.scenario
+                        && o.cell.target == self.cell.target
+                        && o.dir.join(f).is_file()
                 })?;
                 Some((format!("{f} (shared, in {})", shared.title()), rel(&shared.dir, f)))
             })
