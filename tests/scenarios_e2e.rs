@@ -299,6 +299,13 @@ fn two_builds_alternate_in_one_run_and_are_compared() {
     assert!(cells[1]["build"]["version"].as_str().unwrap().contains("2.6.12-1+deb12u3"), "{}", cells[1]["build"]);
     assert_ne!(cells[0]["build"]["sha256"], cells[1]["build"]["sha256"]);
     assert_eq!(cells[1]["build"]["source"], "apt haproxy=2.6.12-1+deb12u3");
+    // B ran on A's router: one boot, paid by the first cell; the shared console is A's.
+    assert!(cells[0]["timings"]["boot_s"].as_f64().unwrap() > 0.5);
+    assert_eq!(cells[1]["timings"]["boot_s"].as_f64(), Some(0.0));
+    let first = Path::new(cells[0]["dir"].as_str().unwrap());
+    let second = Path::new(cells[1]["dir"].as_str().unwrap());
+    assert!(first.join("router.console.log").is_file() && !second.join("router.console.log").exists());
+    assert!(second.join("proxy.conf").is_file() && second.join("timeline.json").is_file());
     let cmp = std::fs::read_to_string(dir.path().join("comparison.md")).unwrap();
     assert!(dir.path().join("comparison.html").is_file());
     assert!(cmp.contains("haproxy-image (baseline)") && cmp.contains("| rps (/s) |"), "{cmp}");
