@@ -96,6 +96,9 @@ pub struct RunArgs {
     /// Skip the HTML, Markdown and JUnit files normally written beside report.json.
     #[arg(long)]
     pub no_render: bool,
+    /// Print the cells this invocation would run (`scenario target build repetition`), and exit.
+    #[arg(long)]
+    pub list: bool,
     #[command(flatten)]
     pub dirs: ImageDirs,
 }

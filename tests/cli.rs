@@ -292,3 +292,28 @@ fn a_reader_that_goes_away_is_not_a_panic() {
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(out.status.code(), Some(0), "{err}");
 }
+
+#[test]
+fn shards_of_the_shipped_matrix_cover_every_cell_once() {
+    let list = |extra: &[&str]| -> Vec<String> {
+        let out = Command::new(env!("CARGO_BIN_EXE_routerlab"))
+            .args(["run", "scenarios", "--list"])
+            .args(extra)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect()
+    };
+    let mut all = list(&[]);
+    assert_eq!(all.len(), 20, "10 scenarios x 2 targets: {all:?}");
+    let mut union = Vec::new();
+    for k in 1..=3 {
+        let part = list(&["--shard", &format!("{k}/3")]);
+        assert!((6..=7).contains(&part.len()), "balanced: {part:?}");
+        union.extend(part);
+    }
+    union.sort();
+    all.sort();
+    assert_eq!(union, all, "every cell exactly once");
+}

@@ -43,6 +43,16 @@ pub fn run(a: RunArgs) -> CmdResult {
     }
     let several_builds = plans.iter().any(|p| p.proxy.builds.len() > 1);
     let repeat = a.repeat.unwrap_or(if several_builds { 3 } else { 1 }).max(1);
+    if a.list {
+        for (plan, t) in &matrix {
+            for rep in 1..=repeat {
+                for b in &plan.proxy.builds {
+                    outln!("{} {t} {} {rep}", plan.name, b.name);
+                }
+            }
+        }
+        return Ok(Code::Ok);
+    }
     let label = if plans.len() == 1 { plans[0].name.clone() } else { "matrix".into() };
     let out = a.out.unwrap_or_else(|| PathBuf::from(format!("runs/{}-{label}", super::vm::chrono_stamp())));
     std::fs::create_dir_all(&out).infra()?;
