@@ -8,6 +8,7 @@ pub mod image;
 pub mod load;
 pub mod netaddr;
 pub mod netlab;
+mod procstat;
 pub mod proxyproto;
 pub mod reconcile;
 pub mod report;

@@ -86,8 +86,7 @@ impl Ledger {
 
 /// `/proc/PID/stat` field 22 (start time in clock ticks since boot).
 pub(crate) fn start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(") ")?.1.split_whitespace().nth(19)?.parse().ok()
+    crate::procstat::number(&crate::procstat::fields(pid)?, 22)
 }
 
 pub(crate) fn alive(pid: u32, start: u64) -> bool {
@@ -124,10 +123,7 @@ fn kill_and_wait(pids: &[u32]) {
 }
 
 fn is_zombie(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rsplit_once(") ").map(|(_, r)| r.starts_with('Z')))
-        .unwrap_or(true)
+    crate::procstat::fields(pid).is_none_or(|f| f.first().is_none_or(|s| s == "Z"))
 }
 
 /// Tear down every entry, newest first: processes, then each namespace's own processes,

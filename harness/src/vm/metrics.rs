@@ -176,13 +176,12 @@ pub(crate) fn sample_host(pid: u32, collector: Arc<Mutex<Collector>>) {
 }
 
 fn read_proc(pid: u32) -> Option<(u64, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = stat.rsplit_once(") ")?.1;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    if f.first() == Some(&"Z") {
+    let f = crate::procstat::fields(pid)?;
+    if f.first().map(String::as_str) == Some("Z") {
         return None;
     }
-    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    // utime + stime (fields 14 and 15).
+    let ticks = crate::procstat::number(&f, 14)? + crate::procstat::number(&f, 15)?;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let rss = status
         .lines()

@@ -1,0 +1,25 @@
+//! `/proc/PID/stat`, read once for the lab's ledger (start times, zombies) and the QEMU
+//! CPU sampler (utime + stime).
+
+/// The fields after the command name, so index 0 is the state (field 3 in proc(5)). The
+/// command name may hold spaces and parentheses, so the split is at the last ") ".
+pub(crate) fn fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(stat.rsplit_once(") ")?.1.split_whitespace().map(String::from).collect())
+}
+
+/// Field `n` of proc(5)'s numbering (1-based, n >= 3), as a number.
+pub(crate) fn number(f: &[String], n: usize) -> Option<u64> {
+    f.get(n - 3)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn this_process_is_running_with_a_start_time() {
+        let f = super::fields(std::process::id()).expect("own stat");
+        assert!(matches!(f[0].as_str(), "R" | "S"), "{f:?}");
+        assert!(super::number(&f, 22).is_some(), "starttime");
+        assert!(super::fields(u32::MAX).is_none());
+    }
+}
