@@ -56,6 +56,7 @@ fn check_cells(report: &serde_json::Value, out: &str) {
         if name != "l4-forward-baseline" {
             assert!(c["metrics"]["samples"].as_u64().unwrap() > 0, "{name}: proxy metrics sampled");
             assert!(c["metrics"]["rss_peak_kb"].as_u64().unwrap() > 0, "{name}");
+            assert!(c["metrics"]["qemu_host_cpu_mean_pct"].as_f64().unwrap() > 1.0, "{name}: QEMU's host CPU sampled");
         }
     }
 }
