@@ -75,9 +75,8 @@ impl Metric {
     /// did not measure it (no load, no metrics). Client IP is a verdict, not a number.
     pub fn value(self, c: &CellReport) -> Option<f64> {
         let l = c.load.as_ref();
-        let lat = |f: fn(&crate::hist::Percentiles) -> u64| {
-            l.map(|l| f(&l.latency_us.total_corrected.unwrap_or(l.latency_us.total)) as f64 / 1000.0)
-        };
+        let lat =
+            |f: fn(&crate::hist::Percentiles) -> u64| l.map(|l| f(&l.latency_us.effective_total()) as f64 / 1000.0);
         match self {
             Metric::Throughput => l.map(|l| l.requests_per_s),
             Metric::Handshakes => l.map(|l| l.full_handshakes_per_s),

@@ -36,6 +36,13 @@ pub struct LatencySet {
     pub total_corrected: Option<Percentiles>,
 }
 
+impl LatencySet {
+    /// The latency to judge by: corrected where the load was open loop, else the total.
+    pub fn effective_total(&self) -> Percentiles {
+        self.total_corrected.unwrap_or(self.total)
+    }
+}
+
 /// The result of one `routerlab load` run (`--json`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LoadSummary {

@@ -5,7 +5,6 @@ use std::fmt::Write;
 use super::plots::{latency_plot, time_plot, Series};
 use super::view::{CellView, RunView};
 use super::ReportError;
-use crate::hist::Percentiles;
 
 const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#222}\
 h1{font-size:22px}h2{font-size:18px;border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:32px}\
@@ -63,7 +62,8 @@ fn overview(run: &RunView) -> String {
     );
     for (i, c) in run.cells.iter().enumerate() {
         let k = &c.cell;
-        let (rps, p99) = k.load.as_ref().map(|l| (l.requests_per_s, effective(&l.latency_us).p99)).unwrap_or_default();
+        let (rps, p99) =
+            k.load.as_ref().map(|l| (l.requests_per_s, l.latency_us.effective_total().p99)).unwrap_or_default();
         let (cpu, rss) = k.metrics.as_ref().map(|m| (m.cpu_mean_pct, m.rss_peak_kb)).unwrap_or_default();
         let _ = write!(
             b,
@@ -78,11 +78,6 @@ fn overview(run: &RunView) -> String {
     }
     b.push_str("</table></section>\n");
     b
-}
-
-/// Corrected latency where the load was open loop, else the plain total.
-pub(crate) fn effective(l: &crate::load::LatencySet) -> Percentiles {
-    l.total_corrected.unwrap_or(l.total)
 }
 
 fn cell_section(i: usize, c: &CellView, run: &RunView) -> Result<String, ReportError> {

@@ -1,7 +1,6 @@
 //! A Markdown summary for CI job summaries and pull-request comments.
 use std::fmt::Write;
 
-use super::html::effective;
 use super::view::RunView;
 
 /// Pipes and newlines would break a table cell.
@@ -24,7 +23,8 @@ pub fn markdown(run: &RunView) -> String {
     m.push_str("|---|---|---|---:|---:|---:|---:|---:|---:|\n");
     for c in &run.cells {
         let k = &c.cell;
-        let (rps, p99) = k.load.as_ref().map(|l| (l.requests_per_s, effective(&l.latency_us).p99)).unwrap_or_default();
+        let (rps, p99) =
+            k.load.as_ref().map(|l| (l.requests_per_s, l.latency_us.effective_total().p99)).unwrap_or_default();
         let (cpu, rss) = k.metrics.as_ref().map(|m| (m.cpu_mean_pct, m.rss_peak_kb)).unwrap_or_default();
         let result = if k.outcome == "pass" { "pass".to_string() } else { format!("**{}**", k.outcome.to_uppercase()) };
         let _ = writeln!(

@@ -46,7 +46,7 @@ pub(crate) fn budget_assertions(plan: &Plan, r: &mut CellReport) {
     use crate::reconcile::Assertion;
     let b = &plan.budgets;
     if let (Some(max), Some(load)) = (b.p99, &r.load) {
-        let p = load.latency_us.total_corrected.unwrap_or(load.latency_us.total).p99;
+        let p = load.latency_us.effective_total().p99;
         let passed = u128::from(p) <= max.as_micros();
         r.assertions.push(Assertion {
             name: "latency-budget".into(),
