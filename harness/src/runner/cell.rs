@@ -7,12 +7,12 @@ use super::assess::{budget_assertions, spoofable_logs};
 use super::deploy::deploy_proxy;
 use super::report::{CellReport, ClientIpSection, ProxyMetrics};
 use super::session::{other, Session};
-use super::timeline::{PhaseClock, Timeline};
+use super::timeline::{process_samples, PhaseClock, Timeline};
 use super::RunError;
 use crate::netlab::{client_addresses, Lab, LabOptions, Tunnel, ADDR};
 use crate::reconcile::{reconcile, Expect as RExpect};
 use crate::scenario::{BuildPlan, Expect, Plan, ProxyKind};
-use crate::vm::{Target, Vm};
+use crate::vm::{MetricsSeries, Target, Vm};
 
 /// Told the name of each phase as a cell enters it; the UI decides how to show it.
 pub type PhaseFn = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
@@ -203,13 +203,14 @@ async fn drive(
     r.timings.steady_s = t2.elapsed().as_secs_f64();
     let up1 = uptime(vm).await;
     tokio::time::sleep(Duration::from_millis(600)).await; // one more metrics sample
-    r.metrics = Some(metrics(vm, &process, up0, up1, r.timings.steady_s));
+    let series = vm.metrics();
+    r.metrics = Some(metrics(&series, &process, up0, up1, r.timings.steady_s));
     let clock = PhaseClock { warmup_start: warm.as_ref().map(|w| w.0), steady_start: up0, steady_end: up1 };
     let timeline = Timeline::build(
         &clock,
         warm.as_ref().map(|w| &w.1),
         &summary,
-        &vm.metrics(),
+        &series,
         &process,
         &dir.join("steady.journal.tsv"),
     );
@@ -298,26 +299,16 @@ async fn uptime(vm: &mut Vm) -> f64 {
     vm.exec("cut -d' ' -f1 /proc/uptime").await.ok().and_then(|o| o.stdout.trim().parse().ok()).unwrap_or(0.0)
 }
 
-fn metrics(vm: &Vm, process: &str, up0: f64, up1: f64, steady_s: f64) -> ProxyMetrics {
-    let s = vm.metrics();
+fn metrics(s: &MetricsSeries, process: &str, up0: f64, up1: f64, steady_s: f64) -> ProxyMetrics {
     let mut m = ProxyMetrics { process: process.into(), ..Default::default() };
     let in_window = |u: f64| u >= up0 && u <= up1 + 1.0;
-    if let Some(points) = s.procs.get(process) {
-        let w: Vec<_> = points.iter().filter(|p| in_window(p.uptime)).collect();
-        // Several processes of one name (nginx master and worker): sum per sample time.
-        let mut by_t: std::collections::BTreeMap<u64, (f64, u64)> = Default::default();
-        for p in &w {
-            let e = by_t.entry((p.uptime * 100.0) as u64).or_default();
-            e.0 += p.cpu_pct;
-            e.1 += p.rss_kb;
-        }
-        m.samples = by_t.len();
-        if !by_t.is_empty() {
-            m.cpu_mean_pct = by_t.values().map(|v| v.0).sum::<f64>() / by_t.len() as f64;
-            m.cpu_peak_pct = by_t.values().map(|v| v.0).fold(0.0, f64::max);
-            m.rss_mean_kb = by_t.values().map(|v| v.1 as f64).sum::<f64>() / by_t.len() as f64;
-            m.rss_peak_kb = by_t.values().map(|v| v.1).max().unwrap_or(0);
-        }
+    let p = process_samples(s, process, in_window);
+    m.samples = p.len();
+    if !p.is_empty() {
+        m.cpu_mean_pct = p.iter().map(|v| v.1).sum::<f64>() / p.len() as f64;
+        m.cpu_peak_pct = p.iter().map(|v| v.1).fold(0.0, f64::max);
+        m.rss_mean_kb = p.iter().map(|v| v.2 as f64).sum::<f64>() / p.len() as f64;
+        m.rss_peak_kb = p.iter().map(|v| v.2).max().unwrap_or(0);
     }
     let g: Vec<_> = s.guest.iter().filter(|p| in_window(p.uptime)).collect();
     if !g.is_empty() {

@@ -77,15 +77,10 @@ impl Timeline {
         let s0 = rel(clock.steady_start);
         t.phases.push(Phase { name: "steady".into(), start_s: s0, end_s: rel(clock.steady_end) });
         t.throughput.extend(whole_seconds(steady, s0));
-        // Several processes of one name (nginx master and workers): sum per sample time.
-        let mut by_t: BTreeMap<u64, ProcSample> = BTreeMap::new();
-        for p in metrics.procs.get(process).into_iter().flatten().filter(|p| p.uptime >= origin) {
-            let e =
-                by_t.entry((p.uptime * 100.0) as u64).or_insert(ProcSample { t: rel(p.uptime), ..Default::default() });
-            e.cpu_pct += p.cpu_pct;
-            e.rss_kb += p.rss_kb;
-        }
-        t.proxy = by_t.into_values().collect();
+        t.proxy = process_samples(metrics, process, |u| u >= origin)
+            .into_iter()
+            .map(|(u, cpu_pct, rss_kb)| ProcSample { t: rel(u), cpu_pct, rss_kb })
+            .collect();
         t.guest = metrics
             .guest
             .iter()
@@ -108,6 +103,22 @@ impl Timeline {
     pub fn read(path: &Path) -> Option<Timeline> {
         serde_json::from_slice(&std::fs::read(path).ok()?).ok()
     }
+}
+
+/// A process's samples whose guest uptime `keep` accepts, summed per sample time (nginx's
+/// master and workers share a name): (uptime, percent of one guest CPU, RSS KiB).
+pub(crate) fn process_samples(
+    series: &MetricsSeries,
+    process: &str,
+    keep: impl Fn(f64) -> bool,
+) -> Vec<(f64, f64, u64)> {
+    let mut by_t: BTreeMap<u64, (f64, f64, u64)> = BTreeMap::new();
+    for p in series.procs.get(process).into_iter().flatten().filter(|p| keep(p.uptime)) {
+        let e = by_t.entry((p.uptime * 100.0) as u64).or_insert((p.uptime, 0.0, 0));
+        e.1 += p.cpu_pct;
+        e.2 += p.rss_kb;
+    }
+    by_t.into_values().collect()
 }
 
 /// Completed requests per whole second, placed at the middle of each second. A last,
