@@ -167,9 +167,11 @@ pub(crate) async fn deploy_proxy(
         ProxyKind::Nginx => ("nginx".to_string(), "/etc/routerlab/nginx.conf", format!("if {env} {bin} -t -c /etc/routerlab/nginx.conf > /tmp/proxy.check 2>&1; then {env} {bin} -c /etc/routerlab/nginx.conf > /tmp/proxy.log 2>&1; else cat /tmp/proxy.check; false; fi")),
         _ => {
             // custom: the build's own start command; it must daemonize or be backgrounded.
-            let cmd = spec.start.clone().unwrap_or_default().replace("{bin}", bin).replace("{config}", "/etc/routerlab/custom.conf");
+            let conf = "/etc/routerlab/custom.conf";
+            let cmd = spec.start.clone().unwrap_or_default().replace("{bin}", bin).replace("{config}", conf);
             let process = spec.process.clone().unwrap_or_default();
-            (process, "/etc/routerlab/custom.conf", format!("{env} {cmd} > /tmp/proxy.log 2>&1; s=$?; sleep 1; if [ $s -ne 0 ] || ! pidof {} > /dev/null; then cat /tmp/proxy.log; false; fi", spec.process.clone().unwrap_or_default()))
+            let start = format!("{env} {cmd} > /tmp/proxy.log 2>&1; s=$?; sleep 1; if [ $s -ne 0 ] || ! pidof {process} > /dev/null; then cat /tmp/proxy.log; false; fi");
+            (process, conf, start)
         }
     };
     write_file(vm, target, conf, config.as_bytes()).await?;
@@ -197,16 +199,21 @@ fn first_error(text: &str) -> String {
         .unwrap_or_else(|| "no output".into())
 }
 
-/// Wait until something listens on `port` (IPv4 or IPv6), reading /proc/net/tcp{,6}.
+/// A guest shell test that holds while something listens on `port` (IPv4 or IPv6): a
+/// /proc/net/tcp{,6} line with that local port in state 0A (LISTEN).
+pub(crate) fn listening(port: u16) -> String {
+    format!("grep -h ':{port:04X} ' /proc/net/tcp /proc/net/tcp6 | grep -q ' 0A '")
+}
+
+/// Wait until something listens on `port`.
 async fn wait_listener(vm: &mut Vm, target: &str, process: &str, port: u16) -> Result<(), RunError> {
-    let hex = format!(":{port:04X} ");
     let t0 = Instant::now();
     loop {
         let out = vm
-            .exec(&format!("grep -h '{hex}' /proc/net/tcp /proc/net/tcp6 | grep -c ' 0A ' || true"))
+            .exec(&format!("if {}; then echo yes; fi", listening(port)))
             .await
             .map_err(vm_err(target, "wait for listener"))?;
-        if out.stdout.trim().parse::<u32>().unwrap_or(0) > 0 {
+        if out.stdout.trim() == "yes" {
             return Ok(());
         }
         if t0.elapsed() > Duration::from_secs(20) {

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::deploy::{configure_router, must, TUN_MAC, WAN_MAC};
+use super::deploy::{configure_router, listening, must, TUN_MAC, WAN_MAC};
 use super::report::CellReport;
 use super::{RunContext, RunError};
 use crate::netlab::{standard_topology, start_hub, Lab, LabOptions, Tunnel, WgPlan, ADDR};
@@ -194,9 +194,9 @@ impl Session {
         let t = target.to_string();
         let cmd = format!(
             "for p in $(pidof {process}); do kill $p; done; i=0; \
-             while grep -h ':01BB ' /proc/net/tcp /proc/net/tcp6 | grep -q ' 0A '; do \
-               i=$((i+1)); [ $i -gt 50 ] && exit 1; sleep 0.2; done; \
-             rm -f /tmp/proxy.log /tmp/proxy.check /tmp/routerlab-watch"
+             while {}; do i=$((i+1)); [ $i -gt 50 ] && exit 1; sleep 0.2; done; \
+             rm -f /tmp/proxy.log /tmp/proxy.check /tmp/routerlab-watch",
+            listening(443)
         );
         must(&mut self.vm, &t, "stop proxy", &cmd).await.map(|_| ())
     }
