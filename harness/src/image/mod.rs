@@ -11,7 +11,7 @@ mod modules;
 mod recipe;
 mod tree;
 
-pub(crate) use apt::AptState;
+pub(crate) use apt::{run as run_command, AptState};
 pub use build::{build, recipe_key, sha256_hex, Artifact, BuildOptions, BuiltImage, Manifest, PackageInfo};
 pub use cache::{cache_root, list_cached};
 pub use cpio::CpioWriter;

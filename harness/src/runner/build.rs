@@ -22,26 +22,15 @@ pub(crate) struct Installed {
     pub info: BuildInfo,
 }
 
-fn deb_arch(t: Target) -> &'static str {
-    match t {
-        Target::Aarch64Virt => "arm64",
-        Target::MipselMalta => "mipsel",
-        Target::MipsMalta => "mips",
-    }
-}
-
+/// Run a host command; the error names it and ends with its stderr.
 fn sh(cmd: &mut Command) -> Result<(), String> {
-    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("{cmd:?}: {}", String::from_utf8_lossy(&out.stderr).trim()));
-    }
-    Ok(())
+    crate::image::run_command(cmd).map(drop).map_err(|e| e.to_string())
 }
 
 /// Unpack the build into a tarball under `cache/builds/<key>/`, reusing an earlier one with
 /// the same inputs. Returns the tarball and the library directories inside it.
-pub(crate) fn stage(b: &BuildPlan, target: Target, cache: &Path) -> Result<(PathBuf, Vec<String>), String> {
-    let arch = deb_arch(target);
+/// `arch` is the target's Debian architecture, as its image recipe names it.
+pub(crate) fn stage(b: &BuildPlan, arch: &str, cache: &Path) -> Result<(PathBuf, Vec<String>), String> {
     let mut inputs: Vec<PathBuf> = match &b.source {
         BuildSource::Image => return Err("the image build needs no staging".into()),
         BuildSource::Binary(p) => vec![p.clone()],
@@ -74,7 +63,8 @@ pub(crate) fn stage(b: &BuildPlan, target: Target, cache: &Path) -> Result<(Path
                 let dst = tree.join(&b.path);
                 std::fs::create_dir_all(dst.parent().expect("has parent")).map_err(|e| e.to_string())?;
                 std::fs::copy(p, &dst).map_err(|e| format!("{}: {e}", p.display()))?;
-                sh(Command::new("chmod").arg("0755").arg(&dst))?;
+                let mode = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+                std::fs::set_permissions(&dst, mode).map_err(|e| format!("{}: {e}", dst.display()))?;
             }
             BuildSource::Ipk(_) => {
                 // An .ipk is a gzip'd tar (older ones an ar archive) holding data.tar.gz.
@@ -128,7 +118,7 @@ pub(crate) async fn install(
     target: Target,
     kind: ProxyKind,
     b: &BuildPlan,
-    cache: &Path,
+    ctx: &super::RunContext,
 ) -> Result<Installed, RunError> {
     let t = target.to_string();
     let other = |detail: String| RunError::Other {
@@ -141,7 +131,10 @@ pub(crate) async fn install(
         let path = must(vm, &t, "proxy build", &format!("command -v {name}")).await?;
         (path.trim().to_string(), String::new(), "image".to_string())
     } else {
-        let (tarball, libs) = tokio::task::block_in_place(|| stage(b, target, cache)).map_err(other)?;
+        // The recipe says which Debian architecture the target's image is built from.
+        let arch =
+            crate::image::Recipe::find(&ctx.images_dir, target.name()).map_err(|e| other(e.to_string()))?.debian_arch;
+        let (tarball, libs) = tokio::task::block_in_place(|| stage(b, &arch, &ctx.cache)).map_err(other)?;
         let addr = ADDR::INTERNET_WAN4;
         let listener = lab
             .bind_tcp("internet", format!("{addr}:0").parse().expect("static address"))
@@ -230,7 +223,7 @@ mod tests {
         let cache = d.path().join("cache");
         let (deb, ipk) = packages(d.path());
         for src in [BuildSource::Deb(vec![deb.clone()]), BuildSource::Ipk(vec![ipk])] {
-            let (tgz, libs) = stage(&build(src.clone(), "usr/sbin/proxy"), Target::Aarch64Virt, &cache).unwrap();
+            let (tgz, libs) = stage(&build(src.clone(), "usr/sbin/proxy"), "arm64", &cache).unwrap();
             let list = files_in(&tgz);
             assert!(list.contains("./usr/sbin/proxy"), "{src:?}: {list}");
             assert!(!list.contains("usr/share/doc"), "docs are dropped: {list}");
@@ -239,15 +232,14 @@ mod tests {
         let bin = d.path().join("myproxy");
         std::fs::write(&bin, b"binary").unwrap();
         let b = build(BuildSource::Binary(bin.clone()), "bin/myproxy");
-        let (tgz, libs) = stage(&b, Target::MipselMalta, &cache).unwrap();
+        let (tgz, libs) = stage(&b, "mipsel", &cache).unwrap();
         assert!(files_in(&tgz).contains("./bin/myproxy") && libs.is_empty());
         // Same inputs: the cached tarball; changed input: a new one.
-        assert_eq!(stage(&b, Target::MipselMalta, &cache).unwrap().0, tgz);
+        assert_eq!(stage(&b, "mipsel", &cache).unwrap().0, tgz);
         std::fs::write(&bin, b"binary v2").unwrap();
-        assert_ne!(stage(&b, Target::MipselMalta, &cache).unwrap().0, tgz);
+        assert_ne!(stage(&b, "mipsel", &cache).unwrap().0, tgz);
         // A wrong `path` is named.
-        let e =
-            stage(&build(BuildSource::Deb(vec![deb]), "usr/sbin/haproxy"), Target::Aarch64Virt, &cache).unwrap_err();
+        let e = stage(&build(BuildSource::Deb(vec![deb]), "usr/sbin/haproxy"), "arm64", &cache).unwrap_err();
         assert!(e.contains("usr/sbin/haproxy is not in the unpacked build"), "{e}");
     }
 }

@@ -168,7 +168,7 @@ async fn drive(
         None
     } else {
         ctx.phase("proxy build");
-        let i = super::build::install(vm, lab, target, plan.proxy.kind, build, &ctx.cache).await?;
+        let i = super::build::install(vm, lab, target, plan.proxy.kind, build, ctx).await?;
         r.build = Some(i.info.clone());
         Some(i)
     };
