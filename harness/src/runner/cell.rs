@@ -74,12 +74,12 @@ fn new_report(plan: &Plan, target: Target, spec: &CellSpec<'_>) -> CellReport {
     }
 }
 
-fn finish(r: &mut CellReport, result: Result<(), RunError>) {
+fn finish(r: &mut CellReport, result: Result<(), String>) {
     match result {
         Ok(()) => r.outcome = if r.assertions.iter().all(|a| a.passed) { "pass".into() } else { "fail".into() },
         Err(e) => {
             r.outcome = "error".into();
-            r.error = Some(e.to_string());
+            r.error = Some(e);
         }
     }
 }
@@ -103,10 +103,7 @@ pub async fn run_cells(
         Err(e) => {
             for c in cells {
                 let mut r = new_report(plan, target, c);
-                finish(
-                    &mut r,
-                    Err(RunError::Other { target: target.to_string(), phase: "setup", detail: e.to_string() }),
-                );
+                finish(&mut r, Err(e.to_string()));
                 sink(r);
             }
             return;
@@ -124,7 +121,7 @@ pub async fn run_cells(
             result = drive(plan, target, c, ctx, &mut r, &mut session).await.map(|process| previous = Some(process));
         }
         session.collect(&c.dir).await;
-        finish(&mut r, result);
+        finish(&mut r, result.map_err(|e| e.to_string()));
         if i + 1 == cells.len() {
             ctx.phase("teardown");
             r.timings.teardown_s = session.close().await;
@@ -133,21 +130,6 @@ pub async fn run_cells(
         }
         sink(r);
     }
-}
-
-/// Run one cell into `dir`: [`run_cells`] with a single cell.
-pub async fn run_cell(
-    plan: &Plan,
-    target: Target,
-    build: &BuildPlan,
-    repetition: u32,
-    dir: &Path,
-    ctx: &RunContext,
-) -> CellReport {
-    let spec = CellSpec { build, repetition, dir: dir.to_path_buf() };
-    let mut out = None;
-    run_cells(plan, target, std::slice::from_ref(&spec), ctx, &mut |r| out = Some(r)).await;
-    out.expect("run_cells reports every cell")
 }
 
 /// Build, deploy, load, reconcile and measure one cell on the session's router. Returns

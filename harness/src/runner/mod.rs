@@ -13,7 +13,7 @@ mod shard;
 mod template;
 mod timeline;
 
-pub use cell::{run_cell, run_cells, CellSpec, PhaseFn, RunContext};
+pub use cell::{run_cells, CellSpec, PhaseFn, RunContext};
 pub use error::RunError;
 pub use report::{BuildInfo, CellReport, ClientIpSection, ProxyMetrics, Report, Timings};
 pub use shard::Shard;
