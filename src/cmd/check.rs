@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use harness::scenario::load_plan;
+use harness::scenario::{kebab, load_plan};
 
 use crate::exit::{CmdResult, Code};
 
@@ -33,14 +33,13 @@ pub fn run(paths: Vec<PathBuf>) -> CmdResult {
             Ok(p) => {
                 let targets: Vec<String> = p.targets.iter().map(|t| t.to_string()).collect();
                 let builds: Vec<&str> = p.proxy.builds.iter().map(|b| b.name.as_str()).collect();
-                let word = |v: serde_json::Value| v.as_str().unwrap_or_default().to_string();
                 outln!(
                     "ok {} ({}: {}, builds {}, expect {}, targets {})",
                     f.display(),
                     p.name,
-                    word(serde_json::json!(p.proxy.kind)),
+                    kebab(&p.proxy.kind),
                     builds.join(","),
-                    word(serde_json::json!(p.expect)),
+                    kebab(&p.expect),
                     targets.join(",")
                 );
             }

@@ -11,7 +11,7 @@ use super::timeline::{process_samples, PhaseClock, Timeline};
 use super::RunError;
 use crate::netlab::{client_addresses, Lab, LabOptions, Tunnel, ADDR};
 use crate::reconcile::{reconcile, Expect as RExpect};
-use crate::scenario::{BuildPlan, Expect, Plan, ProxyKind};
+use crate::scenario::{kebab, BuildPlan, Expect, Plan, ProxyKind};
 use crate::vm::{MetricsSeries, Target, Vm};
 
 /// Told the name of each phase as a cell enters it; the UI decides how to show it.
@@ -50,24 +50,13 @@ fn new_report(plan: &Plan, target: Target, spec: &CellSpec<'_>) -> CellReport {
         proxy: match (plan.proxy.kind, plan.proxy.mode) {
             (ProxyKind::L4Forward, _) => "l4-forward".into(),
             // The scenario's own words: `haproxy terminate-reencrypt xff-append`.
-            (k, m) => {
-                let word = |v: serde_json::Result<serde_json::Value>| {
-                    v.ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
-                };
-                let h = plan.proxy.client_ip_header;
-                format!(
-                    "{} {} {}",
-                    word(serde_json::to_value(k)),
-                    word(serde_json::to_value(m)),
-                    word(serde_json::to_value(h))
-                )
-            }
+            (k, m) => format!("{} {} {}", kebab(&k), kebab(&m), kebab(&plan.proxy.client_ip_header)),
         },
         tunnel: match plan.lab.tunnel {
             Tunnel::WireGuard => "wireguard".into(),
             Tunnel::None => "none (routed link, no VPN)".into(),
         },
-        expect: format!("{:?}", plan.expect).to_lowercase(),
+        expect: kebab(&plan.expect),
         dir: spec.dir.display().to_string(),
         repetition: spec.repetition,
         ..Default::default()

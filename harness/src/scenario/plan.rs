@@ -11,6 +11,12 @@ use crate::textpos::line_col;
 use crate::tls::KeyType;
 use crate::vm::Target;
 
+/// A plan value in the scenario file's own words (`terminate-reencrypt`), as serde names
+/// it; empty for `None`.
+pub fn kebab<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProxyKind {
