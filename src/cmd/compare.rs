@@ -1,11 +1,14 @@
 //! `routerlab compare A B [C...]`: per-metric tables with ratios, noise and a gate.
+use std::path::Path;
+
 use harness::compare::{
-    compare, comparison_html, comparison_markdown, comparison_text, evaluate, overlay_members, Gate,
+    compare, comparison_html, comparison_markdown, comparison_text, evaluate, overlay_members, Comparison, Gate,
+    Tripped,
 };
 use harness::report::{load_run, RunView};
 
 use crate::cli::CompareArgs;
-use crate::exit::{Classify, CmdResult, Code};
+use crate::exit::{Classify, CmdResult, Code, Failure};
 
 pub fn run(a: CompareArgs) -> CmdResult {
     let gates = a.fail_if.iter().map(|e| e.parse::<Gate>()).collect::<Result<Vec<_>, _>>().bad_input()?;
@@ -15,21 +18,29 @@ pub fn run(a: CompareArgs) -> CmdResult {
     let cmp = compare(&inputs);
     let tripped = evaluate(&cmp, &gates);
     out!("{}", comparison_text(&cmp, &tripped));
-    if let Some(p) = &a.markdown {
-        std::fs::write(p, comparison_markdown(&cmp, &tripped))
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", p.display()))
-            .infra()?;
-    }
-    if let Some(p) = &a.html {
-        let groups = overlay_members(&cmp, &views);
-        let html = comparison_html(&cmp, &tripped, &groups).infra()?;
-        std::fs::write(p, html).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", p.display())).infra()?;
-    }
+    write_outputs(&cmp, &tripped, &views, a.markdown.as_deref(), a.html.as_deref())?;
     if !tripped.is_empty() {
         eprintln!("routerlab: {} regression gate(s) tripped", tripped.len());
         return Ok(Code::Regression);
     }
     Ok(Code::Ok)
+}
+
+/// The comparison as Markdown and as HTML with the runs' plots overlaid, where asked.
+pub(super) fn write_outputs(
+    cmp: &Comparison,
+    tripped: &[Tripped],
+    views: &[RunView],
+    markdown: Option<&Path>,
+    html: Option<&Path>,
+) -> Result<(), Failure> {
+    if let Some(p) = markdown {
+        super::write_text(p, &comparison_markdown(cmp, tripped))?;
+    }
+    if let Some(p) = html {
+        super::write_text(p, &comparison_html(cmp, tripped, &overlay_members(cmp, views)).infra()?)?;
+    }
+    Ok(())
 }
 
 /// Short, distinct labels: the run directory names (or report.json's parent).

@@ -38,9 +38,13 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, crate::exit::Failure>
     tokio::runtime::Builder::new_multi_thread().enable_all().build().infra()
 }
 
+/// Write text to `path`, naming the path on failure.
+pub(crate) fn write_text(path: &std::path::Path, text: &str) -> Result<(), crate::exit::Failure> {
+    use crate::exit::Classify;
+    std::fs::write(path, text).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display())).infra()
+}
+
 /// Write pretty JSON to `path`, naming the path on failure.
 pub(crate) fn write_json<T: serde::Serialize>(path: &std::path::Path, value: &T) -> Result<(), crate::exit::Failure> {
-    use crate::exit::Classify;
-    let text = serde_json::to_string_pretty(value).expect("serializable");
-    std::fs::write(path, text + "\n").map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display())).infra()
+    write_text(path, &(serde_json::to_string_pretty(value).expect("serializable") + "\n"))
 }

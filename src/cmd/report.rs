@@ -1,8 +1,9 @@
 //! `routerlab report RUN_DIR`: the HTML report, Markdown summary and JUnit XML of a run.
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use harness::report::{html_page, junit_xml, load_run, markdown, RunView};
 
+use super::write_text as write;
 use crate::cli::ReportArgs;
 use crate::exit::{Classify, CmdResult, Code, Failure};
 
@@ -25,10 +26,6 @@ pub fn run(a: ReportArgs) -> CmdResult {
     Ok(Code::Ok)
 }
 
-fn write(path: &Path, text: &str) -> Result<(), Failure> {
-    std::fs::write(path, text).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display())).infra()
-}
-
 fn write_html(view: &RunView) -> Result<PathBuf, Failure> {
     let path = view.root.join("report.html");
     write(&path, &html_page(view).infra()?)?;
@@ -36,9 +33,8 @@ fn write_html(view: &RunView) -> Result<PathBuf, Failure> {
 }
 
 /// Everything `routerlab run` leaves beside report.json: report.html, summary.md, junit.xml.
-pub fn render_all(run_dir: &Path) -> Result<(), Failure> {
-    let view = load_run(run_dir).infra()?;
-    write_html(&view)?;
+pub fn render_all(view: &RunView) -> Result<(), Failure> {
+    write_html(view)?;
     write(&view.root.join("summary.md"), &markdown(&view))?;
     write(&view.root.join("junit.xml"), &junit_xml(&view))
 }

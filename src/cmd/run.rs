@@ -43,18 +43,16 @@ pub fn run(a: RunArgs) -> CmdResult {
     }
     let several_builds = plans.iter().any(|p| p.proxy.builds.len() > 1);
     let repeat = a.repeat.unwrap_or(if several_builds { 3 } else { 1 }).max(1);
+    let label = if plans.len() == 1 { plans[0].name.clone() } else { "matrix".into() };
+    let out = a.out.unwrap_or_else(|| PathBuf::from(format!("runs/{}-{label}", super::vm::chrono_stamp())));
     if a.list {
         for (plan, t) in &matrix {
-            for rep in 1..=repeat {
-                for b in &plan.proxy.builds {
-                    outln!("{} {t} {} {rep}", plan.name, b.name);
-                }
+            for c in cell_specs(plan, *t, repeat, &out) {
+                outln!("{} {t} {} {}", plan.name, c.build.name, c.repetition);
             }
         }
         return Ok(Code::Ok);
     }
-    let label = if plans.len() == 1 { plans[0].name.clone() } else { "matrix".into() };
-    let out = a.out.unwrap_or_else(|| PathBuf::from(format!("runs/{}-{label}", super::vm::chrono_stamp())));
     std::fs::create_dir_all(&out).infra()?;
     let images_dir = super::image::images_dir(&a.dirs);
     let ctx = RunContext {
@@ -86,20 +84,7 @@ pub fn run(a: RunArgs) -> CmdResult {
     };
     let interrupted = super::runtime()?.block_on(async {
         for (plan, t) in &matrix {
-            // A B A B ...: builds alternate, so drift on this machine hits both alike.
-            let mut specs = Vec::new();
-            for rep in 1..=repeat {
-                for build in &plan.proxy.builds {
-                    let mut name = format!("{}-{t}", plan.name);
-                    if plan.proxy.builds.len() > 1 {
-                        name.push_str(&format!("-{}", build.name));
-                    }
-                    if repeat > 1 {
-                        name.push_str(&format!("-r{rep}"));
-                    }
-                    specs.push(CellSpec { build, repetition: rep, dir: out.join(name) });
-                }
-            }
+            let specs = cell_specs(plan, *t, repeat, &out);
             // Proxy cells share one booted router; l4-forward's NAT rules are not undone
             // between cells, so each of its cells gets a router of its own.
             let groups: Vec<&[CellSpec]> =
@@ -135,28 +120,28 @@ pub fn run(a: RunArgs) -> CmdResult {
     write(&report)?;
     print_summary(&report.cells);
     outln!("report: {}", out.join("report.json").display());
-    if !a.no_render {
-        match super::report::render_all(&out) {
+    // The run directory read back once, for the rendered report and the builds' comparison.
+    let view = match (!a.no_render || several_builds).then(|| harness::report::load_run(&out)) {
+        Some(Err(e)) => {
+            eprintln!("routerlab: error: {e}");
+            None
+        }
+        v => v.and_then(Result::ok),
+    };
+    if let (Some(view), false) = (&view, a.no_render) {
+        match super::report::render_all(view) {
             Ok(()) => outln!("html: {}", out.join("report.html").display()),
             Err(f) => {
                 f.report();
             }
         }
     }
-    if several_builds && !report.cells.is_empty() {
+    if let Some(view) = view.as_ref().filter(|_| several_builds && !report.cells.is_empty()) {
         let cmp = harness::compare::compare(&[(label.clone(), report.clone())]);
         out!("\n{}", harness::compare::comparison_text(&cmp, &[]));
-        let md = harness::compare::comparison_markdown(&cmp, &[]);
-        std::fs::write(out.join("comparison.md"), md).infra()?;
-        // The builds' latency and throughput overlaid, beside the per-cell report.
-        if let Ok(view) = harness::report::load_run(&out) {
-            let views = [view];
-            let groups = harness::compare::overlay_members(&cmp, &views);
-            match harness::compare::comparison_html(&cmp, &[], &groups) {
-                Ok(html) => std::fs::write(out.join("comparison.html"), html).infra()?,
-                Err(e) => eprintln!("routerlab: comparison.html: {e}"),
-            }
-        }
+        // Markdown, and the builds' latency and throughput overlaid beside the per-cell report.
+        let (md, html) = (out.join("comparison.md"), out.join("comparison.html"));
+        super::compare::write_outputs(&cmp, &[], std::slice::from_ref(view), Some(&md), Some(&html))?;
     }
     Ok(if interrupted {
         Code::Interrupted
@@ -167,6 +152,25 @@ pub fn run(a: RunArgs) -> CmdResult {
     } else {
         Code::Ok
     })
+}
+
+/// A scenario's cells on one target, A B A B ...: builds alternate, so drift on this
+/// machine hits both alike. Each cell's directory is named for what tells it apart.
+fn cell_specs<'a>(plan: &'a Plan, t: Target, repeat: u32, out: &std::path::Path) -> Vec<CellSpec<'a>> {
+    let mut specs = Vec::new();
+    for rep in 1..=repeat {
+        for build in &plan.proxy.builds {
+            let mut name = format!("{}-{t}", plan.name);
+            if plan.proxy.builds.len() > 1 {
+                name.push_str(&format!("-{}", build.name));
+            }
+            if repeat > 1 {
+                name.push_str(&format!("-r{rep}"));
+            }
+            specs.push(CellSpec { build, repetition: rep, dir: out.join(name) });
+        }
+    }
+    specs
 }
 
 /// A spinner naming the current phase on a terminal; otherwise one plain line per phase.
