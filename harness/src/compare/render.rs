@@ -3,7 +3,7 @@ use std::fmt::Write;
 
 use super::table::{Change, Comparison, Group, Row};
 use super::Tripped;
-use crate::report::{overlay_page, CellView, ReportError, RunView};
+use crate::report::{esc, md_cell, overlay_page, CellView, ReportError, RunView};
 
 fn fmt_num(v: f64) -> String {
     if v.abs() >= 100.0 {
@@ -125,7 +125,7 @@ pub fn comparison_markdown(cmp: &Comparison, tripped: &[Tripped]) -> String {
         let _ = writeln!(out, "| {} |", rows[0].join(" | "));
         let _ = writeln!(out, "|{}", "---|".repeat(rows[0].len()));
         for r in &rows[1..] {
-            let _ = writeln!(out, "| {} |", r.iter().map(|c| c.replace('|', "\\|")).collect::<Vec<_>>().join(" | "));
+            let _ = writeln!(out, "| {} |", r.iter().map(|c| md_cell(c)).collect::<Vec<_>>().join(" | "));
         }
         out.push('\n');
     }
@@ -146,7 +146,6 @@ pub fn comparison_html(
     tripped: &[Tripped],
     cells: &[(String, Vec<(String, &CellView)>)],
 ) -> Result<String, ReportError> {
-    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
     let mut t = String::new();
     for g in &cmp.groups {
         let rows = grid(cmp, g);

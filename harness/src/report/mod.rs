@@ -8,8 +8,10 @@ mod plots;
 mod view;
 
 pub use error::ReportError;
+pub(crate) use html::esc;
 pub use html::{html_page, overlay_page};
 pub use junit::junit_xml;
+pub(crate) use markdown::cell as md_cell;
 pub use markdown::markdown;
 pub use plots::{latency_plot, time_plot, Series};
 pub use view::{cell_title, load_run, CellView, RunView, CELL_FILES};
