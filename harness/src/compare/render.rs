@@ -180,19 +180,11 @@ pub fn overlay_members<'a>(cmp: &Comparison, views: &'a [RunView]) -> Vec<(Strin
                 .sides
                 .iter()
                 .flat_map(|s| {
-                    views[s.input]
-                        .cells
-                        .iter()
-                        .filter(|c| {
-                            c.cell.scenario == g.scenario
-                                && c.cell.target == g.target
-                                && c.cell.build.as_ref().map(|b| &b.name) == s.build.as_ref()
-                        })
-                        .map(|c| {
-                            let rep =
-                                if c.cell.repetition > 1 { format!(" #{}", c.cell.repetition) } else { String::new() };
-                            (format!("{}{rep}", s.label), c)
-                        })
+                    views[s.input].cells.iter().filter(|c| s.holds(&g.scenario, &g.target, &c.cell)).map(|c| {
+                        let rep =
+                            if c.cell.repetition > 1 { format!(" #{}", c.cell.repetition) } else { String::new() };
+                        (format!("{}{rep}", s.label), c)
+                    })
                 })
                 .collect();
             (g.title(), members)

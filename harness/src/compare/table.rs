@@ -70,6 +70,13 @@ pub struct Side {
     pub build: Option<String>,
 }
 
+impl Side {
+    /// Whether `c` is one of this side's cells for `scenario` on `target` (same build).
+    pub fn holds(&self, scenario: &str, target: &str, c: &CellReport) -> bool {
+        c.scenario == scenario && c.target == target && build_of(c) == self.build
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Group {
     pub scenario: String,
@@ -132,14 +139,7 @@ pub fn compare(inputs: &[(String, Report)]) -> Comparison {
         .map(|(scenario, target)| {
             let cells: Vec<Vec<&CellReport>> = sides
                 .iter()
-                .map(|s| {
-                    inputs[s.input]
-                        .1
-                        .cells
-                        .iter()
-                        .filter(|c| c.scenario == scenario && c.target == target && build_of(c) == s.build)
-                        .collect()
-                })
+                .map(|s| inputs[s.input].1.cells.iter().filter(|c| s.holds(&scenario, &target, c)).collect())
                 .collect();
             let rows = Metric::ALL.into_iter().filter(|m| *m != Metric::ClientIp).map(|m| row(m, &cells)).collect();
             let verdicts = cells.iter().map(|cs| cs.iter().map(|c| c.client_ip.verdict.clone()).collect()).collect();
