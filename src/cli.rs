@@ -99,6 +99,12 @@ pub struct RunArgs {
     /// Print the cells this invocation would run (`scenario target build repetition`), and exit.
     #[arg(long)]
     pub list: bool,
+    /// Override every scenario's idle window (background instruction rate; 0s skips it).
+    #[arg(long, value_parser = duration, value_name = "D")]
+    pub idle: Option<Duration>,
+    /// Do not load the insn-count QEMU plugin (no instruction counts; reports say so).
+    #[arg(long)]
+    pub no_insn_count: bool,
     #[command(flatten)]
     pub dirs: ImageDirs,
 }
@@ -176,6 +182,9 @@ pub enum VmCmd {
         /// Upload LOCAL to GUEST_PATH before running CMD (LOCAL:GUEST_PATH, repeatable).
         #[arg(long, value_name = "LOCAL:GUEST")]
         upload: Vec<String>,
+        /// Write the guest instructions the command took (user, kernel, seconds) as JSON.
+        #[arg(long, value_name = "PATH")]
+        insns: Option<PathBuf>,
         #[command(flatten)]
         dirs: ImageDirs,
         /// The command, after `--`.

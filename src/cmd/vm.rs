@@ -1,7 +1,9 @@
 use std::path::PathBuf;
 
 use harness::image::cache_root;
-use harness::vm::{boot, resolve_image, shell_script, BootOptions, ImageSource, Target, VmConfig, VmError};
+use harness::vm::{
+    boot, find_plugin, resolve_image, shell_script, BootOptions, ImageSource, InsnReading, Target, VmConfig, VmError,
+};
 
 use crate::cli::{ImageDirs, VmCmd};
 use crate::exit::{Classify, CmdResult, Code, Failure};
@@ -25,7 +27,7 @@ fn classify(e: VmError) -> Failure {
 
 pub fn run(cmd: VmCmd) -> CmdResult {
     match cmd {
-        VmCmd::Run { target, image, run_dir, timeout, upload, dirs, cmd } => {
+        VmCmd::Run { target, image, run_dir, timeout, upload, insns, dirs, cmd } => {
             let target: Target = target.parse().bad_input()?;
             let src = source(image, &dirs);
             let run_dir = run_dir.unwrap_or_else(|| PathBuf::from(format!("runs/{}-vm-{target}", chrono_stamp())));
@@ -39,8 +41,9 @@ pub fn run(cmd: VmCmd) -> CmdResult {
                 .collect::<Result<_, _>>()?;
             let command = cmd.join(" ");
             super::runtime()?.block_on(async move {
-                let (mut vm, boot_time) =
-                    boot(target, &src, &BootOptions::new("router", run_dir.clone())).await.map_err(classify)?;
+                let mut opts = BootOptions::new("router", run_dir.clone());
+                opts.insn_plugin = std::env::current_exe().map_err(|e| e.to_string()).and_then(|e| find_plugin(&e));
+                let (mut vm, boot_time) = boot(target, &src, &opts).await.map_err(classify)?;
                 eprintln!(
                     "routerlab: {target} ready in {:.2}s (run dir {})",
                     boot_time.as_secs_f64(),
@@ -50,11 +53,20 @@ pub fn run(cmd: VmCmd) -> CmdResult {
                     let t = vm.upload(local, guest).await.map_err(classify)?;
                     eprintln!("routerlab: uploaded {} to {guest} in {:.2}s", local.display(), t.as_secs_f64());
                 }
+                let before = vm.insns();
                 let out = match timeout {
                     Some(t) => vm.exec_timeout(&command, t).await,
                     None => vm.exec(&command).await,
                 }
                 .map_err(classify)?;
+                let cost = command_cost(before, vm.insns());
+                eprintln!(
+                    "routerlab: {}",
+                    cost.as_ref().map_or_else(|w| format!("instruction counts: unavailable ({w})"), |c| c.line())
+                );
+                if let Some(path) = &insns {
+                    std::fs::write(path, serde_json::to_string_pretty(&cost.ok()).infra()?).infra()?;
+                }
                 out!("{}", out.stdout);
                 vm.quit().await.map_err(classify)?;
                 Ok(if out.status == 0 { Code::Ok } else { ExitWith(out.status).into() })
@@ -62,8 +74,8 @@ pub fn run(cmd: VmCmd) -> CmdResult {
         }
         VmCmd::Shell { target, image, dirs } => {
             let target: Target = target.parse().bad_input()?;
-            let (kernel, initrd) = resolve_image(target, &source(image, &dirs)).map_err(classify)?;
-            let mut cfg = VmConfig::new("shell", target, kernel, initrd, std::env::temp_dir());
+            let img = resolve_image(target, &source(image, &dirs)).map_err(classify)?;
+            let mut cfg = VmConfig::new("shell", target, img.kernel, img.initrd, std::env::temp_dir());
             cfg.nics.push(harness::vm::Nic { id: "mgmt".into(), backend: harness::vm::NicBackend::User, mac: None });
             cfg.cmdline_extra.push(harness::vm::MGMT_CMDLINE.into());
             let script = std::env::temp_dir().join(format!("routerlab-shell-{}.sh", std::process::id()));
@@ -73,6 +85,29 @@ pub fn run(cmd: VmCmd) -> CmdResult {
             Ok(if status.success() { Code::Ok } else { Code::Infrastructure })
         }
     }
+}
+
+/// Guest instructions between two readings around a console command (the shell's own
+/// handling of the line included).
+#[derive(serde::Serialize)]
+struct CommandCost {
+    user: u64,
+    kernel: u64,
+    seconds: f64,
+}
+
+impl CommandCost {
+    fn line(&self) -> String {
+        format!(
+            "the command took {} user + {} kernel guest instructions in {:.2}s",
+            self.user, self.kernel, self.seconds
+        )
+    }
+}
+
+fn command_cost(a: Result<InsnReading, String>, b: Result<InsnReading, String>) -> Result<CommandCost, String> {
+    let (a, b) = (a?, b?);
+    Ok(CommandCost { user: b.user - a.user, kernel: b.kernel - a.kernel, seconds: b.t - a.t })
 }
 
 /// The guest command's own exit status, passed through.

@@ -56,6 +56,9 @@ pub struct Manifest {
     pub libraries: usize,
     pub packages: Vec<PackageInfo>,
     pub cmdline: Option<String>,
+    /// Lowest kernel virtual address, from the recipe (instruction counts split on it).
+    #[serde(default)]
+    pub kernel_base: Option<u64>,
     pub built_at: String,
     pub build_seconds: f64,
 }
@@ -201,6 +204,7 @@ pub fn build(name: &str, opts: &BuildOptions) -> Result<BuiltImage, ImageError> 
         libraries,
         packages,
         cmdline: recipe.cmdline.clone(),
+        kernel_base: recipe.kernel_base(),
         built_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         build_seconds: t0.elapsed().as_secs_f64(),
     };

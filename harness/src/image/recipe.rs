@@ -44,6 +44,9 @@ pub struct Recipe {
     /// Extra kernel command line, appended to the target's.
     #[serde(default)]
     pub cmdline: Option<String>,
+    /// Lowest kernel virtual address (hex), where instruction counts split user from kernel.
+    #[serde(default)]
+    pub kernel_base: Option<String>,
     #[serde(skip)]
     pub path: PathBuf,
 }
@@ -94,8 +97,17 @@ impl Recipe {
         }
     }
 
+    /// `kernel-base` as a number (validated at load).
+    pub fn kernel_base(&self) -> Option<u64> {
+        let s = self.kernel_base.as_deref()?;
+        u64::from_str_radix(s.strip_prefix("0x")?, 16).ok()
+    }
+
     fn validate(&self) -> Result<(), ImageError> {
         let bad = |message: String| ImageError::RecipeInvalid { path: self.path.clone(), message };
+        if let (Some(s), None) = (&self.kernel_base, self.kernel_base()) {
+            return Err(bad(format!("kernel-base {s:?} is not a hex address like \"0x80000000\"")));
+        }
         if self.triplet() == "unknown" {
             return Err(bad(format!("debian-arch {:?} is not one of arm64, armhf, mipsel, amd64", self.debian_arch)));
         }
@@ -156,6 +168,11 @@ mod tests {
             "name = \"x\"\ndebian-arch = \"arm64\"\nkernel-package = \"k\"\npackages = []\nbinaries = [\"bin/sh\"]\n",
         );
         assert!(Recipe::load(&p).unwrap_err().to_string().contains("\"bin/sh\" must be an absolute path"));
+        let p = write(
+            d.path(),
+            "name = \"x\"\ndebian-arch = \"arm64\"\nkernel-package = \"k\"\nkernel-base = \"80000000\"\npackages = []\nbinaries = []\n",
+        );
+        assert!(Recipe::load(&p).unwrap_err().to_string().contains("kernel-base \"80000000\" is not a hex address"));
     }
 
     #[test]
@@ -165,6 +182,8 @@ mod tests {
             let r = Recipe::find(&dir, name).unwrap();
             assert_eq!(r.name, name);
             assert!(r.binaries.iter().any(|b| b.ends_with("/haproxy")));
+            let base = r.kernel_base().expect("every shipped recipe splits user from kernel");
+            assert_eq!(base, if name.starts_with("aarch64") { 0xffff_0000_0000_0000 } else { 0x8000_0000 });
         }
         let e = Recipe::find(&dir, "sparc-sun4m").unwrap_err().to_string();
         assert!(e.contains("aarch64-virt") && e.contains("mipsel-malta"), "{e}");

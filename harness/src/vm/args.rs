@@ -2,6 +2,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+use super::insns::{plugin_arg, InsnSetup};
 use super::Target;
 
 /// How a VM's network interface is backed on the host.
@@ -60,6 +61,8 @@ pub struct VmConfig {
     pub ready: Readiness,
     /// Run QEMU inside this network namespace (the lab's router host, where its taps are).
     pub netns: Option<String>,
+    /// Count guest instructions with the insn-count plugin, or say why not.
+    pub insn: InsnSetup,
 }
 
 impl VmConfig {
@@ -78,6 +81,7 @@ impl VmConfig {
             metrics: true,
             ready: Readiness::Marker(super::READY_MARKER.into()),
             netns: None,
+            insn: InsnSetup::default(),
         }
     }
 
@@ -96,6 +100,8 @@ pub struct VmPaths {
     pub metrics_log: PathBuf,
     pub stderr: PathBuf,
     pub script: PathBuf,
+    /// The insn-count plugin's socket.
+    pub insn_sock: PathBuf,
 }
 
 impl VmPaths {
@@ -109,6 +115,7 @@ impl VmPaths {
             metrics_log: f("metrics.log"),
             stderr: f("qemu.stderr"),
             script: f("qemu.sh"),
+            insn_sock: f("insn.sock"),
         }
     }
 }
@@ -190,6 +197,12 @@ pub fn qemu_args(cfg: &VmConfig) -> Vec<OsString> {
             dev.push_str(&format!(",mac={mac}"));
         }
         push(&mut a, &["-netdev", &netdev, "-device", &dev]);
+    }
+    if let InsnSetup::Load { lib, kernel_base } = &cfg.insn {
+        // `boot` turns a path QEMU cannot take into InsnSetup::Unavailable first.
+        if let Ok(arg) = plugin_arg(lib, &paths.insn_sock, *kernel_base) {
+            push(&mut a, &["-plugin", &arg]);
+        }
     }
     if cfg.paused {
         a.push("-S".into());
@@ -308,6 +321,17 @@ mod tests {
             assert!(chardevs.iter().any(|c| c.contains("path=/run/x/router.qmp.sock")));
             assert_eq!(after(&a, "-mon"), ["chardev=qmp,mode=control"]);
         }
+    }
+
+    #[test]
+    fn the_insn_plugin_is_loaded_only_when_asked_with_its_socket_in_the_run_dir() {
+        let mut c = cfg(Target::Aarch64Virt);
+        assert!(after(&s(&qemu_args(&c)), "-plugin").is_empty());
+        c.insn = InsnSetup::Load { lib: "/t/libinsn_count.so".into(), kernel_base: 0xffff_0000_0000_0000 };
+        assert_eq!(
+            after(&s(&qemu_args(&c)), "-plugin"),
+            ["/t/libinsn_count.so,sock=/run/x/router.insn.sock,kernel_base=0xffff000000000000"]
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::args::{Nic, NicBackend, Readiness, VmConfig};
+use super::insns::{plugin_arg, InsnSetup};
 
 /// The management address on eth0 for QEMU user networking (host = 10.0.2.2).
 pub const MGMT_CMDLINE: &str = "routerlab.mgmt=10.0.2.15/24,10.0.2.2";
@@ -44,6 +45,8 @@ pub struct BootOptions {
     pub flavour: Flavour,
     /// Run QEMU in this network namespace.
     pub netns: Option<String>,
+    /// The insn-count plugin to load (see [`super::find_plugin`]), or why there is none.
+    pub insn_plugin: Result<PathBuf, String>,
 }
 
 impl BootOptions {
@@ -57,12 +60,21 @@ impl BootOptions {
             extra_nics: Vec::new(),
             flavour: Flavour::Routerlab,
             netns: None,
+            insn_plugin: Err("not requested".into()),
         }
     }
 }
 
+/// A kernel, its initramfs, and where its kernel's addresses begin (if the image says).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedImage {
+    pub kernel: PathBuf,
+    pub initrd: Option<PathBuf>,
+    pub kernel_base: Option<u64>,
+}
+
 /// Kernel and optional initramfs for `target`.
-pub fn resolve_image(target: Target, src: &ImageSource) -> Result<(PathBuf, Option<PathBuf>), VmError> {
+pub fn resolve_image(target: Target, src: &ImageSource) -> Result<ResolvedImage, VmError> {
     let missing = |p: &Path, what: &str| VmError::Io {
         vm: target.to_string(),
         path: p.to_path_buf(),
@@ -76,7 +88,7 @@ pub fn resolve_image(target: Target, src: &ImageSource) -> Result<(PathBuf, Opti
                 path: images_dir.join(format!("{target}.toml")),
                 source: std::io::Error::other(e.to_string()),
             })?;
-            Ok((img.kernel, Some(img.initrd)))
+            Ok(ResolvedImage { kernel: img.kernel, initrd: Some(img.initrd), kernel_base: img.manifest.kernel_base })
         }
         ImageSource::Path(p) => {
             let s = p.to_string_lossy();
@@ -87,7 +99,7 @@ pub fn resolve_image(target: Target, src: &ImageSource) -> Result<(PathBuf, Opti
                         return Err(missing(f, what));
                     }
                 }
-                return Ok((k, Some(i)));
+                return Ok(ResolvedImage { kernel: k, initrd: Some(i), kernel_base: None });
             }
             if p.is_dir() {
                 let k = p.join("kernel");
@@ -95,10 +107,10 @@ pub fn resolve_image(target: Target, src: &ImageSource) -> Result<(PathBuf, Opti
                     return Err(missing(&k, "kernel"));
                 }
                 let i = p.join("initrd.gz");
-                return Ok((k, i.is_file().then_some(i)));
+                return Ok(ResolvedImage { kernel: k, initrd: i.is_file().then_some(i), kernel_base: None });
             }
             if p.is_file() {
-                return Ok((p.clone(), None));
+                return Ok(ResolvedImage { kernel: p.clone(), initrd: None, kernel_base: None });
             }
             Err(missing(p, "image"))
         }
@@ -107,8 +119,9 @@ pub fn resolve_image(target: Target, src: &ImageSource) -> Result<(PathBuf, Opti
 
 /// Start `target` and wait for it to be ready. Returns the VM and its boot time.
 pub async fn boot(target: Target, src: &ImageSource, opts: &BootOptions) -> Result<(Vm, Duration), VmError> {
-    let (kernel, initrd) = resolve_image(target, src)?;
-    let mut cfg = VmConfig::new(&opts.name, target, kernel, initrd, opts.run_dir.clone());
+    let img = resolve_image(target, src)?;
+    let mut cfg = VmConfig::new(&opts.name, target, img.kernel, img.initrd, opts.run_dir.clone());
+    cfg.insn = insn_setup(&opts.insn_plugin, img.kernel_base, &cfg);
     cfg.memory_mib = opts.memory_mib;
     cfg.cmdline_extra = opts.cmdline_extra.clone();
     if opts.mgmt {
@@ -127,10 +140,33 @@ pub async fn boot(target: Target, src: &ImageSource, opts: &BootOptions) -> Resu
     }
     cfg.nics.extend(opts.extra_nics.iter().cloned());
     cfg.netns = opts.netns.clone();
-    let mut vm = Vm::start(cfg, None).await?;
+    let mut vm = match Vm::start(cfg.clone(), None).await {
+        // A QEMU without plugin support, or a plugin it refuses: boot without counting.
+        Err(VmError::QemuExited { stderr, .. }) if matches!(cfg.insn, InsnSetup::Load { .. }) => {
+            let why = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message").trim();
+            cfg.insn = InsnSetup::Unavailable(format!("QEMU did not load the insn-count plugin: {why}"));
+            Vm::start(cfg, None).await?
+        }
+        r => r?,
+    };
     let t = vm.wait_ready().await?;
     if opts.mgmt && opts.flavour != Flavour::Routerlab {
         super::openwrt::configure_mgmt(&mut vm).await?;
     }
     Ok((vm, t))
+}
+
+/// What the VM's instruction counting will be: the plugin, or the reason there is none.
+fn insn_setup(plugin: &Result<PathBuf, String>, kernel_base: Option<u64>, cfg: &VmConfig) -> InsnSetup {
+    let lib = match plugin {
+        Ok(lib) => lib,
+        Err(why) => return InsnSetup::Unavailable(why.clone()),
+    };
+    let Some(kernel_base) = kernel_base else {
+        return InsnSetup::Unavailable("the image names no kernel base (kernel-base in its recipe)".into());
+    };
+    match plugin_arg(lib, &cfg.paths().insn_sock, kernel_base) {
+        Ok(_) => InsnSetup::Load { lib: lib.clone(), kernel_base },
+        Err(why) => InsnSetup::Unavailable(why),
+    }
 }

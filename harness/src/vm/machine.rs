@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::args::{qemu_args, shell_script, Readiness, VmConfig, VmPaths};
 use super::console::{extract, wrap, Console};
+use super::insns::{InsnCounter, InsnReading, InsnSetup};
 use super::metrics::{Collector, MetricsSeries};
 use super::qmp::Qmp;
 use super::{timeout_mult, VmError, VmEvent};
@@ -33,6 +34,8 @@ pub struct Vm {
     events: Option<tokio::sync::mpsc::UnboundedSender<VmEvent>>,
     /// The management link is configured (uploads can use it).
     pub(crate) mgmt: bool,
+    /// Guest instruction counters, or why there are none.
+    insns: Result<InsnCounter, String>,
 }
 
 impl Vm {
@@ -104,10 +107,15 @@ impl Vm {
         }
         qmp.execute("cont", None).await.map_err(|detail| VmError::Qmp { vm: vm.clone(), detail })?;
         let started = Instant::now();
+        let insns = match &cfg.insn {
+            InsnSetup::Load { .. } => InsnCounter::start(&paths.insn_sock, started)
+                .map_err(|e| format!("plugin socket {}: {e}", paths.insn_sock.display())),
+            InsnSetup::Unavailable(why) => Err(why.clone()),
+        };
         let child = guard.disarm();
         super::metrics::sample_host(child.id(), metrics.clone());
         let mgmt = cfg.cmdline_extra.iter().any(|w| w.starts_with("routerlab.mgmt="));
-        Ok(Vm { cfg, paths, child, console, qmp: tokio::sync::Mutex::new(qmp), metrics, started, events, mgmt })
+        Ok(Vm { cfg, paths, child, console, qmp: tokio::sync::Mutex::new(qmp), metrics, started, events, mgmt, insns })
     }
 
     pub fn name(&self) -> &str {
@@ -245,6 +253,29 @@ impl Vm {
     /// A copy of the metrics gathered so far.
     pub fn metrics(&self) -> MetricsSeries {
         self.metrics.lock().expect("metrics lock").series()
+    }
+
+    /// How many samples the guest's metrics agent has sent so far.
+    pub fn agent_progress(&self) -> super::metrics::AgentProgress {
+        self.metrics.lock().expect("metrics lock").progress()
+    }
+
+    /// The guest's instruction counters now, or why they are unavailable.
+    pub fn insns(&self) -> Result<InsnReading, String> {
+        match &self.insns {
+            Ok(c) => c.read().map_err(|e| format!("reading the insn-count plugin: {e}")),
+            Err(why) => Err(why.clone()),
+        }
+    }
+
+    /// The counters sampled so far (about ten a second), empty when unavailable.
+    pub fn insn_series(&self) -> Vec<InsnReading> {
+        self.insns.as_ref().map(|c| c.series()).unwrap_or_default()
+    }
+
+    /// Seconds since QEMU's CPU was let run: the clock of [`InsnReading::t`].
+    pub fn host_clock(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
     }
 
     /// Last console lines, escapes removed.

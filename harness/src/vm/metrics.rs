@@ -95,14 +95,25 @@ pub(crate) struct Collector {
     procs: BTreeMap<String, Vec<ProcPoint>>,
     last_host: Option<(f64, u64)>,
     host: Vec<HostPoint>,
+    /// Samples the agent has sent (S lines), and its interval from the header.
+    samples: usize,
+    interval_ms: Option<u64>,
+}
+
+/// How far the metrics agent has got: samples received, and its sampling interval.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AgentProgress {
+    pub samples: usize,
+    pub interval_ms: Option<u64>,
 }
 
 impl Collector {
     pub fn push(&mut self, line: MetricLine) {
         match line {
-            MetricLine::Header { .. } => {}
+            MetricLine::Header { interval_ms } => self.interval_ms = Some(interval_ms),
             MetricLine::Mem { total_kb, available_kb, .. } => self.last_mem = (total_kb, available_kb),
             MetricLine::Stat { uptime, jiffies } => {
+                self.samples += 1;
                 if let Some((_, prev)) = self.last_stat {
                     let total: u64 = jiffies.iter().sum::<u64>().saturating_sub(prev.iter().sum());
                     let idle = (jiffies[3] + jiffies[4]).saturating_sub(prev[3] + prev[4]);
@@ -137,6 +148,10 @@ impl Collector {
             }
         }
         self.last_host = Some((t, ticks));
+    }
+
+    pub fn progress(&self) -> AgentProgress {
+        AgentProgress { samples: self.samples, interval_ms: self.interval_ms }
     }
 
     pub fn series(&self) -> MetricsSeries {
@@ -233,6 +248,9 @@ mod tests {
             c.push(parse_line(l).unwrap());
         }
         let s = c.series();
+        assert_eq!(c.progress(), AgentProgress { samples: 2, interval_ms: None }, "S lines count as samples");
+        c.push(parse_line("H routerlab-metrics v1 clk_tck=100 interval_ms=500").unwrap());
+        assert_eq!(c.progress().interval_ms, Some(500));
         assert_eq!(s.guest.len(), 1);
         assert!((s.guest[0].cpu_pct - 75.0).abs() < 1e-9, "{:?}", s.guest);
         assert_eq!(s.guest[0].mem_available_kb, 800);

@@ -1,0 +1,197 @@
+//! Guest instruction counts from the `insn-count` QEMU plugin (plugins/insn-count): where the
+//! plugin is, its `-plugin` argument, and the host side of its socket, read on demand at
+//! phase boundaries and about ten times a second for plots.
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// File name of the plugin as cargo builds it (cdylib `insn_count`).
+pub const PLUGIN_FILE: &str = "libinsn_count.so";
+/// Overrides where the plugin is looked for.
+pub const PLUGIN_ENV: &str = "ROUTERLAB_INSN_PLUGIN";
+/// How often the sampler reads the counters.
+pub const SAMPLE_EVERY: Duration = Duration::from_millis(100);
+
+/// Whether a VM counts instructions, and with what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InsnSetup {
+    /// Load the plugin; `kernel_base` splits user from kernel (from the image recipe).
+    Load { lib: PathBuf, kernel_base: u64 },
+    /// Not counted, and why (said in every report instead of a zero).
+    Unavailable(String),
+}
+
+impl Default for InsnSetup {
+    fn default() -> Self {
+        InsnSetup::Unavailable("not requested".into())
+    }
+}
+
+/// The `-plugin` value: `LIB,sock=SOCK,kernel_base=0x...`. QEMU splits it on commas, so a
+/// path with a comma cannot be passed; that is an error, not a silently wrong argument.
+pub fn plugin_arg(lib: &Path, sock: &Path, kernel_base: u64) -> Result<String, String> {
+    for p in [lib, sock] {
+        if p.to_string_lossy().contains(',') {
+            return Err(format!("{}: QEMU cannot take a plugin path with a comma", p.display()));
+        }
+    }
+    Ok(format!("{},sock={},kernel_base={kernel_base:#x}", lib.display(), sock.display()))
+}
+
+/// The plugin beside `exe` (cargo puts both in target/release), or `$ROUTERLAB_INSN_PLUGIN`.
+pub fn find_plugin(exe: &Path) -> Result<PathBuf, String> {
+    if let Some(p) = std::env::var_os(PLUGIN_ENV).filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        return if p.is_file() { Ok(p) } else { Err(format!("{PLUGIN_ENV}={} does not exist", p.display())) };
+    }
+    let p = exe.parent().unwrap_or(Path::new(".")).join(PLUGIN_FILE);
+    if p.is_file() {
+        Ok(p)
+    } else {
+        Err(format!("plugin not built: {} is missing (cargo build --release builds it)", p.display()))
+    }
+}
+
+/// Counter totals at one moment, `t` seconds after QEMU started (the host sampler's clock).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct InsnReading {
+    pub t: f64,
+    pub user: u64,
+    pub kernel: u64,
+}
+
+impl InsnReading {
+    pub fn total(&self) -> u64 {
+        self.user + self.kernel
+    }
+}
+
+/// Parse the plugin's answer line `<user> <kernel>`.
+pub fn parse_answer(line: &str) -> Option<(u64, u64)> {
+    let mut w = line.split_whitespace();
+    let (u, k) = (w.next()?.parse().ok()?, w.next()?.parse().ok()?);
+    w.next().is_none().then_some((u, k))
+}
+
+/// One connection to the plugin's socket.
+pub struct InsnClient {
+    conn: Mutex<(UnixStream, BufReader<UnixStream>)>,
+    origin: Instant,
+}
+
+impl InsnClient {
+    /// Connect; `origin` is when QEMU started, so readings share the host sampler's clock.
+    pub fn connect(sock: &Path, origin: Instant) -> std::io::Result<InsnClient> {
+        let s = UnixStream::connect(sock)?;
+        s.set_read_timeout(Some(Duration::from_secs(2)))?;
+        let r = BufReader::new(s.try_clone()?);
+        Ok(InsnClient { conn: Mutex::new((s, r)), origin })
+    }
+
+    pub fn read(&self) -> std::io::Result<InsnReading> {
+        let mut g = self.conn.lock().expect("insn lock");
+        g.0.write_all(b"\n")?;
+        let mut line = String::new();
+        g.1.read_line(&mut line)?;
+        let t = self.origin.elapsed().as_secs_f64();
+        let (user, kernel) = parse_answer(&line)
+            .ok_or_else(|| std::io::Error::other(format!("insn-count answered {:?}", line.trim())))?;
+        Ok(InsnReading { t, user, kernel })
+    }
+}
+
+/// The counters of a running VM: on-demand reads plus a background series.
+pub struct InsnCounter {
+    client: Arc<InsnClient>,
+    series: Arc<Mutex<Vec<InsnReading>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl InsnCounter {
+    /// Connect and start sampling every [`SAMPLE_EVERY`] until dropped or the socket fails.
+    pub fn start(sock: &Path, origin: Instant) -> std::io::Result<InsnCounter> {
+        let client = Arc::new(InsnClient::connect(sock, origin)?);
+        client.read()?; // the plugin answers, or we say why not now
+        let (series, stop) = (Arc::new(Mutex::new(Vec::new())), Arc::new(AtomicBool::new(false)));
+        let (c, s, st) = (client.clone(), series.clone(), stop.clone());
+        std::thread::Builder::new().name("insn-sampler".into()).spawn(move || {
+            while !st.load(Ordering::Relaxed) {
+                match c.read() {
+                    Ok(r) => s.lock().expect("insn series").push(r),
+                    Err(_) => return, // QEMU is gone
+                }
+                std::thread::sleep(SAMPLE_EVERY);
+            }
+        })?;
+        Ok(InsnCounter { client, series, stop })
+    }
+
+    pub fn read(&self) -> std::io::Result<InsnReading> {
+        self.client.read()
+    }
+
+    /// A copy of the samples so far.
+    pub fn series(&self) -> Vec<InsnReading> {
+        self.series.lock().expect("insn series").clone()
+    }
+}
+
+impl Drop for InsnCounter {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plugin_arg_is_lib_then_key_values_in_hex() {
+        let a = plugin_arg(Path::new("/t/libinsn_count.so"), Path::new("/r/router.insn.sock"), 0x8000_0000).unwrap();
+        assert_eq!(a, "/t/libinsn_count.so,sock=/r/router.insn.sock,kernel_base=0x80000000");
+        assert!(plugin_arg(Path::new("/a,b/lib.so"), Path::new("/r/s"), 1).unwrap_err().contains("comma"));
+    }
+
+    #[test]
+    fn answers_are_two_numbers_and_nothing_else() {
+        assert_eq!(parse_answer("12 34\n"), Some((12, 34)));
+        assert_eq!(parse_answer("12\n"), None);
+        assert_eq!(parse_answer("12 34 5\n"), None);
+        assert_eq!(parse_answer("-1 3\n"), None);
+    }
+
+    #[test]
+    fn a_missing_plugin_is_named() {
+        let d = tempfile::tempdir().unwrap();
+        let e = find_plugin(&d.path().join("routerlab")).unwrap_err();
+        assert!(e.contains(&d.path().join(PLUGIN_FILE).display().to_string()), "{e}");
+        std::fs::write(d.path().join(PLUGIN_FILE), b"").unwrap();
+        assert_eq!(find_plugin(&d.path().join("routerlab")).unwrap(), d.path().join(PLUGIN_FILE));
+    }
+
+    #[test]
+    fn the_client_speaks_the_plugins_protocol() {
+        // A stand-in for the plugin's socket: answers each line with a growing count.
+        let d = tempfile::tempdir().unwrap();
+        let sock = d.path().join("x.sock");
+        let l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        std::thread::spawn(move || {
+            let (s, _) = l.accept().unwrap();
+            let mut out = s.try_clone().unwrap();
+            for (i, line) in BufReader::new(s).lines().enumerate() {
+                line.unwrap();
+                out.write_all(format!("{} {}\n", 100 * (i + 1), 7 * (i + 1)).as_bytes()).unwrap();
+            }
+        });
+        let c = InsnCounter::start(&sock, Instant::now()).unwrap();
+        let r = c.read().unwrap();
+        assert!(r.user >= 200 && r.kernel >= 14 && r.user / 100 == r.kernel / 7, "{r:?}");
+        std::thread::sleep(SAMPLE_EVERY * 3);
+        let s = c.series();
+        assert!(s.len() >= 2 && s.windows(2).all(|w| w[1].user > w[0].user && w[1].t >= w[0].t), "{s:?}");
+    }
+}
