@@ -2,6 +2,7 @@
 pub mod accesslog;
 pub mod backend;
 pub mod compare;
+pub mod cost;
 pub mod forwarded;
 pub mod hist;
 pub mod image;

@@ -22,6 +22,9 @@ pub fn run(a: RunArgs) -> CmdResult {
         if let Some(w) = a.warmup {
             p.load.warmup = w;
         }
+        if let Some(i) = a.idle {
+            p.load.idle = i;
+        }
         if !a.builds.is_empty() {
             p.proxy.builds =
                 a.builds.iter().map(|b| load_build(b, p.proxy.kind)).collect::<Result<_, _>>().bad_input()?;
@@ -55,8 +58,12 @@ pub fn run(a: RunArgs) -> CmdResult {
     }
     std::fs::create_dir_all(&out).infra()?;
     let images_dir = super::image::images_dir(&a.dirs);
+    let exe = std::env::current_exe().infra()?;
+    let insn_plugin =
+        if a.no_insn_count { Err("turned off (--no-insn-count)".to_string()) } else { harness::vm::find_plugin(&exe) };
     let ctx = RunContext {
-        exe: std::env::current_exe().infra()?,
+        insn_plugin,
+        exe,
         templates: images_dir
             .parent()
             .map(|p| p.join("scenarios/templates"))
@@ -193,9 +200,17 @@ fn progress(ctx: &RunContext, scenario: &str, target: Target) -> (RunContext, Op
     }
 }
 
+/// Net guest instructions per request, `n/a` with the reason printed below the table.
+fn insns_cell(c: &CellReport) -> String {
+    match c.insns.as_ref().and_then(|i| i.steady.as_ref()).and_then(|s| s.per_request) {
+        Some(v) => harness::cost::human(v),
+        None => "n/a".into(),
+    }
+}
+
 fn print_summary(cells: &[CellReport]) {
     outln!(
-        "{:<40} {:<13} {:<6} {:>6} {:>6} {:>5} {:<9} {:>8} {:>8} {:>7} {:>8} {:>6}",
+        "{:<40} {:<13} {:<6} {:>6} {:>6} {:>5} {:<9} {:>8} {:>8} {:>7} {:>8} {:>10} {:>6}",
         "scenario",
         "target",
         "result",
@@ -207,6 +222,7 @@ fn print_summary(cells: &[CellReport]) {
         "p99 ms",
         "cpu %",
         "rss KiB",
+        "insns/req",
         "boot s"
     );
     for c in cells {
@@ -214,7 +230,7 @@ fn print_summary(cells: &[CellReport]) {
             c.load.as_ref().map(|l| (l.requests_per_s, l.latency_us.total.p99 as f64 / 1000.0)).unwrap_or_default();
         let (cpu, rss) = c.metrics.as_ref().map(|m| (m.cpu_mean_pct, m.rss_peak_kb)).unwrap_or_default();
         outln!(
-            "{:<40} {:<13} {:<6} {:>6} {:>6} {:>5} {:<9} {:>8.1} {:>8.1} {:>7.1} {:>8} {:>6.2}",
+            "{:<40} {:<13} {:<6} {:>6} {:>6} {:>5} {:<9} {:>8.1} {:>8.1} {:>7.1} {:>8} {:>10} {:>6.2}",
             format!(
                 "{}{}{}",
                 c.scenario,
@@ -231,6 +247,7 @@ fn print_summary(cells: &[CellReport]) {
             p99,
             cpu,
             rss,
+            insns_cell(c),
             c.timings.boot_s
         );
         for a in c.assertions.iter().filter(|a| !a.passed) {
@@ -238,6 +255,9 @@ fn print_summary(cells: &[CellReport]) {
         }
         if let Some(e) = &c.error {
             outln!("    ERROR {e}");
+        }
+        if let Some(i) = &c.insns {
+            outln!("    {}", i.headline());
         }
     }
 }

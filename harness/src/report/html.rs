@@ -209,6 +209,7 @@ fn numbers(c: &CellView) -> String {
             m.guest_cpu_mean_pct, m.qemu_host_cpu_mean_pct, m.samples
         );
     }
+    b.push_str(&insns_numbers(k));
     let t = &k.timings;
     let _ = write!(
         b,
@@ -216,6 +217,46 @@ fn numbers(c: &CellView) -> String {
         t.lab_s, t.boot_s, t.deploy_s, t.warmup_s, t.steady_s, t.teardown_s,
         k.image_kernel_bytes as f64 / 1048576.0, k.image_initrd_bytes as f64 / 1048576.0
     );
+    b
+}
+
+/// Instruction counts per phase, the background and the agent's cost, or why there are none.
+fn insns_numbers(k: &crate::runner::CellReport) -> String {
+    use crate::cost::human;
+    let Some(i) = &k.insns else { return String::new() };
+    if let Some(why) = &i.unavailable {
+        return format!("<p class=\"insns\">Instruction counts: unavailable ({})</p>", esc(why));
+    }
+    let opt = |v: Option<f64>| v.map(human).unwrap_or_else(|| "-".into());
+    let mut b = String::from(
+        "<table class=\"insns\"><tr><th>guest instructions</th><th>user</th><th>kernel</th><th>per s</th>\
+         <th>per request (net)</th><th>user / kernel (net)</th><th>per request (raw)</th><th>per full handshake (net)</th></tr>",
+    );
+    for (name, p) in [("warm-up", &i.warmup), ("steady", &i.steady)] {
+        let Some(p) = p else { continue };
+        let _ = write!(
+            b,
+            "<tr><td>{name}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{} / {}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            human(p.user as f64), human(p.kernel as f64), human(p.per_s), opt(p.per_request),
+            opt(p.per_request_user), opt(p.per_request_kernel), opt(p.per_request_raw), opt(p.per_handshake)
+        );
+    }
+    b.push_str("</table>");
+    if let Some(bg) = &i.background {
+        let _ = write!(
+            b,
+            "<p>Background subtracted: {}/s (quiet {}/s",
+            human(bg.total_per_s()),
+            human(i.quiet.map(|q| q.total_per_s()).unwrap_or(0.0))
+        );
+        if let Some(a) = &i.agent {
+            let share = a.share_of_steady_pct.map(|s| format!(", {s:.2}% of the steady phase")).unwrap_or_default();
+            let _ =
+                write!(b, " plus the metrics agent: {} per sample, {}/s{share}", human(a.per_sample()), human(a.per_s));
+        }
+        b.push_str(").</p>");
+    }
     b
 }
 
@@ -246,6 +287,12 @@ fn plots(c: &CellView) -> Result<String, ReportError> {
     b.push_str(&figure("rss", time_plot("Proxy RSS", "MiB", &[f(&rss, &label)], &t.phases)?));
     let mem: Vec<_> = t.guest.iter().map(|g| (g.t, g.mem_used_kb as f64 / 1024.0)).collect();
     b.push_str(&figure("guest-memory", time_plot("Guest memory in use", "MiB", &[f(&mem, "used")], &t.phases)?));
+    if !t.insns.is_empty() {
+        let user: Vec<_> = t.insns.iter().map(|p| (p.t, p.user_per_s / 1e6)).collect();
+        let kernel: Vec<_> = t.insns.iter().map(|p| (p.t, p.kernel_per_s / 1e6)).collect();
+        let series = [f(&user, "user"), f(&kernel, "kernel")];
+        b.push_str(&figure("insns", time_plot("Guest instructions", "M instructions/s", &series, &t.phases)?));
+    }
     b.push_str("</div>");
     Ok(b)
 }

@@ -8,6 +8,19 @@ pub(crate) fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
+/// Net instructions per request (raw in brackets), or `unavailable`.
+pub(crate) fn insns_text(c: &crate::runner::CellReport) -> String {
+    let Some(i) = &c.insns else { return "-".into() };
+    if i.unavailable.is_some() {
+        return "unavailable".into();
+    }
+    match i.steady.as_ref().map(|s| (s.per_request, s.per_request_raw)) {
+        Some((Some(net), Some(raw))) => format!("{} ({} raw)", crate::cost::human(net), crate::cost::human(raw)),
+        Some((None, Some(raw))) => format!("{} raw", crate::cost::human(raw)),
+        _ => "-".into(),
+    }
+}
+
 pub fn markdown(run: &RunView) -> String {
     let r = &run.report;
     let passed = run.cells.iter().filter(|c| c.cell.outcome == "pass").count();
@@ -19,8 +32,10 @@ pub fn markdown(run: &RunView) -> String {
         cell(&r.host),
         r.started_at
     );
-    m.push_str("| cell | result | client IP | sent | mismatches | req/s | p99 ms | proxy CPU % | peak RSS MiB |\n");
-    m.push_str("|---|---|---|---:|---:|---:|---:|---:|---:|\n");
+    m.push_str(
+        "| cell | result | client IP | sent | mismatches | req/s | p99 ms | proxy CPU % | peak RSS MiB | insns/req |\n",
+    );
+    m.push_str("|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for c in &run.cells {
         let k = &c.cell;
         let (rps, p99) =
@@ -29,13 +44,14 @@ pub fn markdown(run: &RunView) -> String {
         let result = if k.outcome == "pass" { "pass".to_string() } else { format!("**{}**", k.outcome.to_uppercase()) };
         let _ = writeln!(
             m,
-            "| {} | {result} | {} | {} | {} | {rps:.1} | {:.1} | {cpu:.1} | {:.1} |",
+            "| {} | {result} | {} | {} | {} | {rps:.1} | {:.1} | {cpu:.1} | {:.1} | {} |",
             cell(&c.title()),
             cell(&k.client_ip.verdict),
             k.client_ip.sent,
             k.client_ip.mismatches,
             p99 as f64 / 1000.0,
-            rss as f64 / 1024.0
+            rss as f64 / 1024.0,
+            cell(&insns_text(k))
         );
     }
     let problems: Vec<String> = run
@@ -53,6 +69,16 @@ pub fn markdown(run: &RunView) -> String {
             failed.chain(err).collect::<Vec<_>>()
         })
         .collect();
+    let unavailable: Vec<String> = run
+        .cells
+        .iter()
+        .filter_map(|c| Some(format!("- {}: {}", c.title(), c.cell.insns.as_ref()?.unavailable.as_ref()?)))
+        .collect();
+    if !unavailable.is_empty() {
+        m.push_str("\n### Instruction counts unavailable\n\n");
+        m.push_str(&unavailable.join("\n"));
+        m.push('\n');
+    }
     if !problems.is_empty() {
         m.push_str("\n### Problems\n\n");
         m.push_str(&problems.join("\n"));

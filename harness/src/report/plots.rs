@@ -49,14 +49,13 @@ pub fn latency_plot(title: &str, curves: &[(String, &LatencyCurve)]) -> Result<S
     })
 }
 
-/// Series over time (seconds on x) with the phases shaded.
+/// Series over time (seconds on x) with the phases shaded. x starts at 0 (the first load
+/// phase) or earlier, where an idle phase or samples come before it.
 pub fn time_plot(title: &str, y_label: &str, series: &[Series], phases: &[Phase]) -> Result<String, ReportError> {
-    let x_max = series
-        .iter()
-        .flat_map(|s| s.points.iter().map(|p| p.0))
-        .chain(phases.iter().map(|p| p.end_s))
-        .fold(1.0f64, f64::max);
-    draw(title, "time (s)", y_label, series, phases, (0.0, x_max), |x| trim(*x))
+    let xs = || series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
+    let x_max = xs().chain(phases.iter().map(|p| p.end_s)).fold(1.0f64, f64::max);
+    let x_min = xs().chain(phases.iter().map(|p| p.start_s)).fold(0.0f64, f64::min);
+    draw(title, "time (s)", y_label, series, phases, (x_min, x_max), |x| trim(*x))
 }
 
 /// A tick label without trailing zeros: 99.9, 2.5, 3.

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::assess::{budget_assertions, spoofable_logs};
 use super::deploy::deploy_proxy;
+use super::insns::CostProbe;
 use super::report::{CellReport, ClientIpSection, ProxyMetrics};
 use super::session::{other, Session};
 use super::timeline::{process_samples, PhaseClock, Timeline};
@@ -26,6 +27,8 @@ pub struct RunContext {
     pub state: PathBuf,
     pub templates: PathBuf,
     pub on_phase: Option<PhaseFn>,
+    /// The insn-count QEMU plugin ([`crate::vm::find_plugin`]), or why the router runs without.
+    pub insn_plugin: Result<PathBuf, String>,
 }
 
 impl RunContext {
@@ -159,25 +162,35 @@ async fn drive(
     let sources: Vec<String> = all.iter().filter(|a| a.is_ipv6() == v6).map(|a| a.to_string()).collect();
     let url = if v6 { format!("https://[{}]/", ADDR::ROUTER_WAN6) } else { format!("https://{}/", ADDR::ROUTER_WAN4) };
     let ca = pki_dir.join("ca.crt");
+    if !plan.load.idle.is_zero() && vm.insns().is_ok() {
+        ctx.phase("idle");
+    }
+    let idle_from = vm.host_clock();
+    let mut probe = CostProbe::idle(vm, plan.load.idle).await;
+    let idle_window = probe.measured_idle().then(|| (idle_from, vm.host_clock()));
     let mut warm = None;
     if !plan.load.warmup.is_zero() {
         ctx.phase("warm-up load");
         let t = Instant::now();
         let upw = uptime(vm).await;
+        let a = probe.read(vm);
         warm = Some((upw, load(lab, plan, target, ctx, &url, &ca, &sources, plan.load.warmup, &dir.join("warmup"))?));
+        probe.warmup = a.zip(probe.read(vm));
         r.timings.warmup_s = t.elapsed().as_secs_f64();
     }
     ctx.phase("steady load");
     let up0 = uptime(vm).await;
     let t2 = Instant::now();
+    let a = probe.read(vm);
     let summary = load(lab, plan, target, ctx, &url, &ca, &sources, plan.load.duration, &dir.join("steady"))?;
+    probe.steady = a.zip(probe.read(vm));
     r.timings.steady_s = t2.elapsed().as_secs_f64();
     let up1 = uptime(vm).await;
     tokio::time::sleep(Duration::from_millis(600)).await; // one more metrics sample
     let series = vm.metrics();
     r.metrics = Some(metrics(&series, &process, up0, up1, r.timings.steady_s));
     let clock = PhaseClock { warmup_start: warm.as_ref().map(|w| w.0), steady_start: up0, steady_end: up1 };
-    let timeline = Timeline::build(
+    let mut timeline = Timeline::build(
         &clock,
         warm.as_ref().map(|w| &w.1),
         &summary,
@@ -185,6 +198,10 @@ async fn drive(
         &process,
         &dir.join("steady.journal.tsv"),
     );
+    r.insns = Some(probe.section(warm.as_ref().map(|w| &w.1), &summary));
+    if let Some(origin) = probe.warmup.or(probe.steady).map(|w| w.0.t) {
+        timeline.add_insns(&vm.insn_series(), origin, idle_window);
+    }
     if let Err(e) = timeline.write(&dir.join("timeline.json")) {
         tracing::warn!("{}: {e}", dir.join("timeline.json").display());
     }

@@ -63,6 +63,9 @@ pub struct CellReport {
     pub assertions: Vec<Assertion>,
     pub load: Option<LoadSummary>,
     pub metrics: Option<ProxyMetrics>,
+    /// Guest instructions per phase and per request, or why they are unavailable.
+    #[serde(default)]
+    pub insns: Option<crate::cost::InsnSection>,
     pub timings: Timings,
     /// Impairments applied (`link host/interface: netem args`) and those that could not be.
     #[serde(default)]

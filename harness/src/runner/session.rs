@@ -93,6 +93,7 @@ impl Session {
 
         let mut bo = BootOptions::new("router", dir.into());
         bo.netns = Some(lab.ns("router"));
+        bo.insn_plugin = ctx.insn_plugin.clone();
         // No management NIC: uploads go over the WAN or the console, and on malta every extra
         // PCI device shares an interrupt line with a lab NIC (see docs/images.md).
         bo.mgmt = false;

@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::cost::Rate;
 use crate::hist::LatencyHist;
 use crate::load::{read_journal, LoadSummary};
-use crate::vm::MetricsSeries;
+use crate::vm::{InsnReading, MetricsSeries};
 
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Phase {
@@ -31,6 +32,14 @@ pub struct GuestSample {
     pub mem_total_kb: u64,
 }
 
+/// Guest instructions per second between two plugin samples, at their midpoint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct InsnRatePoint {
+    pub t: f64,
+    pub user_per_s: f64,
+    pub kernel_per_s: f64,
+}
+
 /// One HDR percentile curve: (percentile, microseconds) pairs.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LatencyCurve {
@@ -49,6 +58,9 @@ pub struct Timeline {
     /// Steady-phase latency: `total` (from the actual send), `corrected` (from the intended
     /// send, open loop only), `handshake` and `ttfb`.
     pub latency: Vec<LatencyCurve>,
+    /// Guest instructions per second (insn-count plugin, about 10 Hz), from the idle window on.
+    #[serde(default)]
+    pub insns: Vec<InsnRatePoint>,
 }
 
 /// Where the load phases sit, in guest uptime seconds (the metrics agent's clock).
@@ -94,6 +106,28 @@ impl Timeline {
             .collect();
         t.latency = latency_curves(steady_journal);
         t
+    }
+
+    /// Add the instruction rate series and the idle phase. `origin` is the host-clock time
+    /// of this timeline's zero (the first load phase's first reading), `idle` the host-clock
+    /// window without load, if one was measured.
+    pub fn add_insns(&mut self, series: &[InsnReading], origin: f64, idle: Option<(f64, f64)>) {
+        let from = idle.map(|i| i.0).unwrap_or(origin);
+        if let Some((a, b)) = idle {
+            self.phases.insert(0, Phase { name: "idle".into(), start_s: a - origin, end_s: b - origin });
+        }
+        self.insns = series
+            .windows(2)
+            .filter(|w| w[0].t >= from)
+            .filter_map(|w| {
+                let r = Rate::between(&w[0], &w[1])?;
+                Some(InsnRatePoint {
+                    t: (w[0].t + w[1].t) / 2.0 - origin,
+                    user_per_s: r.user_per_s,
+                    kernel_per_s: r.kernel_per_s,
+                })
+            })
+            .collect();
     }
 
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
@@ -170,5 +204,19 @@ mod tests {
         assert_eq!(t.throughput.len(), whole.min(steady.timeline.len()), "partial last second left out");
         assert_eq!(t.throughput[0], (0.5, steady.timeline[0]));
         assert!(t.latency.is_empty(), "no journal, no curves");
+    }
+
+    #[test]
+    fn insn_rates_share_the_timeline_clock_and_start_at_the_idle_window() {
+        let mut t =
+            Timeline { phases: vec![Phase { name: "steady".into(), start_s: 0.0, end_s: 4.0 }], ..Default::default() };
+        let r = |t, user, kernel| InsnReading { t, user, kernel };
+        // Before idle (dropped), idle 8-10, load from 10 (the origin).
+        let s = [r(7.0, 0, 0), r(8.0, 100, 1_000), r(9.0, 200, 2_000), r(10.0, 300, 3_000), r(10.5, 50_300, 53_000)];
+        t.add_insns(&s, 10.0, Some((8.0, 10.0)));
+        assert_eq!(t.phases[0], Phase { name: "idle".into(), start_s: -2.0, end_s: 0.0 });
+        assert_eq!(t.insns.len(), 3, "{:?}", t.insns);
+        assert_eq!(t.insns[0], InsnRatePoint { t: -1.5, user_per_s: 100.0, kernel_per_s: 1_000.0 });
+        assert_eq!(t.insns[2], InsnRatePoint { t: 0.25, user_per_s: 100_000.0, kernel_per_s: 100_000.0 });
     }
 }

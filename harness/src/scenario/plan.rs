@@ -83,6 +83,9 @@ pub struct LabPlan {
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct LoadPlan {
+    /// No load, before the warm-up: measures the guest's background instruction rate
+    /// (half with the metrics agent, half with it stopped). Zero skips it.
+    pub idle: Duration,
     pub warmup: Duration,
     pub duration: Duration,
     pub connections: u32,
@@ -433,6 +436,7 @@ pub fn load_plan(path: &Path) -> Result<Plan, ScenarioError> {
         }
     }
     let load = LoadPlan {
+        idle: c.duration(&l.idle, "load.idle", Duration::from_secs(3))?,
         warmup: c.duration(&l.warmup, "load.warmup", Duration::from_secs(1))?,
         duration: c.duration(&l.duration, "load.duration", Duration::from_secs(10))?,
         connections: l.connections.as_ref().map(|s| *s.get_ref()).unwrap_or(4).max(1),

@@ -81,6 +81,8 @@ pub(crate) struct RawImpair {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawLoad {
     #[serde(default)]
+    pub idle: Option<Spanned<String>>,
+    #[serde(default)]
     pub warmup: Option<Spanned<String>>,
     #[serde(default)]
     pub duration: Option<Spanned<String>>,

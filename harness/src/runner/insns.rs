@@ -1,0 +1,130 @@
+//! A cell's instruction-count readings: the idle window (the metrics agent's cost per sample,
+//! then the quiet rate with the agent stopped), then the counters at each load phase's start
+//! and end. The arithmetic is in [`crate::cost`]; this only decides when to read.
+use std::time::{Duration, Instant};
+
+use crate::cost::{background, AgentCost, InsnSection, PhaseCost, Rate};
+use crate::load::LoadSummary;
+use crate::vm::{InsnReading, Vm};
+
+/// Stops or resumes the guest's metrics agent (busybox pidof finds the script by name; awk,
+/// its reader, then waits on its pipe).
+const AGENT_STOP: &str = "kill -STOP $(pidof routerlab-metrics)";
+const AGENT_CONT: &str = "kill -CONT $(pidof routerlab-metrics)";
+/// Wait this long after a console command before an idle window opens: the guest is still
+/// finishing what the command started (measured: about 0.3 s of bursts after `kill`).
+const SETTLE: Duration = Duration::from_millis(500);
+
+/// The readings of one cell. The first failure to read is kept as the reason.
+#[derive(Default)]
+pub(crate) struct CostProbe {
+    why_not: Option<String>,
+    quiet: Option<Rate>,
+    agent: Option<AgentCost>,
+    /// Readings at the start and end of warm-up and steady.
+    pub warmup: Option<(InsnReading, InsnReading)>,
+    pub steady: Option<(InsnReading, InsnReading)>,
+}
+
+impl CostProbe {
+    /// Measure the background for about `idle` (no load): the first half reads the counters
+    /// as each metrics agent sample arrives, the second has the agent stopped. Skipped when counts
+    /// are unavailable or `idle` is zero.
+    pub async fn idle(vm: &mut Vm, idle: Duration) -> CostProbe {
+        let mut p = CostProbe::default();
+        if let Err(why) = vm.insns() {
+            p.why_not = Some(why);
+            return p;
+        }
+        if idle.is_zero() {
+            return p;
+        }
+        let half = idle / 2;
+        tokio::time::sleep(SETTLE).await;
+        let agent_window = p.agent_window(vm, half).await;
+        let stopped = vm.exec(AGENT_STOP).await.map(|o| o.status == 0).unwrap_or(false);
+        tokio::time::sleep(SETTLE).await;
+        p.quiet = p.window(vm, half).await;
+        if stopped {
+            let _ = vm.exec(AGENT_CONT).await;
+        }
+        if let (Some((readings, interval)), Some(q)) = (agent_window, &p.quiet) {
+            p.agent = AgentCost::median(&readings, q, interval);
+        }
+        p
+    }
+
+    /// Readings just after each of `n + 1` agent samples arrive (`n` covering about `d`):
+    /// each gap between two readings holds exactly one sample's work. Returns the readings
+    /// and the interval in seconds.
+    async fn agent_window(&mut self, vm: &Vm, d: Duration) -> Option<(Vec<InsnReading>, f64)> {
+        let interval = Duration::from_millis(vm.agent_progress().interval_ms?);
+        let n = ((d.as_secs_f64() / interval.as_secs_f64()).round() as usize).max(1);
+        let mut next = vm.agent_progress().samples + 1;
+        let mut readings = Vec::with_capacity(n + 1);
+        for _ in 0..=n {
+            next = wait_samples(vm, next, interval * 2).await? + 1;
+            readings.push(self.read(vm)?);
+        }
+        Some((readings, interval.as_secs_f64()))
+    }
+
+    async fn window(&mut self, vm: &Vm, d: Duration) -> Option<Rate> {
+        let a = self.read(vm)?;
+        tokio::time::sleep(d).await;
+        let b = self.read(vm)?;
+        Rate::between(&a, &b)
+    }
+
+    /// Whether the idle window was measured (for the timeline's idle phase).
+    pub fn measured_idle(&self) -> bool {
+        self.quiet.is_some()
+    }
+
+    /// The counters now; `None` (and the reason kept) if they cannot be read.
+    pub fn read(&mut self, vm: &Vm) -> Option<InsnReading> {
+        if self.why_not.is_some() {
+            return None;
+        }
+        vm.insns().map_err(|why| self.why_not = Some(why)).ok()
+    }
+
+    /// The report section: per phase, with the idle background subtracted.
+    pub fn section(&self, warmup: Option<&LoadSummary>, steady: &LoadSummary) -> InsnSection {
+        if let Some(why) = &self.why_not {
+            return InsnSection::unavailable(why.clone());
+        }
+        let bg = self.quiet.as_ref().map(|q| background(q, self.agent.as_ref()));
+        let cost = |(a, b): &(InsnReading, InsnReading), l: &LoadSummary| {
+            PhaseCost::new(a, b, bg.as_ref(), l.ok, l.handshakes.full)
+        };
+        let steady_cost = self.steady.as_ref().map(|w| cost(w, steady));
+        let agent = self.agent.map(|mut a| {
+            a.share_of_steady_pct = steady_cost.as_ref().filter(|s| s.per_s > 0.0).map(|s| 100.0 * a.per_s / s.per_s);
+            a
+        });
+        InsnSection {
+            unavailable: None,
+            background: bg,
+            quiet: self.quiet,
+            agent,
+            warmup: self.warmup.as_ref().zip(warmup).map(|(w, l)| cost(w, l)),
+            steady: steady_cost,
+        }
+    }
+}
+
+/// Wait until the agent has sent `count` samples; the count reached, or `None` on timeout.
+async fn wait_samples(vm: &Vm, count: usize, timeout: Duration) -> Option<usize> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let n = vm.agent_progress().samples;
+        if n >= count {
+            return Some(n);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
