@@ -12,10 +12,17 @@ pub enum Metric {
     PeakRss,
     Errors,
     ClientIp,
+    /// Guest instructions per completed request (background subtracted), and its parts.
+    Insns,
+    InsnsUser,
+    InsnsKernel,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 9] = [
+    pub const ALL: [Metric; 12] = [
+        Metric::Insns,
+        Metric::InsnsUser,
+        Metric::InsnsKernel,
         Metric::Throughput,
         Metric::Handshakes,
         Metric::P50,
@@ -39,6 +46,9 @@ impl Metric {
             Metric::PeakRss => "rss",
             Metric::Errors => "errors",
             Metric::ClientIp => "client-ip",
+            Metric::Insns => "insns/req",
+            Metric::InsnsUser => "insns/req-user",
+            Metric::InsnsKernel => "insns/req-kernel",
         }
     }
 
@@ -50,6 +60,22 @@ impl Metric {
             Metric::PeakRss => "MiB",
             Metric::Errors => "",
             Metric::ClientIp => "",
+            Metric::Insns | Metric::InsnsUser | Metric::InsnsKernel => "insns",
+        }
+    }
+
+    /// Guest instruction counts: deterministic, so no noise floor; compared by a fit.
+    pub fn is_insns(self) -> bool {
+        matches!(self, Metric::Insns | Metric::InsnsUser | Metric::InsnsKernel)
+    }
+
+    /// Changes smaller than this share are never called (wall-clock metrics wobble by
+    /// about 2% run to run on an emulated router; instruction counts do not).
+    pub fn noise_floor(self) -> f64 {
+        if self.is_insns() {
+            0.0
+        } else {
+            super::MIN_CHANGE
         }
     }
 
@@ -66,6 +92,7 @@ impl Metric {
             "cpu" => "cpu-per-1k",
             "peak-rss" | "memory" => "rss",
             "handshakes/s" => "handshakes",
+            "insns" | "instructions" | "insns-per-req" => "insns/req",
             other => other,
         };
         Metric::ALL.into_iter().find(|m| m.name() == alias)
@@ -92,6 +119,26 @@ impl Metric {
             Metric::PeakRss => c.metrics.as_ref().filter(|m| m.samples > 0).map(|m| m.rss_peak_kb as f64 / 1024.0),
             Metric::Errors => l.map(|l| l.errors.total() as f64),
             Metric::ClientIp => None,
+            Metric::Insns => steady(c)?.per_request,
+            Metric::InsnsUser => steady(c)?.per_request_user,
+            Metric::InsnsKernel => steady(c)?.per_request_kernel,
         }
     }
+
+    /// For instruction metrics: the cell's (requests/s, instructions/s) in the steady phase,
+    /// the point the per-request fit uses (see `compare::stats::fit`).
+    pub fn fit_point(self, c: &CellReport) -> Option<(f64, f64)> {
+        let s = steady(c)?;
+        let insns = match self {
+            Metric::Insns => s.total,
+            Metric::InsnsUser => s.user,
+            Metric::InsnsKernel => s.kernel,
+            _ => return None,
+        };
+        (s.seconds > 0.0 && s.requests > 0).then(|| (s.requests as f64 / s.seconds, insns as f64 / s.seconds))
+    }
+}
+
+fn steady(c: &CellReport) -> Option<&crate::cost::PhaseCost> {
+    c.insns.as_ref()?.steady.as_ref()
 }

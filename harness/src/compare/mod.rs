@@ -4,10 +4,12 @@ mod error;
 mod gate;
 mod metric;
 mod render;
+mod stats;
 mod table;
 
 pub use error::CompareError;
 pub use gate::{evaluate, Gate, Op, Tripped};
 pub use metric::Metric;
 pub use render::{comparison_html, comparison_markdown, comparison_text, overlay_members};
+pub use stats::{fit, paired, welch, Estimate, Method, LEVEL, POWER};
 pub use table::{compare, Change, Comparison, Group, Row, Side, Stats, MIN_CHANGE};

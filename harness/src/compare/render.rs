@@ -1,12 +1,15 @@
 //! A comparison as a terminal table, Markdown, and an HTML page with the runs overlaid.
 use std::fmt::Write;
 
+use super::metric::Metric;
 use super::table::{Change, Comparison, Group, Row};
 use super::Tripped;
 use crate::report::{esc, md_cell, overlay_page, CellView, ReportError, RunView};
 
 fn fmt_num(v: f64) -> String {
-    if v.abs() >= 100.0 {
+    if v.abs() >= 10_000.0 {
+        crate::cost::human(v)
+    } else if v.abs() >= 100.0 {
         format!("{v:.0}")
     } else if v.abs() >= 10.0 {
         format!("{v:.1}")
@@ -28,17 +31,45 @@ fn change_word(c: Change) -> &'static str {
     }
 }
 
-/// One side's cell: `median ±spread% (n)` then, for candidates, `ratio change`.
+/// One side's cell: the value (`median ±spread% (n)`, or the fitted per-request cost) then,
+/// for candidates, `ratio [95% interval] change`.
 fn side_cell(row: &Row, i: usize) -> String {
     let Some(s) = row.stats[i] else { return "-".into() };
-    let mut t = fmt_num(s.median);
-    if s.n > 1 {
+    let mut t = fmt_num(row.shown(i).unwrap_or(s.median));
+    let fitted = row.estimates.iter().flatten().any(|e| e.method == super::Method::Fit);
+    if fitted {
+        let _ = write!(t, " (fit, n={})", s.n);
+    } else if s.n > 1 {
         let _ = write!(t, " ±{:.1}% (n={})", s.spread_pct() / 2.0, s.n);
     }
     if let Some(r) = row.ratios[i] {
-        let _ = write!(t, " {r:.3}x {}", change_word(row.changes[i]));
+        let _ = write!(t, " {r:.3}x");
+        if let Some(e) = row.estimates[i] {
+            let _ = write!(t, " [{:.3}, {:.3}]", e.lo, e.hi);
+        }
+        let _ = write!(t, " {}", change_word(row.changes[i]));
     }
     t
+}
+
+/// The metrics whose interval is worth a sentence under each table.
+const SENTENCES: [Metric; 3] = [Metric::Insns, Metric::Throughput, Metric::P99];
+
+/// One readable line per candidate and headline metric: the change with its 95% interval,
+/// p-value and the smallest change the run could detect.
+pub fn verdict_lines(cmp: &Comparison, g: &Group) -> Vec<String> {
+    let mut out = Vec::new();
+    for i in 1..cmp.sides.len() {
+        for r in g.rows.iter().filter(|r| SENTENCES.contains(&r.metric)) {
+            let line = match (r.estimates[i], r.stats[i]) {
+                (Some(e), _) => e.sentence(),
+                (None, Some(_)) => "no interval: repetitions on both sides are needed (--repeat 3 or more)".into(),
+                (None, None) => continue,
+            };
+            out.push(format!("{} {}: {line}", cmp.sides[i].label, r.metric.name()));
+        }
+    }
+    out
 }
 
 fn verdict_cell(g: &Group, i: usize) -> String {
@@ -97,6 +128,9 @@ pub fn comparison_text(cmp: &Comparison, tripped: &[Tripped]) -> String {
             let cells: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
             let _ = writeln!(out, "  {}", cells.join("  ").trim_end());
         }
+        for l in verdict_lines(cmp, g) {
+            let _ = writeln!(out, "  {l}");
+        }
         out.push('\n');
     }
     out.push_str(&gate_text(tripped));
@@ -116,7 +150,8 @@ pub fn comparison_markdown(cmp: &Comparison, tripped: &[Tripped]) -> String {
     let labels: Vec<&str> = cmp.sides.iter().map(|s| s.label.as_str()).collect();
     let _ = writeln!(
         out,
-        "Baseline: `{}`. Ratios are candidate / baseline medians; ± is half the range over repetitions.\n",
+        "Baseline: `{}`. Ratios are candidate / baseline with their 95% interval (paired A/B, Welch, or for \
+         instruction counts the fit insns/s = a·req/s + b); ± is half the range over repetitions.\n",
         labels[0]
     );
     for g in &cmp.groups {
@@ -126,6 +161,10 @@ pub fn comparison_markdown(cmp: &Comparison, tripped: &[Tripped]) -> String {
         let _ = writeln!(out, "|{}", "---|".repeat(rows[0].len()));
         for r in &rows[1..] {
             let _ = writeln!(out, "| {} |", r.iter().map(|c| md_cell(c)).collect::<Vec<_>>().join(" | "));
+        }
+        out.push('\n');
+        for l in verdict_lines(cmp, g) {
+            let _ = writeln!(out, "- {l}");
         }
         out.push('\n');
     }
@@ -158,7 +197,11 @@ pub fn comparison_html(
             }
             t.push_str("</tr>");
         }
-        t.push_str("</table>");
+        t.push_str("</table><ul class=\"verdicts\">");
+        for l in verdict_lines(cmp, g) {
+            let _ = write!(t, "<li>{}</li>", esc(&l));
+        }
+        t.push_str("</ul>");
     }
     if !tripped.is_empty() {
         t.push_str("<h2 class=\"fail\">Regressions</h2><ul>");

@@ -1,6 +1,7 @@
 //! Grouping cells into sides and rows: which runs are compared, per (scenario, target),
 //! with median and spread over repetitions and a call on whether a difference is noise.
 use super::metric::Metric;
+use super::stats::{fit, paired, welch, Estimate};
 use crate::runner::{CellReport, Report};
 
 /// Median and range of one metric over a side's repetitions.
@@ -39,10 +40,11 @@ pub enum Change {
     Baseline,
     NoData,
     Same,
-    /// Both sides have repetitions and their ranges overlap: not called a change.
+    /// The 95% interval of the ratio includes 1 (or, without one, the ranges over
+    /// repetitions overlap), or the change is under the metric's noise floor.
     WithinNoise,
-    /// `certain` when both sides have repetitions and their ranges do not overlap; with a
-    /// single run on either side the spread is unknown and the call is tentative.
+    /// `certain` when the 95% interval excludes 1 (or, without an interval, the ranges do
+    /// not overlap); with a single run on either side the call is tentative.
     Better {
         certain: bool,
     },
@@ -56,9 +58,25 @@ pub struct Row {
     pub metric: Metric,
     /// One per side; `None` where the side did not measure it.
     pub stats: Vec<Option<Stats>>,
-    /// Median of the side over median of the baseline (side 0); `None` for side 0.
+    /// The side against the baseline (side 0): the estimate's ratio where there is one,
+    /// else median over median; `None` for side 0.
     pub ratios: Vec<Option<f64>>,
     pub changes: Vec<Change>,
+    /// Ratio with a 95% interval, where both sides have repetitions; `None` for side 0.
+    pub estimates: Vec<Option<Estimate>>,
+}
+
+impl Row {
+    /// The value to show for side `i`: the fitted per-request cost where the ratio came from
+    /// a fit (side 0 from the first candidate's fit), else the median.
+    pub fn shown(&self, i: usize) -> Option<f64> {
+        let fitted = |e: &Estimate| e.method == super::Method::Fit;
+        match i {
+            0 => self.estimates.iter().flatten().find(|e| fitted(e)).map(|e| e.base),
+            _ => self.estimates.get(i).copied().flatten().filter(fitted).map(|e| e.value),
+        }
+        .or_else(|| self.stats.get(i).copied().flatten().map(|s| s.median))
+    }
 }
 
 /// One compared side (a run, or one build within an A/B run).
@@ -141,7 +159,9 @@ pub fn compare(inputs: &[(String, Report)]) -> Comparison {
                 .iter()
                 .map(|s| inputs[s.input].1.cells.iter().filter(|c| s.holds(&scenario, &target, c)).collect())
                 .collect();
-            let rows = Metric::ALL.into_iter().filter(|m| *m != Metric::ClientIp).map(|m| row(m, &cells)).collect();
+            let paired = sides.iter().all(|s| s.input == sides[0].input);
+            let rows =
+                Metric::ALL.into_iter().filter(|m| *m != Metric::ClientIp).map(|m| row(m, &cells, paired)).collect();
             let verdicts = cells.iter().map(|cs| cs.iter().map(|c| c.client_ip.verdict.clone()).collect()).collect();
             let outcomes = cells.iter().map(|cs| cs.iter().map(|c| c.outcome.clone()).collect()).collect();
             Group { scenario, target, rows, verdicts, outcomes }
@@ -150,43 +170,89 @@ pub fn compare(inputs: &[(String, Report)]) -> Comparison {
     Comparison { sides, groups }
 }
 
-fn row(metric: Metric, cells: &[Vec<&CellReport>]) -> Row {
-    let stats: Vec<Option<Stats>> =
-        cells.iter().map(|cs| Stats::of(cs.iter().filter_map(|c| metric.value(c)).collect())).collect();
+fn row(metric: Metric, cells: &[Vec<&CellReport>], paired_sides: bool) -> Row {
+    let values: Vec<Vec<f64>> = cells.iter().map(|cs| cs.iter().filter_map(|c| metric.value(c)).collect()).collect();
+    let stats: Vec<Option<Stats>> = values.iter().map(|v| Stats::of(v.clone())).collect();
     let base = stats.first().copied().flatten();
-    let mut ratios = vec![None];
-    let mut changes = vec![Change::Baseline];
-    for s in stats.iter().skip(1) {
+    let mut row = Row {
+        metric,
+        stats: stats.clone(),
+        ratios: vec![None],
+        changes: vec![Change::Baseline],
+        estimates: vec![None],
+    };
+    for (i, s) in stats.iter().enumerate().skip(1) {
+        let est = estimate(metric, &cells[0], &cells[i], &values[0], &values[i], paired_sides);
         let (r, ch) = match (base, s) {
             (Some(a), Some(b)) => {
-                let r = if a.median == 0.0 {
-                    if b.median == 0.0 {
-                        1.0
-                    } else {
-                        f64::INFINITY
-                    }
-                } else {
-                    b.median / a.median
-                };
-                (Some(r), change(metric, &a, b))
+                (Some(est.map(|e| e.ratio).unwrap_or_else(|| median_ratio(&a, b))), change(metric, &a, b, est.as_ref()))
             }
             _ => (None, Change::NoData),
         };
-        ratios.push(r);
-        changes.push(ch);
+        row.ratios.push(r);
+        row.changes.push(ch);
+        row.estimates.push(est);
     }
-    Row { metric, stats, ratios, changes }
+    row
+}
+
+fn median_ratio(a: &Stats, b: &Stats) -> f64 {
+    match (a.median == 0.0, b.median == 0.0) {
+        (true, true) => 1.0,
+        (true, false) => f64::INFINITY,
+        _ => b.median / a.median,
+    }
+}
+
+/// The candidate against the baseline with an interval: the per-request fit for
+/// instruction counts, pairs for the builds of one A/B run, else Welch.
+fn estimate(
+    metric: Metric,
+    a: &[&CellReport],
+    b: &[&CellReport],
+    va: &[f64],
+    vb: &[f64],
+    paired_sides: bool,
+) -> Option<Estimate> {
+    if metric.is_insns() {
+        let pts = |cs: &[&CellReport]| cs.iter().filter_map(|c| metric.fit_point(c)).collect::<Vec<_>>();
+        if let Some(e) = fit(&pts(a), &pts(b)) {
+            return Some(e);
+        }
+    }
+    let by_rep = |cs: &[&CellReport]| -> Option<Vec<f64>> {
+        let mut v: Vec<(u32, f64)> =
+            cs.iter().map(|c| Some((c.repetition, metric.value(c)?))).collect::<Option<_>>()?;
+        v.sort_by_key(|x| x.0);
+        Some(v.into_iter().map(|x| x.1).collect())
+    };
+    if paired_sides && a.len() == b.len() {
+        if let Some(e) = by_rep(a).zip(by_rep(b)).and_then(|(x, y)| paired(&x, &y)) {
+            return Some(e);
+        }
+    }
+    welch(va, vb)
 }
 
 /// Differences smaller than this share of the baseline median are never called changes:
 /// emulated routers on shared CI machines wobble by about this much run to run.
 pub const MIN_CHANGE: f64 = 0.02;
 
-fn change(metric: Metric, a: &Stats, b: &Stats) -> Change {
+fn change(metric: Metric, a: &Stats, b: &Stats, est: Option<&Estimate>) -> Change {
     if a.median == b.median && a.min == b.min && a.max == b.max {
         return Change::Same;
     }
-    if a.median != 0.0 && ((b.median - a.median) / a.median).abs() < MIN_CHANGE {
+    if let Some(e) = est {
+        if !e.significant() || (e.ratio - 1.0).abs() < metric.noise_floor() {
+            return Change::WithinNoise;
+        }
+        return if (e.ratio > 1.0) == metric.higher_is_better() {
+            Change::Better { certain: true }
+        } else {
+            Change::Worse { certain: true }
+        };
+    }
+    if a.median != 0.0 && ((b.median - a.median) / a.median).abs() < metric.noise_floor() {
         return Change::WithinNoise;
     }
     let repeated = a.n >= 2 && b.n >= 2;
