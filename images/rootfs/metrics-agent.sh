@@ -20,7 +20,10 @@
 out=${1:-/dev/hvc0}
 interval=${2:-500}
 sec=$((interval / 1000)).$((interval % 1000 / 100))$((interval % 100 / 10))$((interval % 10))
-exec >"$out"
+# Nothing on stderr: it is the console, where routerlab runs its commands, and a process
+# that exits mid-scan makes `<"/proc/PID/comm"` fail with a message that would land in the
+# middle of a command's output.
+exec >"$out" 2>/dev/null
 tick=/tmp/.routerlab-metrics-tick
 rm -f "$tick"
 mkfifo "$tick" && exec 3<>"$tick"
@@ -33,7 +36,7 @@ scan() {
     for name in $watch; do
         for d in /proc/[0-9]*; do
             comm=
-            read -r comm <"$d/comm" 2>/dev/null
+            read -r comm 2>/dev/null <"$d/comm"
             [ "$comm" = "$name" ] && pids="$pids $name:${d#/proc/}"
         done
     done
