@@ -141,6 +141,12 @@ pub struct CompareArgs {
     /// Also write an HTML page with the compared runs' plots overlaid.
     #[arg(long, value_name = "PATH")]
     pub html: Option<PathBuf>,
+    /// Also write the comparison as JSON (docs/compare.schema.json).
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+    /// Also write Bencher Metric Format JSON (one benchmark per scenario/target/side).
+    #[arg(long, value_name = "PATH")]
+    pub bmf: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

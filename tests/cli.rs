@@ -210,15 +210,18 @@ fn compare_gate_exits_102_on_a_regression_and_0_otherwise() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(102), "{stdout}");
     assert!(
-        stdout.contains("REGRESSION p99 > 1.10x: haproxy-reencrypt-xff on aarch64-virt [regressed]: p99 ratio 1.476x"),
+        stdout.contains(
+            "REGRESSION p99 > 1.10x: haproxy-reencrypt-xff on aarch64-virt [regressed]: p99 vs base: +49.2% [+33.8%, +66.4%]"
+        ),
         "{stdout}"
     );
     assert!(!stdout.contains("REGRESSION rss"), "RSS did not change: {stdout}");
-    assert!(stdout.contains("p99 (ms)") && stdout.contains("1.476x worse"), "{stdout}");
+    assert!(stdout.contains("p99 (ms)") && stdout.contains("1.492x [1.338, 1.664] worse"), "{stdout}");
     let out = routerlab(&["compare", &base, &noisy, "--fail-if", "p99 > 1.10x"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "within noise: {stdout}");
-    assert!(stdout.contains("1.119x within noise"), "{stdout}");
+    assert!(stdout.contains("1.079x [0.752, 1.548] within noise"), "the interval spans 1: {stdout}");
+    assert!(stdout.contains("noisy p99: +7.9% [-24.8%, +54.8%] at 95%, p=0.502"), "{stdout}");
     // Markdown and overlaid HTML on request.
     let d = tempfile::tempdir().unwrap();
     let (md, html) = (d.path().join("c.md"), d.path().join("c.html"));
@@ -229,6 +232,42 @@ fn compare_gate_exits_102_on_a_regression_and_0_otherwise() {
     assert!(md.contains("| metric | haproxy-image (baseline) | haproxy-deb12u3 |"), "{md}");
     let html = std::fs::read_to_string(html).unwrap();
     assert!(html.contains("data-plot=\"latency\"") && html.matches("<polyline").count() >= 6, "6 runs overlaid");
+}
+
+#[test]
+fn compare_gates_on_instructions_per_request_with_an_interval_and_exports_json_and_bmf() {
+    // A real A/B run on aarch64-virt: the image's HAProxy against four extra header rules.
+    let ab = fixture("runs/ab-insns");
+    let d = tempfile::tempdir().unwrap();
+    let (json, bmf) = (d.path().join("c.json"), d.path().join("c.bmf.json"));
+    let args = ["compare", &ab, "--fail-if", "insns/req > 1.02x", "--json", json.to_str().unwrap()];
+    let out = routerlab(&[&args[..], &["--bmf", bmf.to_str().unwrap()]].concat());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(102), "{stdout}");
+    assert!(stdout.contains("insns/req (insns)") && stdout.contains("(fit, n=3)"), "{stdout}");
+    assert!(stdout.contains("REGRESSION insns/req > 1.02x") && stdout.contains("fit a·req/s + b"), "{stdout}");
+    // The same data cannot call req/s either way.
+    assert!(stdout.lines().any(|l| l.starts_with("  rps") && l.contains("within noise")), "{stdout}");
+    // A gate above the interval does not trip.
+    let out = routerlab(&["compare", &ab, "--fail-if", "insns/req > 1.20x"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/compare.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let v = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = v.iter_errors(&doc).map(|e| format!("{e} at {}", e.instance_path())).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let insns = &doc["groups"][0]["metrics"][0];
+    assert_eq!(insns["metric"], "insns/req");
+    assert_eq!(insns["sides"][1]["estimate"]["method"], "fit");
+    assert_eq!(insns["sides"][1]["change"], "worse");
+    assert!(!v.is_valid(&serde_json::json!({"schema_version": 1, "sides": [], "groups": [], "tripped": [], "x": 1})));
+    let bmf: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&bmf).unwrap()).unwrap();
+    let plant = &bmf["haproxy-reencrypt-xff/aarch64-virt/haproxy-plant"];
+    assert!(plant["insns-per-request"]["value"].as_f64().unwrap() > 100_000.0, "{bmf}");
+    assert!(plant["rps"]["lower_value"].as_f64() <= plant["rps"]["upper_value"].as_f64(), "{bmf}");
 }
 
 #[test]

@@ -2,8 +2,8 @@
 use std::path::Path;
 
 use harness::compare::{
-    compare, comparison_html, comparison_markdown, comparison_text, evaluate, overlay_members, Comparison, Gate,
-    Tripped,
+    bmf, compare, comparison_html, comparison_json, comparison_markdown, comparison_text, evaluate, overlay_members,
+    Comparison, Gate, Tripped,
 };
 use harness::report::{load_run, RunView};
 
@@ -19,6 +19,12 @@ pub fn run(a: CompareArgs) -> CmdResult {
     let tripped = evaluate(&cmp, &gates);
     out!("{}", comparison_text(&cmp, &tripped));
     write_outputs(&cmp, &tripped, &views, a.markdown.as_deref(), a.html.as_deref())?;
+    if let Some(p) = &a.json {
+        super::write_json(p, &comparison_json(&cmp, &tripped))?;
+    }
+    if let Some(p) = &a.bmf {
+        super::write_json(p, &bmf(&cmp))?;
+    }
     if !tripped.is_empty() {
         eprintln!("routerlab: {} regression gate(s) tripped", tripped.len());
         return Ok(Code::Regression);

@@ -1,6 +1,7 @@
 //! `routerlab compare`: runs side by side per metric, with ratios against the first side,
 //! median and spread over repetitions, a within-noise call, and a regression gate.
 mod error;
+mod export;
 mod gate;
 mod metric;
 mod render;
@@ -8,6 +9,7 @@ mod stats;
 mod table;
 
 pub use error::CompareError;
+pub use export::{bmf, comparison_json};
 pub use gate::{evaluate, Gate, Op, Tripped};
 pub use metric::Metric;
 pub use render::{comparison_html, comparison_markdown, comparison_text, overlay_members};

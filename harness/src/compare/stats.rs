@@ -76,11 +76,12 @@ impl Estimate {
         self.lo > 1.0 || self.hi < 1.0
     }
 
-    /// One line a person can read: `+3.1% [+2.2%, +4.0%], p=0.004, detects ±1.2% (paired, n−1=3)`.
+    /// One line a person can read:
+    /// `+3.1% [+2.2%, +4.0%] at 95%, p=0.004, could detect ±1.2% (paired A/B, 3 df)`.
     pub fn sentence(&self) -> String {
         let pct = |r: f64| format!("{:+.1}%", (r - 1.0) * 100.0);
         format!(
-            "{} [{}, {}] at 95%, p={}, could detect ±{:.1}% ({}, {} df)",
+            "{} [{}, {}] at 95%, {}, could detect ±{:.1}% ({}, {} df)",
             pct(self.ratio),
             pct(self.lo),
             pct(self.hi),
@@ -98,9 +99,9 @@ impl Estimate {
 
 fn p_text(p: f64) -> String {
     if p < 0.001 {
-        "<0.001".into()
+        "p<0.001".into()
     } else {
-        format!("{p:.3}")
+        format!("p={p:.3}")
     }
 }
 
