@@ -53,6 +53,11 @@ fn check_cells(report: &serde_json::Value, out: &str) {
         );
         let want = if name == "l4-forward-baseline" { "lost" } else { "preserved" };
         assert_eq!(ip["verdict"], want, "{name}");
+        // Every cell counts guest instructions (the plugin is built with the binary).
+        let i = &c["insns"];
+        assert!(i["unavailable"].is_null(), "{name}: {i}");
+        assert!(i["steady"]["total"].as_u64().unwrap() > 1_000_000, "{name}: {i}");
+        assert!(i["steady"]["per_request_raw"].as_f64().unwrap() > 1_000.0, "{name}: {i}");
         if name != "l4-forward-baseline" {
             assert!(c["metrics"]["samples"].as_u64().unwrap() > 0, "{name}: proxy metrics sampled");
             assert!(c["metrics"]["rss_peak_kb"].as_u64().unwrap() > 0, "{name}");
@@ -64,8 +69,10 @@ fn check_cells(report: &serde_json::Value, out: &str) {
 #[test]
 fn shipped_scenarios_on_aarch64_virt() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, report, out) =
-        run(&["scenarios", "--target", "aarch64-virt", "--duration", "2s", "--warmup", "300ms"], dir.path());
+    let (code, report, out) = run(
+        &["scenarios", "--target", "aarch64-virt", "--duration", "2s", "--warmup", "300ms", "--idle", "1s"],
+        dir.path(),
+    );
     assert_valid(&report);
     assert_eq!(report["cells"].as_array().unwrap().len(), 10, "{out}");
     check_cells(&report, &out);
@@ -135,8 +142,10 @@ fn shipped_scenarios_on_aarch64_virt() {
 #[test]
 fn shipped_scenarios_on_mipsel_malta() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, report, out) =
-        run(&["scenarios", "--target", "mipsel-malta", "--duration", "2s", "--warmup", "300ms"], dir.path());
+    let (code, report, out) = run(
+        &["scenarios", "--target", "mipsel-malta", "--duration", "2s", "--warmup", "300ms", "--idle", "1s"],
+        dir.path(),
+    );
     assert_valid(&report);
     assert_eq!(report["cells"].as_array().unwrap().len(), 10, "{out}");
     check_cells(&report, &out);
