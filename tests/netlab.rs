@@ -214,16 +214,19 @@ fn lab_up(dir: &Path) -> (std::process::Child, String) {
 }
 
 #[test]
-fn sigint_mid_run_tears_down() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut child, prefix) = lab_up(dir.path());
-    assert_eq!(netns_with(&prefix).len(), 5);
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(0));
-    assert!(netns_with(&prefix).is_empty());
-    assert_eq!(root_links_with(&prefix), 0);
+fn sigint_sigterm_and_sighup_mid_run_tear_down_alike() {
+    // SIGHUP (a closed terminal) used to kill `lab up` without a teardown.
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut child, prefix) = lab_up(dir.path());
+        assert_eq!(netns_with(&prefix).len(), 5);
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as i32, sig) };
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(0), "signal {sig}");
+        assert!(netns_with(&prefix).is_empty(), "signal {sig}: {:?}", netns_with(&prefix));
+        assert_eq!(root_links_with(&prefix), 0, "signal {sig}");
+    }
 }
 
 #[test]

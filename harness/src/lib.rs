@@ -15,6 +15,7 @@ pub mod reconcile;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod shutdown;
 mod textpos;
 pub mod tls;
 pub mod vm;

@@ -37,12 +37,9 @@ pub fn run(a: BackendArgs) -> CmdResult {
     })
 }
 
-/// Until SIGINT or SIGTERM: a backend is stopped, not interrupted, so this is a clean exit.
+/// Until SIGINT, SIGTERM or SIGHUP: a backend is stopped, not interrupted, so this is a
+/// clean exit.
 async fn wait_for_signal() -> std::io::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r,
-        _ = term.recv() => Ok(()),
-    }
+    harness::shutdown::requested().await;
+    Ok(())
 }

@@ -36,16 +36,7 @@ pub fn run(cmd: LabCmd) -> CmdResult {
         out.flush().infra()?;
     }
     if !once {
-        super::runtime()?
-            .block_on(async {
-                use tokio::signal::unix::{signal, SignalKind};
-                let mut term = signal(SignalKind::terminate())?;
-                tokio::select! {
-                    r = tokio::signal::ctrl_c() => r,
-                    _ = term.recv() => Ok(()),
-                }
-            })
-            .infra()?;
+        super::runtime()?.block_on(harness::shutdown::requested());
     }
     let t1 = std::time::Instant::now();
     let report = lab.teardown();

@@ -112,7 +112,11 @@ pub fn run(a: RunArgs) -> CmdResult {
                 };
                 let stopped = tokio::select! {
                     _ = run_cells(plan, *t, group, &cell_ctx, &mut sink) => false,
-                    _ = tokio::signal::ctrl_c() => true, // the cells' Drops clean up
+                    sig = harness::shutdown::requested() => {
+                        // Dropping the cells' futures tears their labs and VMs down.
+                        eprintln!("routerlab: {sig}: stopping; finished cells are kept in report.json");
+                        true
+                    }
                 };
                 if let Some(b) = bar {
                     b.finish_and_clear();

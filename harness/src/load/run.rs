@@ -10,8 +10,8 @@ use super::worker::{worker, Ctx};
 use super::{LoadError, LoadSummary};
 use crate::tls::{client_config, Resumption};
 
-/// Run the load described by `cfg` and summarise it. Ctrl-C ends the run early; the
-/// summary and journal then cover what was sent, marked `interrupted`.
+/// Run the load described by `cfg` and summarise it. SIGINT, SIGTERM or SIGHUP end the run
+/// early; the summary and journal then cover what was sent, marked `interrupted`.
 pub async fn run(cfg: LoadConfig) -> Result<LoadSummary, LoadError> {
     if let Mode::Open { rate, .. } = cfg.mode {
         if !(rate.is_finite() && rate > 0.0) {
@@ -69,10 +69,9 @@ pub async fn run(cfg: LoadConfig) -> Result<LoadSummary, LoadError> {
     let ctrl_c = {
         let ctx = ctx.clone();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                tracing::warn!("interrupted: finishing requests in flight");
-                ctx.stop.store(true, Ordering::Relaxed);
-            }
+            let sig = crate::shutdown::requested().await;
+            tracing::warn!("{sig}: finishing requests in flight");
+            ctx.stop.store(true, Ordering::Relaxed);
         })
     };
     let handles: Vec<_> =
