@@ -140,17 +140,22 @@ fn row<'a>(c: &'a harness::compare::Comparison, m: Metric) -> &'a harness::compa
 }
 
 #[test]
-fn compare_ratios_are_candidate_over_baseline_medians() {
+fn compare_ratios_come_with_an_interval_around_the_median_ratio() {
     let c = compare(&[report("base.json"), report("regressed.json")]);
     assert_eq!(c.sides.iter().map(|s| s.label.as_str()).collect::<Vec<_>>(), ["base", "regressed"]);
     let p99 = row(&c, Metric::P99);
     let (a, b) = (p99.stats[0].unwrap(), p99.stats[1].unwrap());
     assert_eq!((a.n, a.median, a.min, a.max), (3, 21.0, 20.0, 22.0));
     assert_eq!(b.median, 31.0);
-    assert!((p99.ratios[1].unwrap() - 31.0 / 21.0).abs() < 1e-9);
+    // Repetitions on both sides: the ratio is Welch's on the logs (geometric means), and its
+    // 95% interval holds the ratio of medians.
+    let e = p99.estimates[1].unwrap();
+    assert_eq!(p99.ratios[1], Some(e.ratio));
+    assert!(e.lo < 31.0 / 21.0 && 31.0 / 21.0 < e.hi && e.lo > 1.0, "{e:?}");
     assert_eq!(p99.changes[1], Change::Worse { certain: true });
     let rps = row(&c, Metric::Throughput);
-    assert!((rps.ratios[1].unwrap() - 245.0 / 305.0).abs() < 1e-9);
+    let e = rps.estimates[1].unwrap();
+    assert!(e.lo < 245.0 / 305.0 && 245.0 / 305.0 < e.hi && e.hi < 1.0, "{e:?}");
     assert_eq!(rps.changes[1], Change::Worse { certain: true }, "fewer requests/s is worse");
     assert_eq!(row(&c, Metric::PeakRss).changes[1], Change::Same);
 }
@@ -159,7 +164,8 @@ fn compare_ratios_are_candidate_over_baseline_medians() {
 fn overlapping_ranges_are_within_noise_and_do_not_trip() {
     let c = compare(&[report("base.json"), report("noisy.json")]);
     let p99 = row(&c, Metric::P99);
-    assert!((p99.ratios[1].unwrap() - 23.5 / 21.0).abs() < 1e-9, "median ratio 1.119x");
+    let e = p99.estimates[1].unwrap();
+    assert!(e.lo < 1.0 && 1.0 < e.hi, "the interval holds no change: {e:?}");
     assert_eq!(p99.changes[1], Change::WithinNoise);
     let gates: Vec<Gate> = ["p99 > 1.10x", "rps < 0.95x"].iter().map(|g| g.parse().unwrap()).collect();
     assert!(evaluate(&c, &gates).is_empty(), "a ratio inside the noise is not a regression");
@@ -172,7 +178,7 @@ fn the_gate_trips_on_a_regression_and_names_it() {
     let t = gate("p99 > 1.10x");
     assert_eq!(t.len(), 1);
     assert_eq!((t[0].group.as_str(), t[0].side.as_str()), ("haproxy-reencrypt-xff on aarch64-virt", "regressed"));
-    assert!(t[0].detail.contains("1.476x"), "{}", t[0].detail);
+    assert!(t[0].detail.contains("p99 vs base: +49.2% [+33.8%, +66.4%] at 95%"), "{}", t[0].detail);
     assert!(gate("p99 > 1.60x").is_empty());
     assert!(gate("rss > 1.20x").is_empty());
     assert_eq!(gate("rps < 0.9x").len(), 1);
