@@ -96,16 +96,13 @@ impl Vm {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        let guard = KillOnError(Some(child));
-        let console = Console::attach(&paths.console_sock, &paths.transcript).await.map_err(io(&paths.console_sock))?;
-        let mut qmp = Qmp::connect(&paths.qmp_sock).await.map_err(|detail| VmError::Qmp { vm: vm.clone(), detail })?;
-        let metrics = Arc::new(Mutex::new(Collector::default()));
-        if cfg.metrics {
-            super::metrics::attach(&paths.metrics_sock, &paths.metrics_log, metrics.clone())
-                .await
-                .map_err(io(&paths.metrics_sock))?;
-        }
-        qmp.execute("cont", None).await.map_err(|detail| VmError::Qmp { vm: vm.clone(), detail })?;
+        let mut guard = KillOnError(Some(child));
+        let attached = attach(&cfg, &paths).await;
+        let (console, qmp, metrics) = match attached {
+            Ok(a) => a,
+            // QEMU can create its sockets and then exit (a plugin it refuses): say that.
+            Err(e) => return Err(guard.exited(&vm, &paths).unwrap_or(e)),
+        };
         let started = Instant::now();
         let insns = match &cfg.insn {
             InsnSetup::Load { .. } => InsnCounter::start(&paths.insn_sock, started)
@@ -341,10 +338,46 @@ impl Drop for Vm {
     }
 }
 
+/// Console, QMP (the CPU let run) and the metrics stream of a just-spawned QEMU.
+async fn attach(cfg: &VmConfig, paths: &VmPaths) -> Result<(Console, Qmp, Arc<Mutex<Collector>>), VmError> {
+    let vm = &cfg.name;
+    let io = |path: &PathBuf| {
+        let (vm, path) = (vm.clone(), path.clone());
+        move |source| VmError::Io { vm, path, source }
+    };
+    let console = Console::attach(&paths.console_sock, &paths.transcript).await.map_err(io(&paths.console_sock))?;
+    let mut qmp = Qmp::connect(&paths.qmp_sock).await.map_err(|detail| VmError::Qmp { vm: vm.clone(), detail })?;
+    let metrics = Arc::new(Mutex::new(Collector::default()));
+    if cfg.metrics {
+        super::metrics::attach(&paths.metrics_sock, &paths.metrics_log, metrics.clone())
+            .await
+            .map_err(io(&paths.metrics_sock))?;
+    }
+    qmp.execute("cont", None).await.map_err(|detail| VmError::Qmp { vm: vm.clone(), detail })?;
+    Ok((console, qmp, metrics))
+}
+
 /// Kills the child if startup fails half way.
 struct KillOnError(Option<Child>);
 
 impl KillOnError {
+    /// `QemuExited` with QEMU's stderr if the child has exited (waiting briefly for it).
+    fn exited(&mut self, vm: &str, paths: &VmPaths) -> Option<VmError> {
+        let child = self.0.as_mut()?;
+        for _ in 0..50 {
+            if let Ok(Some(status)) = child.try_wait() {
+                let stderr = std::fs::read_to_string(&paths.stderr).unwrap_or_default();
+                return Some(VmError::QemuExited {
+                    vm: vm.into(),
+                    status: status.to_string(),
+                    stderr: stderr.trim().to_string(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
     fn disarm(mut self) -> Child {
         self.0.take().expect("child present")
     }
