@@ -208,8 +208,14 @@ async fn drive(
     r.load = Some(summary);
 
     ctx.phase("reconcile");
+    reconcile_cell(plan, target, dir, &s.log_dir, r)?;
+    Ok(process)
+}
+
+/// Every request the steady phase sent against the backend's access log, as assertions.
+fn reconcile_cell(plan: &Plan, target: Target, dir: &Path, log_dir: &Path, r: &mut CellReport) -> Result<(), RunError> {
     let rec =
-        reconcile(&dir.join("steady.journal.tsv"), &s.log_dir.join("access.log"), crate::accesslog::LogFormat::Json)
+        reconcile(&dir.join("steady.journal.tsv"), &log_dir.join("access.log"), crate::accesslog::LogFormat::Json)
             .map_err(|e| other(target, "reconcile")(e.to_string()))?;
     let expect = match plan.expect {
         Expect::Preserved => RExpect::Preserved,
@@ -219,7 +225,7 @@ async fn drive(
     };
     r.assertions = rec.assertions(&expect, plan.max_error_rate);
     budget_assertions(plan, r);
-    r.spoofable = spoofable_logs(plan, &s.log_dir);
+    r.spoofable = spoofable_logs(plan, log_dir);
     r.client_ip = ClientIpSection {
         sent: rec.sent,
         logged: rec.logged,
@@ -228,7 +234,7 @@ async fn drive(
         verdict: rec.verdict().into(),
     };
     let _ = std::fs::write(dir.join("reconciliation.json"), serde_json::to_string_pretty(&rec).unwrap_or_default());
-    Ok(process)
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
