@@ -36,8 +36,7 @@ fn change_word(c: Change) -> &'static str {
 fn side_cell(row: &Row, i: usize) -> String {
     let Some(s) = row.stats[i] else { return "-".into() };
     let mut t = fmt_num(row.shown(i).unwrap_or(s.median));
-    let fitted = row.estimates.iter().flatten().any(|e| e.method == super::Method::Fit);
-    if fitted {
+    if row.fitted().is_some() {
         let _ = write!(t, " (fit, n={})", s.n);
     } else if s.n > 1 {
         let _ = write!(t, " ±{:.1}% (n={})", s.spread_pct() / 2.0, s.n);

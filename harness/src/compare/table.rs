@@ -70,12 +70,17 @@ impl Row {
     /// The value to show for side `i`: the fitted per-request cost where the ratio came from
     /// a fit (side 0 from the first candidate's fit), else the median.
     pub fn shown(&self, i: usize) -> Option<f64> {
-        let fitted = |e: &Estimate| e.method == super::Method::Fit;
+        let fitted = |e: &&Estimate| e.method == super::Method::Fit;
         match i {
-            0 => self.estimates.iter().flatten().find(|e| fitted(e)).map(|e| e.base),
-            _ => self.estimates.get(i).copied().flatten().filter(fitted).map(|e| e.value),
+            0 => self.fitted().map(|e| e.base),
+            _ => self.estimates.get(i).and_then(Option::as_ref).filter(fitted).map(|e| e.value),
         }
         .or_else(|| self.stats.get(i).copied().flatten().map(|s| s.median))
+    }
+
+    /// The first candidate's estimate if this row's ratios come from the per-request fit.
+    pub fn fitted(&self) -> Option<&Estimate> {
+        self.estimates.iter().flatten().find(|e| e.method == super::Method::Fit)
     }
 }
 
