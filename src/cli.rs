@@ -336,6 +336,20 @@ pub struct LoadArgs {
     /// No summary on stdout.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Warm up for D first, on the connections the measured phase then keeps using, so that
+    /// phase opens none (and pays no TLS handshake) of its own. Its summary and journal go
+    /// to --warmup-json and --warmup-journal; its request ids take the prefix `<run-id>-warmup`.
+    #[arg(long, value_parser = duration, value_name = "D")]
+    pub warmup: Option<Duration>,
+    #[arg(long, value_name = "PATH", requires = "warmup")]
+    pub warmup_json: Option<PathBuf>,
+    #[arg(long, value_name = "PATH", requires = "warmup")]
+    pub warmup_journal: Option<PathBuf>,
+    /// At each phase boundary print `mark warmup-end` or `mark steady-end` on stdout and wait
+    /// for a line on stdin, with the connections open and no request in flight: a caller reads
+    /// its counters (guest instructions) exactly there.
+    #[arg(long)]
+    pub marks: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,6 @@
 //! The CLI's contract: documented exit codes, one-line errors naming the bad value,
 //! machine-readable output, and the backend/load/verify pipeline working as processes.
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -355,4 +355,51 @@ fn shards_of_the_shipped_matrix_cover_every_cell_once() {
     union.sort();
     all.sort();
     assert_eq!(union, all, "every cell exactly once");
+}
+
+/// `load --warmup --marks`: the measured phase runs on the warm-up's connections (no
+/// handshake of its own), and at each mark nothing is sent until the caller answers.
+#[test]
+fn warmup_hands_its_connections_to_the_measured_phase_and_marks_pause_the_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pki = d.join("pki");
+    assert!(routerlab(&["certs", "--out", pki.to_str().unwrap(), "--name", "router.test", "--ip", "127.0.0.1"])
+        .status
+        .success());
+    let (cert, key, ca) = (pki.join("frontend.crt"), pki.join("frontend.key"), pki.join("ca.crt"));
+    let (_backend, url, _out) =
+        start_backend(d, &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
+    let p = |n: &str| d.join(n).to_str().unwrap().to_string();
+    let args = [
+        "load", &url, "--ca", ca.to_str().unwrap(), "-c", "3", "--quiet", "--marks",
+        "--warmup", "400ms", "--warmup-json", &p("w.json"), "--warmup-journal", &p("w.tsv"),
+        "--duration", "400ms", "--json", &p("s.json"), "--journal", &p("s.tsv"),
+    ];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_routerlab"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let logged = || std::fs::read_to_string(d.join("access.log")).unwrap_or_default().lines().count();
+    for mark in ["mark warmup-end", "mark steady-end"] {
+        assert_eq!(lines.next().unwrap().unwrap(), mark);
+        let before = logged();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert_eq!(logged(), before, "no request is sent while the caller holds {mark}");
+        stdin.write_all(b"\n").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let read = |n: &str| -> serde_json::Value { serde_json::from_str(&std::fs::read_to_string(d.join(n)).unwrap()).unwrap() };
+    let (w, s) = (read("w.json"), read("s.json"));
+    assert_eq!(w["handshakes"]["full"], 3, "the warm-up opens the connections: {w}");
+    assert_eq!(s["handshakes"]["full"], 0, "the measured phase opens none: {s}");
+    assert!(s["ok"].as_u64().unwrap() > 0 && w["ok"].as_u64().unwrap() > 0);
+    assert_ne!(w["run_id"], s["run_id"], "warm-up and measured requests must not share ids");
+    assert_eq!(logged() as u64, w["ok"].as_u64().unwrap() + s["ok"].as_u64().unwrap());
 }

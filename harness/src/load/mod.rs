@@ -14,5 +14,5 @@ mod worker;
 pub use config::{parse_header, ConnPolicy, LoadConfig, Mode, Stop, Target};
 pub use error::LoadError;
 pub use journal::{read_journal, ErrorClass, JournalEntry, JournalHeader, JournalReader, Outcome};
-pub use run::run;
+pub use run::{run, run_keeping, Connections};
 pub use summary::{ErrorCounts, LatencySet, LoadSummary};

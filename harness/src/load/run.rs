@@ -3,16 +3,34 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::config::{ConnPolicy, LoadConfig, Mode, Stop};
-use super::connect::Connector;
+use super::connect::{Connected, Connector};
 use super::journal::{JournalFile, JournalHeader};
 use super::stats::{SharedStats, WorkerStats};
 use super::worker::{worker, Ctx};
 use super::{LoadError, LoadSummary};
 use crate::tls::{client_config, Resumption};
 
+/// The connections a phase ended with, still open: the next phase's workers start from them,
+/// so it opens no connection (and pays no TLS handshake) of its own. Dropping it closes them.
+#[derive(Default)]
+pub struct Connections(Vec<Option<Connected>>);
+
+impl Connections {
+    /// How many are open.
+    pub fn open(&self) -> usize {
+        self.0.iter().filter(|c| c.as_ref().is_some_and(|c| !c.sender.is_closed())).count()
+    }
+}
+
 /// Run the load described by `cfg` and summarise it. SIGINT, SIGTERM or SIGHUP end the run
 /// early; the summary and journal then cover what was sent, marked `interrupted`.
 pub async fn run(cfg: LoadConfig) -> Result<LoadSummary, LoadError> {
+    run_keeping(cfg, Connections::default()).await.map(|(s, _)| s)
+}
+
+/// [`run`], starting from the connections of an earlier phase (worker `i` takes the `i`th)
+/// and returning the ones it ends with, still open.
+pub async fn run_keeping(cfg: LoadConfig, kept: Connections) -> Result<(LoadSummary, Connections), LoadError> {
     if let Mode::Open { rate, .. } = cfg.mode {
         if !(rate.is_finite() && rate > 0.0) {
             return Err(LoadError::BadOption(format!("--rate must be a positive number, got {rate}")));
@@ -74,11 +92,15 @@ pub async fn run(cfg: LoadConfig) -> Result<LoadSummary, LoadError> {
             ctx.stop.store(true, Ordering::Relaxed);
         })
     };
-    let handles: Vec<_> =
-        (0..ctx.cfg.mode.workers()).map(|i| tokio::spawn(worker(ctx.clone(), stats[i % shards].clone()))).collect();
+    let mut kept = kept.0.into_iter();
+    let handles: Vec<_> = (0..ctx.cfg.mode.workers())
+        .map(|i| tokio::spawn(worker(ctx.clone(), stats[i % shards].clone(), kept.next().flatten())))
+        .collect();
+    let mut open = Vec::with_capacity(handles.len());
     for h in handles {
-        if let Err(e) = h.await {
-            tracing::error!("load worker died: {e}");
+        match h.await {
+            Ok(conn) => open.push(conn),
+            Err(e) => tracing::error!("load worker died: {e}"),
         }
     }
     ctrl_c.abort();
@@ -90,5 +112,5 @@ pub async fn run(cfg: LoadConfig) -> Result<LoadSummary, LoadError> {
     let merged = WorkerStats::merged(&stats);
     let interrupted = ctx.stop.load(Ordering::Relaxed);
     let journal_errors = journal.as_ref().map(|j| j.write_errors()).unwrap_or(0);
-    Ok(LoadSummary::build(&ctx.cfg, &merged, elapsed, interrupted, journal_errors))
+    Ok((LoadSummary::build(&ctx.cfg, &merged, elapsed, interrupted, journal_errors), Connections(open)))
 }

@@ -52,9 +52,10 @@ impl Ctx {
     }
 }
 
-pub(crate) async fn worker(ctx: Arc<Ctx>, stats: SharedStats) {
+/// One connection's loop. It starts from `conn` (a connection an earlier phase kept open, if
+/// any) and returns the connection it ends with, still open, for the next phase.
+pub(crate) async fn worker(ctx: Arc<Ctx>, stats: SharedStats, mut conn: Option<Connected>) -> Option<Connected> {
     let mut journal = JournalBuf::new(ctx.journal.clone());
-    let mut conn: Option<Connected> = None;
     let keep_alive = ctx.cfg.policy == ConnPolicy::KeepAlive;
     while let Some((seq, intended)) = ctx.next() {
         if let Some(at) = intended {
@@ -143,6 +144,7 @@ pub(crate) async fn worker(ctx: Arc<Ctx>, stats: SharedStats) {
         }
     }
     journal.flush();
+    conn
 }
 
 fn build_request(cfg: &LoadConfig, id: &str, h2: bool) -> Request<Empty<Bytes>> {

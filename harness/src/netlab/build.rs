@@ -239,6 +239,15 @@ impl Lab {
             .map_err(|source| LabError::Spawn { program: program.into(), source })
     }
 
+    /// `program args` to run in a host's namespace, not yet started: for a caller that talks
+    /// to it over its pipes while it runs.
+    pub fn command(&self, host: &str, program: &str, args: &[&str]) -> Result<Command, LabError> {
+        self.check_host(host)?;
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.ns(host), program]).args(args);
+        Ok(c)
+    }
+
     /// Start a helper in a host's namespace (e.g. this binary's `backend` subcommand). It is
     /// recorded in the ledger; its stdout and stderr go to `<run_dir>/<host>.<label>.{out,err}`
     /// unless `stdout` is given.

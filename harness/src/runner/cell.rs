@@ -6,14 +6,15 @@ use std::time::{Duration, Instant};
 use super::assess::{budget_assertions, spoofable_logs};
 use super::deploy::deploy_proxy;
 use super::insns::CostProbe;
+use super::phases::LoadTarget;
 use super::report::{CellReport, ClientIpSection, ProxyMetrics};
 use super::session::{other, Session};
 use super::timeline::{process_samples, PhaseClock, Timeline};
 use super::RunError;
-use crate::netlab::{client_addresses, Lab, LabOptions, Tunnel, ADDR};
+use crate::netlab::{client_addresses, LabOptions, Tunnel, ADDR};
 use crate::reconcile::{reconcile, Expect as RExpect};
 use crate::scenario::{kebab, BuildPlan, Expect, Plan, ProxyKind};
-use crate::vm::{MetricsSeries, Target, Vm};
+use crate::vm::{MetricsSeries, Target};
 
 /// Told the name of each phase as a cell enters it; the UI decides how to show it.
 pub type PhaseFn = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
@@ -168,24 +169,10 @@ async fn drive(
     let idle_from = vm.host_clock();
     let mut probe = CostProbe::idle(vm, plan.load.idle).await;
     let idle_window = probe.measured_idle().then(|| (idle_from, vm.host_clock()));
-    let mut warm = None;
-    if !plan.load.warmup.is_zero() {
-        ctx.phase("warm-up load");
-        let t = Instant::now();
-        let upw = uptime(vm).await;
-        let a = probe.read(vm);
-        warm = Some((upw, load(lab, plan, target, ctx, &url, &ca, &sources, plan.load.warmup, &dir.join("warmup"))?));
-        probe.warmup = a.zip(probe.read(vm));
-        r.timings.warmup_s = t.elapsed().as_secs_f64();
-    }
-    ctx.phase("steady load");
-    let up0 = uptime(vm).await;
-    let t2 = Instant::now();
-    let a = probe.read(vm);
-    let summary = load(lab, plan, target, ctx, &url, &ca, &sources, plan.load.duration, &dir.join("steady"))?;
-    probe.steady = a.zip(probe.read(vm));
-    r.timings.steady_s = t2.elapsed().as_secs_f64();
-    let up1 = uptime(vm).await;
+    let to = LoadTarget { dir, url: &url, ca: &ca, sources: &sources };
+    let p = super::phases::run(lab, plan, target, ctx, &to, vm, &mut probe).await?;
+    let (warm, summary, up0, up1) = (p.warm, p.steady, p.up0, p.up1);
+    (r.timings.warmup_s, r.timings.steady_s) = (p.warmup_s, p.steady_s);
     tokio::time::sleep(Duration::from_millis(600)).await; // one more metrics sample
     let series = vm.metrics();
     r.metrics = Some(metrics(&series, &process, up0, up1, r.timings.steady_s));
@@ -235,62 +222,6 @@ fn reconcile_cell(plan: &Plan, target: Target, dir: &Path, log_dir: &Path, r: &m
     };
     let _ = std::fs::write(dir.join("reconciliation.json"), serde_json::to_string_pretty(&rec).unwrap_or_default());
     Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-fn load(
-    lab: &Lab,
-    plan: &Plan,
-    target: Target,
-    ctx: &RunContext,
-    url: &str,
-    ca: &Path,
-    sources: &[String],
-    duration: Duration,
-    stem: &Path,
-) -> Result<crate::load::LoadSummary, RunError> {
-    let (journal, json) = (format!("{}.journal.tsv", stem.display()), format!("{}.load.json", stem.display()));
-    let mut args: Vec<String> =
-        vec!["load".into(), url.into(), "--ca".into(), ca.display().to_string(), "--quiet".into()];
-    args.extend([
-        "--duration".into(),
-        format!("{}ms", duration.as_millis()),
-        "--journal".into(),
-        journal,
-        "--json".into(),
-        json.clone(),
-    ]);
-    match plan.load.rate {
-        Some(rate) => args.extend(["--rate".into(), rate.to_string(), "-c".into(), "64".into()]),
-        None => args.extend(["-c".into(), plan.load.connections.to_string()]),
-    }
-    match plan.load.conn_policy {
-        crate::scenario::ConnPolicyPlan::NewConn => args.push("--new-conn".into()),
-        crate::scenario::ConnPolicyPlan::Resume => args.push("--resume".into()),
-        crate::scenario::ConnPolicyPlan::KeepAlive => {}
-    }
-    if plan.load.http2 {
-        args.push("--http2".into());
-    }
-    for h in &plan.load.spoof_headers {
-        args.extend(["-H".into(), h.clone()]);
-    }
-    for s in sources {
-        args.extend(["--source".into(), s.clone()]);
-    }
-    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    let exe = ctx.exe.display().to_string();
-    let out = tokio::task::block_in_place(|| lab.exec_any("clients", &exe, &argv))
-        .map_err(|e| other(target, "load")(e.to_string()))?;
-    if !out.status.success() {
-        return Err(other(target, "load")(String::from_utf8_lossy(&out.stderr).trim().to_string()));
-    }
-    let text = std::fs::read_to_string(&json).map_err(|e| other(target, "load")(format!("{json}: {e}")))?;
-    serde_json::from_str(&text).map_err(|e| other(target, "load")(format!("{json}: {e}")))
-}
-
-async fn uptime(vm: &mut Vm) -> f64 {
-    vm.exec("cut -d' ' -f1 /proc/uptime").await.ok().and_then(|o| o.stdout.trim().parse().ok()).unwrap_or(0.0)
 }
 
 fn metrics(s: &MetricsSeries, process: &str, up0: f64, up1: f64, steady_s: f64) -> ProxyMetrics {

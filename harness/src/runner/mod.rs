@@ -8,6 +8,7 @@ mod deploy;
 mod error;
 mod insns;
 mod nginx_backend;
+mod phases;
 mod report;
 mod session;
 mod shard;

@@ -1,0 +1,168 @@
+//! A cell's warm-up and steady load: one `routerlab load` process in the clients namespace
+//! runs both on the same connections and stops at each boundary (`--marks`), with no request
+//! in flight, until the runner has read the guest's counters. The steady window so holds
+//! exactly its requests: no TCP or TLS set-up, no process start or exit.
+use std::path::Path;
+use std::time::Instant;
+
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::process::Command;
+
+use super::cell::RunContext;
+use super::insns::CostProbe;
+use super::session::other;
+use super::RunError;
+use crate::load::LoadSummary;
+use crate::netlab::Lab;
+use crate::scenario::{ConnPolicyPlan, Plan};
+use crate::vm::{InsnReading, Target, Vm};
+
+/// Where the load is sent from and to, and the cell directory its files go to.
+pub(crate) struct LoadTarget<'a> {
+    pub dir: &'a Path,
+    pub url: &'a str,
+    pub ca: &'a Path,
+    pub sources: &'a [String],
+}
+
+/// What the two phases gave: summaries, host seconds and guest uptimes at the boundaries.
+pub(crate) struct Phases {
+    /// Guest uptime at the warm-up's start, and its summary.
+    pub warm: Option<(f64, LoadSummary)>,
+    pub steady: LoadSummary,
+    pub warmup_s: f64,
+    pub steady_s: f64,
+    /// Guest uptime at the steady phase's start and end.
+    pub up0: f64,
+    pub up1: f64,
+}
+
+/// Run warm-up (unless zero) and steady load, writing `warmup.*` and `steady.*` into `dir`,
+/// and put the counter readings at each boundary into `probe`.
+pub(crate) async fn run(
+    lab: &Lab,
+    plan: &Plan,
+    target: Target,
+    ctx: &RunContext,
+    to: &LoadTarget<'_>,
+    vm: &mut Vm,
+    probe: &mut CostProbe,
+) -> Result<Phases, RunError> {
+    let (err, dir) = (other(target, "load"), to.dir);
+    let warm = !plan.load.warmup.is_zero();
+    let args = load_args(plan, to, dir, warm);
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let cmd = lab.command("clients", &ctx.exe.display().to_string(), &argv).map_err(|e| err(e.to_string()))?;
+    if warm {
+        ctx.phase("warm-up load");
+    }
+    let upw = uptime(vm).await;
+    let start = probe.read(vm);
+    let t0 = Instant::now();
+    let mut child = Command::from(cmd)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| err(format!("{}: {e}", ctx.exe.display())))?;
+    let mut stderr = child.stderr.take().expect("piped");
+    let stderr = tokio::spawn(async move {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s).await;
+        s
+    });
+    let mut stdin = child.stdin.take().expect("piped");
+    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+    let mut b = Boundaries { warmup_s: 0.0, steady_s: 0.0, up0: upw, up1: upw, steady_from: start, t: t0 };
+    if !warm {
+        ctx.phase("steady load");
+    }
+    while let Ok(Some(line)) = lines.next_line().await {
+        match line.trim() {
+            "mark warmup-end" => {
+                b.warmup_s = b.t.elapsed().as_secs_f64();
+                b.up0 = uptime(vm).await;
+                let r = probe.read(vm);
+                probe.warmup = start.zip(r);
+                (b.steady_from, b.t) = (r, Instant::now());
+                ctx.phase("steady load");
+            }
+            "mark steady-end" => {
+                b.steady_s = b.t.elapsed().as_secs_f64();
+                probe.steady = b.steady_from.zip(probe.read(vm));
+                b.up1 = uptime(vm).await;
+            }
+            other => tracing::debug!("load: {other}"),
+        }
+        let _ = stdin.write_all(b"\n").await;
+    }
+    drop(stdin);
+    let status = child.wait().await.map_err(|e| err(e.to_string()))?;
+    let stderr = stderr.await.unwrap_or_default();
+    if !status.success() {
+        return Err(err(stderr.trim().to_string()));
+    }
+    let summary = |stem: &str| read_summary(&dir.join(format!("{stem}.load.json"))).map_err(&err);
+    Ok(Phases {
+        warm: if warm { Some((upw, summary("warmup")?)) } else { None },
+        steady: summary("steady")?,
+        warmup_s: b.warmup_s,
+        steady_s: b.steady_s,
+        up0: b.up0,
+        up1: b.up1,
+    })
+}
+
+/// The clock and counters at the last boundary passed.
+struct Boundaries {
+    warmup_s: f64,
+    steady_s: f64,
+    up0: f64,
+    up1: f64,
+    steady_from: Option<InsnReading>,
+    t: Instant,
+}
+
+fn read_summary(path: &Path) -> Result<LoadSummary, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// `routerlab load` arguments for the scenario's load, both phases, with marks.
+fn load_args(plan: &Plan, to: &LoadTarget<'_>, dir: &Path, warm: bool) -> Vec<String> {
+    let path = |name: &str| dir.join(name).display().to_string();
+    let mut args: Vec<String> = vec!["load".into(), to.url.into(), "--ca".into(), to.ca.display().to_string()];
+    args.extend(["--quiet".into(), "--marks".into()]);
+    args.extend(["--duration".into(), format!("{}ms", plan.load.duration.as_millis())]);
+    args.extend(["--journal".into(), path("steady.journal.tsv"), "--json".into(), path("steady.load.json")]);
+    if warm {
+        args.extend(["--warmup".into(), format!("{}ms", plan.load.warmup.as_millis())]);
+        args.extend(["--warmup-journal".into(), path("warmup.journal.tsv")]);
+        args.extend(["--warmup-json".into(), path("warmup.load.json")]);
+    }
+    match plan.load.rate {
+        Some(rate) => args.extend(["--rate".into(), rate.to_string(), "-c".into(), "64".into()]),
+        None => args.extend(["-c".into(), plan.load.connections.to_string()]),
+    }
+    match plan.load.conn_policy {
+        ConnPolicyPlan::NewConn => args.push("--new-conn".into()),
+        ConnPolicyPlan::Resume => args.push("--resume".into()),
+        ConnPolicyPlan::KeepAlive => {}
+    }
+    if plan.load.http2 {
+        args.push("--http2".into());
+    }
+    for h in &plan.load.spoof_headers {
+        args.extend(["-H".into(), h.clone()]);
+    }
+    for s in to.sources {
+        args.extend(["--source".into(), s.clone()]);
+    }
+    args
+}
+
+/// The guest's uptime in seconds (0 if the console does not answer).
+pub(crate) async fn uptime(vm: &mut Vm) -> f64 {
+    vm.exec("cut -d' ' -f1 /proc/uptime").await.ok().and_then(|o| o.stdout.trim().parse().ok()).unwrap_or(0.0)
+}
