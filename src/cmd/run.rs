@@ -232,9 +232,13 @@ fn print_summary(cells: &[CellReport]) {
     for c in cells {
         let (rps, p99) =
             c.load.as_ref().map(|l| (l.requests_per_s, l.latency_us.total.p99 as f64 / 1000.0)).unwrap_or_default();
-        let (cpu, rss) = c.metrics.as_ref().map(|m| (m.cpu_mean_pct, m.rss_peak_kb)).unwrap_or_default();
+        // No samples of the proxy (the agent did not run, or never found it): say so, not 0.
+        let (cpu, rss) = match c.metrics.as_ref().filter(|m| m.samples > 0) {
+            Some(m) => (format!("{:.1}", m.cpu_mean_pct), m.rss_peak_kb.to_string()),
+            None => ("-".into(), "-".into()),
+        };
         outln!(
-            "{:<40} {:<13} {:<6} {:>6} {:>6} {:>5} {:<9} {:>8.1} {:>8.1} {:>7.1} {:>8} {:>10} {:>6.2}",
+            "{:<40} {:<13} {:<6} {:>6} {:>6} {:>5} {:<9} {:>8.1} {:>8.1} {:>7} {:>8} {:>10} {:>6.2}",
             format!(
                 "{}{}{}",
                 c.scenario,

@@ -176,6 +176,9 @@ async fn drive(
     tokio::time::sleep(Duration::from_millis(600)).await; // one more metrics sample
     let series = vm.metrics();
     r.metrics = Some(metrics(&series, &process, up0, up1, r.timings.steady_s));
+    if !process.is_empty() && r.metrics.as_ref().is_some_and(|m| m.samples == 0) {
+        tracing::warn!("{}: no metrics samples of {process} in the steady phase", dir.display());
+    }
     let clock = PhaseClock { warmup_start: warm.as_ref().map(|w| w.0), steady_start: up0, steady_end: up1 };
     let mut timeline = Timeline::build(
         &clock,
