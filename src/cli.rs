@@ -193,7 +193,8 @@ pub enum VmCmd {
         insns: Option<PathBuf>,
         #[command(flatten)]
         dirs: ImageDirs,
-        /// The command, after `--`.
+        /// The command, after `--`: one word is a shell command line ('echo hi; exit 3'),
+        /// several are an argument vector, each word kept whole (sh -c 'exit 7').
         #[arg(last = true, required = true, value_name = "CMD")]
         cmd: Vec<String>,
     },

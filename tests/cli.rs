@@ -21,6 +21,8 @@ fn assert_bad_input(args: &[&str], needle: &str) {
 #[test]
 fn bad_flags_and_values_are_one_line_exit_2() {
     assert_bad_input(&["load"], "URL");
+    let empty = tempfile::tempdir().unwrap();
+    assert_bad_input(&["check", empty.path().to_str().unwrap()], empty.path().to_str().unwrap());
     assert_bad_input(&["load", "https://127.0.0.1:1/", "--bogus"], "--bogus");
     assert_bad_input(&["load", "https://127.0.0.1:1/", "-k", "--source", "300.1.1.1"], "300.1.1.1");
     assert_bad_input(&["load", "https://127.0.0.1:1/", "-k", "--source", "10.0.0.0/33"], "10.0.0.0/33");
@@ -372,9 +374,26 @@ fn warmup_hands_its_connections_to_the_measured_phase_and_marks_pause_the_load()
         start_backend(d, &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
     let p = |n: &str| d.join(n).to_str().unwrap().to_string();
     let args = [
-        "load", &url, "--ca", ca.to_str().unwrap(), "-c", "3", "--quiet", "--marks",
-        "--warmup", "400ms", "--warmup-json", &p("w.json"), "--warmup-journal", &p("w.tsv"),
-        "--duration", "400ms", "--json", &p("s.json"), "--journal", &p("s.tsv"),
+        "load",
+        &url,
+        "--ca",
+        ca.to_str().unwrap(),
+        "-c",
+        "3",
+        "--quiet",
+        "--marks",
+        "--warmup",
+        "400ms",
+        "--warmup-json",
+        &p("w.json"),
+        "--warmup-journal",
+        &p("w.tsv"),
+        "--duration",
+        "400ms",
+        "--json",
+        &p("s.json"),
+        "--journal",
+        &p("s.tsv"),
     ];
     let mut child = Command::new(env!("CARGO_BIN_EXE_routerlab"))
         .args(args)
@@ -395,7 +414,8 @@ fn warmup_hands_its_connections_to_the_measured_phase_and_marks_pause_the_load()
     }
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    let read = |n: &str| -> serde_json::Value { serde_json::from_str(&std::fs::read_to_string(d.join(n)).unwrap()).unwrap() };
+    let read =
+        |n: &str| -> serde_json::Value { serde_json::from_str(&std::fs::read_to_string(d.join(n)).unwrap()).unwrap() };
     let (w, s) = (read("w.json"), read("s.json"));
     assert_eq!(w["handshakes"]["full"], 3, "the warm-up opens the connections: {w}");
     assert_eq!(s["handshakes"]["full"], 0, "the measured phase opens none: {s}");

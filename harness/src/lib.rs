@@ -9,6 +9,7 @@ pub mod image;
 pub mod load;
 pub mod netaddr;
 pub mod netlab;
+pub mod proc;
 mod procstat;
 pub mod proxyproto;
 pub mod reconcile;

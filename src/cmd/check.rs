@@ -27,8 +27,13 @@ pub(crate) fn scenario_files(paths: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 pub fn run(paths: Vec<PathBuf>) -> CmdResult {
+    let files = scenario_files(&paths);
+    if files.is_empty() {
+        // As `run` does: checking nothing is not a pass.
+        return Err(crate::exit::Failure::BadInput(anyhow::anyhow!("no scenario files in {paths:?}")));
+    }
     let mut bad = 0;
-    for f in scenario_files(&paths) {
+    for f in files {
         match load_plan(&f) {
             Ok(p) => {
                 let targets: Vec<String> = p.targets.iter().map(|t| t.to_string()).collect();

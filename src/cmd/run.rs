@@ -73,6 +73,7 @@ pub fn run(a: RunArgs) -> CmdResult {
         state: state_dir(),
         on_phase: None,
     };
+    clean_dead(&ctx.state);
     let mut report = Report {
         schema_version: 1,
         routerlab_version: env!("CARGO_PKG_VERSION").into(),
@@ -267,5 +268,26 @@ fn print_summary(cells: &[CellReport]) {
         if let Some(i) = &c.insns {
             outln!("    {}", i.headline());
         }
+    }
+}
+
+/// What runs killed without a teardown (SIGKILL, a crash) left, as `routerlab clean` removes
+/// it, said on stderr. Live runs' labs are left alone.
+fn clean_dead(state: &std::path::Path) {
+    match harness::netlab::clean_dead_runs(state) {
+        Ok(r) => {
+            if !r.runs.is_empty() {
+                eprintln!(
+                    "routerlab: removed what dead runs left ({}): {} namespaces, {} processes",
+                    r.runs.join(", "),
+                    r.netns.len(),
+                    r.processes.len()
+                );
+            }
+            for e in &r.errors {
+                eprintln!("routerlab: clean: {e}");
+            }
+        }
+        Err(e) => eprintln!("routerlab: clean: {e}"),
     }
 }

@@ -39,7 +39,7 @@ pub fn run(cmd: VmCmd) -> CmdResult {
                         .ok_or_else(|| Failure::BadInput(anyhow::anyhow!("--upload {u:?} must be LOCAL:GUEST_PATH")))
                 })
                 .collect::<Result<_, _>>()?;
-            let command = cmd.join(" ");
+            let command = command_line(&cmd)?;
             super::runtime()?.block_on(async move {
                 let mut opts = BootOptions::new("router", run_dir.clone());
                 opts.insn_plugin = std::env::current_exe().map_err(|e| e.to_string()).and_then(|e| find_plugin(&e));
@@ -84,6 +84,16 @@ pub fn run(cmd: VmCmd) -> CmdResult {
             let _ = std::fs::remove_file(&script);
             Ok(if status.success() { Code::Ok } else { Code::Infrastructure })
         }
+    }
+}
+
+/// One word is a shell command line, run as is (`-- 'echo hi; exit 3'`); several are an
+/// argument vector, each word quoted for the guest's shell (`-- sh -c 'exit 7'`).
+fn command_line(words: &[String]) -> Result<String, Failure> {
+    match words {
+        [one] => Ok(one.clone()),
+        _ => shlex::try_join(words.iter().map(String::as_str))
+            .map_err(|e| Failure::BadInput(anyhow::anyhow!("the command {words:?} cannot be quoted: {e}"))),
     }
 }
 

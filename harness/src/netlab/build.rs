@@ -267,7 +267,7 @@ impl Lab {
             None => io(self.run_dir.join(format!("{host}.{label}.out")))?.into(),
         };
         let err = io(self.run_dir.join(format!("{host}.{label}.err")))?;
-        let child = Command::new("ip")
+        let child = crate::proc::die_with_parent(&mut Command::new("ip"))
             .args(["netns", "exec", &self.ns(host)])
             .arg(program)
             .args(args)

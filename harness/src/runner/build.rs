@@ -134,7 +134,13 @@ pub(crate) async fn install(
         // The recipe says which Debian architecture the target's image is built from.
         let arch =
             crate::image::Recipe::find(&ctx.images_dir, target.name()).map_err(|e| other(e.to_string()))?.debian_arch;
-        let (tarball, libs) = tokio::task::block_in_place(|| stage(b, &arch, &ctx.cache)).map_err(other)?;
+        // On the blocking pool, not block_in_place: the worker thread stays a worker, and the
+        // children it spawns later keep a parent thread that lives (see crate::proc).
+        let (plan, cache) = (b.clone(), ctx.cache.clone());
+        let (tarball, libs) = tokio::task::spawn_blocking(move || stage(&plan, &arch, &cache))
+            .await
+            .map_err(|e| other(e.to_string()))?
+            .map_err(other)?;
         let addr = ADDR::INTERNET_WAN4;
         let listener = lab
             .bind_tcp("internet", format!("{addr}:0").parse().expect("static address"))

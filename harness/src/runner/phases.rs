@@ -52,7 +52,8 @@ pub(crate) async fn run(
     let warm = !plan.load.warmup.is_zero();
     let args = load_args(plan, to, dir, warm);
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    let cmd = lab.command("clients", &ctx.exe.display().to_string(), &argv).map_err(|e| err(e.to_string()))?;
+    let mut cmd = lab.command("clients", &ctx.exe.display().to_string(), &argv).map_err(|e| err(e.to_string()))?;
+    crate::proc::die_with_parent(&mut cmd);
     if warm {
         ctx.phase("warm-up load");
     }

@@ -247,6 +247,21 @@ mod tests {
     }
 
     #[test]
+    fn toml_errors_name_the_field_and_point_at_it() {
+        // A type error: the value's place and its dotted key.
+        let e = plan(&format!("{HEAD}[load]\nconnections = \"two\"\n")).unwrap_err().to_string();
+        assert!(e.contains(":8:15: load.connections:"), "{e}");
+        // An unknown key names itself.
+        let e = plan(&format!("{HEAD}[load]\nconections = 2\n")).unwrap_err().to_string();
+        assert!(e.contains(":8:1: load.conections: unknown field `conections`"), "{e}");
+        // A malformed spoof-headers entry: its own place in the array, not 1:1.
+        let e = plan(&format!("{HEAD}[load]\nspoof-headers = [\"X-Forwarded-For: 1.2.3.4\", \"NoColon\"]\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(":8:46: load.spoof-headers: \"NoColon\" is not"), "{e}");
+    }
+
+    #[test]
     fn shipped_scenarios_are_valid() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
         let mut n = 0;
@@ -261,13 +276,38 @@ mod tests {
     }
 }
 
+/// The dotted name of the key whose line holds `at` (`load.connections`): the last table
+/// header before it, and the key before `=` on that line. For a TOML error, whose span is the
+/// bad value or the unknown key. `-` when `at` is on no key's line.
+fn field_at(text: &str, at: usize) -> String {
+    let at = at.min(text.len());
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("");
+    let table = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    let key = match line.split_once('=') {
+        Some((k, _)) => k.trim().trim_matches('"').to_string(),
+        None if line.trim().starts_with('[') => return line.trim().trim_matches(|c| c == '[' || c == ']').to_string(),
+        None => return table.unwrap_or_else(|| "-".into()),
+    };
+    match table {
+        Some(t) if !key.is_empty() => format!("{t}.{key}"),
+        _ if !key.is_empty() => key,
+        _ => "-".into(),
+    }
+}
+
 /// Read, parse and validate one scenario file.
 pub fn load_plan(path: &Path) -> Result<Plan, ScenarioError> {
     let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read { path: path.into(), source })?;
     let c = Ctx { path, text: &text };
     let raw: RawScenario = toml::from_str(&text).or_else(|e| {
         let span = e.span().unwrap_or(0..0);
-        c.err(span, "-", e.message().trim().to_string())
+        c.err(span.clone(), &field_at(&text, span.start), e.message().trim().to_string())
     })?;
     let name_ok = !raw.name.get_ref().is_empty()
         && raw.name.get_ref().bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
@@ -457,11 +497,11 @@ pub fn load_plan(path: &Path) -> Result<Plan, ScenarioError> {
             None => false,
             Some(h) => c.choose(h, "load.http", &[("1.1", false), ("2", true)])?,
         },
-        spoof_headers: l.spoof_headers.clone(),
+        spoof_headers: l.spoof_headers.iter().map(|h| h.get_ref().clone()).collect(),
     };
-    for h in &load.spoof_headers {
-        if crate::load::parse_header(h).is_err() {
-            return c.err(0..0, "load.spoof-headers", format!("{h:?} is not 'Name: value'"));
+    for h in &l.spoof_headers {
+        if crate::load::parse_header(h.get_ref()).is_err() {
+            return c.err(h.span(), "load.spoof-headers", format!("{:?} is not 'Name: value'", h.get_ref()));
         }
     }
     let expect = c.choose(

@@ -95,7 +95,7 @@ pub(crate) struct RawLoad {
     #[serde(default)]
     pub http: Option<Spanned<String>>,
     #[serde(default)]
-    pub spoof_headers: Vec<String>,
+    pub spoof_headers: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, serde::Deserialize)]

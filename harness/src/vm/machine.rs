@@ -69,6 +69,7 @@ impl Vm {
             }
             None => Command::new(cfg.target.qemu_binary()),
         };
+        crate::proc::die_with_parent(&mut cmd);
         let mut child = cmd
             .args(qemu_args(&cfg))
             .stdin(Stdio::null())
