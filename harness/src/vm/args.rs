@@ -104,20 +104,44 @@ pub struct VmPaths {
     pub insn_sock: PathBuf,
 }
 
+/// The longest unix socket path Linux takes is 107 bytes (`sun_path` is 108 with its NUL).
+const SOCK_PATH_MAX: usize = 107;
+
 impl VmPaths {
     pub fn new(dir: &Path, name: &str) -> VmPaths {
         let f = |s: &str| dir.join(format!("{name}.{s}"));
+        let sock = |s: &str| sock_dir(dir, name).join(format!("{name}.{s}"));
         VmPaths {
-            console_sock: f("console.sock"),
-            qmp_sock: f("qmp.sock"),
-            metrics_sock: f("metrics.sock"),
+            console_sock: sock("console.sock"),
+            qmp_sock: sock("qmp.sock"),
+            metrics_sock: sock("metrics.sock"),
             transcript: f("console.log"),
             metrics_log: f("metrics.log"),
             stderr: f("qemu.stderr"),
             script: f("qemu.sh"),
-            insn_sock: f("insn.sock"),
+            insn_sock: sock("insn.sock"),
         }
     }
+
+    /// Where the sockets are when not in the run directory (see [`sock_dir`]).
+    pub fn sock_dir(&self) -> Option<&Path> {
+        let d = self.console_sock.parent()?;
+        (Some(d) != self.transcript.parent()).then_some(d)
+    }
+}
+
+/// The run directory, unless a socket path there would be too long for a unix socket (a
+/// deep `--out`): then a short directory in the temp dir, named by a hash of the run
+/// directory, which the VM removes when it is dropped.
+pub fn sock_dir(dir: &Path, name: &str) -> PathBuf {
+    let longest = dir.join(format!("{name}.metrics.sock")).as_os_str().len();
+    if longest <= SOCK_PATH_MAX {
+        return dir.to_path_buf();
+    }
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    dir.hash(&mut h);
+    std::env::temp_dir().join(format!("routerlab-sock-{:016x}", h.finish()))
 }
 
 /// Malta routes PCI INTx to IRQ 11 for slots 0x12-0x13 and IRQ 10 for 0x14-0x15 (measured
@@ -249,6 +273,21 @@ pub fn shell_script(cfg: &VmConfig) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn sockets_of_a_deep_run_dir_move_to_a_short_dir() {
+        let short = VmPaths::new(Path::new("/tmp/x"), "router");
+        assert_eq!(short.qmp_sock, Path::new("/tmp/x/router.qmp.sock"));
+        assert_eq!(short.sock_dir(), None);
+        let deep = Path::new("/tmp").join("d".repeat(90));
+        let p = VmPaths::new(&deep, "router");
+        for s in [&p.console_sock, &p.qmp_sock, &p.metrics_sock, &p.insn_sock] {
+            assert!(s.as_os_str().len() <= SOCK_PATH_MAX, "{}", s.display());
+        }
+        assert!(p.transcript.starts_with(&deep), "only sockets move");
+        assert_eq!(p.sock_dir(), p.console_sock.parent());
+        assert_eq!(VmPaths::new(&deep, "router").qmp_sock, p.qmp_sock, "the same run dir, the same place");
+    }
+
     use super::*;
 
     fn cfg(t: Target) -> VmConfig {

@@ -51,6 +51,9 @@ impl Vm {
             move |source| VmError::Io { vm, path, source }
         };
         std::fs::create_dir_all(&cfg.run_dir).map_err(io(&cfg.run_dir))?;
+        if let Some(d) = paths.sock_dir() {
+            std::fs::create_dir_all(d).map_err(io(&d.to_path_buf()))?;
+        }
         for p in [&paths.console_sock, &paths.qmp_sock, &paths.metrics_sock] {
             let _ = std::fs::remove_file(p);
         }
@@ -336,6 +339,9 @@ impl Drop for Vm {
             let _ = self.child.kill();
         }
         let _ = self.child.wait();
+        if let Some(d) = self.paths.sock_dir() {
+            let _ = std::fs::remove_dir_all(d);
+        }
     }
 }
 
