@@ -56,6 +56,56 @@ fn prefix_of(state: &Path) -> String {
     ledger.unwrap().file_stem().unwrap().to_string_lossy().into_owned()
 }
 
+/// Read the run's stderr until its steady phase starts; keep draining it after.
+fn wait_for_steady(child: &mut std::process::Child) {
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("steady load") {
+        let mut line = String::new();
+        assert!(err.read_line(&mut line).unwrap() > 0, "the run ended before its steady phase: {seen}");
+        seen += &line;
+    }
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+}
+
+fn alive(pids: &[u32]) -> usize {
+    let p = parents();
+    pids.iter().filter(|k| p.contains_key(k)).count()
+}
+
+#[test]
+fn sigterm_mid_steady_writes_the_report_with_the_cell_interrupted_and_tears_all_down() {
+    let d = tempfile::tempdir().unwrap();
+    let (state, out) = (d.path().join("state"), d.path().join("out"));
+    let mut child = Command::new(exe())
+        .args(["run", "scenarios/haproxy-reencrypt-xff.toml", "--target", "aarch64-virt", "--duration", "120s"])
+        .args(["--no-insn-count", "--out", out.to_str().unwrap()])
+        .env("ROUTERLAB_STATE", &state)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_steady(&mut child);
+    let kids = descendants(child.id());
+    let prefix = prefix_of(&state);
+    let t0 = Instant::now();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    let took = t0.elapsed();
+    assert_eq!(status.code(), Some(130), "the documented code for an interrupted run");
+    assert!(took < Duration::from_secs(30), "SIGTERM must not wait out a 120 s phase: {took:?}");
+    assert_eq!(alive(&kids), 0, "nothing the run started is left");
+    assert_eq!(netns_with(&prefix), 0, "the lab is torn down");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let cells = report["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 1, "{report}");
+    assert_eq!(cells[0]["outcome"], "interrupted", "{report}");
+    assert!(cells[0]["error"].as_str().unwrap().contains("SIGTERM"), "{report}");
+}
+
 #[test]
 fn sigkill_mid_steady_leaves_no_process_and_the_next_run_removes_the_rest() {
     let d = tempfile::tempdir().unwrap();
@@ -69,13 +119,7 @@ fn sigkill_mid_steady_leaves_no_process_and_the_next_run_removes_the_rest() {
         c
     };
     let mut child = run("killed").args(["--duration", "120s"]).stderr(Stdio::piped()).spawn().unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
-    while !seen.contains("steady load") {
-        let mut line = String::new();
-        assert!(err.read_line(&mut line).unwrap() > 0, "the run ended before its steady phase: {seen}");
-        seen += &line;
-    }
+    wait_for_steady(&mut child);
     std::thread::sleep(Duration::from_secs(2));
     let kids = descendants(child.id());
     let names: Vec<String> = kids
@@ -92,14 +136,10 @@ fn sigkill_mid_steady_leaves_no_process_and_the_next_run_removes_the_rest() {
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
     child.wait().unwrap();
     let t0 = Instant::now();
-    let alive = || {
-        let p = parents();
-        kids.iter().filter(|k| p.contains_key(k)).count()
-    };
-    while alive() > 0 && t0.elapsed() < Duration::from_secs(1) {
+    while alive(&kids) > 0 && t0.elapsed() < Duration::from_secs(1) {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(alive(), 0, "1 s after SIGKILL, of {names:?}");
+    assert_eq!(alive(&kids), 0, "1 s after SIGKILL, of {names:?}");
     assert_eq!(netns_with(&prefix), 5, "namespaces are not processes: they stay until cleaned");
 
     // The next run removes them first, and says so.

@@ -99,6 +99,7 @@ pub fn run(a: RunArgs) -> CmdResult {
                 if plan.proxy.kind == ProxyKind::L4Forward { specs.chunks(1).collect() } else { vec![&specs[..]] };
             for group in groups {
                 let (cell_ctx, bar) = progress(&ctx, &plan.name, *t);
+                let before = report.cells.len();
                 let mut sink = |cell: CellReport| {
                     eprintln!(
                         "routerlab: {}: {}{}",
@@ -112,17 +113,20 @@ pub fn run(a: RunArgs) -> CmdResult {
                     }
                 };
                 let stopped = tokio::select! {
-                    _ = run_cells(plan, *t, group, &cell_ctx, &mut sink) => false,
-                    sig = harness::shutdown::requested() => {
-                        // Dropping the cells' futures tears their labs and VMs down.
-                        eprintln!("routerlab: {sig}: stopping; finished cells are kept in report.json");
-                        true
-                    }
+                    _ = run_cells(plan, *t, group, &cell_ctx, &mut sink) => None,
+                    // Dropping the cells' futures tears their labs and VMs down.
+                    sig = harness::shutdown::requested() => Some(sig),
                 };
+                if let Some(sig) = stopped {
+                    eprintln!("routerlab: {sig}: stopping; finished cells are kept in report.json");
+                    if let Some(spec) = group.get(report.cells.len() - before) {
+                        report.cells.push(harness::runner::interrupted_cell(plan, *t, spec, sig));
+                    }
+                }
                 if let Some(b) = bar {
                     b.finish_and_clear();
                 }
-                if stopped {
+                if stopped.is_some() {
                     return Ok::<bool, Failure>(true);
                 }
             }

@@ -24,7 +24,7 @@ pub fn junit_xml(run: &RunView) -> String {
         let k = &c.cell;
         let classname = format!("routerlab.{}.{}", class_token(&k.scenario), class_token(&k.target));
         let failures = k.assertions.iter().filter(|a| !a.passed).count();
-        let errored = k.outcome == "error";
+        let errored = k.outcome == "error" || k.outcome == "interrupted";
         let t = &k.timings;
         let time = t.lab_s + t.boot_s + t.deploy_s + t.warmup_s + t.steady_s + t.teardown_s;
         let _ = writeln!(

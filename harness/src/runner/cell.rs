@@ -67,6 +67,15 @@ fn new_report(plan: &Plan, target: Target, spec: &CellSpec<'_>) -> CellReport {
     }
 }
 
+/// The report of a cell a signal stopped mid-way: outcome `interrupted`, no results (what it
+/// had measured is in its directory).
+pub fn interrupted_cell(plan: &Plan, target: Target, spec: &CellSpec<'_>, signal: &str) -> CellReport {
+    let mut r = new_report(plan, target, spec);
+    r.outcome = "interrupted".into();
+    r.error = Some(format!("{signal} during this cell: stopped; its partial files are in {}", spec.dir.display()));
+    r
+}
+
 fn finish(r: &mut CellReport, result: Result<(), String>) {
     match result {
         Ok(()) => r.outcome = if r.assertions.iter().all(|a| a.passed) { "pass".into() } else { "fail".into() },

@@ -15,7 +15,7 @@ mod shard;
 mod template;
 mod timeline;
 
-pub use cell::{run_cells, CellSpec, PhaseFn, RunContext};
+pub use cell::{interrupted_cell, run_cells, CellSpec, PhaseFn, RunContext};
 pub use error::RunError;
 pub use report::{BuildInfo, CellReport, ClientIpSection, ProxyMetrics, Report, Timings};
 pub use shard::Shard;
