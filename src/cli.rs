@@ -338,7 +338,8 @@ pub struct LoadArgs {
     #[arg(short, long)]
     pub quiet: bool,
     /// Warm up for D first, on the connections the measured phase then keeps using, so that
-    /// phase opens none (and pays no TLS handshake) of its own. Its summary and journal go
+    /// phase opens none (and pays no TLS handshake) of its own. A connection with no success
+    /// yet keeps trying past D, for at most --timeout more. Its summary and journal go
     /// to --warmup-json and --warmup-journal; its request ids take the prefix `<run-id>-warmup`.
     #[arg(long, value_parser = duration, value_name = "D")]
     pub warmup: Option<Duration>,

@@ -13,6 +13,7 @@ pub fn run(a: LoadArgs) -> CmdResult {
         Some(d) => {
             let mut w = config(a.url.as_str(), &a)?;
             w.stop = Stop::After(d);
+            w.settle = true;
             w.journal = a.warmup_journal.clone();
             if let Some(id) = &a.run_id {
                 w.run_id = format!("{id}-warmup");

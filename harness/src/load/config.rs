@@ -97,6 +97,9 @@ pub struct LoadConfig {
     pub run_id: String,
     /// Show a progress bar (only ever on a TTY).
     pub progress: bool,
+    /// A warm-up: past its duration, a connection that has had no successful request yet
+    /// keeps trying, for at most `timeout` more, so the next phase starts on live connections.
+    pub settle: bool,
 }
 
 impl LoadConfig {
@@ -114,6 +117,7 @@ impl LoadConfig {
             journal: None,
             run_id: random_run_id(),
             progress: false,
+            settle: false,
         }
     }
 }

@@ -188,11 +188,15 @@ pub fn read_journal(path: &Path) -> Result<(JournalHeader, JournalReader), LoadE
 impl Iterator for JournalReader {
     type Item = Result<JournalEntry, LoadError>;
     fn next(&mut self) -> Option<Self::Item> {
+        self.line_no += 1;
         let line = match self.lines.next()? {
             Ok(l) => l,
-            Err(e) => return Some(Err(LoadError::JournalRead { path: self.path.clone(), detail: e.to_string() })),
+            // Found by fuzzing: a line that is not UTF-8 did not say which.
+            Err(e) => {
+                let detail = format!("line {}: {e}", self.line_no);
+                return Some(Err(LoadError::JournalRead { path: self.path.clone(), detail }));
+            }
         };
-        self.line_no += 1;
         Some(parse_entry(&line).map_err(|d| LoadError::JournalRead {
             path: self.path.clone(),
             detail: format!("line {}: {d}", self.line_no),
@@ -237,6 +241,22 @@ fn parse_entry(line: &str) -> Result<JournalEntry, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by `ci/fuzz` (fuzz/corpus/journal/regress-non-utf8-line): a line that is not
+    /// UTF-8 gave an error that named no line.
+    #[test]
+    fn a_line_that_is_not_utf8_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.tsv");
+        let mut bytes = format!("{MAGIC} run=a url=https://x/\n{COLUMNS}\na-1\t-\t200\t1\t-\t2\t3\t-\n").into_bytes();
+        bytes.extend_from_slice(b"a-2\t-\t20\xef4\t1\t-\t2\t3\t-\n");
+        std::fs::write(&path, bytes).unwrap();
+        let (_, entries) = read_journal(&path).unwrap();
+        let results: Vec<_> = entries.collect();
+        assert!(results[0].is_ok(), "{:?}", results[0]);
+        let e = results[1].as_ref().unwrap_err().to_string();
+        assert!(e.contains("line 4:"), "{e}");
+    }
 
     #[test]
     fn round_trip_through_a_file() {

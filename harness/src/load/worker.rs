@@ -32,8 +32,9 @@ pub(crate) struct Ctx {
 const FAIL_BACKOFF: Duration = Duration::from_millis(10);
 
 impl Ctx {
-    /// The next request's sequence number and intended send time, or `None` when the run is over.
-    fn next(&self) -> Option<(u64, Option<Instant>)> {
+    /// The next request's sequence number and intended send time, or `None` when the run is
+    /// over. `unsettled`: this connection has had no success yet (see `LoadConfig::settle`).
+    fn next(&self, unsettled: bool) -> Option<(u64, Option<Instant>)> {
         if self.stop.load(Ordering::Relaxed) {
             return None;
         }
@@ -45,7 +46,11 @@ impl Ctx {
         }
         let intended = self.interval.map(|iv| self.t0 + iv.mul_f64(seq as f64));
         let when = intended.unwrap_or_else(Instant::now);
-        if self.deadline.is_some_and(|d| when >= d) {
+        let grace = match self.deadline {
+            Some(d) if self.cfg.settle && unsettled => Some(d + self.cfg.timeout),
+            d => d,
+        };
+        if grace.is_some_and(|d| when >= d) {
             return None;
         }
         Some((seq, intended))
@@ -57,7 +62,8 @@ impl Ctx {
 pub(crate) async fn worker(ctx: Arc<Ctx>, stats: SharedStats, mut conn: Option<Connected>) -> Option<Connected> {
     let mut journal = JournalBuf::new(ctx.journal.clone());
     let keep_alive = ctx.cfg.policy == ConnPolicy::KeepAlive;
-    while let Some((seq, intended)) = ctx.next() {
+    let mut settled = false;
+    while let Some((seq, intended)) = ctx.next(!settled) {
         if let Some(at) = intended {
             tokio::time::sleep_until(at.into()).await;
         }
@@ -132,6 +138,7 @@ pub(crate) async fn worker(ctx: Arc<Ctx>, stats: SharedStats, mut conn: Option<C
             }
             s.count(outcome, (done - ctx.t0).as_secs() as usize);
         }
+        settled |= outcome.error_class().is_none() && conn.is_some();
         journal.push(&entry);
         ctx.completed.fetch_add(1, Ordering::Relaxed);
         if outcome.error_class().is_some() {
