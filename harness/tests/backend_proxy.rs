@@ -18,6 +18,7 @@ async fn backend(lab: &Lab, listen: &str) -> (harness::backend::Backend, SocketA
     let mut c = lab.backend_config(listen);
     c.trusted = "127.0.0.0/8".parse().unwrap();
     c.header_timeout = Duration::from_millis(400);
+    c.request_header_timeout = Duration::from_millis(400);
     let b = harness::backend::Backend::start(&c).await.unwrap();
     let addr = b.listeners()[0].addr;
     (b, addr)
@@ -180,4 +181,59 @@ async fn a_listener_without_proxy_protocol_serves_headers_as_garbage() {
     let resp = exchange(addr, v1.as_bytes(), "off", 1000).await;
     assert!(resp.starts_with("HTTP/1.1 400") || resp.is_empty(), "{resp:?}");
     assert!(!std::fs::read_to_string(&lab.access_log).unwrap_or_default().contains(SPOOF));
+}
+
+/// Hostile clients get a bounded wait, and the backend keeps serving and logging others.
+#[tokio::test]
+async fn slowloris_huge_headers_and_stalled_handshakes_get_a_bounded_wait() {
+    let lab = Lab::new();
+    let (_b, plain) = backend(&lab, "127.0.0.1:0,plain").await;
+    // Headers one byte at a time, never finished: cut after the request header timeout (400 ms).
+    let mut slow = TcpStream::connect(plain).await.unwrap();
+    let t0 = std::time::Instant::now();
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    let mut closed = false;
+    for _ in 0..50 {
+        if slow.write_all(b"X").await.is_err() {
+            closed = true;
+            break;
+        }
+        let mut buf = [0u8; 256];
+        match tokio::time::timeout(Duration::from_millis(100), slow.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                closed = true;
+                break;
+            }
+            Ok(Ok(_)) => {} // a 408, then the close
+            Err(_) => {}
+        }
+    }
+    assert!(closed && t0.elapsed() < Duration::from_secs(3), "slowloris held on for {:?}", t0.elapsed());
+
+    // 100 KB of headers: a clear answer, not a hang, and the backend still serves.
+    let mut big = TcpStream::connect(plain).await.unwrap();
+    let filler = "a".repeat(1000);
+    let mut req = String::from("GET / HTTP/1.1\r\nHost: x\r\nX-Request-Id: huge\r\nConnection: close\r\n");
+    for i in 0..100 {
+        req += &format!("X-Filler-{i}: {filler}\r\n");
+    }
+    req += "\r\n";
+    let _ = big.write_all(req.as_bytes()).await;
+    let mut out = Vec::new();
+    let got = tokio::time::timeout(Duration::from_secs(5), big.read_to_end(&mut out)).await;
+    assert!(got.is_ok(), "100 KB of headers: no answer in 5 s");
+    let status = String::from_utf8_lossy(&out).lines().next().unwrap_or("").to_string();
+    assert!(status.starts_with("HTTP/1.1 "), "100 KB of headers: {status:?}");
+
+    // A TLS listener: a client that connects and never says hello is cut too.
+    let (_t, tls) = backend(&lab, "127.0.0.1:0,tls").await;
+    let mut mute = TcpStream::connect(tls).await.unwrap();
+    let mut buf = [0u8; 16];
+    let r = tokio::time::timeout(Duration::from_secs(3), mute.read(&mut buf)).await;
+    assert!(matches!(r, Ok(Ok(0)) | Ok(Err(_))), "a mute TLS client was not cut: {r:?}");
+
+    // Meanwhile a good request is served and logged.
+    let ok = exchange(plain, b"", "good-after-abuse", 4096).await;
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    assert!(lab.records().iter().any(|r| r.request_id.as_deref() == Some("good-after-abuse")));
 }

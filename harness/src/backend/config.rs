@@ -67,6 +67,10 @@ pub struct BackendConfig {
     pub log_format: LogFormat,
     pub reject_log: Option<PathBuf>,
     pub header_timeout: Duration,
+    /// How long an HTTP/1 connection may wait for a request's headers to be complete. hyper
+    /// starts this clock when it waits for a request, so it is also the keep-alive idle limit
+    /// (nginx: 60 s for headers, 75 s keep-alive). Bounds a slowloris client.
+    pub request_header_timeout: Duration,
     /// Size of the `200` response body.
     pub body_bytes: usize,
 }
@@ -84,6 +88,7 @@ impl BackendConfig {
             log_format: LogFormat::Json,
             reject_log: None,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
+            request_header_timeout: Duration::from_secs(30),
             body_bytes: 3,
         }
     }

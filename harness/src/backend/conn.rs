@@ -3,7 +3,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpStream;
 
@@ -35,7 +35,11 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: Arc<Listener>, mut stre
     let io = Rewind::new(prefix, stream);
     let mut info = ConnInfo { peer, proxy_source, tls_version: None, tls_cipher: None };
     match &shared.tls {
-        Some(acceptor) if listener.tls => match acceptor.accept(io).await {
+        // A client that never finishes its handshake is cut after the (PROXY) header timeout.
+        Some(acceptor) if listener.tls => match tokio::time::timeout(shared.header_timeout, acceptor.accept(io))
+            .await
+            .unwrap_or_else(|_| Err(std::io::Error::from(std::io::ErrorKind::TimedOut)))
+        {
             Ok(tls) => {
                 let session = tls.get_ref().1;
                 info.tls_version = session.protocol_version().and_then(|v| v.as_str()).map(tls_version_name);
@@ -61,12 +65,18 @@ async fn http<I>(shared: Arc<Shared>, info: ConnInfo, io: I)
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
+    let header_timeout = shared.request_header_timeout;
     let info = Arc::new(info);
     let svc = service_fn(move |req| {
         let (shared, info) = (shared.clone(), info.clone());
         async move { Ok::<_, Infallible>(super::handler::handle(&shared, &info, req)) }
     });
-    if let Err(e) = auto::Builder::new(TokioExecutor::new()).serve_connection(io, svc).await {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // Without a timer hyper waits for request headers forever: a slowloris client (one
+    // header byte now and then) held its connection for good. Now each request's headers
+    // must be complete within the request header timeout, else a 408 and the close.
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout);
+    if let Err(e) = builder.serve_connection(io, svc).await {
         tracing::debug!(error = %e, "connection ended with an error");
     }
 }

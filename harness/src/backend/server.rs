@@ -21,6 +21,7 @@ pub(crate) struct Shared {
     pub trusted: CidrList,
     pub client_ip_header: ClientIpHeader,
     pub header_timeout: std::time::Duration,
+    pub request_header_timeout: std::time::Duration,
     pub body: Bytes,
     pub tls: Option<TlsAcceptor>,
 }
@@ -67,6 +68,7 @@ impl Backend {
             trusted: cfg.trusted.clone(),
             client_ip_header: cfg.client_ip_header,
             header_timeout: cfg.header_timeout,
+            request_header_timeout: cfg.request_header_timeout,
             body: Bytes::from(
                 vec![b'.'; cfg.body_bytes.saturating_sub(1)].into_iter().chain([b'\n']).collect::<Vec<u8>>(),
             ),
