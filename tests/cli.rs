@@ -127,17 +127,23 @@ fn start_backend(dir: &Path, extra: &[&str]) -> (Proc, String, BufReader<std::pr
     (Proc(child), url, stdout)
 }
 
+/// Certificates from `routerlab certs` into `dir/pki`, and an HTTPS backend with them; returns
+/// the backend, its URL, its stdout and the CA to verify it with.
+fn start_tls_backend(dir: &Path) -> (Proc, String, BufReader<std::process::ChildStdout>, std::path::PathBuf) {
+    let pki = dir.join("pki");
+    assert!(routerlab(&["certs", "--out", pki.to_str().unwrap(), "--name", "router.test", "--ip", "127.0.0.1"])
+        .status
+        .success());
+    let (cert, key) = (pki.join("frontend.crt"), pki.join("frontend.key"));
+    let (p, url, out) = start_backend(dir, &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
+    (p, url, out, pki.join("ca.crt"))
+}
+
 #[test]
 fn backend_load_verify_pipeline_and_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let pki = d.join("pki");
-    assert!(routerlab(&["certs", "--out", pki.to_str().unwrap(), "--name", "router.test", "--ip", "127.0.0.1"])
-        .status
-        .success());
-    let (cert, key, ca) = (pki.join("frontend.crt"), pki.join("frontend.key"), pki.join("ca.crt"));
-    let (mut backend, url, mut stdout) =
-        start_backend(d, &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
+    let (mut backend, url, mut stdout, ca) = start_tls_backend(d);
     assert!(url.starts_with("https://127.0.0.1:"), "{url}");
 
     let journal = d.join("journal.tsv");
@@ -365,13 +371,7 @@ fn shards_of_the_shipped_matrix_cover_every_cell_once() {
 fn warmup_hands_its_connections_to_the_measured_phase_and_marks_pause_the_load() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let pki = d.join("pki");
-    assert!(routerlab(&["certs", "--out", pki.to_str().unwrap(), "--name", "router.test", "--ip", "127.0.0.1"])
-        .status
-        .success());
-    let (cert, key, ca) = (pki.join("frontend.crt"), pki.join("frontend.key"), pki.join("ca.crt"));
-    let (_backend, url, _out) =
-        start_backend(d, &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
+    let (_backend, url, _out, ca) = start_tls_backend(d);
     let p = |n: &str| d.join(n).to_str().unwrap().to_string();
     let args = [
         "load",
