@@ -224,16 +224,12 @@ impl Lab {
 
     /// Run a command in a host's namespace and wait for it.
     pub fn exec(&self, host: &str, program: &str, args: &[&str]) -> Result<Output, LabError> {
-        self.check_host(host)?;
-        run(host, Command::new("ip").args(["netns", "exec", &self.ns(host), program]).args(args), None)
+        run(host, &mut self.command(host, program, args)?, None)
     }
 
     /// Like [`Lab::exec`] but returns the output whatever the exit status.
     pub fn exec_any(&self, host: &str, program: &str, args: &[&str]) -> Result<Output, LabError> {
-        self.check_host(host)?;
-        Command::new("ip")
-            .args(["netns", "exec", &self.ns(host), program])
-            .args(args)
+        self.command(host, program, args)?
             .stdin(Stdio::null())
             .output()
             .map_err(|source| LabError::Spawn { program: program.into(), source })
@@ -241,10 +237,15 @@ impl Lab {
 
     /// `program args` to run in a host's namespace, not yet started: for a caller that talks
     /// to it over its pipes while it runs.
-    pub fn command(&self, host: &str, program: &str, args: &[&str]) -> Result<Command, LabError> {
+    pub fn command<S: AsRef<std::ffi::OsStr>>(
+        &self,
+        host: &str,
+        program: impl AsRef<std::ffi::OsStr>,
+        args: &[S],
+    ) -> Result<Command, LabError> {
         self.check_host(host)?;
         let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.ns(host), program]).args(args);
+        c.args(["netns", "exec", &self.ns(host)]).arg(program).args(args);
         Ok(c)
     }
 
@@ -259,7 +260,7 @@ impl Lab {
         args: &[String],
         stdout: Option<Stdio>,
     ) -> Result<u32, LabError> {
-        self.check_host(host)?;
+        let mut cmd = self.command(host, program, args)?;
         let io =
             |p: PathBuf| std::fs::File::create(&p).map_err(|e| LabError::Ledger { path: p, detail: e.to_string() });
         let out = match stdout {
@@ -267,10 +268,7 @@ impl Lab {
             None => io(self.run_dir.join(format!("{host}.{label}.out")))?.into(),
         };
         let err = io(self.run_dir.join(format!("{host}.{label}.err")))?;
-        let child = crate::proc::die_with_parent(&mut Command::new("ip"))
-            .args(["netns", "exec", &self.ns(host)])
-            .arg(program)
-            .args(args)
+        let child = crate::proc::die_with_parent(&mut cmd)
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

@@ -50,9 +50,8 @@ pub(crate) async fn run(
 ) -> Result<Phases, RunError> {
     let (err, dir) = (other(target, "load"), to.dir);
     let warm = !plan.load.warmup.is_zero();
-    let args = load_args(plan, to, dir, warm);
-    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut cmd = lab.command("clients", &ctx.exe.display().to_string(), &argv).map_err(|e| err(e.to_string()))?;
+    let args = load_args(plan, to, warm);
+    let mut cmd = lab.command("clients", &ctx.exe, &args).map_err(|e| err(e.to_string()))?;
     crate::proc::die_with_parent(&mut cmd);
     if warm {
         ctx.phase("warm-up load");
@@ -131,8 +130,8 @@ fn read_summary(path: &Path) -> Result<LoadSummary, String> {
 }
 
 /// `routerlab load` arguments for the scenario's load, both phases, with marks.
-fn load_args(plan: &Plan, to: &LoadTarget<'_>, dir: &Path, warm: bool) -> Vec<String> {
-    let path = |name: &str| dir.join(name).display().to_string();
+fn load_args(plan: &Plan, to: &LoadTarget<'_>, warm: bool) -> Vec<String> {
+    let path = |name: &str| to.dir.join(name).display().to_string();
     let mut args: Vec<String> = vec!["load".into(), to.url.into(), "--ca".into(), to.ca.display().to_string()];
     args.extend(["--quiet".into(), "--marks".into()]);
     args.extend(["--duration".into(), format!("{}ms", plan.load.duration.as_millis())]);
@@ -164,6 +163,6 @@ fn load_args(plan: &Plan, to: &LoadTarget<'_>, dir: &Path, warm: bool) -> Vec<St
 }
 
 /// The guest's uptime in seconds (0 if the console does not answer).
-pub(crate) async fn uptime(vm: &mut Vm) -> f64 {
+async fn uptime(vm: &mut Vm) -> f64 {
     vm.exec("cut -d' ' -f1 /proc/uptime").await.ok().and_then(|o| o.stdout.trim().parse().ok()).unwrap_or(0.0)
 }
