@@ -11,13 +11,11 @@ pub fn run(a: LoadArgs) -> CmdResult {
     let steady = config(a.url.as_str(), &a)?;
     let warm = match a.warmup {
         Some(d) => {
-            let mut w = config(a.url.as_str(), &a)?;
+            let mut w = steady.clone();
             w.stop = Stop::After(d);
             w.settle = true;
             w.journal = a.warmup_journal.clone();
-            if let Some(id) = &a.run_id {
-                w.run_id = format!("{id}-warmup");
-            }
+            w.run_id = format!("{}-warmup", steady.run_id);
             Some(w)
         }
         None => None,
