@@ -15,13 +15,6 @@ use crate::tls::{client_config, Resumption};
 #[derive(Default)]
 pub struct Connections(Vec<Option<Connected>>);
 
-impl Connections {
-    /// How many are open.
-    pub fn open(&self) -> usize {
-        self.0.iter().filter(|c| c.as_ref().is_some_and(|c| !c.sender.is_closed())).count()
-    }
-}
-
 /// Run the load described by `cfg` and summarise it. SIGINT, SIGTERM or SIGHUP end the run
 /// early; the summary and journal then cover what was sent, marked `interrupted`.
 pub async fn run(cfg: LoadConfig) -> Result<LoadSummary, LoadError> {

@@ -110,7 +110,8 @@ const SOCK_PATH_MAX: usize = 107;
 impl VmPaths {
     pub fn new(dir: &Path, name: &str) -> VmPaths {
         let f = |s: &str| dir.join(format!("{name}.{s}"));
-        let sock = |s: &str| sock_dir(dir, name).join(format!("{name}.{s}"));
+        let socks = sock_dir(dir, name);
+        let sock = |s: &str| socks.join(format!("{name}.{s}"));
         VmPaths {
             console_sock: sock("console.sock"),
             qmp_sock: sock("qmp.sock"),

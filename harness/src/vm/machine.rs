@@ -105,7 +105,7 @@ impl Vm {
         let (console, qmp, metrics) = match attached {
             Ok(a) => a,
             // QEMU can create its sockets and then exit (a plugin it refuses): say that.
-            Err(e) => return Err(guard.exited(&vm, &paths).unwrap_or(e)),
+            Err(e) => return Err(guard.exited(&vm, &paths).await.unwrap_or(e)),
         };
         let started = Instant::now();
         let insns = match &cfg.insn {
@@ -369,7 +369,7 @@ struct KillOnError(Option<Child>);
 
 impl KillOnError {
     /// `QemuExited` with QEMU's stderr if the child has exited (waiting briefly for it).
-    fn exited(&mut self, vm: &str, paths: &VmPaths) -> Option<VmError> {
+    async fn exited(&mut self, vm: &str, paths: &VmPaths) -> Option<VmError> {
         let child = self.0.as_mut()?;
         for _ in 0..50 {
             if let Ok(Some(status)) = child.try_wait() {
@@ -380,7 +380,7 @@ impl KillOnError {
                     stderr: stderr.trim().to_string(),
                 });
             }
-            std::thread::sleep(Duration::from_millis(10));
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         None
     }
