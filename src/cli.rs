@@ -340,7 +340,7 @@ pub struct LoadArgs {
     /// Warm up for D first, on the connections the measured phase then keeps using, so that
     /// phase opens none (and pays no TLS handshake) of its own. A connection with no success
     /// yet keeps trying past D, for at most --timeout more. Its summary and journal go
-    /// to --warmup-json and --warmup-journal; its request ids take the prefix `<run-id>-warmup`.
+    /// to --warmup-json and --warmup-journal; its request ids take the prefix `warmup-<run-id>`.
     #[arg(long, value_parser = duration, value_name = "D")]
     pub warmup: Option<Duration>,
     #[arg(long, value_name = "PATH", requires = "warmup")]

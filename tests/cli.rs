@@ -421,5 +421,10 @@ fn warmup_hands_its_connections_to_the_measured_phase_and_marks_pause_the_load()
     assert_eq!(s["handshakes"]["full"], 0, "the measured phase opens none: {s}");
     assert!(s["ok"].as_u64().unwrap() > 0 && w["ok"].as_u64().unwrap() > 0);
     assert_ne!(w["run_id"], s["run_id"], "warm-up and measured requests must not share ids");
+    // The measured phase's journal reconciles alone: no warm-up request counts as unknown.
+    let log = d.join("access.log");
+    let v = routerlab(&["verify", "--journal", &p("s.tsv"), "--access-log", log.to_str().unwrap()]);
+    let report = String::from_utf8_lossy(&v.stdout);
+    assert!(report.contains("PASS accounted") && report.contains("unknown ids 0"), "{report}");
     assert_eq!(logged() as u64, w["ok"].as_u64().unwrap() + s["ok"].as_u64().unwrap());
 }

@@ -15,7 +15,9 @@ pub fn run(a: LoadArgs) -> CmdResult {
             w.stop = Stop::After(d);
             w.settle = true;
             w.journal = a.warmup_journal.clone();
-            w.run_id = format!("{}-warmup", steady.run_id);
+            // Not `<run-id>-...`: reconciliation claims every id with the measured phase's
+            // prefix, and would count warm-up requests as unknown ones.
+            w.run_id = format!("warmup-{}", steady.run_id);
             Some(w)
         }
         None => None,
