@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use harness::accesslog::LogFormat;
 use harness::backend::ListenSpec;
 use harness::forwarded::ClientIpHeader;
+use harness::model::Verdict;
 use harness::netaddr::SourceSpec;
 use harness::proxyproto::ProxyMode;
 use harness::tls::KeyType;
@@ -386,8 +387,8 @@ pub struct VerifyArgs {
     #[arg(long, default_value = "json", value_name = "json|combined|main")]
     pub log_format: LogFormat,
     /// preserved: each request is logged with its sender's address. lost: with a --seen-as address.
-    #[arg(long, default_value = "preserved", value_parser = ["preserved", "lost"])]
-    pub expect: String,
+    #[arg(long, default_value = "preserved", value_parser = verdict_arg)]
+    pub expect: Verdict,
     /// With --expect lost: the router or hub address the backend should see instead.
     #[arg(long, value_name = "IP", required_if_eq("expect", "lost"))]
     pub seen_as: Vec<IpAddr>,
@@ -396,4 +397,12 @@ pub struct VerifyArgs {
     pub max_error_rate: f64,
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
+}
+
+fn verdict_arg(s: &str) -> Result<Verdict, String> {
+    match s {
+        "preserved" => Ok(Verdict::Preserved),
+        "lost" => Ok(Verdict::Lost),
+        _ => Err("expected preserved or lost".into()),
+    }
 }

@@ -116,6 +116,10 @@ fn verify(journal: &Path, log: &Path, extra: &[&str]) -> (i32, String) {
 
 #[test]
 fn ping_from_client_addresses_and_through_the_tunnel() {
+    if !harness::testkit::can_run("ping_from_client_addresses_and_through_the_tunnel", &[harness::testkit::Need::Root])
+    {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let lab = lab(dir.path(), &LabOptions { clients_v4: 5, clients_v6: 2, ..Default::default() });
     for src in ["203.0.113.1", "203.0.113.3", "203.0.113.5"] {
@@ -131,6 +135,9 @@ fn ping_from_client_addresses_and_through_the_tunnel() {
 
 #[test]
 fn l4_forward_with_nat_loses_the_client_address() {
+    if !harness::testkit::can_run("l4_forward_with_nat_loses_the_client_address", &[harness::testkit::Need::Root]) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let mut lab = lab(dir.path(), &LabOptions { clients_v4: 3, clients_v6: 1, ..Default::default() });
     let ca = start_backend(&mut lab, dir.path());
@@ -153,6 +160,9 @@ fn l4_forward_with_nat_loses_the_client_address() {
 
 #[test]
 fn ipv6_clients_work_end_to_end() {
+    if !harness::testkit::can_run("ipv6_clients_work_end_to_end", &[harness::testkit::Need::Root]) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let mut lab = lab(dir.path(), &LabOptions { clients_v4: 1, clients_v6: 3, ..Default::default() });
     let ca = start_backend(&mut lab, dir.path());
@@ -174,6 +184,9 @@ fn ipv6_clients_work_end_to_end() {
 
 #[test]
 fn normal_teardown_removes_namespaces_and_processes() {
+    if !harness::testkit::can_run("normal_teardown_removes_namespaces_and_processes", &[harness::testkit::Need::Root]) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let mut lab = lab(dir.path(), &LabOptions::default());
     let prefix = lab.prefix.clone();
@@ -215,6 +228,10 @@ fn lab_up(dir: &Path) -> (std::process::Child, String) {
 
 #[test]
 fn sigint_sigterm_and_sighup_mid_run_tear_down_alike() {
+    if !harness::testkit::can_run("sigint_sigterm_and_sighup_mid_run_tear_down_alike", &[harness::testkit::Need::Root])
+    {
+        return;
+    }
     // SIGHUP (a closed terminal) used to kill `lab up` without a teardown.
     for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
         let dir = tempfile::tempdir().unwrap();
@@ -231,6 +248,9 @@ fn sigint_sigterm_and_sighup_mid_run_tear_down_alike() {
 
 #[test]
 fn sigkill_then_clean_removes_only_the_dead_run() {
+    if !harness::testkit::can_run("sigkill_then_clean_removes_only_the_dead_run", &[harness::testkit::Need::Root]) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let (mut dead, dead_prefix) = lab_up(dir.path());
     let (mut live, live_prefix) = lab_up(dir.path());
@@ -256,6 +276,9 @@ fn sigkill_then_clean_removes_only_the_dead_run() {
 
 #[test]
 fn two_labs_side_by_side_do_not_collide() {
+    if !harness::testkit::can_run("two_labs_side_by_side_do_not_collide", &[harness::testkit::Need::Root]) {
+        return;
+    }
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (a, b) = (lab(d1.path(), &LabOptions::default()), lab(d2.path(), &LabOptions::default()));
     assert_ne!(a.prefix, b.prefix);
@@ -283,6 +306,10 @@ fn bad_lab_options_are_rejected_before_anything_is_built() {
 
 #[test]
 fn impairments_are_applied_or_reported_never_ignored() {
+    if !harness::testkit::can_run("impairments_are_applied_or_reported_never_ignored", &[harness::testkit::Need::Root])
+    {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let wan = harness::netlab::Impairment {
         delay: Some(Duration::from_millis(20)),
@@ -307,14 +334,18 @@ fn impairments_are_applied_or_reported_never_ignored() {
 /// traffic crosses the tunnel to the backend.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wireguard_between_the_router_vm_and_the_hub() {
-    use harness::netlab::{router_guest_commands, start_hub, Tunnel, WgPlan};
+    if !harness::testkit::can_run(
+        "wireguard_between_the_router_vm_and_the_hub",
+        &[harness::testkit::Need::Root, harness::testkit::Need::Qemu],
+    ) {
+        return;
+    }
+    use harness::netlab::{router_steps, start_hub, GuestStep, Tunnel, WgPlan, TUN_MAC, WAN_MAC};
     use harness::vm::{boot, BootOptions, ImageSource, Nic, NicBackend, Target};
-    const WAN_MAC: &str = "52:54:00:00:01:01";
-    const TUN_MAC: &str = "52:54:00:00:01:02";
     let dir = tempfile::tempdir().unwrap();
     let mut lab = lab(dir.path(), &LabOptions { router_vm: true, tunnel: Tunnel::WireGuard, ..Default::default() });
     let plan = WgPlan::new(&lab).unwrap();
-    start_hub(&mut lab, &plan).unwrap();
+    start_hub(&mut lab, &plan).await.unwrap();
 
     let mut opts = BootOptions::new("router", lab.run_dir.clone());
     opts.netns = Some(lab.ns("router"));
@@ -327,9 +358,15 @@ async fn wireguard_between_the_router_vm_and_the_hub() {
         cache: harness::image::cache_root(),
     };
     let (mut vm, _) = boot(Target::Aarch64Virt, &images, &opts).await.unwrap();
-    for cmd in router_guest_commands(Some(&plan), WAN_MAC, TUN_MAC) {
-        let out = vm.exec(&cmd).await.unwrap();
-        assert_eq!(out.status, 0, "`{cmd}`: {}", out.stdout);
+    for step in router_steps(Some(&plan)) {
+        match step {
+            GuestStep::Run(cmd) => {
+                let out = vm.exec(&cmd).await.unwrap();
+                assert_eq!(out.status, 0, "`{cmd}`: {}", out.stdout);
+            }
+            GuestStep::File { path, contents } => vm.write_file(&path, contents.as_bytes()).await.unwrap(),
+            GuestStep::Copy { .. } => panic!("the router's network copies no host files"),
+        }
     }
     // Traffic crosses the tunnel: to the hub's tunnel address and on to the backend.
     let out = vm.exec("ping -c 3 -W 3 10.1.0.2").await.unwrap();

@@ -40,6 +40,12 @@ fn workload_user_insns(target: &str, dir: &Path) -> u64 {
 
 #[test]
 fn the_plugin_counts_a_fixed_workload_the_same_across_boots() {
+    if !harness::testkit::can_run(
+        "the_plugin_counts_a_fixed_workload_the_same_across_boots",
+        &[harness::testkit::Need::Root, harness::testkit::Need::Qemu],
+    ) {
+        return;
+    }
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     for target in ["aarch64-virt", "mipsel-malta"] {
         let d = tempfile::tempdir().unwrap();
@@ -53,6 +59,12 @@ fn the_plugin_counts_a_fixed_workload_the_same_across_boots() {
 
 #[test]
 fn a_plugin_qemu_refuses_leaves_the_vm_running_and_the_reason_said() {
+    if !harness::testkit::can_run(
+        "a_plugin_qemu_refuses_leaves_the_vm_running_and_the_reason_said",
+        &[harness::testkit::Need::Root, harness::testkit::Need::Qemu],
+    ) {
+        return;
+    }
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let d = tempfile::tempdir().unwrap();
     // Not a plugin: QEMU exits at start; routerlab boots again without it.
@@ -69,6 +81,12 @@ fn a_plugin_qemu_refuses_leaves_the_vm_running_and_the_reason_said() {
 
 #[test]
 fn without_counts_every_output_says_unavailable_never_zero() {
+    if !harness::testkit::can_run(
+        "without_counts_every_output_says_unavailable_never_zero",
+        &[harness::testkit::Need::Root, harness::testkit::Need::Qemu],
+    ) {
+        return;
+    }
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let d = tempfile::tempdir().unwrap();
     let out = d.path().to_str().unwrap();
@@ -118,6 +136,12 @@ fn candidate(doc: &serde_json::Value, metric: &str) -> serde_json::Value {
 /// instructions, so the fit cannot resolve a few percent there (ci/bench-precision shows it).
 #[test]
 fn the_instruction_gate_catches_a_planted_regression() {
+    if !harness::testkit::can_run(
+        "the_instruction_gate_catches_a_planted_regression",
+        &[harness::testkit::Need::Root, harness::testkit::Need::Qemu],
+    ) {
+        return;
+    }
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     for target in ["aarch64-virt"] {
         let d = tempfile::tempdir().unwrap();
@@ -149,6 +173,12 @@ fn the_instruction_gate_catches_a_planted_regression() {
 
 #[test]
 fn a_a_with_a_host_cpu_burner_keeps_instructions_per_request_and_the_gate_quiet() {
+    if !harness::testkit::can_run(
+        "a_a_with_a_host_cpu_burner_keeps_instructions_per_request_and_the_gate_quiet",
+        &[harness::testkit::Need::Root, harness::testkit::Need::Qemu],
+    ) {
+        return;
+    }
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let d = tempfile::tempdir().unwrap();
     let run = |out: &PathBuf| run_haproxy("aarch64-virt", out, &["--repeat", "3"]);

@@ -7,6 +7,7 @@ pub mod forwarded;
 pub mod hist;
 pub mod image;
 pub mod load;
+pub mod model;
 pub mod netaddr;
 pub mod netlab;
 pub mod proc;
@@ -17,6 +18,10 @@ pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod shutdown;
+pub mod template;
+#[doc(hidden)]
+pub mod testkit;
 mod textpos;
 pub mod tls;
 pub mod vm;
+pub mod wait;

@@ -179,8 +179,12 @@ async fn a_listener_without_proxy_protocol_serves_headers_as_garbage() {
     let (_b, addr) = backend(&lab, "127.0.0.1:0,plain,proxy-protocol=off").await;
     let v1 = encode_v1(sa("6.6.6.6:1"), sa("192.0.2.1:443"));
     let resp = exchange(addr, v1.as_bytes(), "off", 1000).await;
-    assert!(resp.starts_with("HTTP/1.1 400") || resp.is_empty(), "{resp:?}");
+    assert!(resp.starts_with("HTTP/1.1 400"), "the PROXY line is a bad request line: {resp:?}");
     assert!(!std::fs::read_to_string(&lab.access_log).unwrap_or_default().contains(SPOOF));
+    // The listener is alive: a plain request on it is served and logged.
+    let resp = exchange(addr, b"", "after-off", 1000).await;
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp:?}");
+    assert!(lab.records().iter().any(|r| r.request_id.as_deref() == Some("after-off")), "{:?}", lab.records());
 }
 
 /// Hostile clients get a bounded wait, and the backend keeps serving and logging others.

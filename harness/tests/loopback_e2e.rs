@@ -51,7 +51,7 @@ async fn keep_alive_from_three_sources_is_attributed_exactly() {
     assert!(s.handshakes.full >= 1);
     let r = reconcile(&lab.journal(), &lab.access_log, harness::accesslog::LogFormat::Json).unwrap();
     assert!(r.assertions(&Expect::Preserved, 0.0).iter().all(|a| a.passed), "{r:?}");
-    assert_eq!(r.verdict(), "preserved");
+    assert_eq!(r.verdict(), harness::model::Verdict::Preserved);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -160,7 +160,7 @@ async fn a_trusted_peer_relaying_forged_xff_is_detected_as_a_mismatch() {
     let from_trusted = r.per_source["127.0.0.2"].requests;
     assert_eq!(r.mismatches, from_trusted, "only the trusted source's requests are mis-attributed");
     assert_eq!(r.logged_client_ips.get("6.6.6.6").copied(), Some(from_trusted));
-    assert_eq!(r.verdict(), "lost");
+    assert_eq!(r.verdict(), harness::model::Verdict::Lost);
     assert!(r.mismatch_examples.iter().all(|m| m.xff.as_deref() == Some("6.6.6.6")));
     // Untrusted sources' forged headers were ignored.
     for rec in lab.records().iter().filter(|r| r.peer_addr.unwrap().ip.to_string() != "127.0.0.2") {

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use harness::compare::{compare, evaluate, Change, Gate, Metric};
+use harness::model::Report;
 use harness::report::{html_page, junit_xml, load_run, markdown, RunView};
-use harness::runner::Report;
 use scraper::{Html, Selector};
 
 fn fixtures() -> PathBuf {
@@ -213,5 +213,5 @@ fn one_ab_run_compares_its_builds() {
     assert_eq!(labels, ["haproxy-image", "haproxy-deb12u3"]);
     assert_eq!(c.groups.len(), 1);
     assert_eq!(row(&c, Metric::Throughput).stats[1].unwrap().n, 3, "three repetitions per build");
-    assert_eq!(c.groups[0].verdicts[1], ["preserved"; 3]);
+    assert_eq!(c.groups[0].verdicts[1], [Some(harness::model::Verdict::Preserved); 3]);
 }

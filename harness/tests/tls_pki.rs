@@ -69,9 +69,25 @@ fn haproxy_bundle_holds_certificate_and_key_and_keys_are_private() {
 
 #[test]
 fn key_types_differ_and_parse_by_name() {
+    use rustls::SignatureAlgorithm as A;
+    let mut algorithms = Vec::new();
     for kt in KeyType::ALL {
         assert_eq!(kt.as_str().parse::<KeyType>().unwrap(), kt);
+        // The key written is of the type asked for, as the TLS stack sees it.
+        let dir = tempfile::tempdir().unwrap();
+        let files = common::pki(dir.path(), kt);
+        let key = load_key(&files.frontend_key).unwrap();
+        let signer = rustls::crypto::aws_lc_rs::sign::any_supported_type(&key).unwrap();
+        let want = match kt {
+            KeyType::EcdsaP256 => A::ECDSA,
+            KeyType::Rsa2048 => A::RSA,
+            KeyType::Ed25519 => A::ED25519,
+        };
+        assert_eq!(signer.algorithm(), want, "{kt}");
+        algorithms.push(signer.algorithm());
     }
+    algorithms.dedup();
+    assert_eq!(algorithms.len(), KeyType::ALL.len(), "{algorithms:?}");
     assert_eq!(
         "rsa-4096".parse::<KeyType>().unwrap_err().to_string(),
         "unknown key type \"rsa-4096\" (expected ecdsa-p256, rsa-2048 or ed25519)"

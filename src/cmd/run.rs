@@ -1,8 +1,9 @@
 use std::path::PathBuf;
 
 use harness::image::cache_root;
+use harness::model::{CellReport, CellSummary, Outcome, Report};
 use harness::netlab::state_dir;
-use harness::runner::{run_cells, CellReport, CellSpec, Report, RunContext, Shard};
+use harness::runner::{run_cells, CellSpec, RunContext, Shard};
 use harness::scenario::{load_build, load_plan, Plan, ProxyKind};
 use harness::vm::Target;
 
@@ -75,7 +76,7 @@ pub fn run(a: RunArgs) -> CmdResult {
     };
     clean_dead(&ctx.state);
     let mut report = Report {
-        schema_version: 1,
+        schema_version: harness::model::SCHEMA_VERSION,
         routerlab_version: env!("CARGO_PKG_VERSION").into(),
         git_revision: env!("ROUTERLAB_GIT_REVISION").into(),
         started_at: super::vm::chrono_stamp(),
@@ -103,7 +104,7 @@ pub fn run(a: RunArgs) -> CmdResult {
                 let mut sink = |cell: CellReport| {
                     eprintln!(
                         "routerlab: {}: {}{}",
-                        harness::report::cell_title(&cell),
+                        cell.title(),
                         cell.outcome,
                         cell.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
                     );
@@ -161,9 +162,9 @@ pub fn run(a: RunArgs) -> CmdResult {
     }
     Ok(if interrupted {
         Code::Interrupted
-    } else if report.cells.iter().any(|c| c.outcome == "error") {
+    } else if report.cells.iter().any(|c| c.outcome.is_error()) {
         Code::Infrastructure
-    } else if report.cells.iter().any(|c| c.outcome == "fail") {
+    } else if report.cells.iter().any(|c| c.outcome == Outcome::Fail) {
         Code::AssertionFailed
     } else {
         Code::Ok
@@ -210,14 +211,12 @@ fn progress(ctx: &RunContext, scenario: &str, target: Target) -> (RunContext, Op
 }
 
 /// Net guest instructions per request, `n/a` with the reason printed below the table.
-fn insns_cell(c: &CellReport) -> String {
-    match c.insns.as_ref().and_then(|i| i.steady.as_ref()).and_then(|s| s.per_request) {
-        Some(v) => harness::cost::human(v),
-        None => "n/a".into(),
-    }
+fn insns_cell(s: &CellSummary) -> String {
+    s.insns_per_request.map(harness::cost::human).unwrap_or_else(|| "n/a".into())
 }
 
 fn print_summary(cells: &[CellReport]) {
+    use harness::model::fixed;
     outln!(
         "{:<40} {:<13} {:<6} {:>6} {:>6} {:>5} {:<9} {:>8} {:>8} {:>7} {:>8} {:>10} {:>6}",
         "scenario",
@@ -235,15 +234,9 @@ fn print_summary(cells: &[CellReport]) {
         "boot s"
     );
     for c in cells {
-        let (rps, p99) =
-            c.load.as_ref().map(|l| (l.requests_per_s, l.latency_us.total.p99 as f64 / 1000.0)).unwrap_or_default();
-        // No samples of the proxy (the agent did not run, or never found it): say so, not 0.
-        let (cpu, rss) = match c.metrics.as_ref().filter(|m| m.samples > 0) {
-            Some(m) => (format!("{:.1}", m.cpu_mean_pct), m.rss_peak_kb.to_string()),
-            None => ("-".into(), "-".into()),
-        };
+        let s = CellSummary::of(c);
         outln!(
-            "{:<40} {:<13} {:<6} {:>6} {:>6} {:>5} {:<9} {:>8.1} {:>8.1} {:>7} {:>8} {:>10} {:>6.2}",
+            "{:<40} {:<13} {:<6} {:>6} {:>6} {:>5} {:<9} {:>8} {:>8} {:>7} {:>8} {:>10} {:>6.2}",
             format!(
                 "{}{}{}",
                 c.scenario,
@@ -251,18 +244,21 @@ fn print_summary(cells: &[CellReport]) {
                 if c.repetition > 1 { format!(" #{}", c.repetition) } else { String::new() }
             ),
             c.target,
-            c.outcome,
-            c.client_ip.sent,
-            c.client_ip.logged,
-            c.client_ip.mismatches,
-            c.client_ip.verdict,
-            rps,
-            p99,
-            cpu,
-            rss,
-            insns_cell(c),
-            c.timings.boot_s
+            s.outcome,
+            s.sent,
+            s.logged,
+            s.mismatches,
+            s.verdict_text(),
+            fixed(s.requests_per_s, 1),
+            fixed(s.p99_ms, 1),
+            fixed(s.proxy_cpu_pct, 1),
+            s.proxy_rss_peak_kib.map(|k| k.to_string()).unwrap_or_else(|| "-".into()),
+            insns_cell(&s),
+            s.boot_s
         );
+        if let Some(u) = s.p99_uncorrected_ms {
+            outln!("    p99 corrected for coordinated omission; uncorrected {u:.1} ms");
+        }
         for a in c.assertions.iter().filter(|a| !a.passed) {
             outln!("    FAIL {}: {}", a.name, a.evidence);
         }

@@ -1,3 +1,4 @@
+use harness::model::Verdict;
 use harness::reconcile::{reconcile, Expect};
 
 use crate::cli::VerifyArgs;
@@ -5,7 +6,10 @@ use crate::exit::{Classify, CmdResult, Code};
 
 pub fn run(a: VerifyArgs) -> CmdResult {
     let r = reconcile(&a.journal, &a.access_log, a.log_format).bad_input()?;
-    let expect = if a.expect == "lost" { Expect::Lost { seen_as: a.seen_as.clone() } } else { Expect::Preserved };
+    let expect = match a.expect {
+        Verdict::Lost => Expect::Lost { seen_as: a.seen_as.clone() },
+        Verdict::Preserved => Expect::Preserved,
+    };
     let checks = r.assertions(&expect, a.max_error_rate);
     if let Some(path) = &a.json {
         super::write_json(

@@ -69,7 +69,7 @@ pub fn run(cmd: VmCmd) -> CmdResult {
                 }
                 out!("{}", out.stdout);
                 vm.quit().await.map_err(classify)?;
-                Ok(if out.status == 0 { Code::Ok } else { ExitWith(out.status).into() })
+                Ok(if out.status == 0 { Code::Ok } else { Code::Guest(out.status) })
             })
         }
         VmCmd::Shell { target, image, dirs } => {
@@ -118,15 +118,6 @@ impl CommandCost {
 fn command_cost(a: Result<InsnReading, String>, b: Result<InsnReading, String>) -> Result<CommandCost, String> {
     let (a, b) = (a?, b?);
     Ok(CommandCost { user: b.user - a.user, kernel: b.kernel - a.kernel, seconds: b.t - a.t })
-}
-
-/// The guest command's own exit status, passed through.
-struct ExitWith(i32);
-
-impl From<ExitWith> for Code {
-    fn from(e: ExitWith) -> Code {
-        Code::Guest(e.0)
-    }
 }
 
 /// UTC `yyyymmddThhmmssZ`, for run directory names.

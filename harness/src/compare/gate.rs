@@ -6,6 +6,7 @@
 use super::metric::Metric;
 use super::table::{Change, Comparison};
 use super::CompareError;
+use crate::model::Verdict;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -37,7 +38,7 @@ pub enum Threshold {
     /// A plain number in the metric's unit (`errors > 0`, `p99 > 250`).
     Absolute(f64),
     /// `preserved` or `lost` (client-ip only).
-    Verdict(String),
+    Verdict(Verdict),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -76,7 +77,8 @@ impl std::str::FromStr for Gate {
                 return Err(err("client-ip takes == or != with preserved or lost".into()));
             }
             match value {
-                "preserved" | "lost" => Threshold::Verdict(value.into()),
+                "preserved" => Threshold::Verdict(Verdict::Preserved),
+                "lost" => Threshold::Verdict(Verdict::Lost),
                 v => return Err(err(format!("client-ip is compared with preserved or lost, not {v:?}"))),
             }
         } else if let Some(x) = value.strip_suffix(['x', 'X']) {
@@ -112,11 +114,11 @@ pub fn evaluate(cmp: &Comparison, gates: &[Gate]) -> Vec<Tripped> {
                     Threshold::Verdict(want) => {
                         let want_match = gate.op == Op::Eq;
                         for (rep, v) in g.verdicts[s].iter().enumerate() {
-                            if (v == want) == want_match {
+                            if (v.as_ref() == Some(want)) == want_match {
                                 out.push(trip(format!(
                                     "repetition {}: client IP {}",
                                     rep + 1,
-                                    if v.is_empty() { "not observed" } else { v }
+                                    v.map(Verdict::as_str).unwrap_or("not observed")
                                 )));
                             }
                         }

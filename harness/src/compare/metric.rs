@@ -1,5 +1,5 @@
 //! The metrics a comparison shows, how each is read from a cell, and which way is better.
-use crate::runner::CellReport;
+use crate::model::CellReport;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Metric {
@@ -114,9 +114,12 @@ impl Metric {
             // time, over the requests served in it. Lower is cheaper.
             Metric::CpuPer1k => {
                 let (m, l) = (c.metrics.as_ref()?, l?);
-                (m.samples > 0 && l.ok > 0).then(|| m.cpu_mean_pct / 100.0 * l.duration_s / l.ok as f64 * 1000.0)
+                let cpu = m.cpu_mean_pct.filter(|_| m.samples > 0)?;
+                (l.ok > 0).then(|| cpu / 100.0 * l.duration_s / l.ok as f64 * 1000.0)
             }
-            Metric::PeakRss => c.metrics.as_ref().filter(|m| m.samples > 0).map(|m| m.rss_peak_kb as f64 / 1024.0),
+            Metric::PeakRss => {
+                c.metrics.as_ref().filter(|m| m.samples > 0).and_then(|m| m.rss_peak_kb).map(|k| k as f64 / 1024.0)
+            }
             Metric::Errors => l.map(|l| l.errors.total() as f64),
             Metric::ClientIp => None,
             Metric::Insns => steady(c)?.per_request,

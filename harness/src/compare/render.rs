@@ -4,6 +4,7 @@ use std::fmt::Write;
 use super::metric::Metric;
 use super::table::{Change, Comparison, Group, Row};
 use super::Tripped;
+use crate::model::Verdict;
 use crate::report::{esc, md_cell, overlay_page, CellView, ReportError, RunView};
 
 fn fmt_num(v: f64) -> String {
@@ -77,7 +78,7 @@ fn verdict_cell(g: &Group, i: usize) -> String {
         return "-".into();
     }
     let first = &v[0];
-    let word = |s: &String| if s.is_empty() { "none".to_string() } else { s.clone() };
+    let word = |v: &Option<Verdict>| v.map(Verdict::as_str).unwrap_or("none").to_string();
     if v.iter().all(|x| x == first) {
         format!("{}×{}", word(first), v.len())
     } else {

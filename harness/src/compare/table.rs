@@ -2,7 +2,7 @@
 //! with median and spread over repetitions and a call on whether a difference is noise.
 use super::metric::Metric;
 use super::stats::{fit, paired, welch, Estimate};
-use crate::runner::{CellReport, Report};
+use crate::model::{CellReport, Outcome, Report, Verdict};
 
 /// Median and range of one metric over a side's repetitions.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -106,8 +106,8 @@ pub struct Group {
     pub target: String,
     pub rows: Vec<Row>,
     /// Client-IP verdicts and outcomes per side, one per repetition.
-    pub verdicts: Vec<Vec<String>>,
-    pub outcomes: Vec<Vec<String>>,
+    pub verdicts: Vec<Vec<Option<Verdict>>>,
+    pub outcomes: Vec<Vec<Outcome>>,
 }
 
 impl Group {
@@ -167,8 +167,8 @@ pub fn compare(inputs: &[(String, Report)]) -> Comparison {
             let paired = sides.iter().all(|s| s.input == sides[0].input);
             let rows =
                 Metric::ALL.into_iter().filter(|m| *m != Metric::ClientIp).map(|m| row(m, &cells, paired)).collect();
-            let verdicts = cells.iter().map(|cs| cs.iter().map(|c| c.client_ip.verdict.clone()).collect()).collect();
-            let outcomes = cells.iter().map(|cs| cs.iter().map(|c| c.outcome.clone()).collect()).collect();
+            let verdicts = cells.iter().map(|cs| cs.iter().map(|c| c.client_ip.verdict).collect()).collect();
+            let outcomes = cells.iter().map(|cs| cs.iter().map(|c| c.outcome).collect()).collect();
             Group { scenario, target, rows, verdicts, outcomes }
         })
         .collect();

@@ -76,7 +76,7 @@ pub(crate) async fn worker(ctx: Arc<Ctx>, stats: SharedStats, mut conn: Option<C
         if conn.as_ref().is_some_and(|c| c.sender.is_closed()) {
             conn = None; // the server closed an idle keep-alive connection: not an error
         }
-        let mut result: Result<(u16, Instant, Instant, u64), ErrorClass> = Err(ErrorClass::Protocol);
+        let mut result: Result<Exchange, ErrorClass> = Err(ErrorClass::Protocol);
         let mut source = conn.as_ref().and_then(|c| c.source);
         if conn.is_none() {
             source = ctx.cfg.sources.get(ctx.next_conn.fetch_add(1, Ordering::Relaxed));
@@ -104,9 +104,9 @@ pub(crate) async fn worker(ctx: Arc<Ctx>, stats: SharedStats, mut conn: Option<C
         }
 
         let done = Instant::now();
-        let outcome = match result {
-            Ok((status, ..)) => Outcome::Status(status),
-            Err(c) => Outcome::Failed(c),
+        let outcome = match &result {
+            Ok(x) => Outcome::Status(x.status),
+            Err(c) => Outcome::Failed(*c),
         };
         let entry = JournalEntry {
             id,
@@ -114,7 +114,7 @@ pub(crate) async fn worker(ctx: Arc<Ctx>, stats: SharedStats, mut conn: Option<C
             outcome,
             start_us: (start - ctx.t0).as_micros() as u64,
             handshake_us: handshake.map(|d| d.as_micros() as u64),
-            ttfb_us: result.as_ref().ok().map(|(_, ttfb, _, _)| (*ttfb - start).as_micros() as u64),
+            ttfb_us: result.as_ref().ok().map(|x| (x.ttfb - start).as_micros() as u64),
             total_us: Some((done - start).as_micros() as u64),
             corrected_us: intended.map(|at| (done.saturating_duration_since(at)).as_micros() as u64),
         };
@@ -128,9 +128,9 @@ pub(crate) async fn worker(ctx: Arc<Ctx>, stats: SharedStats, mut conn: Option<C
                     s.full_handshakes += 1
                 }
             }
-            if let Ok((_, ttfb, _, bytes)) = &result {
-                s.ttfb.record_duration(*ttfb - start);
-                s.bytes += bytes;
+            if let Ok(x) = &result {
+                s.ttfb.record_duration(x.ttfb - start);
+                s.bytes += x.body_bytes;
             }
             s.total.record_duration(done - start);
             if let Some(at) = intended {
@@ -174,8 +174,16 @@ fn build_request(cfg: &LoadConfig, id: &str, h2: bool) -> Request<Empty<Bytes>> 
     b.body(Empty::new()).expect("request from validated parts")
 }
 
-/// Send one request and read the whole body. Returns status, time of headers, time of end, body bytes.
-async fn exchange(sender: &mut Sender, req: Request<Empty<Bytes>>) -> Result<(u16, Instant, Instant, u64), ErrorClass> {
+/// What one request got back.
+struct Exchange {
+    status: u16,
+    /// When the response headers arrived.
+    ttfb: Instant,
+    body_bytes: u64,
+}
+
+/// Send one request and read the whole body.
+async fn exchange(sender: &mut Sender, req: Request<Empty<Bytes>>) -> Result<Exchange, ErrorClass> {
     let resp = match sender {
         Sender::H1(s) => {
             s.ready().await.map_err(|_| ErrorClass::Protocol)?;
@@ -200,5 +208,5 @@ async fn exchange(sender: &mut Sender, req: Request<Empty<Bytes>>) -> Result<(u1
             bytes += d.len() as u64;
         }
     }
-    Ok((status, ttfb, Instant::now(), bytes))
+    Ok(Exchange { status, ttfb, body_bytes: bytes })
 }

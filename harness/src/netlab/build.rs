@@ -281,11 +281,6 @@ impl Lab {
         Ok(pid)
     }
 
-    /// The helper started as `label`, to read its stdout or wait for it.
-    pub fn child(&mut self, label: &str) -> Option<&mut Child> {
-        self.children.iter_mut().find(|(l, _)| l == label).map(|(_, c)| c)
-    }
-
     fn check_host(&self, host: &str) -> Result<(), LabError> {
         match self.topo.host(host) {
             Some(_) => Ok(()),

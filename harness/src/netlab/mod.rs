@@ -5,6 +5,7 @@
 mod build;
 mod error;
 mod ledger;
+mod router;
 mod standard;
 mod topology;
 mod wireguard;
@@ -12,6 +13,7 @@ mod wireguard;
 pub use build::{Lab, TeardownReport};
 pub use error::LabError;
 pub use ledger::{clean_dead_runs, state_dir, CleanReport, Ledger, LedgerEntry};
+pub use router::{l4_forward_steps, router_steps, GuestStep, L4_FORWARD_PATH, NAT_PATH, TUN_MAC, WAN_MAC};
 pub use standard::{client_addresses, router_nft, standard_topology, LabOptions, Tunnel, ADDR};
 pub use topology::{HostSpec, Impairment, LinkEnd, LinkSpec, RouteSpec, Topology};
-pub use wireguard::{boringtun_path, keypair, router_guest_commands, start_hub, WgKeys, WgPlan};
+pub use wireguard::{boringtun_path, keypair, start_hub, WgKeys, WgPlan};

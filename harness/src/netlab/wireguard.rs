@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::ledger::LedgerEntry;
 use super::{Lab, LabError, ADDR};
@@ -73,7 +73,7 @@ pub fn boringtun_path() -> Option<PathBuf> {
 }
 
 /// Start boringtun in the hub namespace and configure its end of the tunnel.
-pub fn start_hub(lab: &mut Lab, plan: &WgPlan) -> Result<(), LabError> {
+pub async fn start_hub(lab: &mut Lab, plan: &WgPlan) -> Result<(), LabError> {
     let bt = boringtun_path().ok_or_else(|| LabError::Options {
         detail: "boringtun-cli not found (cargo install boringtun-cli; ci/setup does it)".into(),
     })?;
@@ -88,16 +88,13 @@ pub fn start_hub(lab: &mut Lab, plan: &WgPlan) -> Result<(), LabError> {
         ifname.clone(),
     ];
     lab.spawn("hub", "boringtun", &bt, &args, None)?;
-    let t0 = Instant::now();
-    while !lab.exec_any("hub", "ip", &["link", "show", &ifname])?.status.success() {
-        if t0.elapsed() > Duration::from_secs(10) {
-            return Err(LabError::Command {
-                host: "hub".into(),
-                command: "boringtun-cli".into(),
-                stderr: std::fs::read_to_string(&log).unwrap_or_default(),
-            });
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let up = async || Ok::<_, LabError>(lab.exec_any("hub", "ip", &["link", "show", &ifname])?.status.success());
+    if !crate::wait::poll_until(Duration::from_secs(10), Duration::from_millis(20), up).await? {
+        return Err(LabError::Command {
+            host: "hub".into(),
+            command: "boringtun-cli".into(),
+            stderr: std::fs::read_to_string(&log).unwrap_or_default(),
+        });
     }
     let key = lab.run_dir.join("hub.wg.key");
     {
@@ -128,47 +125,8 @@ pub fn start_hub(lab: &mut Lab, plan: &WgPlan) -> Result<(), LabError> {
             &allowed,
         ],
     )?;
-    lab.exec("hub", "ip", &["addr", "add", "10.1.0.2/30", "dev", &ifname])?;
-    lab.exec("hub", "ip", &["addr", "add", "fd00:1::2/64", "dev", &ifname, "nodad"])?;
+    lab.exec("hub", "ip", &["addr", "add", &format!("{}/30", ADDR::HUB_TUN4), "dev", &ifname])?;
+    lab.exec("hub", "ip", &["addr", "add", &format!("{}/64", ADDR::HUB_TUN6), "dev", &ifname, "nodad"])?;
     lab.exec("hub", "ip", &["link", "set", &ifname, "up"])?;
     Ok(())
-}
-
-/// Console commands for the router VM: name its NICs by MAC after the topology (`wan0`,
-/// `tun0`), address them, reach the hub through `wg0` (with `wg`) or over `tun0` itself (a
-/// routed link, `None`), route the backend network there and masquerade into it (IPv4 and
-/// IPv6), as a home router does. Each stays under the console's line limit.
-pub fn router_guest_commands(wg: Option<&WgPlan>, wan_mac: &str, tun_mac: &str) -> Vec<String> {
-    let rename = |mac: &str, name: &str| {
-        format!("for i in /sys/class/net/*; do [ \"$(cat $i/address)\" = {mac} ] && ip link set dev ${{i##*/}} name {name}; done; ip link set {name} up")
-    };
-    let mut c = vec![
-        rename(wan_mac, "wan0"),
-        rename(tun_mac, "tun0"),
-        "ip addr add 192.0.2.1/24 dev wan0 && ip addr add 2001:db8:1::1/64 dev wan0 nodad && ip route replace default via 192.0.2.254 && ip route replace default via 2001:db8:1::fe".into(),
-    ];
-    let tunnel = match wg {
-        Some(plan) => {
-            c.push("ip addr add 10.9.0.1/30 dev tun0 && ip addr add fd00:9::1/64 dev tun0 nodad".into());
-            c.push(format!("umask 077; echo {} > /tmp/wg.key; ip link add wg0 type wireguard", plan.router.private));
-            c.push(format!(
-                "wg set wg0 private-key /tmp/wg.key listen-port {} peer {} endpoint 10.9.0.2:{} allowed-ips 10.1.0.2/32,10.2.0.0/24,fd00:1::2/128,fd00:2::/64 persistent-keepalive 5",
-                plan.port, plan.hub.public, plan.port
-            ));
-            c.push("ip addr add 10.1.0.1/30 dev wg0 && ip addr add fd00:1::1/64 dev wg0 nodad && ip link set wg0 up && ip route add 10.2.0.0/24 dev wg0 && ip route add fd00:2::/64 dev wg0".into());
-            "wg0"
-        }
-        None => {
-            c.push("ip addr add 10.1.0.1/30 dev tun0 && ip addr add fd00:1::1/64 dev tun0 nodad".into());
-            c.push("ip route add 10.2.0.0/24 via 10.1.0.2 && ip route add fd00:2::/64 via fd00:1::2".into());
-            "tun0"
-        }
-    };
-    c.push("sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1".into());
-    for fam in ["ip", "ip6"] {
-        c.push(format!(
-            "nft add table {fam} rl && nft 'add chain {fam} rl post {{ type nat hook postrouting priority srcnat; }}' && nft add rule {fam} rl post oifname {tunnel} masquerade"
-        ));
-    }
-    c
 }

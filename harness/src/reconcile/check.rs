@@ -1,6 +1,7 @@
 use std::net::IpAddr;
 
 use super::Reconciliation;
+use crate::model::Verdict;
 
 /// What the scenario expects of client-IP attribution.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,11 +27,11 @@ fn check(name: &str, passed: bool, evidence: String) -> Assertion {
 
 impl Reconciliation {
     /// `preserved` when every logged request was attributed to its sender, else `lost`.
-    pub fn verdict(&self) -> &'static str {
+    pub fn verdict(&self) -> Verdict {
         if self.logged > 0 && self.mismatches == 0 {
-            "preserved"
+            Verdict::Preserved
         } else {
-            "lost"
+            Verdict::Lost
         }
     }
 

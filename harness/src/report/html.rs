@@ -5,6 +5,7 @@ use std::fmt::Write;
 use super::plots::{latency_plot, time_plot, Series};
 use super::view::{CellView, RunView};
 use super::ReportError;
+use crate::model::{fixed, CellSummary, Outcome};
 
 const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#222}\
 h1{font-size:22px}h2{font-size:18px;border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:32px}\
@@ -42,7 +43,11 @@ pub fn html_page(run: &RunView) -> Result<String, ReportError> {
         ("started", r.started_at.clone()),
         (
             "cells",
-            format!("{} ({} passed)", run.cells.len(), run.cells.iter().filter(|c| c.cell.outcome == "pass").count()),
+            format!(
+                "{} ({} passed)",
+                run.cells.len(),
+                run.cells.iter().filter(|c| c.cell.outcome == Outcome::Pass).count()
+            ),
         ),
     ] {
         let _ = write!(b, "<dt>{k}</dt><dd>{}</dd>", esc(&v));
@@ -61,19 +66,18 @@ fn overview(run: &RunView) -> String {
          <th>req/s</th><th>p99 ms</th><th>proxy CPU %</th><th>peak RSS MiB</th></tr>",
     );
     for (i, c) in run.cells.iter().enumerate() {
-        let k = &c.cell;
-        let (rps, p99) =
-            k.load.as_ref().map(|l| (l.requests_per_s, l.latency_us.effective_total().p99)).unwrap_or_default();
-        let (cpu, rss) = k.metrics.as_ref().map(|m| (m.cpu_mean_pct, m.rss_peak_kb)).unwrap_or_default();
+        let s = CellSummary::of(&c.cell);
         let _ = write!(
             b,
-            "<tr><td><a href=\"#cell-{i}\">{}</a></td><td class=\"{o}\">{o}</td><td>{}</td><td class=\"num\">{rps:.1}</td>\
-             <td class=\"num\">{:.1}</td><td class=\"num\">{cpu:.1}</td><td class=\"num\">{:.1}</td></tr>",
-            esc(&c.title()),
-            esc(&k.client_ip.verdict),
-            p99 as f64 / 1000.0,
-            rss as f64 / 1024.0,
-            o = esc(&k.outcome),
+            "<tr><td><a href=\"#cell-{i}\">{}</a></td><td class=\"{o}\">{o}</td><td>{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            esc(&s.title),
+            s.verdict_text(),
+            fixed(s.requests_per_s, 1),
+            esc(&s.p99_text()),
+            fixed(s.proxy_cpu_pct, 1),
+            s.rss_mib_text(),
+            o = s.outcome,
         );
     }
     b.push_str("</table></section>\n");
@@ -85,7 +89,7 @@ fn cell_section(i: usize, c: &CellView, run: &RunView) -> Result<String, ReportE
     let mut b = format!(
         "<section class=\"cell\" id=\"cell-{i}\"><h2>{} <span class=\"{o}\">{o}</span></h2><dl class=\"meta\">",
         esc(&c.title()),
-        o = esc(&k.outcome)
+        o = k.outcome
     );
     let build = k.build.as_ref().map(|b| format!("{} — {} — sha256 {}", b.name, b.version, b.sha256));
     for (key, v) in [
@@ -93,7 +97,7 @@ fn cell_section(i: usize, c: &CellView, run: &RunView) -> Result<String, ReportE
         ("build", build),
         ("build source", k.build.as_ref().map(|b| b.source.clone())),
         ("tunnel", Some(k.tunnel.clone())),
-        ("expect", Some(k.expect.clone())),
+        ("expect", Some(k.expect.to_string())),
         ("image", k.image.clone()),
         ("error", k.error.clone()),
     ] {
@@ -202,12 +206,7 @@ fn numbers(c: &CellView) -> String {
         b.push_str("</table>");
     }
     if let Some(m) = &k.metrics {
-        let _ = write!(
-            b,
-            "<p>{}: CPU mean {:.1}% / peak {:.1}% of a guest CPU; RSS mean {:.1} / peak {:.1} MiB; guest CPU {:.1}%; QEMU {:.1}% of a host CPU ({} samples)</p>",
-            esc(&m.process), m.cpu_mean_pct, m.cpu_peak_pct, m.rss_mean_kb / 1024.0, m.rss_peak_kb as f64 / 1024.0,
-            m.guest_cpu_mean_pct, m.qemu_host_cpu_mean_pct, m.samples
-        );
+        b.push_str(&metrics_line(m));
     }
     b.push_str(&insns_numbers(k));
     let t = &k.timings;
@@ -220,8 +219,30 @@ fn numbers(c: &CellView) -> String {
     b
 }
 
+/// The proxy's CPU and RSS (or why there are none), then the guest's and QEMU's.
+fn metrics_line(m: &crate::model::ProxyMetrics) -> String {
+    let mib = |kb: Option<f64>| fixed(kb.map(|k| k / 1024.0), 1);
+    let proxy = match (&m.process, m.samples) {
+        (None, _) => "No proxy process (layer-4 forward)".to_string(),
+        (Some(p), 0) => format!("{}: never sampled in the steady phase", esc(p)),
+        (Some(p), n) => format!(
+            "{}: CPU mean {}% / peak {}% of a guest CPU; RSS mean {} / peak {} MiB ({n} samples)",
+            esc(p),
+            fixed(m.cpu_mean_pct, 1),
+            fixed(m.cpu_peak_pct, 1),
+            mib(m.rss_mean_kb),
+            mib(m.rss_peak_kb.map(|k| k as f64)),
+        ),
+    };
+    format!(
+        "<p>{proxy}. Guest CPU {}%; QEMU {}% of a host CPU.</p>",
+        fixed(m.guest_cpu_mean_pct, 1),
+        fixed(m.qemu_host_cpu_mean_pct, 1)
+    )
+}
+
 /// Instruction counts per phase, the background and the agent's cost, or why there are none.
-fn insns_numbers(k: &crate::runner::CellReport) -> String {
+fn insns_numbers(k: &crate::model::CellReport) -> String {
     use crate::cost::human;
     let Some(i) = &k.insns else { return String::new() };
     if let Some(why) = &i.unavailable {

@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use super::html::esc;
 use super::view::RunView;
+use crate::model::{fixed, CellSummary};
 
 /// `20261125T144449Z` (how runs are stamped) as Ant's zone-less timestamp.
 fn ant_timestamp(stamp: &str) -> String {
@@ -24,7 +25,8 @@ pub fn junit_xml(run: &RunView) -> String {
         let k = &c.cell;
         let classname = format!("routerlab.{}.{}", class_token(&k.scenario), class_token(&k.target));
         let failures = k.assertions.iter().filter(|a| !a.passed).count();
-        let errored = k.outcome == "error" || k.outcome == "interrupted";
+        let errored = k.outcome.is_error();
+        let sum = CellSummary::of(k);
         let t = &k.timings;
         let time = t.lab_s + t.boot_s + t.deploy_s + t.warmup_s + t.steady_s + t.teardown_s;
         let _ = writeln!(
@@ -40,13 +42,18 @@ pub fn junit_xml(run: &RunView) -> String {
         let build =
             k.build.as_ref().map(|b| format!("{} {} sha256:{}", b.name, b.version, b.sha256)).unwrap_or_default();
         for (n, v) in [
-            ("proxy", k.proxy.as_str()),
-            ("build", &build),
-            ("tunnel", &k.tunnel),
-            ("expect", &k.expect),
-            ("verdict", &k.client_ip.verdict),
+            ("proxy", k.proxy.clone()),
+            ("build", build),
+            ("tunnel", k.tunnel.clone()),
+            ("expect", k.expect.to_string()),
+            ("verdict", sum.verdict_text().into()),
+            ("requests-per-s", fixed(sum.requests_per_s, 1)),
+            ("p99-ms", sum.p99_text()),
+            ("proxy-cpu-pct", fixed(sum.proxy_cpu_pct, 1)),
+            ("proxy-rss-peak-mib", sum.rss_mib_text()),
+            ("insns-per-request", sum.insns_text()),
         ] {
-            let _ = writeln!(x, "      <property name=\"{n}\" value=\"{}\"/>", esc(v));
+            let _ = writeln!(x, "      <property name=\"{n}\" value=\"{}\"/>", esc(&v));
         }
         x.push_str("    </properties>\n");
         for a in &k.assertions {

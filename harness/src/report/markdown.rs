@@ -2,28 +2,16 @@
 use std::fmt::Write;
 
 use super::view::RunView;
+use crate::model::{fixed, CellSummary, Outcome};
 
 /// Pipes and newlines would break a table cell.
 pub(crate) fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
-/// Net instructions per request (raw in brackets), or `unavailable`.
-pub(crate) fn insns_text(c: &crate::runner::CellReport) -> String {
-    let Some(i) = &c.insns else { return "-".into() };
-    if i.unavailable.is_some() {
-        return "unavailable".into();
-    }
-    match i.steady.as_ref().map(|s| (s.per_request, s.per_request_raw)) {
-        Some((Some(net), Some(raw))) => format!("{} ({} raw)", crate::cost::human(net), crate::cost::human(raw)),
-        Some((None, Some(raw))) => format!("{} raw", crate::cost::human(raw)),
-        _ => "-".into(),
-    }
-}
-
 pub fn markdown(run: &RunView) -> String {
     let r = &run.report;
-    let passed = run.cells.iter().filter(|c| c.cell.outcome == "pass").count();
+    let passed = run.cells.iter().filter(|c| c.cell.outcome == Outcome::Pass).count();
     let mut m = format!(
         "## routerlab: {passed}/{} cells passed\n\nrouterlab {}{} on `{}`, started {}.\n\n",
         run.cells.len(),
@@ -37,21 +25,23 @@ pub fn markdown(run: &RunView) -> String {
     );
     m.push_str("|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for c in &run.cells {
-        let k = &c.cell;
-        let (rps, p99) =
-            k.load.as_ref().map(|l| (l.requests_per_s, l.latency_us.effective_total().p99)).unwrap_or_default();
-        let (cpu, rss) = k.metrics.as_ref().map(|m| (m.cpu_mean_pct, m.rss_peak_kb)).unwrap_or_default();
-        let result = if k.outcome == "pass" { "pass".to_string() } else { format!("**{}**", k.outcome.to_uppercase()) };
+        let s = CellSummary::of(&c.cell);
+        let result = match s.outcome {
+            Outcome::Pass => "pass".to_string(),
+            o => format!("**{}**", o.as_str().to_uppercase()),
+        };
         let _ = writeln!(
             m,
-            "| {} | {result} | {} | {} | {} | {rps:.1} | {:.1} | {cpu:.1} | {:.1} | {} |",
-            cell(&c.title()),
-            cell(&k.client_ip.verdict),
-            k.client_ip.sent,
-            k.client_ip.mismatches,
-            p99 as f64 / 1000.0,
-            rss as f64 / 1024.0,
-            cell(&insns_text(k))
+            "| {} | {result} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            cell(&s.title),
+            s.verdict_text(),
+            s.sent,
+            s.mismatches,
+            fixed(s.requests_per_s, 1),
+            cell(&s.p99_text()),
+            fixed(s.proxy_cpu_pct, 1),
+            s.rss_mib_text(),
+            cell(&s.insns_text())
         );
     }
     let problems: Vec<String> = run

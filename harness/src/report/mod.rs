@@ -14,4 +14,4 @@ pub use junit::junit_xml;
 pub(crate) use markdown::cell as md_cell;
 pub use markdown::markdown;
 pub use plots::{latency_plot, time_plot, Series};
-pub use view::{cell_title, load_run, CellView, RunView, CELL_FILES};
+pub use view::{load_run, CellView, RunView, CELL_FILES};

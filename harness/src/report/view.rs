@@ -3,8 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use super::ReportError;
+use crate::model::{CellReport, Report};
 use crate::reconcile::Reconciliation;
-use crate::runner::{CellReport, Report, Timeline};
+use crate::runner::Timeline;
 
 pub struct CellView {
     pub cell: CellReport,
@@ -70,7 +71,7 @@ fn cell_view(root: &Path, cell: &CellReport) -> CellView {
 impl CellView {
     /// `scenario on target [build] #rep`, the name used in tables and test cases.
     pub fn title(&self) -> String {
-        cell_title(&self.cell)
+        self.cell.title()
     }
     /// The run-relative links to this cell's files that exist. Cells that shared a router
     /// with an earlier cell find the shared files (console, QEMU script, backend log) in
@@ -92,15 +93,4 @@ impl CellView {
             })
             .collect()
     }
-}
-
-pub fn cell_title(c: &CellReport) -> String {
-    let mut s = format!("{} on {}", c.scenario, c.target);
-    if let Some(b) = &c.build {
-        s.push_str(&format!(" [{}]", b.name));
-    }
-    if c.repetition > 1 {
-        s.push_str(&format!(" #{}", c.repetition));
-    }
-    s
 }

@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 use std::path::Path;
 
-use super::report::CellReport;
+use crate::model::CellReport;
 use crate::scenario::Plan;
 
 /// With forged headers, read the backend's `main`-format log (raw X-Forwarded-For first)
@@ -54,24 +54,25 @@ pub(crate) fn budget_assertions(plan: &Plan, r: &mut CellReport) {
             evidence: format!("p99 {:.1} ms, budget {:.1} ms", p as f64 / 1000.0, max.as_secs_f64() * 1000.0),
         });
     }
+    let process = |m: &crate::model::ProxyMetrics| m.process.clone().unwrap_or_else(|| "no proxy process".into());
     if let (Some(max), Some(m)) = (b.proxy_cpu_pct, &r.metrics) {
-        let passed = m.samples > 0 && m.cpu_mean_pct <= max;
-        r.assertions.push(Assertion {
-            name: "cpu-budget".into(),
-            passed,
-            evidence: format!(
-                "{} mean {:.1}% of a guest CPU over {} samples, budget {max:.1}%",
-                m.process, m.cpu_mean_pct, m.samples
+        let (evidence, passed) = match m.cpu_mean_pct {
+            Some(cpu) => (
+                format!("{} mean {cpu:.1}% of a guest CPU over {} samples, budget {max:.1}%", process(m), m.samples),
+                cpu <= max,
             ),
-        });
+            None => (format!("{}: never sampled, budget {max:.1}%", process(m)), false),
+        };
+        r.assertions.push(Assertion { name: "cpu-budget".into(), passed, evidence });
     }
     if let (Some(max), Some(m)) = (b.proxy_rss_mib, &r.metrics) {
-        let mib = m.rss_peak_kb as f64 / 1024.0;
-        let passed = m.samples > 0 && mib <= max;
-        r.assertions.push(Assertion {
-            name: "rss-budget".into(),
-            passed,
-            evidence: format!("{} peak RSS {mib:.1} MiB over {} samples, budget {max:.1} MiB", m.process, m.samples),
-        });
+        let (evidence, passed) = match m.rss_peak_kb.map(|k| k as f64 / 1024.0) {
+            Some(mib) => (
+                format!("{} peak RSS {mib:.1} MiB over {} samples, budget {max:.1} MiB", process(m), m.samples),
+                mib <= max,
+            ),
+            None => (format!("{}: never sampled, budget {max:.1} MiB", process(m)), false),
+        };
+        r.assertions.push(Assertion { name: "rss-budget".into(), passed, evidence });
     }
 }

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::deploy::must;
-use super::report::BuildInfo;
 use super::RunError;
+use crate::model::BuildInfo;
 use crate::netlab::{Lab, ADDR};
 use crate::scenario::{BuildPlan, BuildSource, ProxyKind};
 use crate::vm::{Target, Vm};

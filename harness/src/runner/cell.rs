@@ -4,16 +4,17 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::assess::{budget_assertions, spoofable_logs};
-use super::deploy::deploy_proxy;
+use super::deploy::deploy;
 use super::insns::CostProbe;
 use super::phases::LoadTarget;
-use super::report::{CellReport, ClientIpSection, ProxyMetrics};
+use super::script::{expected, load_target, proxy_script, CellDirs, ProxyBinary};
 use super::session::{other, Session};
 use super::timeline::{process_samples, PhaseClock, Timeline};
 use super::RunError;
-use crate::netlab::{client_addresses, LabOptions, Tunnel, ADDR};
-use crate::reconcile::{reconcile, Expect as RExpect};
-use crate::scenario::{kebab, BuildPlan, Expect, Plan, ProxyKind};
+use crate::model::{CellReport, ClientIpSection, Outcome, ProxyMetrics};
+use crate::netlab::Tunnel;
+use crate::reconcile::reconcile;
+use crate::scenario::{kebab, BuildPlan, Plan, ProxyKind};
 use crate::vm::{MetricsSeries, Target};
 
 /// Told the name of each phase as a cell enters it; the UI decides how to show it.
@@ -60,7 +61,7 @@ fn new_report(plan: &Plan, target: Target, spec: &CellSpec<'_>) -> CellReport {
             Tunnel::WireGuard => "wireguard".into(),
             Tunnel::None => "none (routed link, no VPN)".into(),
         },
-        expect: kebab(&plan.expect),
+        expect: plan.expect,
         dir: spec.dir.display().to_string(),
         repetition: spec.repetition,
         ..Default::default()
@@ -71,16 +72,16 @@ fn new_report(plan: &Plan, target: Target, spec: &CellSpec<'_>) -> CellReport {
 /// had measured is in its directory).
 pub fn interrupted_cell(plan: &Plan, target: Target, spec: &CellSpec<'_>, signal: &str) -> CellReport {
     let mut r = new_report(plan, target, spec);
-    r.outcome = "interrupted".into();
+    r.outcome = Outcome::Interrupted;
     r.error = Some(format!("{signal} during this cell: stopped; its partial files are in {}", spec.dir.display()));
     r
 }
 
 fn finish(r: &mut CellReport, result: Result<(), String>) {
     match result {
-        Ok(()) => r.outcome = if r.assertions.iter().all(|a| a.passed) { "pass".into() } else { "fail".into() },
+        Ok(()) => r.outcome = if r.assertions.iter().all(|a| a.passed) { Outcome::Pass } else { Outcome::Fail },
         Err(e) => {
-            r.outcome = "error".into();
+            r.outcome = Outcome::Error;
             r.error = Some(e);
         }
     }
@@ -111,16 +112,17 @@ pub async fn run_cells(
             return;
         }
     };
+    // The stop command of the proxy the previous cell left running.
     let mut previous: Option<String> = None;
     for (i, c) in cells.iter().enumerate() {
         let mut r = new_report(plan, target, c);
         session.fill(&mut r, i == 0);
-        let mut result = match previous.take().filter(|p| !p.is_empty()) {
-            Some(p) => session.stop_proxy(target, &p).await,
+        let mut result = match previous.take() {
+            Some(stop) => session.stop_proxy(target, &stop).await,
             None => Ok(()),
         };
         if result.is_ok() {
-            result = drive(plan, target, c, ctx, &mut r, &mut session).await.map(|process| previous = Some(process));
+            result = drive(plan, target, c, ctx, &mut r, &mut session).await.map(|stop| previous = stop);
         }
         session.collect(&c.dir).await;
         finish(&mut r, result.map_err(|e| e.to_string()));
@@ -135,7 +137,7 @@ pub async fn run_cells(
 }
 
 /// Build, deploy, load, reconcile and measure one cell on the session's router. Returns
-/// the process to stop before the next cell (empty for l4-forward).
+/// the command that stops its proxy before the next cell (none for l4-forward).
 async fn drive(
     plan: &Plan,
     target: Target,
@@ -143,7 +145,7 @@ async fn drive(
     ctx: &RunContext,
     r: &mut CellReport,
     s: &mut Session,
-) -> Result<String, RunError> {
+) -> Result<Option<String>, RunError> {
     let tname = target.to_string();
     let (build, dir) = (spec.build, spec.dir.as_path());
     let (lab, vm, pki_dir) = (&s.lab, &mut s.vm, s.pki_dir.as_path());
@@ -157,20 +159,17 @@ async fn drive(
         Some(i)
     };
     ctx.phase("deploy proxy");
-    let (process, config) =
-        deploy_proxy(vm, &tname, plan, installed.as_ref().map(|i| (build, i)), pki_dir, &ctx.templates).await?;
-    let _ = std::fs::write(dir.join("proxy.conf"), &config);
+    let binary = installed.as_ref().map(|i| ProxyBinary { bin: i.bin.clone(), env: i.env.clone() });
+    let dirs = CellDirs { pki: pki_dir, cell: dir, templates: &ctx.templates };
+    let script = proxy_script(plan, binary.as_ref().map(|b| (build, b)), &dirs)
+        .map_err(|e| other(target, "deploy")(e.to_string()))?;
+    let _ = std::fs::write(dir.join("proxy.conf"), &script.config);
+    deploy(vm, &tname, &script).await?;
+    let process = script.process.clone().unwrap_or_default();
     r.timings.deploy_s += t1.elapsed().as_secs_f64();
 
-    // Clients: IPv6 when the scenario asks for IPv6 clients, else IPv4.
-    let all = client_addresses(&LabOptions {
-        clients_v4: plan.lab.clients,
-        clients_v6: plan.lab.clients6,
-        ..Default::default()
-    });
-    let v6 = plan.lab.clients6 > 0;
-    let sources: Vec<String> = all.iter().filter(|a| a.is_ipv6() == v6).map(|a| a.to_string()).collect();
-    let url = if v6 { format!("https://[{}]/", ADDR::ROUTER_WAN6) } else { format!("https://{}/", ADDR::ROUTER_WAN4) };
+    let (url, sources) = load_target(plan);
+    let sources: Vec<String> = sources.iter().map(|a| a.to_string()).collect();
     let ca = pki_dir.join("ca.crt");
     if !plan.load.idle.is_zero() && vm.insns().is_ok() {
         ctx.phase("idle");
@@ -208,7 +207,7 @@ async fn drive(
 
     ctx.phase("reconcile");
     reconcile_cell(plan, target, dir, &s.log_dir, r)?;
-    Ok(process)
+    Ok(script.stop)
 }
 
 /// Every request the steady phase sent against the backend's access log, as assertions.
@@ -216,13 +215,7 @@ fn reconcile_cell(plan: &Plan, target: Target, dir: &Path, log_dir: &Path, r: &m
     let rec =
         reconcile(&dir.join("steady.journal.tsv"), &log_dir.join("access.log"), crate::accesslog::LogFormat::Json)
             .map_err(|e| other(target, "reconcile")(e.to_string()))?;
-    let expect = match plan.expect {
-        Expect::Preserved => RExpect::Preserved,
-        Expect::Lost => RExpect::Lost {
-            seen_as: vec![ADDR::ROUTER_TUN4.parse().expect("static"), ADDR::ROUTER_TUN6.parse().expect("static")],
-        },
-    };
-    r.assertions = rec.assertions(&expect, plan.max_error_rate);
+    r.assertions = rec.assertions(&expected(plan), plan.max_error_rate);
     budget_assertions(plan, r);
     r.spoofable = spoofable_logs(plan, log_dir);
     r.client_ip = ClientIpSection {
@@ -230,32 +223,30 @@ fn reconcile_cell(plan: &Plan, target: Target, dir: &Path, log_dir: &Path, r: &m
         logged: rec.logged,
         failed: rec.failed_unlogged,
         mismatches: rec.mismatches,
-        verdict: rec.verdict().into(),
+        verdict: Some(rec.verdict()),
     };
     let _ = std::fs::write(dir.join("reconciliation.json"), serde_json::to_string_pretty(&rec).unwrap_or_default());
     Ok(())
 }
 
 fn metrics(s: &MetricsSeries, process: &str, up0: f64, up1: f64, steady_s: f64) -> ProxyMetrics {
-    let mut m = ProxyMetrics { process: process.into(), ..Default::default() };
+    let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
     let in_window = |u: f64| u >= up0 && u <= up1 + 1.0;
-    let p = process_samples(s, process, in_window);
-    m.samples = p.len();
-    if !p.is_empty() {
-        m.cpu_mean_pct = p.iter().map(|v| v.1).sum::<f64>() / p.len() as f64;
-        m.cpu_peak_pct = p.iter().map(|v| v.1).fold(0.0, f64::max);
-        m.rss_mean_kb = p.iter().map(|v| v.2 as f64).sum::<f64>() / p.len() as f64;
-        m.rss_peak_kb = p.iter().map(|v| v.2).max().unwrap_or(0);
-    }
+    // The layer-4 forward has no proxy process: its CPU and RSS are absent, not 0.
+    let p = if process.is_empty() { Vec::new() } else { process_samples(s, process, in_window) };
+    let cpu: Vec<f64> = p.iter().map(|v| v.1).collect();
     let g: Vec<_> = s.guest.iter().filter(|p| in_window(p.uptime)).collect();
-    if !g.is_empty() {
-        m.guest_cpu_mean_pct = g.iter().map(|p| p.cpu_pct).sum::<f64>() / g.len() as f64;
-        m.guest_mem_available_min_kb = g.iter().map(|p| p.mem_available_kb).min().unwrap_or(0);
-    }
     let last = s.host.last().map(|h| h.t).unwrap_or(0.0);
-    let h: Vec<_> = s.host.iter().filter(|p| p.t >= last - steady_s).collect();
-    if !h.is_empty() {
-        m.qemu_host_cpu_mean_pct = h.iter().map(|p| p.cpu_pct).sum::<f64>() / h.len() as f64;
+    let h: Vec<f64> = s.host.iter().filter(|p| p.t >= last - steady_s).map(|p| p.cpu_pct).collect();
+    ProxyMetrics {
+        process: (!process.is_empty()).then(|| process.to_string()),
+        cpu_mean_pct: mean(&cpu),
+        cpu_peak_pct: cpu.iter().copied().reduce(f64::max),
+        rss_mean_kb: mean(&p.iter().map(|v| v.2 as f64).collect::<Vec<_>>()),
+        rss_peak_kb: p.iter().map(|v| v.2).max(),
+        guest_cpu_mean_pct: mean(&g.iter().map(|p| p.cpu_pct).collect::<Vec<_>>()),
+        guest_mem_available_min_kb: g.iter().map(|p| p.mem_available_kb).min(),
+        qemu_host_cpu_mean_pct: mean(&h),
+        samples: p.len(),
     }
-    m
 }

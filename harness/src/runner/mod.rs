@@ -9,7 +9,7 @@ mod error;
 mod insns;
 mod nginx_backend;
 mod phases;
-mod report;
+mod script;
 mod session;
 mod shard;
 mod template;
@@ -17,7 +17,7 @@ mod timeline;
 
 pub use cell::{interrupted_cell, run_cells, CellSpec, PhaseFn, RunContext};
 pub use error::RunError;
-pub use report::{BuildInfo, CellReport, ClientIpSection, ProxyMetrics, Report, Timings};
+pub use script::{plan_cell, CellDirs, CellScript, ProxyBinary, ProxyScript, ScriptError};
 pub use shard::Shard;
-pub use template::{render, template_name};
+pub use template::template_name;
 pub use timeline::{latency_curves, GuestSample, InsnRatePoint, LatencyCurve, Phase, PhaseClock, ProcSample, Timeline};

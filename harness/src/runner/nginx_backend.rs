@@ -3,7 +3,7 @@
 //! JSON record format, so the config a user would deploy is the one that is judged.
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::netlab::{Lab, LabError, ADDR};
 use crate::scenario::{ClientIpHeaderMode, Plan, ProxyKind, ProxyMode};
@@ -36,7 +36,9 @@ pub(crate) fn ensure_nginx(cache: &Path) -> Result<PathBuf, String> {
     bin.is_file().then_some(bin).ok_or_else(|| "the nginx package has no /usr/sbin/nginx".into())
 }
 
-/// The backend nginx.conf for this plan. Errors say which combination nginx cannot judge.
+const NGINX_BACKEND_CONF: &str = include_str!("../../../scenarios/templates/backend/nginx-backend.conf");
+
+/// The backend nginx.conf for this plan (`scenarios/templates/backend/nginx-backend.conf`). Errors say which combination nginx cannot judge.
 pub(crate) fn backend_conf(plan: &Plan, pki: &Path, dir: &Path) -> Result<String, String> {
     let p = |f: &str| pki.join(f).display().to_string();
     let (cert, key) = match plan.proxy.mode {
@@ -66,48 +68,22 @@ pub(crate) fn backend_conf(plan: &Plan, pki: &Path, dir: &Path) -> Result<String
         plan.trusted.nets().iter().map(|n| format!("        set_real_ip_from {n};\n")).collect()
     };
     let proxy_addr = if source == "proxy-protocol" { "\"$proxy_protocol_addr\"" } else { "null" };
-    let d = dir.display();
-    Ok(format!(
-        r#"# The real nginx backend, as routerlab ran it: TLS, realip from the trusted proxy only,
-# and an access log in routerlab's JSON record format.
-worker_processes 1;
-pid {d}/nginx-backend.pid;
-error_log {d}/nginx-backend.err warn;
-daemon off;
-events {{ worker_connections 1024; }}
-http {{
-    client_body_temp_path {d}/nginx-tmp;
-    proxy_temp_path {d}/nginx-tmp;
-    fastcgi_temp_path {d}/nginx-tmp;
-    uwsgi_temp_path {d}/nginx-tmp;
-    scgi_temp_path {d}/nginx-tmp;
-    log_format routerlab escape=json '{{"time":"$time_iso8601","peer_addr":"$realip_remote_addr","proxy_addr":{proxy_addr},'
-        '"xff":"$http_x_forwarded_for","forwarded":"$http_forwarded","client_ip":"$remote_addr","client_ip_source":"{source}",'
-        '"request_id":"$http_x_request_id","method":"$request_method","path":"$request_uri","protocol":"$server_protocol",'
-        '"status":$status,"bytes":$body_bytes_sent,"duration_us":null,"tls_version":"$ssl_protocol","tls_cipher":"$ssl_cipher",'
-        '"user_agent":"$http_user_agent"}}';
-    log_format main '$http_x_forwarded_for - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"';
-    server {{
-        listen {b4}:443 ssl{listen_opt};
-        listen [{b6}]:443 ssl{listen_opt};
-        ssl_certificate {cert};
-        ssl_certificate_key {key};
-{trusted}        {realip}
-        access_log {d}/access.log routerlab;
-        # What many deployments log: the client-supplied header first. Kept so the report
-        # can show whether it would record a forged address.
-        access_log {d}/access-main.log main;
-        location / {{ return 200 "ok\n"; }}
-    }}
-}}
-"#,
-        b4 = ADDR::BACKEND4,
-        b6 = ADDR::BACKEND6,
-    ))
+    let mut vars = ADDR::template_vars();
+    vars.extend([
+        ("dir", dir.display().to_string()),
+        ("proxy_addr", proxy_addr.to_string()),
+        ("source", source.to_string()),
+        ("listen_opt", listen_opt.to_string()),
+        ("cert", cert),
+        ("key", key),
+        ("trusted", trusted),
+        ("realip", realip),
+    ]);
+    crate::template::render("backend/nginx-backend.conf", NGINX_BACKEND_CONF, &vars).map_err(|e| e.to_string())
 }
 
 /// Start nginx in the backend namespace and wait for its listener.
-pub(crate) fn start(lab: &mut Lab, bin: &Path, conf: &Path, dir: &Path) -> Result<(), LabError> {
+pub(crate) async fn start(lab: &mut Lab, bin: &Path, conf: &Path, dir: &Path) -> Result<(), LabError> {
     let _ = std::fs::create_dir_all(dir.join("nginx-tmp"));
     let args = vec![
         "-c".to_string(),
@@ -116,23 +92,20 @@ pub(crate) fn start(lab: &mut Lab, bin: &Path, conf: &Path, dir: &Path) -> Resul
         dir.join("nginx-backend.err").display().to_string(),
     ];
     lab.spawn("backend", "nginx", bin, &args, None)?;
-    let t0 = Instant::now();
-    loop {
+    let both = async || {
         let tcp = lab.exec_any("backend", "cat", &["/proc/net/tcp", "/proc/net/tcp6"])?;
         let listening = String::from_utf8_lossy(&tcp.stdout)
             .lines()
             .filter(|l| l.contains(":01BB ") && l.split_whitespace().nth(3) == Some("0A"))
             .count();
-        if listening >= 2 {
-            return Ok(());
-        }
-        if t0.elapsed() > Duration::from_secs(10) {
-            return Err(LabError::Command {
-                host: "backend".into(),
-                command: "nginx".into(),
-                stderr: std::fs::read_to_string(dir.join("nginx-backend.err")).unwrap_or_default(),
-            });
-        }
-        std::thread::sleep(Duration::from_millis(50));
+        Ok::<_, LabError>(listening >= 2)
+    };
+    if !crate::wait::poll_until(Duration::from_secs(10), Duration::from_millis(50), both).await? {
+        return Err(LabError::Command {
+            host: "backend".into(),
+            command: "nginx".into(),
+            stderr: std::fs::read_to_string(dir.join("nginx-backend.err")).unwrap_or_default(),
+        });
     }
+    Ok(())
 }

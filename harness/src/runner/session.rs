@@ -5,11 +5,14 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::deploy::{configure_router, listening, must, TUN_MAC, WAN_MAC};
-use super::report::CellReport;
+use super::deploy::{must, run_steps};
+use super::script::{backend_args, CellDirs};
 use super::{RunContext, RunError};
-use crate::netlab::{standard_topology, start_hub, Lab, LabOptions, Tunnel, WgPlan, ADDR};
-use crate::scenario::{ClientIpHeaderMode, Plan, ProxyKind, ProxyMode};
+use crate::model::CellReport;
+use crate::netlab::{
+    router_steps, standard_topology, start_hub, Lab, LabOptions, Tunnel, WgPlan, ADDR, TUN_MAC, WAN_MAC,
+};
+use crate::scenario::Plan;
 use crate::tls::{CertSpec, Pki, PkiRequest};
 use crate::vm::{boot, BootOptions, ImageSource, Nic, NicBackend, Target, Vm};
 
@@ -71,14 +74,15 @@ impl Session {
         let wg = match plan.lab.tunnel {
             Tunnel::WireGuard => {
                 let p = WgPlan::new(&lab).map_err(lab_err("wireguard"))?;
-                start_hub(&mut lab, &p).map_err(lab_err("wireguard"))?;
+                start_hub(&mut lab, &p).await.map_err(lab_err("wireguard"))?;
                 Some(p)
             }
             Tunnel::None => None,
         };
         match plan.backend {
             crate::scenario::BackendKind::Routerlab => {
-                start_backend(&mut lab, plan, &pki_dir, dir, ctx).map_err(lab_err("backend"))?
+                let args = backend_args(plan, &CellDirs { pki: &pki_dir, cell: dir, templates: &ctx.templates });
+                start_backend(&mut lab, &args, dir, ctx).await.map_err(lab_err("backend"))?
             }
             crate::scenario::BackendKind::Nginx => {
                 let bin = super::nginx_backend::ensure_nginx(&ctx.cache).map_err(other(target, "nginx backend"))?;
@@ -86,7 +90,7 @@ impl Session {
                     super::nginx_backend::backend_conf(plan, &pki_dir, dir).map_err(other(target, "nginx backend"))?;
                 let path = dir.join("nginx-backend.conf");
                 std::fs::write(&path, conf).map_err(|e| other(target, "nginx backend")(e.to_string()))?;
-                super::nginx_backend::start(&mut lab, &bin, &path, dir).map_err(lab_err("nginx backend"))?;
+                super::nginx_backend::start(&mut lab, &bin, &path, dir).await.map_err(lab_err("nginx backend"))?;
             }
         }
         let lab_s = t0.elapsed().as_secs_f64();
@@ -117,7 +121,7 @@ impl Session {
         }
         let t1 = Instant::now();
         ctx.phase("router network");
-        configure_router(&mut vm, &tname, wg.as_ref()).await?;
+        run_steps(&mut vm, &tname, "router network", &router_steps(wg.as_ref())).await?;
         // Impairments: host ends were tried when the lab was built (this host has no netem);
         // the router's own ends are applied in the guest, whose kernel has sch_netem.
         let mut not_applied: Vec<String> = lab.unapplied.clone();
@@ -189,17 +193,10 @@ impl Session {
         }
     }
 
-    /// Stop the previous cell's proxy before the next build is deployed, and wait until
-    /// nothing listens on 443 any more.
-    pub async fn stop_proxy(&mut self, target: Target, process: &str) -> Result<(), RunError> {
-        let t = target.to_string();
-        let cmd = format!(
-            "for p in $(pidof {process}); do kill $p; done; i=0; \
-             while {}; do i=$((i+1)); [ $i -gt 50 ] && exit 1; sleep 0.2; done; \
-             rm -f /tmp/proxy.log /tmp/proxy.check /tmp/routerlab-watch",
-            listening(443)
-        );
-        must(&mut self.vm, &t, "stop proxy", &cmd).await.map(|_| ())
+    /// Stop the previous cell's proxy with its script's stop command before the next build
+    /// is deployed; the command waits until nothing listens on 443 any more.
+    pub async fn stop_proxy(&mut self, target: Target, stop: &str) -> Result<(), RunError> {
+        must(&mut self.vm, &target.to_string(), "stop proxy", stop).await.map(|_| ())
     }
 
     /// QEMU off, lab torn down; returns the seconds it took.
@@ -214,61 +211,24 @@ impl Session {
     }
 }
 
-fn start_backend(
+async fn start_backend(
     lab: &mut Lab,
-    plan: &Plan,
-    pki: &Path,
+    args: &[String],
     dir: &Path,
     ctx: &RunContext,
 ) -> Result<(), crate::netlab::LabError> {
-    let p = |f: &str| pki.join(f).display().to_string();
-    // Where TLS ends at the backend (l4-forward, passthrough), it presents the router's name.
-    let (cert, key) = match plan.proxy.mode {
-        Some(ProxyMode::TerminateReencrypt) => (p("backend.crt"), p("backend.key")),
-        _ => (p("frontend.crt"), p("frontend.key")),
-    };
-    let mut args: Vec<String> = vec!["backend".into(), "--tls-cert".into(), cert, "--tls-key".into(), key];
-    let plain = plan.proxy.mode == Some(ProxyMode::TerminatePlain);
-    let suffix = match plan.proxy.client_ip_header {
-        Some(ClientIpHeaderMode::ProxyV1) => ",proxy-protocol=v1",
-        Some(ClientIpHeaderMode::ProxyV2) => ",proxy-protocol=v2",
-        _ => "",
-    };
-    for a in [
-        format!("{}:{}", ADDR::BACKEND4, if plain { 80 } else { 443 }),
-        format!("[{}]:{}", ADDR::BACKEND6, if plain { 80 } else { 443 }),
-    ] {
-        args.extend(["--listen".into(), format!("{a}{}{suffix}", if plain { ",plain" } else { "" })]);
-    }
-    if plan.proxy.kind != ProxyKind::L4Forward {
-        for n in plan.trusted.nets() {
-            args.extend(["--trusted".into(), n.to_string()]);
-        }
-    }
-    let header = match plan.proxy.client_ip_header {
-        Some(ClientIpHeaderMode::Forwarded) => "forwarded",
-        Some(ClientIpHeaderMode::XffAppend | ClientIpHeaderMode::XffReplace) => "xff",
-        _ => "none",
-    };
-    args.extend([
-        "--client-ip-header".into(),
-        header.into(),
-        "--access-log".into(),
-        dir.join("access.log").display().to_string(),
-    ]);
-    args.extend(["--reject-log".into(), dir.join("rejects.log").display().to_string()]);
-    lab.spawn("backend", "backend", &ctx.exe, &args, None)?;
+    lab.spawn("backend", "backend", &ctx.exe, args, None)?;
     let out = dir.join("backend.backend.out");
-    let t0 = Instant::now();
-    while std::fs::read_to_string(&out).unwrap_or_default().lines().filter(|l| l.starts_with("listening")).count() < 2 {
-        if t0.elapsed() > Duration::from_secs(10) {
-            return Err(crate::netlab::LabError::Command {
-                host: "backend".into(),
-                command: "routerlab backend".into(),
-                stderr: std::fs::read_to_string(dir.join("backend.backend.err")).unwrap_or_default(),
-            });
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let both = async || {
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        Ok::<_, crate::netlab::LabError>(text.lines().filter(|l| l.starts_with("listening")).count() >= 2)
+    };
+    if !crate::wait::poll_until(Duration::from_secs(10), Duration::from_millis(20), both).await? {
+        return Err(crate::netlab::LabError::Command {
+            host: "backend".into(),
+            command: "routerlab backend".into(),
+            stderr: std::fs::read_to_string(dir.join("backend.backend.err")).unwrap_or_default(),
+        });
     }
     Ok(())
 }

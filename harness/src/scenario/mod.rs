@@ -8,6 +8,6 @@ mod raw;
 pub use build::{load_build, BuildPlan, BuildSource};
 pub use error::ScenarioError;
 pub use plan::{
-    kebab, load_plan, BackendKind, Budgets, ClientIpHeaderMode, ConnPolicyPlan, Expect, LabPlan, LoadPlan, Plan,
-    ProxyKind, ProxyMode, ProxyPlan,
+    kebab, load_plan, BackendKind, Budgets, ClientIpHeaderMode, ConnPolicyPlan, LabPlan, LoadPlan, Plan, ProxyKind,
+    ProxyMode, ProxyPlan,
 };

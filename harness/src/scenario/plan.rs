@@ -6,6 +6,7 @@ use toml::Spanned;
 
 use super::raw::RawScenario;
 use super::ScenarioError;
+use crate::model::Verdict;
 use crate::netaddr::CidrList;
 use crate::textpos::line_col;
 use crate::tls::KeyType;
@@ -95,13 +96,6 @@ pub struct LoadPlan {
     pub spoof_headers: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Expect {
-    Preserved,
-    Lost,
-}
-
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Plan {
     pub path: PathBuf,
@@ -115,7 +109,8 @@ pub struct Plan {
     pub trusted: CidrList,
     pub lab: LabPlan,
     pub load: LoadPlan,
-    pub expect: Expect,
+    /// The client-IP verdict the scenario expects.
+    pub expect: Verdict,
     pub max_error_rate: f64,
     pub budgets: Budgets,
 }
@@ -440,7 +435,11 @@ pub fn load_plan(path: &Path) -> Result<Plan, ScenarioError> {
         }
     };
     let trusted = match &raw.backend.trusted {
-        None => CidrList::new(vec!["10.1.0.1/32".parse().expect("static"), "fd00:1::1/128".parse().expect("static")]),
+        // The router's tunnel address is the hop the backend trusts.
+        None => CidrList::new(vec![
+            format!("{}/32", crate::netlab::ADDR::ROUTER_TUN4).parse().expect("static"),
+            format!("{}/128", crate::netlab::ADDR::ROUTER_TUN6).parse().expect("static"),
+        ]),
         Some(t) => {
             let mut nets = Vec::new();
             for s in t.get_ref() {
@@ -454,8 +453,9 @@ pub fn load_plan(path: &Path) -> Result<Plan, ScenarioError> {
     };
 
     let clients = raw.lab.clients.as_ref().map(|s| (*s.get_ref(), s.span())).unwrap_or((3, 0..0));
-    if !(1..=1276).contains(&clients.0) {
-        return c.err(clients.1, "lab.clients", format!("{} is outside 1-1276", clients.0));
+    let max = crate::netlab::ADDR::max_clients_v4();
+    if !(1..=max).contains(&clients.0) {
+        return c.err(clients.1, "lab.clients", format!("{} is outside 1-{max}", clients.0));
     }
     let tunnel = match &raw.lab.tunnel {
         None => crate::netlab::Tunnel::WireGuard,
@@ -507,7 +507,7 @@ pub fn load_plan(path: &Path) -> Result<Plan, ScenarioError> {
     let expect = c.choose(
         &raw.expect.client_ip,
         "expect.client-ip",
-        &[("preserved", Expect::Preserved), ("lost", Expect::Lost)],
+        &[("preserved", Verdict::Preserved), ("lost", Verdict::Lost)],
     )?;
     let max_error_rate = match &raw.expect.max_error_rate {
         None => 0.0,

@@ -140,12 +140,12 @@ pub async fn boot(target: Target, src: &ImageSource, opts: &BootOptions) -> Resu
     }
     cfg.nics.extend(opts.extra_nics.iter().cloned());
     cfg.netns = opts.netns.clone();
-    let mut vm = match Vm::start(cfg.clone(), None).await {
+    let mut vm = match Vm::start(cfg.clone()).await {
         // A QEMU without plugin support, or a plugin it refuses: boot without counting.
         Err(VmError::QemuExited { stderr, .. }) if matches!(cfg.insn, InsnSetup::Load { .. }) => {
             let why = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message").trim();
             cfg.insn = InsnSetup::Unavailable(format!("QEMU did not load the insn-count plugin: {why}"));
-            Vm::start(cfg, None).await?
+            Vm::start(cfg).await?
         }
         r => r?,
     };

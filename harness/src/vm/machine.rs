@@ -10,7 +10,7 @@ use super::console::{extract, wrap, Console};
 use super::insns::{InsnCounter, InsnReading, InsnSetup};
 use super::metrics::{Collector, MetricsSeries};
 use super::qmp::Qmp;
-use super::{timeout_mult, VmError, VmEvent};
+use super::{timeout_mult, VmError};
 
 /// The marker the image's init prints when the system is up.
 pub const READY_MARKER: &str = "routerlab-ready";
@@ -31,7 +31,6 @@ pub struct Vm {
     qmp: tokio::sync::Mutex<Qmp>,
     metrics: Arc<Mutex<Collector>>,
     started: Instant,
-    events: Option<tokio::sync::mpsc::UnboundedSender<VmEvent>>,
     /// The management link is configured (uploads can use it).
     pub(crate) mgmt: bool,
     /// Guest instruction counters, or why there are none.
@@ -40,10 +39,7 @@ pub struct Vm {
 
 impl Vm {
     /// Spawn QEMU paused, attach to its sockets, and let the CPU run.
-    pub async fn start(
-        cfg: VmConfig,
-        events: Option<tokio::sync::mpsc::UnboundedSender<VmEvent>>,
-    ) -> Result<Vm, VmError> {
+    pub async fn start(cfg: VmConfig) -> Result<Vm, VmError> {
         let vm = cfg.name.clone();
         let paths = cfg.paths();
         let io = |path: &PathBuf| {
@@ -60,9 +56,6 @@ impl Vm {
         std::fs::write(&paths.script, shell_script(&cfg)).map_err(io(&paths.script))?;
         set_executable(&paths.script);
         let stderr = std::fs::File::create(&paths.stderr).map_err(io(&paths.stderr))?;
-        if let Some(tx) = &events {
-            let _ = tx.send(VmEvent::Starting { vm: vm.clone(), target: cfg.target.to_string() });
-        }
         let mut cmd = match &cfg.netns {
             // `ip netns exec` execs QEMU, so the child's pid is QEMU's.
             Some(ns) => {
@@ -116,7 +109,7 @@ impl Vm {
         let child = guard.disarm();
         super::metrics::sample_host(child.id(), metrics.clone());
         let mgmt = cfg.cmdline_extra.iter().any(|w| w.starts_with("routerlab.mgmt="));
-        Ok(Vm { cfg, paths, child, console, qmp: tokio::sync::Mutex::new(qmp), metrics, started, events, mgmt, insns })
+        Ok(Vm { cfg, paths, child, console, qmp: tokio::sync::Mutex::new(qmp), metrics, started, mgmt, insns })
     }
 
     pub fn name(&self) -> &str {
@@ -159,9 +152,6 @@ impl Vm {
                 vm: self.cfg.name.clone(),
                 detail: format!("marker seen but query-status says {status:?}"),
             });
-        }
-        if let Some(tx) = &self.events {
-            let _ = tx.send(VmEvent::Booted { vm: self.cfg.name.clone(), after });
         }
         Ok(after)
     }
@@ -234,9 +224,6 @@ impl Vm {
         if line.len() > MAX_COMMAND {
             return Err(VmError::CommandTooLong { vm: self.cfg.name.clone(), len: line.len(), limit: MAX_COMMAND });
         }
-        if let Some(tx) = &self.events {
-            let _ = tx.send(VmEvent::Exec { vm: self.cfg.name.clone(), command: cmd.into() });
-        }
         let from = self.console.position();
         self.send_raw(line.as_bytes()).await?;
         let (what, during) = (format!("end of `{cmd}`"), format!("running `{cmd}`"));
@@ -279,11 +266,6 @@ impl Vm {
         self.started.elapsed().as_secs_f64()
     }
 
-    /// Last console lines, escapes removed.
-    pub fn console_tail(&self, n: usize) -> String {
-        self.console.tail(n)
-    }
-
     /// Put a host file into the guest through `listener`, which the host bound somewhere
     /// the guest reaches as `host` (a lab namespace), and verify its sha256 there.
     pub async fn upload_via(
@@ -302,15 +284,6 @@ impl Vm {
     pub async fn upload(&mut self, local: &std::path::Path, guest: &str) -> Result<Duration, VmError> {
         let t0 = Instant::now();
         super::upload::upload(self, local, guest).await?;
-        if let Some(tx) = &self.events {
-            let bytes = std::fs::metadata(local).map(|m| m.len()).unwrap_or(0);
-            let _ = tx.send(VmEvent::Uploaded {
-                vm: self.cfg.name.clone(),
-                path: guest.into(),
-                bytes,
-                after: t0.elapsed(),
-            });
-        }
         Ok(t0.elapsed())
     }
 
@@ -325,9 +298,6 @@ impl Vm {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        if let Some(tx) = &self.events {
-            let _ = tx.send(VmEvent::Stopped { vm: self.cfg.name.clone() });
         }
         Ok(()) // Drop kills and reaps if quit did not work
     }

@@ -3,8 +3,8 @@
 mod args;
 mod boot;
 mod console;
+mod console_file;
 mod error;
-mod event;
 mod insns;
 mod machine;
 mod metrics;
@@ -16,7 +16,6 @@ mod upload;
 pub use args::{cmdline, qemu_args, shell_script, ConsoleMode, Nic, NicBackend, Readiness, VmConfig, VmPaths};
 pub use boot::{boot, resolve_image, BootOptions, Flavour, ImageSource, ResolvedImage, MGMT_CMDLINE};
 pub use error::VmError;
-pub use event::VmEvent;
 pub use insns::{find_plugin, parse_answer, plugin_arg, InsnReading, InsnSetup, PLUGIN_ENV, PLUGIN_FILE};
 pub use machine::{ExecOutput, Vm, READY_MARKER};
 pub use metrics::{parse_line, AgentProgress, GuestPoint, HostPoint, MetricLine, MetricsSeries, ProcPoint};

@@ -1,6 +1,26 @@
 //! `report.json`: one entry per cell. Schema: docs/report.schema.json.
+use super::{Outcome, Verdict};
 use crate::load::LoadSummary;
 use crate::reconcile::Assertion;
+
+/// Version 2: absent measurements are `null` (the proxy's CPU and RSS for the layer-4
+/// forward, a verdict for a cell that never reconciled), where version 1 wrote 0 and "".
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// Version 1 wrote "" for "no verdict".
+fn verdict_or_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Verdict>, D::Error> {
+    use serde::Deserialize;
+    match Option::<String>::deserialize(d)?.as_deref() {
+        None | Some("") => Ok(None),
+        Some(w) => Verdict::deserialize(serde::de::value::StrDeserializer::<D::Error>::new(w)).map(Some),
+    }
+}
+
+/// Version 1 wrote "" for the layer-4 forward, which has no proxy process.
+fn process_or_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    use serde::Deserialize;
+    Ok(Option::<String>::deserialize(d)?.filter(|p| !p.is_empty()))
+}
 
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct ClientIpSection {
@@ -8,22 +28,28 @@ pub struct ClientIpSection {
     pub logged: u64,
     pub failed: u64,
     pub mismatches: u64,
-    /// `preserved` or `lost`.
-    pub verdict: String,
+    /// Absent when the cell never got as far as reconciling.
+    #[serde(default, deserialize_with = "verdict_or_empty")]
+    pub verdict: Option<Verdict>,
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct ProxyMetrics {
-    pub process: String,
-    /// Percent of one guest CPU during steady load.
-    pub cpu_mean_pct: f64,
-    pub cpu_peak_pct: f64,
-    pub rss_mean_kb: f64,
-    pub rss_peak_kb: u64,
-    pub guest_cpu_mean_pct: f64,
-    pub guest_mem_available_min_kb: u64,
+    /// The proxy's process name; absent for the layer-4 forward, which has no proxy.
+    #[serde(default, deserialize_with = "process_or_empty")]
+    pub process: Option<String>,
+    /// Percent of one guest CPU during steady load; this and the RSS figures are absent
+    /// when the proxy was never sampled.
+    pub cpu_mean_pct: Option<f64>,
+    pub cpu_peak_pct: Option<f64>,
+    pub rss_mean_kb: Option<f64>,
+    pub rss_peak_kb: Option<u64>,
+    /// Absent when the guest was never sampled in the steady phase.
+    pub guest_cpu_mean_pct: Option<f64>,
+    pub guest_mem_available_min_kb: Option<u64>,
     /// Percent of one host CPU used by QEMU during steady load.
-    pub qemu_host_cpu_mean_pct: f64,
+    pub qemu_host_cpu_mean_pct: Option<f64>,
+    /// Samples of the proxy in the steady phase.
     pub samples: usize,
 }
 
@@ -55,9 +81,8 @@ pub struct CellReport {
     pub target: String,
     pub proxy: String,
     pub tunnel: String,
-    pub expect: String,
-    /// `pass`, `fail` (an assertion failed) or `error` (the cell could not run).
-    pub outcome: String,
+    pub expect: Verdict,
+    pub outcome: Outcome,
     pub error: Option<String>,
     pub client_ip: ClientIpSection,
     pub assertions: Vec<Assertion>,
@@ -88,6 +113,20 @@ pub struct CellReport {
     #[serde(default)]
     pub image_initrd_bytes: u64,
     pub dir: String,
+}
+
+impl CellReport {
+    /// `scenario on target [build] #rep`, the name used in tables and test cases.
+    pub fn title(&self) -> String {
+        let mut s = format!("{} on {}", self.scenario, self.target);
+        if let Some(b) = &self.build {
+            s.push_str(&format!(" [{}]", b.name));
+        }
+        if self.repetition > 1 {
+            s.push_str(&format!(" #{}", self.repetition));
+        }
+        s
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]

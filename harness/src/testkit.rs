@@ -1,0 +1,66 @@
+//! For tests: whether this machine can run a test that needs root (namespaces, taps,
+//! nftables) or QEMU. Without them the test says so on stderr and is skipped, so plain
+//! `cargo test` works as a normal user; `ci/test` sets `ROUTERLAB_REQUIRE_PRIVILEGED=1`,
+//! which turns every such skip into a failure, so CI can never skip them quietly.
+
+/// What a test needs from the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Effective uid 0.
+    Root,
+    /// `qemu-system-aarch64` and `qemu-system-mipsel` on PATH.
+    Qemu,
+}
+
+/// The variable that forbids skipping.
+pub const REQUIRE_VAR: &str = "ROUTERLAB_REQUIRE_PRIVILEGED";
+
+/// What of `needs` this machine lacks, in words.
+pub fn missing(needs: &[Need]) -> Vec<String> {
+    let on_path =
+        |bin: &str| std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()));
+    let mut out = Vec::new();
+    for n in needs {
+        match n {
+            // SAFETY: geteuid has no preconditions and cannot fail.
+            Need::Root if unsafe { libc::geteuid() } != 0 => out.push("root".to_string()),
+            Need::Qemu => {
+                for q in ["qemu-system-aarch64", "qemu-system-mipsel"] {
+                    if !on_path(q) {
+                        out.push(q.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// True when `test` can run here. Otherwise it prints why and returns false (the caller
+/// returns: skipped), or panics when `ROUTERLAB_REQUIRE_PRIVILEGED` is set.
+pub fn can_run(test: &str, needs: &[Need]) -> bool {
+    let lacking = missing(needs);
+    if lacking.is_empty() {
+        return true;
+    }
+    let why = format!("{test} needs {}", lacking.join(" and "));
+    if std::env::var_os(REQUIRE_VAR).is_some_and(|v| v != "0") {
+        panic!("{why}, and {REQUIRE_VAR} forbids skipping it");
+    }
+    eprintln!("skipped: {why} (run as root with QEMU installed, as ci/test does)");
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_needed_is_never_missing_and_root_is_judged_by_the_euid() {
+        assert!(missing(&[]).is_empty());
+        // SAFETY: as above.
+        let root = unsafe { libc::geteuid() } == 0;
+        assert_eq!(missing(&[Need::Root]).is_empty(), root);
+    }
+}

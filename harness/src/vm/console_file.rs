@@ -1,0 +1,74 @@
+//! Small files into the guest over the console: base64 in chunks, then the guest's sha256
+//! must match. It needs no network, so it works before the router is configured. For
+//! configs, rulesets and certificates; builds go over HTTP ([`super::upload`]).
+use super::machine::Vm;
+use super::VmError;
+
+/// Base64 characters per console line.
+const CHUNK: usize = 600;
+
+impl Vm {
+    /// Write `data` to `path` in the guest (its directory is created) and verify it.
+    pub async fn write_file(&mut self, path: &str, data: &[u8]) -> Result<(), VmError> {
+        let tmp = format!("{path}.b64");
+        self.must(&format!("mkdir -p \"$(dirname {path})\" && : > {tmp}"), path).await?;
+        let b64 = base64(data);
+        for chunk in b64.as_bytes().chunks(CHUNK) {
+            let chunk = std::str::from_utf8(chunk).expect("base64 is ascii");
+            self.must(&format!("printf %s '{chunk}' >> {tmp}"), path).await?;
+        }
+        let sum = self.must(&format!("base64 -d {tmp} > {path} && rm {tmp} && sha256sum {path}"), path).await?;
+        let want = crate::image::sha256_hex(data);
+        if !sum.starts_with(&want) {
+            return Err(self.write_error(path, format!("sha256 {sum:?} != {want}")));
+        }
+        Ok(())
+    }
+
+    async fn must(&mut self, cmd: &str, path: &str) -> Result<String, VmError> {
+        let out = self.exec(cmd).await?;
+        if out.status != 0 {
+            return Err(self.write_error(path, format!("`{cmd}` exited {}: {}", out.status, out.stdout.trim())));
+        }
+        Ok(out.stdout)
+    }
+
+    fn write_error(&self, path: &str, detail: String) -> VmError {
+        VmError::Upload { vm: self.name().to_string(), path: path.into(), detail }
+    }
+}
+
+fn base64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for c in data.chunks(3) {
+        let n =
+            (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_matches_the_rfc_vectors() {
+        for (i, o) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(super::base64(i.as_bytes()), o);
+        }
+    }
+}
