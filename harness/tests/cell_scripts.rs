@@ -60,6 +60,9 @@ fn scripts(plan: &Plan) -> Vec<(String, CellScript)> {
 fn every_shipped_scenario_has_the_script_its_snapshot_shows() {
     let dir = root().join("harness/tests/snapshots");
     let update = std::env::var_os("UPDATE_SNAPSHOTS").is_some();
+    if update {
+        std::fs::create_dir_all(&dir).unwrap();
+    }
     let mut names = Vec::new();
     let mut stale = Vec::new();
     for plan in shipped() {
