@@ -6,7 +6,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use harness::accesslog::{parse_line, LogFormat};
 use harness::forwarded::{parse_forwarded, parse_xff, resolve, ClientIpSource};
 use harness::netaddr::CidrList;
-use harness::proxyproto::{encode_v1, encode_v2, parse, Command, ProxyMode};
+use harness::proxyproto::{encode_v1, encode_v2, parse, Command, HeaderPolicy};
 
 const JSON: &str = r#"{"time":"2026-11-25T13:16:07.562148832Z","peer_addr":"10.2.0.2:40544","proxy_addr":null,"xff":"203.0.113.7","forwarded":null,"client_ip":"203.0.113.7","client_ip_source":"xff","request_id":"d9a162c7-0","method":"GET","path":"/","protocol":"HTTP/1.1","status":200,"bytes":3,"duration_us":29,"tls_version":"TLSv1.3","tls_cipher":"TLS13_AES_256_GCM_SHA384","user_agent":"routerlab"}"#;
 const COMBINED: &str =
@@ -36,7 +36,7 @@ fn proxy_header(c: &mut Criterion) {
     let mut g = c.benchmark_group("proxy-header-parse");
     g.throughput(Throughput::Elements(1));
     for (name, buf) in [("v1-tcp4", &v1), ("v1-tcp6", &v1_6), ("v2-inet", &v2), ("v2-inet-tlvs", &v2_tlv)] {
-        g.bench_function(name, |b| b.iter(|| parse(black_box(buf), ProxyMode::Any).unwrap()));
+        g.bench_function(name, |b| b.iter(|| parse(black_box(buf), HeaderPolicy::Any).unwrap()));
     }
     g.finish();
 }

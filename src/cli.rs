@@ -9,7 +9,7 @@ use harness::backend::ListenSpec;
 use harness::forwarded::ClientIpHeader;
 use harness::model::Verdict;
 use harness::netaddr::SourceSpec;
-use harness::proxyproto::ProxyMode;
+use harness::proxyproto::HeaderPolicy;
 use harness::tls::KeyType;
 use ipnet::IpNet;
 
@@ -265,7 +265,7 @@ pub struct BackendArgs {
     pub tls_key: Option<PathBuf>,
     /// PROXY protocol for listeners that don't say.
     #[arg(long, default_value = "off", value_name = "off|v1|v2|any")]
-    pub proxy_protocol: ProxyMode,
+    pub proxy_protocol: HeaderPolicy,
     /// Proxies allowed to send PROXY headers and forwarding headers (CIDR or address).
     #[arg(long, value_name = "CIDR", value_parser = cidr)]
     pub trusted: Vec<IpNet>,

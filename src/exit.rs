@@ -37,17 +37,75 @@ impl From<Code> for i32 {
 pub enum Failure {
     BadInput(anyhow::Error),
     Infrastructure(anyhow::Error),
+    /// A library error, classified by [`code_of`].
+    Lib(anyhow::Error),
 }
 
 impl Failure {
+    /// A library error; its exit code is decided in one place, [`code_of`].
+    pub fn lib(e: impl Into<anyhow::Error>) -> Failure {
+        Failure::Lib(e.into())
+    }
+
     /// Print the one-line error and return its exit code.
     pub fn report(self) -> Code {
         let (code, err) = match self {
             Failure::BadInput(e) => (Code::BadInput, e),
             Failure::Infrastructure(e) => (Code::Infrastructure, e),
+            Failure::Lib(e) => (code_of(&e), e),
         };
         eprintln!("routerlab: error: {err:#}");
         code
+    }
+}
+
+/// The one place where library errors become exit codes, as nextest's `ExpectedError`
+/// does: what the user can fix in their input (a target name, a recipe, a host or link
+/// name, lab options, an over-long guest command) is 2; everything else is 101. The first
+/// error in the chain that says decides.
+pub fn code_of(e: &anyhow::Error) -> Code {
+    use harness::image::ImageError as I;
+    use harness::netlab::LabError as L;
+    use harness::vm::VmError as V;
+    for cause in e.chain() {
+        let bad_input = if let Some(v) = cause.downcast_ref::<V>() {
+            matches!(v, V::UnknownTarget(_) | V::CommandTooLong { .. })
+        } else if let Some(i) = cause.downcast_ref::<I>() {
+            matches!(
+                i,
+                I::RecipeRead { .. }
+                    | I::RecipeParse { .. }
+                    | I::RecipeInvalid { .. }
+                    | I::UnknownImage { .. }
+                    | I::MissingModule { .. }
+                    | I::Missing { .. }
+            )
+        } else if let Some(l) = cause.downcast_ref::<L>() {
+            matches!(l, L::BadHost { .. } | L::BadLink { .. } | L::Options { .. })
+        } else if cause.downcast_ref::<harness::scenario::ScenarioError>().is_some() {
+            true
+        } else {
+            continue;
+        };
+        return if bad_input { Code::BadInput } else { Code::Infrastructure };
+    }
+    Code::Infrastructure
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_errors_map_to_their_codes_in_one_place() {
+        let bad = anyhow::Error::new(harness::vm::VmError::UnknownTarget("sparc".into()));
+        assert_eq!(code_of(&bad), Code::BadInput);
+        let lab = harness::netlab::LabError::Options { detail: "clients: 0".into() };
+        assert_eq!(code_of(&anyhow::Error::new(lab).context("lab up")), Code::BadInput, "found down the chain");
+        let io = std::io::Error::other("disk full");
+        assert_eq!(code_of(&anyhow::Error::new(io)), Code::Infrastructure);
+        let qmp = harness::vm::VmError::Qmp { vm: "r".into(), detail: "gone".into() };
+        assert_eq!(code_of(&anyhow::Error::new(qmp)), Code::Infrastructure);
     }
 }
 

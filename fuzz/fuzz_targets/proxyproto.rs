@@ -3,11 +3,11 @@
 //! error, never a different header), and what it consumes must re-encode to the same bytes
 //! for the address-carrying v2 commands.
 #![no_main]
-use harness::proxyproto::{parse, Parsed, ProxyMode};
+use harness::proxyproto::{parse, Parsed, HeaderPolicy};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    for mode in [ProxyMode::V1, ProxyMode::V2, ProxyMode::Any] {
+    for mode in [HeaderPolicy::V1, HeaderPolicy::V2, HeaderPolicy::Any] {
         let whole = parse(data, mode);
         if let Ok(Parsed::Complete { header, consumed }) = &whole {
             assert!(*consumed <= data.len() && *consumed > 0);

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use harness::netaddr::CidrList;
 use harness::proxyproto::{
-    encode_v1, encode_v2, parse, read_header, Command, Parsed, ProxyError, ProxyMode, Version, V2_SIGNATURE,
+    encode_v1, encode_v2, parse, read_header, Command, HeaderPolicy, Parsed, ProxyError, Version, V2_SIGNATURE,
 };
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -14,7 +14,7 @@ fn sa(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
 
-fn complete(buf: &[u8], mode: ProxyMode) -> (harness::proxyproto::ProxyHeader, usize) {
+fn complete(buf: &[u8], mode: HeaderPolicy) -> (harness::proxyproto::ProxyHeader, usize) {
     match parse(buf, mode).unwrap_or_else(|e| panic!("{e} for {buf:02x?}")) {
         Parsed::Complete { header, consumed } => (header, consumed),
         Parsed::Incomplete => panic!("incomplete: {buf:02x?}"),
@@ -22,7 +22,7 @@ fn complete(buf: &[u8], mode: ProxyMode) -> (harness::proxyproto::ProxyHeader, u
 }
 
 /// Every strict prefix must be Incomplete (never an error, never complete).
-fn assert_prefixes_incomplete(buf: &[u8], mode: ProxyMode) {
+fn assert_prefixes_incomplete(buf: &[u8], mode: HeaderPolicy) {
     for n in 0..buf.len() {
         assert_eq!(parse(&buf[..n], mode).unwrap(), Parsed::Incomplete, "prefix of {n} bytes");
     }
@@ -30,16 +30,16 @@ fn assert_prefixes_incomplete(buf: &[u8], mode: ProxyMode) {
 
 #[test]
 fn v1_tcp4_tcp6_unknown() {
-    let (h, n) = complete(b"PROXY TCP4 203.0.113.7 192.0.2.1 56324 443\r\nGET", ProxyMode::V1);
+    let (h, n) = complete(b"PROXY TCP4 203.0.113.7 192.0.2.1 56324 443\r\nGET", HeaderPolicy::V1);
     assert_eq!((h.source, h.destination, n), (Some(sa("203.0.113.7:56324")), Some(sa("192.0.2.1:443")), 44));
-    let (h, _) = complete(b"PROXY TCP6 2001:db8:c::5 2001:db8:1::1 65535 0\r\n", ProxyMode::Any);
+    let (h, _) = complete(b"PROXY TCP6 2001:db8:c::5 2001:db8:1::1 65535 0\r\n", HeaderPolicy::Any);
     assert_eq!(h.source, Some(sa("[2001:db8:c::5]:65535")));
-    let (h, n) = complete(b"PROXY UNKNOWN\r\n", ProxyMode::V1);
+    let (h, n) = complete(b"PROXY UNKNOWN\r\n", HeaderPolicy::V1);
     assert_eq!((h.source, n), (None, 15));
     // The receiver ignores whatever UNKNOWN carries.
-    let (h, _) = complete(b"PROXY UNKNOWN ffff:f...f:ffff 1.2.3.4 65535 65535\r\n", ProxyMode::V1);
+    let (h, _) = complete(b"PROXY UNKNOWN ffff:f...f:ffff 1.2.3.4 65535 65535\r\n", HeaderPolicy::V1);
     assert_eq!(h.source, None);
-    assert_prefixes_incomplete(b"PROXY TCP4 203.0.113.7 192.0.2.1 56324 443\r\n", ProxyMode::V1);
+    assert_prefixes_incomplete(b"PROXY TCP4 203.0.113.7 192.0.2.1 56324 443\r\n", HeaderPolicy::V1);
 }
 
 #[test]
@@ -47,12 +47,12 @@ fn v1_longest_legal_line_is_107_bytes() {
     let line =
         "PROXY TCP6 ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 65535 65535\r\n";
     assert_eq!(line.len(), 104);
-    complete(line.as_bytes(), ProxyMode::V1);
+    complete(line.as_bytes(), HeaderPolicy::V1);
     let mut unknown = b"PROXY UNKNOWN ".to_vec();
     unknown.resize(105, b'x');
     unknown.extend_from_slice(b"\r\n");
     assert_eq!(unknown.len(), 107);
-    complete(&unknown, ProxyMode::V1);
+    complete(&unknown, HeaderPolicy::V1);
 }
 
 #[test]
@@ -80,12 +80,12 @@ fn v1_bad_cases() {
         (b"\x16\x03\x01\x02\x00", "bad-signature"),
     ];
     for (buf, want) in cases {
-        let err = parse(buf, ProxyMode::Any).expect_err(&String::from_utf8_lossy(buf));
+        let err = parse(buf, HeaderPolicy::Any).expect_err(&String::from_utf8_lossy(buf));
         assert_eq!(err.reason(), *want, "{:?}: {err}", String::from_utf8_lossy(buf));
     }
     // 107 bytes with no CRLF is already too long: no need to wait for more.
     assert_eq!(
-        parse(&[b"PROXY ".as_slice(), &[b'x'; 101]].concat(), ProxyMode::V1).unwrap_err().reason(),
+        parse(&[b"PROXY ".as_slice(), &[b'x'; 101]].concat(), HeaderPolicy::V1).unwrap_err().reason(),
         "v1-too-long"
     );
 }
@@ -94,25 +94,25 @@ fn v1_bad_cases() {
 fn v2_good_cases() {
     let h4 = encode_v2(Command::Proxy, Some((sa("203.0.113.7:4000"), sa("192.0.2.1:443"))), &[]);
     assert_eq!(h4.len(), 28);
-    let (h, n) = complete(&[h4.as_slice(), b"\x16\x03"].concat(), ProxyMode::V2);
+    let (h, n) = complete(&[h4.as_slice(), b"\x16\x03"].concat(), HeaderPolicy::V2);
     assert_eq!((h.version, h.command, h.source, n), (Version::V2, Command::Proxy, Some(sa("203.0.113.7:4000")), 28));
-    assert_prefixes_incomplete(&h4, ProxyMode::V2);
+    assert_prefixes_incomplete(&h4, HeaderPolicy::V2);
 
     let h6 = encode_v2(
         Command::Proxy,
         Some((sa("[2001:db8:c::5]:1"), sa("[2001:db8:1::1]:443"))),
         &[(0x02, b"router.test"), (0x04, b"")],
     );
-    let (h, n) = complete(&h6, ProxyMode::Any);
+    let (h, n) = complete(&h6, HeaderPolicy::Any);
     assert_eq!((h.source, h.tlv_len, n), (Some(sa("[2001:db8:c::5]:1")), 14 + 3, 16 + 36 + 17));
-    assert_prefixes_incomplete(&h6, ProxyMode::Any);
+    assert_prefixes_incomplete(&h6, HeaderPolicy::Any);
 
     // LOCAL: use the real endpoints, whatever the block says.
     let local = encode_v2(Command::Local, Some((sa("6.6.6.6:1"), sa("7.7.7.7:2"))), &[]);
-    let (h, _) = complete(&local, ProxyMode::V2);
+    let (h, _) = complete(&local, HeaderPolicy::V2);
     assert_eq!((h.command, h.source), (Command::Local, None));
     // UNSPEC family with PROXY: no addresses.
-    let (h, _) = complete(&encode_v2(Command::Proxy, None, &[]), ProxyMode::V2);
+    let (h, _) = complete(&encode_v2(Command::Proxy, None, &[]), HeaderPolicy::V2);
     assert_eq!(h.source, None);
 }
 
@@ -146,13 +146,13 @@ fn v2_bad_cases() {
         (v2_with(0x21, 0x11, 14, &[&addr4[..], &[0x04, 0x00]].concat()), "v2-tlv-overrun"),
     ];
     for (buf, want) in cases {
-        let err = parse(&buf, ProxyMode::V2).expect_err(&format!("{buf:02x?}"));
+        let err = parse(&buf, HeaderPolicy::V2).expect_err(&format!("{buf:02x?}"));
         assert_eq!(err.reason(), want, "{buf:02x?}: {err}");
     }
     // The mode is configured, not guessed.
-    assert_eq!(parse(b"PROXY UNKNOWN\r\n", ProxyMode::V2).unwrap_err().reason(), "wrong-version");
+    assert_eq!(parse(b"PROXY UNKNOWN\r\n", HeaderPolicy::V2).unwrap_err().reason(), "wrong-version");
     let v2 = encode_v2(Command::Proxy, Some((sa("1.2.3.4:1"), sa("5.6.7.8:2"))), &[]);
-    assert_eq!(parse(&v2, ProxyMode::V1).unwrap_err().reason(), "wrong-version");
+    assert_eq!(parse(&v2, HeaderPolicy::V1).unwrap_err().reason(), "wrong-version");
 }
 
 // ---- over a real socket ----
@@ -181,7 +181,7 @@ async fn one_byte_writes_are_accepted_and_leftover_kept() {
         }
         c
     });
-    let out = read_header(&mut s, "127.0.0.1".parse().unwrap(), &loopback(), ProxyMode::V1, Duration::from_secs(5))
+    let out = read_header(&mut s, "127.0.0.1".parse().unwrap(), &loopback(), HeaderPolicy::V1, Duration::from_secs(5))
         .await
         .unwrap();
     assert_eq!(out.header.source, Some(sa("203.0.113.7:5000")));
@@ -195,9 +195,10 @@ async fn silence_past_the_timeout_is_rejected() {
     let (mut c, mut s) = pair().await;
     c.write_all(b"PROXY TCP4 1.2.3.4").await.unwrap();
     let t0 = std::time::Instant::now();
-    let err = read_header(&mut s, "127.0.0.1".parse().unwrap(), &loopback(), ProxyMode::V1, Duration::from_millis(300))
-        .await
-        .unwrap_err();
+    let err =
+        read_header(&mut s, "127.0.0.1".parse().unwrap(), &loopback(), HeaderPolicy::V1, Duration::from_millis(300))
+            .await
+            .unwrap_err();
     assert_eq!(err.reason(), "timeout");
     assert!(t0.elapsed() >= Duration::from_millis(300));
     assert_eq!(harness::proxyproto::DEFAULT_HEADER_TIMEOUT, Duration::from_secs(3));
@@ -209,7 +210,7 @@ async fn truncated_header_then_close_is_rejected() {
     let v2 = encode_v2(Command::Proxy, Some((sa("1.2.3.4:1"), sa("5.6.7.8:2"))), &[]);
     c.write_all(&v2[..20]).await.unwrap();
     drop(c);
-    let err = read_header(&mut s, "127.0.0.1".parse().unwrap(), &loopback(), ProxyMode::V2, Duration::from_secs(3))
+    let err = read_header(&mut s, "127.0.0.1".parse().unwrap(), &loopback(), HeaderPolicy::V2, Duration::from_secs(3))
         .await
         .unwrap_err();
     assert!(matches!(err, ProxyError::Truncated(20)), "{err}");
@@ -220,7 +221,7 @@ async fn untrusted_sender_is_rejected_before_reading() {
     let (mut c, mut s) = pair().await;
     c.write_all(encode_v1(sa("6.6.6.6:1"), sa("5.6.7.8:2")).as_bytes()).await.unwrap();
     let only_other: CidrList = "10.0.0.0/8".parse().unwrap();
-    let err = read_header(&mut s, "127.0.0.1".parse().unwrap(), &only_other, ProxyMode::Any, Duration::from_secs(3))
+    let err = read_header(&mut s, "127.0.0.1".parse().unwrap(), &only_other, HeaderPolicy::Any, Duration::from_secs(3))
         .await
         .unwrap_err();
     assert_eq!(err.reason(), "untrusted-source");

@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use harness::image::{build, cache_root, list_cached, BuildOptions, ImageError};
+use harness::image::{build, cache_root, list_cached, BuildOptions};
 
 use crate::cli::{ImageCmd, ImageDirs};
 use crate::exit::{CmdResult, Code, Failure};
@@ -15,7 +15,7 @@ pub fn run(cmd: ImageCmd) -> CmdResult {
             };
             for name in names {
                 let t = std::time::Instant::now();
-                let img = build(&name, &opts).map_err(classify)?;
+                let img = build(&name, &opts).map_err(Failure::lib)?;
                 let m = &img.manifest;
                 outln!(
                     "{} {} kernel {} ({:.1} MiB) initrd {:.1} MiB gz / {:.1} MiB unpacked, {} packages, {} modules, {:.2}s{}",
@@ -65,18 +65,6 @@ pub fn run(cmd: ImageCmd) -> CmdResult {
 
 fn mib(b: u64) -> f64 {
     b as f64 / (1024.0 * 1024.0)
-}
-
-fn classify(e: ImageError) -> Failure {
-    match e {
-        ImageError::RecipeRead { .. }
-        | ImageError::RecipeParse { .. }
-        | ImageError::RecipeInvalid { .. }
-        | ImageError::UnknownImage { .. }
-        | ImageError::MissingModule { .. }
-        | ImageError::Missing { .. } => Failure::BadInput(e.into()),
-        other => Failure::Infrastructure(other.into()),
-    }
 }
 
 /// `--images`, else `./images`, else the `images/` of the checkout this binary was built in.

@@ -1,29 +1,22 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use harness::netlab::{clean_dead_runs, standard_topology, state_dir, Lab, LabError, LabOptions};
+use harness::netlab::{clean_dead_runs, standard_topology, state_dir, Lab, LabOptions};
 
 use crate::cli::LabCmd;
 use crate::exit::{Classify, CmdResult, Code, Failure};
-
-fn classify(e: LabError) -> Failure {
-    match e {
-        LabError::BadHost { .. } | LabError::BadLink { .. } | LabError::Options { .. } => Failure::BadInput(e.into()),
-        other => Failure::Infrastructure(other.into()),
-    }
-}
 
 pub fn run(cmd: LabCmd) -> CmdResult {
     let LabCmd::Up { clients, clients6, no_l4_forward, run_dir, once } = cmd;
     let opts =
         LabOptions { clients_v4: clients, clients_v6: clients6, l4_forward: !no_l4_forward, ..Default::default() };
-    let (topo, addrs) = standard_topology(&opts).map_err(classify)?;
+    let (topo, addrs) = standard_topology(&opts).map_err(Failure::lib)?;
     let temp = run_dir.is_none();
     let run_dir = run_dir.unwrap_or_else(|| std::env::temp_dir().join(format!("routerlab-lab-{}", std::process::id())));
     let t0 = std::time::Instant::now();
-    let mut lab = Lab::build(topo, &run_dir, &state_dir()).map_err(classify)?;
+    let mut lab = Lab::build(topo, &run_dir, &state_dir()).map_err(Failure::lib)?;
     if temp {
-        lab.own_dir(&run_dir).map_err(classify)?;
+        lab.own_dir(&run_dir).map_err(Failure::lib)?;
     }
     let built = t0.elapsed();
     {
@@ -55,7 +48,7 @@ pub fn run(cmd: LabCmd) -> CmdResult {
 
 pub fn clean(state: Option<PathBuf>) -> CmdResult {
     let dir = state.unwrap_or_else(state_dir);
-    let r = clean_dead_runs(&dir).map_err(classify)?;
+    let r = clean_dead_runs(&dir).map_err(Failure::lib)?;
     for run in &r.runs {
         outln!("run {run}: removed");
     }

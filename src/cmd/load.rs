@@ -1,5 +1,5 @@
 use harness::load::{
-    parse_header, run_keeping, ConnPolicy, Connections, LoadConfig, LoadError, LoadSummary, Mode, Stop, Target,
+    parse_header, run_keeping, ConnPolicy, Connections, LoadConfig, LoadError, LoadSummary, Mode, Stop, Url,
 };
 use harness::netaddr::SourcePool;
 use harness::tls::ClientTrust;
@@ -80,7 +80,7 @@ async fn mark(name: &str) -> bool {
 }
 
 fn config(url: &str, a: &LoadArgs) -> Result<LoadConfig, Failure> {
-    let target = Target::parse(url).bad_input()?;
+    let target = Url::parse(url).bad_input()?;
     let mode = match a.rate {
         Some(rate) if !(rate.is_finite() && rate > 0.0) => {
             return Err(Failure::BadInput(anyhow::anyhow!(

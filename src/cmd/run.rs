@@ -11,44 +11,12 @@ use crate::cli::RunArgs;
 use crate::exit::{Classify, CmdResult, Code, Failure};
 
 pub fn run(a: RunArgs) -> CmdResult {
-    let files = super::check::scenario_files(&a.paths);
-    if files.is_empty() {
-        return Err(Failure::BadInput(anyhow::anyhow!("no scenario files in {:?}", a.paths)));
-    }
-    let mut plans = files.iter().map(|f| load_plan(f)).collect::<Result<Vec<_>, _>>().bad_input()?;
-    for p in &mut plans {
-        if let Some(d) = a.duration {
-            p.load.duration = d;
-        }
-        if let Some(w) = a.warmup {
-            p.load.warmup = w;
-        }
-        if let Some(i) = a.idle {
-            p.load.idle = i;
-        }
-        if !a.builds.is_empty() {
-            p.proxy.builds =
-                a.builds.iter().map(|b| load_build(b, p.proxy.kind)).collect::<Result<_, _>>().bad_input()?;
-        }
-    }
-    let overrides = a.target.iter().map(|t| t.parse::<Target>()).collect::<Result<Vec<_>, _>>().bad_input()?;
-    let shard =
-        a.shard.as_deref().map(str::parse::<Shard>).transpose().map_err(|e| Failure::BadInput(anyhow::anyhow!(e)))?;
-    // The matrix: (scenario, target), in file order, optionally cut to this shard.
-    let mut matrix: Vec<(&Plan, Target)> = Vec::new();
-    for plan in &plans {
-        for t in if overrides.is_empty() { plan.targets.clone() } else { overrides.clone() } {
-            matrix.push((plan, t));
-        }
-    }
-    if let Some(s) = shard {
-        matrix = s.select(matrix, |(p, t)| format!("{}/{t}", p.name));
-        eprintln!("routerlab: shard {}/{}: {} cell(s)", s.k, s.n, matrix.len());
-    }
+    let plans = plans(&a)?;
+    let matrix = matrix(&plans, &a)?;
     let several_builds = plans.iter().any(|p| p.proxy.builds.len() > 1);
     let repeat = a.repeat.unwrap_or(if several_builds { 3 } else { 1 }).max(1);
     let label = if plans.len() == 1 { plans[0].name.clone() } else { "matrix".into() };
-    let out = a.out.unwrap_or_else(|| PathBuf::from(format!("runs/{}-{label}", super::vm::chrono_stamp())));
+    let out = a.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/{}-{label}", super::vm::chrono_stamp())));
     if a.list {
         for (plan, t) in &matrix {
             for c in cell_specs(plan, *t, repeat, &out) {
@@ -58,11 +26,69 @@ pub fn run(a: RunArgs) -> CmdResult {
         return Ok(Code::Ok);
     }
     std::fs::create_dir_all(&out).infra()?;
+    let ctx = context(&a)?;
+    clean_dead(&ctx.state);
+    let mut report = Report {
+        schema_version: harness::model::SCHEMA_VERSION,
+        routerlab_version: env!("CARGO_PKG_VERSION").into(),
+        git_revision: env!("ROUTERLAB_GIT_REVISION").into(),
+        started_at: super::vm::chrono_stamp(),
+        host: std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().into(),
+        cells: Vec::new(),
+    };
+    let sink = ReportSink { out: out.clone(), json: a.json.clone() };
+    let interrupted = super::runtime()?.block_on(run_matrix(&matrix, repeat, &ctx, &mut report, &sink))?;
+    sink.write(&report)?;
+    print_summary(&report.cells);
+    outln!("report: {}", out.join("report.json").display());
+    render(&a, &report, &out, several_builds, &label)?;
+    Ok(exit_code(&report, interrupted))
+}
+
+/// The scenario files as plans, with the command line's overrides applied.
+fn plans(a: &RunArgs) -> Result<Vec<Plan>, Failure> {
+    let files = super::check::scenario_files(&a.paths);
+    if files.is_empty() {
+        return Err(Failure::BadInput(anyhow::anyhow!("no scenario files in {:?}", a.paths)));
+    }
+    let mut plans = files.iter().map(|f| load_plan(f)).collect::<Result<Vec<_>, _>>().bad_input()?;
+    for p in &mut plans {
+        p.load.duration = a.duration.unwrap_or(p.load.duration);
+        p.load.warmup = a.warmup.unwrap_or(p.load.warmup);
+        p.load.idle = a.idle.unwrap_or(p.load.idle);
+        if !a.builds.is_empty() {
+            p.proxy.builds =
+                a.builds.iter().map(|b| load_build(b, p.proxy.kind)).collect::<Result<_, _>>().bad_input()?;
+        }
+    }
+    Ok(plans)
+}
+
+/// The matrix: (scenario, target), in file order, optionally cut to this shard.
+fn matrix<'a>(plans: &'a [Plan], a: &RunArgs) -> Result<Vec<(&'a Plan, Target)>, Failure> {
+    let overrides = a.target.iter().map(|t| t.parse::<Target>()).collect::<Result<Vec<_>, _>>().bad_input()?;
+    let shard =
+        a.shard.as_deref().map(str::parse::<Shard>).transpose().map_err(|e| Failure::BadInput(anyhow::anyhow!(e)))?;
+    let mut matrix: Vec<(&Plan, Target)> = Vec::new();
+    for plan in plans {
+        for t in if overrides.is_empty() { plan.targets.clone() } else { overrides.clone() } {
+            matrix.push((plan, t));
+        }
+    }
+    if let Some(s) = shard {
+        matrix = s.select(matrix, |(p, t)| format!("{}/{t}", p.name));
+        eprintln!("routerlab: shard {}/{}: {} cell(s)", s.k, s.n, matrix.len());
+    }
+    Ok(matrix)
+}
+
+/// Where this binary, the recipes, the caches and the templates are; the plugin or why not.
+fn context(a: &RunArgs) -> Result<RunContext, Failure> {
     let images_dir = super::image::images_dir(&a.dirs);
     let exe = std::env::current_exe().infra()?;
     let insn_plugin =
         if a.no_insn_count { Err("turned off (--no-insn-count)".to_string()) } else { harness::vm::find_plugin(&exe) };
-    let ctx = RunContext {
+    Ok(RunContext {
         insn_plugin,
         exe,
         templates: images_dir
@@ -73,72 +99,82 @@ pub fn run(a: RunArgs) -> CmdResult {
         cache: a.dirs.cache.clone().unwrap_or_else(cache_root),
         state: state_dir(),
         on_phase: None,
-    };
-    clean_dead(&ctx.state);
-    let mut report = Report {
-        schema_version: harness::model::SCHEMA_VERSION,
-        routerlab_version: env!("CARGO_PKG_VERSION").into(),
-        git_revision: env!("ROUTERLAB_GIT_REVISION").into(),
-        started_at: super::vm::chrono_stamp(),
-        host: std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().into(),
-        cells: Vec::new(),
-    };
-    let json = a.json.clone();
-    let write = |report: &Report| -> Result<(), Failure> {
-        super::write_json(&out.join("report.json"), report)?;
-        if let Some(j) = &json {
+    })
+}
+
+/// report.json (and `--json`), rewritten after every cell so nothing measured is lost.
+struct ReportSink {
+    out: PathBuf,
+    json: Option<PathBuf>,
+}
+
+impl ReportSink {
+    fn write(&self, report: &Report) -> Result<(), Failure> {
+        super::write_json(&self.out.join("report.json"), report)?;
+        if let Some(j) = &self.json {
             super::write_json(j, report)?;
         }
         Ok(())
-    };
-    let interrupted = super::runtime()?.block_on(async {
-        for (plan, t) in &matrix {
-            let specs = cell_specs(plan, *t, repeat, &out);
-            // Proxy cells share one booted router; l4-forward's NAT rules are not undone
-            // between cells, so each of its cells gets a router of its own.
-            let groups: Vec<&[CellSpec]> =
-                if plan.proxy.kind == ProxyKind::L4Forward { specs.chunks(1).collect() } else { vec![&specs[..]] };
-            for group in groups {
-                let (cell_ctx, bar) = progress(&ctx, &plan.name, *t);
-                let before = report.cells.len();
-                let mut sink = |cell: CellReport| {
-                    eprintln!(
-                        "routerlab: {}: {}{}",
-                        cell.title(),
-                        cell.outcome,
-                        cell.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
-                    );
-                    report.cells.push(cell);
-                    if let Err(f) = write(&report) {
-                        f.report();
-                    }
-                };
-                let stopped = tokio::select! {
-                    _ = run_cells(plan, *t, group, &cell_ctx, &mut sink) => None,
-                    // Dropping the cells' futures tears their labs and VMs down.
-                    sig = harness::shutdown::requested() => Some(sig),
-                };
-                if let Some(sig) = stopped {
-                    eprintln!("routerlab: {sig}: stopping; finished cells are kept in report.json");
-                    if let Some(spec) = group.get(report.cells.len() - before) {
-                        report.cells.push(harness::runner::interrupted_cell(plan, *t, spec, sig));
-                    }
+    }
+}
+
+/// Every cell of the matrix; true when a signal stopped the run (the cell it stopped is
+/// in the report as `interrupted`).
+async fn run_matrix(
+    matrix: &[(&Plan, Target)],
+    repeat: u32,
+    ctx: &RunContext,
+    report: &mut Report,
+    sink: &ReportSink,
+) -> Result<bool, Failure> {
+    for (plan, t) in matrix {
+        let specs = cell_specs(plan, *t, repeat, &sink.out);
+        // Proxy cells share one booted router; l4-forward's NAT rules are not undone
+        // between cells, so each of its cells gets a router of its own.
+        let groups: Vec<&[CellSpec]> =
+            if plan.proxy.kind == ProxyKind::L4Forward { specs.chunks(1).collect() } else { vec![&specs[..]] };
+        for group in groups {
+            let (cell_ctx, bar) = progress(ctx, &plan.name, *t);
+            let before = report.cells.len();
+            let mut on_cell = |cell: CellReport| {
+                let error = cell.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default();
+                eprintln!("routerlab: {}: {}{error}", cell.title(), cell.outcome);
+                report.cells.push(cell);
+                if let Err(f) = sink.write(report) {
+                    f.report();
                 }
-                if let Some(b) = bar {
-                    b.finish_and_clear();
+            };
+            let stopped = tokio::select! {
+                _ = run_cells(plan, *t, group, &cell_ctx, &mut on_cell) => None,
+                // Dropping the cells' futures tears their labs and VMs down.
+                sig = harness::shutdown::requested() => Some(sig),
+            };
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+            if let Some(sig) = stopped {
+                eprintln!("routerlab: {sig}: stopping; finished cells are kept in report.json");
+                if let Some(spec) = group.get(report.cells.len() - before) {
+                    report.cells.push(harness::runner::interrupted_cell(plan, *t, spec, sig));
                 }
-                if stopped.is_some() {
-                    return Ok::<bool, Failure>(true);
-                }
+                return Ok(true);
             }
         }
-        Ok(false)
-    })?;
-    write(&report)?;
-    print_summary(&report.cells);
-    outln!("report: {}", out.join("report.json").display());
+    }
+    Ok(false)
+}
+
+/// report.html, summary.md and junit.xml (unless --no-render), and with several builds
+/// their comparison.
+fn render(
+    a: &RunArgs,
+    report: &Report,
+    out: &std::path::Path,
+    several_builds: bool,
+    label: &str,
+) -> Result<(), Failure> {
     // The run directory read back once, for the rendered report and the builds' comparison.
-    let view = match (!a.no_render || several_builds).then(|| harness::report::load_run(&out)) {
+    let view = match (!a.no_render || several_builds).then(|| harness::report::load_run(out)) {
         Some(Err(e)) => {
             eprintln!("routerlab: error: {e}");
             None
@@ -154,13 +190,18 @@ pub fn run(a: RunArgs) -> CmdResult {
         }
     }
     if let Some(view) = view.as_ref().filter(|_| several_builds && !report.cells.is_empty()) {
-        let cmp = harness::compare::compare(&[(label.clone(), report.clone())]);
+        let cmp = harness::compare::compare(&[(label.to_string(), report.clone())]);
         out!("\n{}", harness::compare::comparison_text(&cmp, &[]));
         // Markdown, and the builds' latency and throughput overlaid beside the per-cell report.
         let (md, html) = (out.join("comparison.md"), out.join("comparison.html"));
         super::compare::write_outputs(&cmp, &[], std::slice::from_ref(view), Some(&md), Some(&html))?;
     }
-    Ok(if interrupted {
+    Ok(())
+}
+
+/// Interrupted beats infrastructure errors, which beat failed assertions.
+fn exit_code(report: &Report, interrupted: bool) -> Code {
+    if interrupted {
         Code::Interrupted
     } else if report.cells.iter().any(|c| c.outcome.is_error()) {
         Code::Infrastructure
@@ -168,7 +209,7 @@ pub fn run(a: RunArgs) -> CmdResult {
         Code::AssertionFailed
     } else {
         Code::Ok
-    })
+    }
 }
 
 /// A scenario's cells on one target, A B A B ...: builds alternate, so drift on this

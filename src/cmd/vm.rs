@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use harness::image::cache_root;
 use harness::vm::{
-    boot, find_plugin, resolve_image, shell_script, BootOptions, ImageSource, InsnReading, Target, VmConfig, VmError,
+    boot, find_plugin, resolve_image, shell_script, BootOptions, ImageSource, InsnReading, Target, VmConfig,
 };
 
 use crate::cli::{ImageDirs, VmCmd};
@@ -15,13 +15,6 @@ fn source(image: Option<PathBuf>, dirs: &ImageDirs) -> ImageSource {
             images_dir: super::image::images_dir(dirs),
             cache: dirs.cache.clone().unwrap_or_else(cache_root),
         },
-    }
-}
-
-fn classify(e: VmError) -> Failure {
-    match e {
-        VmError::UnknownTarget(_) | VmError::CommandTooLong { .. } => Failure::BadInput(e.into()),
-        other => Failure::Infrastructure(other.into()),
     }
 }
 
@@ -43,14 +36,14 @@ pub fn run(cmd: VmCmd) -> CmdResult {
             super::runtime()?.block_on(async move {
                 let mut opts = BootOptions::new("router", run_dir.clone());
                 opts.insn_plugin = std::env::current_exe().map_err(|e| e.to_string()).and_then(|e| find_plugin(&e));
-                let (mut vm, boot_time) = boot(target, &src, &opts).await.map_err(classify)?;
+                let (mut vm, boot_time) = boot(target, &src, &opts).await.map_err(Failure::lib)?;
                 eprintln!(
                     "routerlab: {target} ready in {:.2}s (run dir {})",
                     boot_time.as_secs_f64(),
                     run_dir.display()
                 );
                 for (local, guest) in &uploads {
-                    let t = vm.upload(local, guest).await.map_err(classify)?;
+                    let t = vm.upload(local, guest).await.map_err(Failure::lib)?;
                     eprintln!("routerlab: uploaded {} to {guest} in {:.2}s", local.display(), t.as_secs_f64());
                 }
                 let before = vm.insns();
@@ -58,7 +51,7 @@ pub fn run(cmd: VmCmd) -> CmdResult {
                     Some(t) => vm.exec_timeout(&command, t).await,
                     None => vm.exec(&command).await,
                 }
-                .map_err(classify)?;
+                .map_err(Failure::lib)?;
                 let cost = command_cost(before, vm.insns());
                 eprintln!(
                     "routerlab: {}",
@@ -68,13 +61,13 @@ pub fn run(cmd: VmCmd) -> CmdResult {
                     std::fs::write(path, serde_json::to_string_pretty(&cost.ok()).infra()?).infra()?;
                 }
                 out!("{}", out.stdout);
-                vm.quit().await.map_err(classify)?;
+                vm.quit().await.map_err(Failure::lib)?;
                 Ok(if out.status == 0 { Code::Ok } else { Code::Guest(out.status) })
             })
         }
         VmCmd::Shell { target, image, dirs } => {
             let target: Target = target.parse().bad_input()?;
-            let img = resolve_image(target, &source(image, &dirs)).map_err(classify)?;
+            let img = resolve_image(target, &source(image, &dirs)).map_err(Failure::lib)?;
             let mut cfg = VmConfig::new("shell", target, img.kernel, img.initrd, std::env::temp_dir());
             cfg.nics.push(harness::vm::Nic { id: "mgmt".into(), backend: harness::vm::NicBackend::User, mac: None });
             cfg.cmdline_extra.push(harness::vm::MGMT_CMDLINE.into());

@@ -7,7 +7,7 @@ use super::BackendError;
 use crate::accesslog::LogFormat;
 use crate::forwarded::ClientIpHeader;
 use crate::netaddr::CidrList;
-use crate::proxyproto::{ProxyMode, DEFAULT_HEADER_TIMEOUT};
+use crate::proxyproto::{HeaderPolicy, DEFAULT_HEADER_TIMEOUT};
 
 /// One `--listen` value: `ADDR[,tls|,plain][,proxy-protocol=off|v1|v2|any]`.
 /// Without `tls`/`plain`, a listener uses TLS when a certificate is configured.
@@ -15,7 +15,7 @@ use crate::proxyproto::{ProxyMode, DEFAULT_HEADER_TIMEOUT};
 pub struct ListenSpec {
     pub addr: SocketAddr,
     pub tls: Option<bool>,
-    pub proxy: Option<ProxyMode>,
+    pub proxy: Option<HeaderPolicy>,
 }
 
 impl FromStr for ListenSpec {
@@ -48,7 +48,7 @@ impl FromStr for ListenSpec {
 pub struct Listener {
     pub addr: SocketAddr,
     pub tls: bool,
-    pub proxy: ProxyMode,
+    pub proxy: HeaderPolicy,
 }
 
 /// Everything the backend needs; build with [`BackendConfig::new`] and validate with
@@ -59,7 +59,7 @@ pub struct BackendConfig {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     /// Default PROXY mode for listeners that do not say.
-    pub proxy_protocol: ProxyMode,
+    pub proxy_protocol: HeaderPolicy,
     /// Who may send PROXY headers and forwarding headers.
     pub trusted: CidrList,
     pub client_ip_header: ClientIpHeader,
@@ -81,7 +81,7 @@ impl BackendConfig {
             listen,
             tls_cert: None,
             tls_key: None,
-            proxy_protocol: ProxyMode::Off,
+            proxy_protocol: HeaderPolicy::Off,
             trusted: CidrList::default(),
             client_ip_header: ClientIpHeader::Xff,
             access_log,
@@ -104,7 +104,7 @@ impl BackendConfig {
                     return Err(BackendError::TlsMissing { addr: l.addr });
                 }
                 let proxy = l.proxy.unwrap_or(self.proxy_protocol);
-                if proxy != ProxyMode::Off && self.trusted.is_empty() {
+                if proxy != HeaderPolicy::Off && self.trusted.is_empty() {
                     return Err(BackendError::NoTrustedForProxy { addr: l.addr, mode: proxy.to_string() });
                 }
                 Ok(Listener { addr: l.addr, tls, proxy })
@@ -120,7 +120,7 @@ mod tests {
     #[test]
     fn listen_spec_forms() {
         let s: ListenSpec = "[::1]:8443,tls,proxy-protocol=v2".parse().unwrap();
-        assert_eq!((s.addr.to_string().as_str(), s.tls, s.proxy), ("[::1]:8443", Some(true), Some(ProxyMode::V2)));
+        assert_eq!((s.addr.to_string().as_str(), s.tls, s.proxy), ("[::1]:8443", Some(true), Some(HeaderPolicy::V2)));
         let s: ListenSpec = "127.0.0.1:80,plain".parse().unwrap();
         assert_eq!(s.tls, Some(false));
         let e = "127.0.0.1".parse::<ListenSpec>().unwrap_err().to_string();

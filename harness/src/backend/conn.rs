@@ -11,7 +11,7 @@ use super::config::Listener;
 use super::server::Shared;
 use crate::accesslog::RejectRecord;
 use crate::netaddr::Endpoint;
-use crate::proxyproto::{read_header, ProxyError, ProxyMode, Rewind};
+use crate::proxyproto::{read_header, HeaderPolicy, ProxyError, Rewind};
 
 /// What a request handler knows about its connection.
 #[derive(Debug, Clone)]
@@ -24,7 +24,7 @@ pub(crate) struct ConnInfo {
 
 pub(crate) async fn serve(shared: Arc<Shared>, listener: Arc<Listener>, mut stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
-    let (proxy_source, prefix) = if listener.proxy == ProxyMode::Off {
+    let (proxy_source, prefix) = if listener.proxy == HeaderPolicy::Off {
         (None, Vec::new())
     } else {
         match read_header(&mut stream, peer.ip(), &shared.trusted, listener.proxy, shared.header_timeout).await {

@@ -31,7 +31,7 @@ pub(crate) struct Shared {
 pub struct BoundListener {
     pub addr: SocketAddr,
     pub tls: bool,
-    pub proxy_protocol: crate::proxyproto::ProxyMode,
+    pub proxy_protocol: crate::proxyproto::HeaderPolicy,
 }
 
 impl BoundListener {

@@ -130,48 +130,8 @@ pub fn build(name: &str, opts: &BuildOptions) -> Result<BuiltImage, ImageError> 
     let _ = std::fs::remove_dir_all(&tmp);
     let root = tmp.join("root");
     std::fs::create_dir_all(&root).map_err(io(&root))?;
-    let mut packages = Vec::new();
-    for d in &debs {
-        run(Command::new("dpkg-deb").arg("-x").arg(&d.path).arg(&root))?;
-        packages.push(PackageInfo {
-            name: d.name.clone(),
-            version: d.version.clone(),
-            arch: d.arch.clone(),
-            sha256: sha256_file(&d.path)?,
-        });
-    }
-
-    let mut tree = Tree::default();
-    for d in [
-        "/proc",
-        "/sys",
-        "/dev",
-        "/tmp",
-        "/run",
-        "/root",
-        "/var/log",
-        "/var/run",
-        "/etc/routerlab",
-        "/usr/bin",
-        "/usr/sbin",
-        "/sbin",
-    ] {
-        tree.dir(d);
-    }
-    tree.chardev("/dev/console", 0o600, 5, 1);
-    tree.chardev("/dev/null", 0o666, 1, 3);
-    let libraries = elf::include_closure(&mut tree, &root, recipe.triplet(), &recipe.debian_arch, &recipe.binaries)?;
-    let kver = modules::kernel_version(&root)?;
-    let nmod = modules::include_modules(&mut tree, &root, &kver, &recipe.modules)?;
-    for f in &recipe.files {
-        let p = recipe.dir().join(&f.from);
-        let mode = u32::from_str_radix(&f.mode, 8).expect("validated octal");
-        tree.host_file(&f.to, p, mode);
-    }
-    for l in &recipe.links {
-        tree.symlink(&l.path, &l.target);
-    }
-    tree.bytes("/etc/routerlab/image", format!("name={}\nkey={key}\nkernel={kver}\n", recipe.name).into_bytes(), 0o644);
+    let packages = unpack(&debs, &root)?;
+    let (tree, libraries, kver, nmod) = assemble(&recipe, &root, &key)?;
 
     let kernel_src =
         ["vmlinuz", "vmlinux"].iter().map(|k| root.join(format!("boot/{k}-{kver}"))).find(|p| p.is_file()).ok_or_else(
@@ -223,6 +183,58 @@ pub fn build(name: &str, opts: &BuildOptions) -> Result<BuiltImage, ImageError> 
             path: dir.clone(),
             source: std::io::Error::other("image vanished after build"),
         })
+}
+
+/// Unpack every package into `root`, noting what each was.
+fn unpack(debs: &[super::apt::Deb], root: &Path) -> Result<Vec<PackageInfo>, ImageError> {
+    let mut packages = Vec::new();
+    for d in debs {
+        run(Command::new("dpkg-deb").arg("-x").arg(&d.path).arg(root))?;
+        packages.push(PackageInfo {
+            name: d.name.clone(),
+            version: d.version.clone(),
+            arch: d.arch.clone(),
+            sha256: sha256_file(&d.path)?,
+        });
+    }
+    Ok(packages)
+}
+
+/// The initramfs tree: base directories and devices, the binaries with their library
+/// closure, the kernel modules, the recipe's files and links, and the image's name.
+fn assemble(recipe: &Recipe, root: &Path, key: &str) -> Result<(Tree, usize, String, usize), ImageError> {
+    let mut tree = Tree::default();
+    for d in [
+        "/proc",
+        "/sys",
+        "/dev",
+        "/tmp",
+        "/run",
+        "/root",
+        "/var/log",
+        "/var/run",
+        "/etc/routerlab",
+        "/usr/bin",
+        "/usr/sbin",
+        "/sbin",
+    ] {
+        tree.dir(d);
+    }
+    tree.chardev("/dev/console", 0o600, 5, 1);
+    tree.chardev("/dev/null", 0o666, 1, 3);
+    let libraries = elf::include_closure(&mut tree, root, recipe.triplet(), &recipe.debian_arch, &recipe.binaries)?;
+    let kver = modules::kernel_version(root)?;
+    let nmod = modules::include_modules(&mut tree, root, &kver, &recipe.modules)?;
+    for f in &recipe.files {
+        let p = recipe.dir().join(&f.from);
+        let mode = u32::from_str_radix(&f.mode, 8).expect("validated octal");
+        tree.host_file(&f.to, p, mode);
+    }
+    for l in &recipe.links {
+        tree.symlink(&l.path, &l.target);
+    }
+    tree.bytes("/etc/routerlab/image", format!("name={}\nkey={key}\nkernel={kver}\n", recipe.name).into_bytes(), 0o644);
+    Ok((tree, libraries, kver, nmod))
 }
 
 /// An exclusive `flock` on `images/.lock-NAME`, released on drop.

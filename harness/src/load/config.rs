@@ -10,7 +10,7 @@ use crate::tls::ClientTrust;
 
 /// Where requests go: parsed from `https://host:port/path`.
 #[derive(Debug, Clone)]
-pub struct Target {
+pub struct Url {
     pub url: String,
     pub tls: bool,
     pub host: String,
@@ -21,8 +21,8 @@ pub struct Target {
     pub authority: String,
 }
 
-impl Target {
-    pub fn parse(url: &str) -> Result<Target, LoadError> {
+impl Url {
+    pub fn parse(url: &str) -> Result<Url, LoadError> {
         let bad = |detail: &str| LoadError::BadUrl { value: url.to_string(), detail: detail.to_string() };
         let uri: Uri = url.parse().map_err(|e: http::uri::InvalidUri| bad(&e.to_string()))?;
         let tls = match uri.scheme_str() {
@@ -34,7 +34,7 @@ impl Target {
         let host = auth.host().trim_start_matches('[').trim_end_matches(']').to_string();
         let port = auth.port_u16().unwrap_or(if tls { 443 } else { 80 });
         let path = uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
-        Ok(Target { url: url.to_string(), tls, host, port, path, authority: auth.as_str().to_string() })
+        Ok(Url { url: url.to_string(), tls, host, port, path, authority: auth.as_str().to_string() })
     }
 
     /// Resolve to one socket address (the first the resolver gives).
@@ -82,7 +82,7 @@ pub enum ConnPolicy {
 
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
-    pub target: Target,
+    pub target: Url,
     pub mode: Mode,
     pub stop: Stop,
     pub sources: SourcePool,
@@ -103,7 +103,7 @@ pub struct LoadConfig {
 }
 
 impl LoadConfig {
-    pub fn new(target: Target, mode: Mode, stop: Stop) -> LoadConfig {
+    pub fn new(target: Url, mode: Mode, stop: Stop) -> LoadConfig {
         LoadConfig {
             target,
             mode,
@@ -141,15 +141,15 @@ mod tests {
 
     #[test]
     fn target_parsing() {
-        let t = Target::parse("https://[2001:db8::1]:8443/a?b=1").unwrap();
+        let t = Url::parse("https://[2001:db8::1]:8443/a?b=1").unwrap();
         assert_eq!(
             (t.tls, t.host.as_str(), t.port, t.path.as_str(), t.authority.as_str()),
             (true, "2001:db8::1", 8443, "/a?b=1", "[2001:db8::1]:8443")
         );
-        let t = Target::parse("http://router.test").unwrap();
+        let t = Url::parse("http://router.test").unwrap();
         assert_eq!((t.port, t.path.as_str()), (80, "/"));
-        assert!(Target::parse("ftp://x/").unwrap_err().to_string().contains("scheme"));
-        assert!(Target::parse("https:///nohost").is_err());
+        assert!(Url::parse("ftp://x/").unwrap_err().to_string().contains("scheme"));
+        assert!(Url::parse("https:///nohost").is_err());
     }
 
     #[test]

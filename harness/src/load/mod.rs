@@ -11,7 +11,7 @@ mod stats;
 mod summary;
 mod worker;
 
-pub use config::{parse_header, ConnPolicy, LoadConfig, Mode, Stop, Target};
+pub use config::{parse_header, ConnPolicy, LoadConfig, Mode, Stop, Url};
 pub use error::LoadError;
 pub use journal::{read_journal, ErrorClass, JournalEntry, JournalHeader, JournalReader, Outcome};
 pub use run::{run, run_keeping, Connections};

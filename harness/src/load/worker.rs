@@ -10,7 +10,7 @@ use tokio::time::timeout_at;
 use super::config::{ConnPolicy, LoadConfig, Mode, Stop};
 use super::connect::{Connected, Connector, Sender};
 use super::journal::{ErrorClass, JournalBuf, JournalEntry, JournalFile, Outcome};
-use super::stats::SharedStats;
+use super::stats::{SharedStats, WorkerStats};
 
 /// State shared by all workers of a run.
 pub(crate) struct Ctx {
@@ -61,85 +61,17 @@ impl Ctx {
 /// any) and returns the connection it ends with, still open, for the next phase.
 pub(crate) async fn worker(ctx: Arc<Ctx>, stats: SharedStats, mut conn: Option<Connected>) -> Option<Connected> {
     let mut journal = JournalBuf::new(ctx.journal.clone());
-    let keep_alive = ctx.cfg.policy == ConnPolicy::KeepAlive;
     let mut settled = false;
     while let Some((seq, intended)) = ctx.next(!settled) {
         if let Some(at) = intended {
             tokio::time::sleep_until(at.into()).await;
         }
-        let start = Instant::now();
-        let budget = (start + ctx.cfg.timeout).into();
         let id = format!("{}-{seq}", ctx.cfg.run_id);
-        let mut handshake = None;
-        let mut resumed = false;
-
-        if conn.as_ref().is_some_and(|c| c.sender.is_closed()) {
-            conn = None; // the server closed an idle keep-alive connection: not an error
-        }
-        let mut result: Result<Exchange, ErrorClass> = Err(ErrorClass::Protocol);
-        let mut source = conn.as_ref().and_then(|c| c.source);
-        if conn.is_none() {
-            source = ctx.cfg.sources.get(ctx.next_conn.fetch_add(1, Ordering::Relaxed));
-            match timeout_at(budget, ctx.connector.connect(source)).await {
-                Ok(Ok(c)) => {
-                    handshake = c.handshake;
-                    resumed = c.resumed;
-                    conn = Some(c);
-                }
-                Ok(Err(class)) => result = Err(class),
-                Err(_) => result = Err(ErrorClass::Timeout),
-            }
-        }
-        let mut close = !keep_alive;
-        if let Some(c) = conn.as_mut() {
-            let req = build_request(&ctx.cfg, &id, matches!(c.sender, Sender::H2(_)));
-            result = match timeout_at(budget, exchange(&mut c.sender, req)).await {
-                Ok(r) => r,
-                Err(_) => Err(ErrorClass::Timeout),
-            };
-            close |= result.is_err();
-        }
-        if close {
-            conn = None;
-        }
-
-        let done = Instant::now();
-        let outcome = match &result {
-            Ok(x) => Outcome::Status(x.status),
-            Err(c) => Outcome::Failed(*c),
-        };
-        let entry = JournalEntry {
-            id,
-            source,
-            outcome,
-            start_us: (start - ctx.t0).as_micros() as u64,
-            handshake_us: handshake.map(|d| d.as_micros() as u64),
-            ttfb_us: result.as_ref().ok().map(|x| (x.ttfb - start).as_micros() as u64),
-            total_us: Some((done - start).as_micros() as u64),
-            corrected_us: intended.map(|at| (done.saturating_duration_since(at)).as_micros() as u64),
-        };
-        {
-            let mut s = stats.lock().expect("stats lock");
-            if let Some(h) = handshake {
-                s.handshake.record_duration(h);
-                if resumed {
-                    s.resumed_handshakes += 1
-                } else {
-                    s.full_handshakes += 1
-                }
-            }
-            if let Ok(x) = &result {
-                s.ttfb.record_duration(x.ttfb - start);
-                s.bytes += x.body_bytes;
-            }
-            s.total.record_duration(done - start);
-            if let Some(at) = intended {
-                s.corrected.record_duration(done.saturating_duration_since(at));
-            }
-            s.count(outcome, (done - ctx.t0).as_secs() as usize);
-        }
+        let a = attempt(&ctx, &mut conn, &id, intended).await;
+        let outcome = a.outcome();
+        a.record(&mut stats.lock().expect("stats lock"), ctx.t0);
+        journal.push(&a.entry(id, ctx.t0));
         settled |= outcome.error_class().is_none() && conn.is_some();
-        journal.push(&entry);
         ctx.completed.fetch_add(1, Ordering::Relaxed);
         if outcome.error_class().is_some() {
             ctx.failed.fetch_add(1, Ordering::Relaxed);
@@ -152,6 +84,97 @@ pub(crate) async fn worker(ctx: Arc<Ctx>, stats: SharedStats, mut conn: Option<C
     }
     journal.flush();
     conn
+}
+
+/// One request as it went: when, over which connection (and its handshake, if it opened
+/// one), and what came back. Aggregation happens elsewhere ([`Attempt::record`]).
+struct Attempt {
+    start: Instant,
+    /// When an open-loop schedule meant to send it.
+    intended: Option<Instant>,
+    done: Instant,
+    source: Option<std::net::IpAddr>,
+    handshake: Option<Duration>,
+    resumed: bool,
+    result: Result<Exchange, ErrorClass>,
+}
+
+/// Send request `id` on `conn`, opening a connection first if there is none; a failed or
+/// closing exchange leaves `conn` empty.
+async fn attempt(ctx: &Ctx, conn: &mut Option<Connected>, id: &str, intended: Option<Instant>) -> Attempt {
+    let start = Instant::now();
+    let budget = (start + ctx.cfg.timeout).into();
+    let (mut handshake, mut resumed) = (None, false);
+    if conn.as_ref().is_some_and(|c| c.sender.is_closed()) {
+        *conn = None; // the server closed an idle keep-alive connection: not an error
+    }
+    let mut result: Result<Exchange, ErrorClass> = Err(ErrorClass::Protocol);
+    let mut source = conn.as_ref().and_then(|c| c.source);
+    if conn.is_none() {
+        source = ctx.cfg.sources.get(ctx.next_conn.fetch_add(1, Ordering::Relaxed));
+        match timeout_at(budget, ctx.connector.connect(source)).await {
+            Ok(Ok(c)) => {
+                (handshake, resumed) = (c.handshake, c.resumed);
+                *conn = Some(c);
+            }
+            Ok(Err(class)) => result = Err(class),
+            Err(_) => result = Err(ErrorClass::Timeout),
+        }
+    }
+    let mut close = ctx.cfg.policy != ConnPolicy::KeepAlive;
+    if let Some(c) = conn.as_mut() {
+        let req = build_request(&ctx.cfg, id, matches!(c.sender, Sender::H2(_)));
+        result = timeout_at(budget, exchange(&mut c.sender, req)).await.unwrap_or(Err(ErrorClass::Timeout));
+        close |= result.is_err();
+    }
+    if close {
+        *conn = None;
+    }
+    Attempt { start, intended, done: Instant::now(), source, handshake, resumed, result }
+}
+
+impl Attempt {
+    fn outcome(&self) -> Outcome {
+        match &self.result {
+            Ok(x) => Outcome::Status(x.status),
+            Err(c) => Outcome::Failed(*c),
+        }
+    }
+
+    fn entry(&self, id: String, t0: Instant) -> JournalEntry {
+        let us = |d: Duration| d.as_micros() as u64;
+        JournalEntry {
+            id,
+            source: self.source,
+            outcome: self.outcome(),
+            start_us: us(self.start - t0),
+            handshake_us: self.handshake.map(us),
+            ttfb_us: self.result.as_ref().ok().map(|x| us(x.ttfb - self.start)),
+            total_us: Some(us(self.done - self.start)),
+            corrected_us: self.intended.map(|at| us(self.done.saturating_duration_since(at))),
+        }
+    }
+
+    /// Into the worker's histograms and counters.
+    fn record(&self, s: &mut WorkerStats, t0: Instant) {
+        if let Some(h) = self.handshake {
+            s.handshake.record_duration(h);
+            if self.resumed {
+                s.resumed_handshakes += 1
+            } else {
+                s.full_handshakes += 1
+            }
+        }
+        if let Ok(x) = &self.result {
+            s.ttfb.record_duration(x.ttfb - self.start);
+            s.bytes += x.body_bytes;
+        }
+        s.total.record_duration(self.done - self.start);
+        if let Some(at) = self.intended {
+            s.corrected.record_duration(self.done.saturating_duration_since(at));
+        }
+        s.count(self.outcome(), (self.done - t0).as_secs() as usize);
+    }
 }
 
 fn build_request(cfg: &LoadConfig, id: &str, h2: bool) -> Request<Empty<Bytes>> {

@@ -10,7 +10,7 @@ pub enum ProxyError {
     #[error("no PROXY signature: first bytes {0:02x?}")]
     BadSignature(Vec<u8>),
     #[error("PROXY {got:?} header on a listener configured for {want}")]
-    WrongVersion { got: super::Version, want: super::ProxyMode },
+    WrongVersion { got: super::Version, want: super::HeaderPolicy },
     #[error("PROXY v1 line longer than {max} bytes without CRLF", max = super::V1_MAX_LEN)]
     V1TooLong,
     #[error("PROXY v1 line has a bare {0} (lines end in CRLF)")]

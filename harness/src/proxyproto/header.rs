@@ -6,7 +6,7 @@ use std::str::FromStr;
 /// with anything but `Off`, a connection without a valid header is rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum ProxyMode {
+pub enum HeaderPolicy {
     #[default]
     Off,
     V1,
@@ -15,34 +15,34 @@ pub enum ProxyMode {
     Any,
 }
 
-impl ProxyMode {
+impl HeaderPolicy {
     pub fn accepts(self, v: Version) -> bool {
-        matches!((self, v), (ProxyMode::Any, _) | (ProxyMode::V1, Version::V1) | (ProxyMode::V2, Version::V2))
+        matches!((self, v), (HeaderPolicy::Any, _) | (HeaderPolicy::V1, Version::V1) | (HeaderPolicy::V2, Version::V2))
     }
     pub fn as_str(self) -> &'static str {
         match self {
-            ProxyMode::Off => "off",
-            ProxyMode::V1 => "v1",
-            ProxyMode::V2 => "v2",
-            ProxyMode::Any => "any",
+            HeaderPolicy::Off => "off",
+            HeaderPolicy::V1 => "v1",
+            HeaderPolicy::V2 => "v2",
+            HeaderPolicy::Any => "any",
         }
     }
 }
 
-impl fmt::Display for ProxyMode {
+impl fmt::Display for HeaderPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
 }
 
-impl FromStr for ProxyMode {
+impl FromStr for HeaderPolicy {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
-            "off" => Ok(ProxyMode::Off),
-            "v1" => Ok(ProxyMode::V1),
-            "v2" => Ok(ProxyMode::V2),
-            "any" => Ok(ProxyMode::Any),
+            "off" => Ok(HeaderPolicy::Off),
+            "v1" => Ok(HeaderPolicy::V1),
+            "v2" => Ok(HeaderPolicy::V2),
+            "any" => Ok(HeaderPolicy::Any),
             other => Err(format!("unknown PROXY protocol mode {other:?} (expected off, v1, v2 or any)")),
         }
     }

@@ -12,7 +12,7 @@ mod stream;
 
 pub use encode::{encode_v1, encode_v2};
 pub use error::ProxyError;
-pub use header::{Command, ProxyHeader, ProxyMode, Version};
+pub use header::{Command, HeaderPolicy, ProxyHeader, Version};
 pub use parse::{parse, Parsed, V1_MAX_LEN, V2_SIGNATURE};
 pub use read::{read_header, HeaderOutcome, DEFAULT_HEADER_TIMEOUT};
 pub use stream::Rewind;

@@ -1,6 +1,6 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use super::{Command, ProxyError, ProxyHeader, ProxyMode, Version};
+use super::{Command, HeaderPolicy, ProxyError, ProxyHeader, Version};
 
 /// The 12-byte v2 signature.
 pub const V2_SIGNATURE: [u8; 12] = *b"\r\n\r\n\0\r\nQUIT\n";
@@ -19,7 +19,7 @@ pub enum Parsed {
 }
 
 /// Parse the start of a connection. `mode` must not be `Off`.
-pub fn parse(buf: &[u8], mode: ProxyMode) -> Result<Parsed, ProxyError> {
+pub fn parse(buf: &[u8], mode: HeaderPolicy) -> Result<Parsed, ProxyError> {
     let Some(&first) = buf.first() else { return Ok(Parsed::Incomplete) };
     let (version, prefix): (Version, &[u8]) = match first {
         b'P' => (Version::V1, V1_PREFIX),

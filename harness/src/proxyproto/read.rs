@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use super::{parse, Parsed, ProxyError, ProxyHeader, ProxyMode};
+use super::{parse, HeaderPolicy, Parsed, ProxyError, ProxyHeader};
 use crate::netaddr::CidrList;
 
 /// How long to wait for a complete header (the spec asks for at least 3 s).
@@ -22,7 +22,7 @@ pub async fn read_header<S: AsyncRead + Unpin>(
     stream: &mut S,
     peer: IpAddr,
     trusted: &CidrList,
-    mode: ProxyMode,
+    mode: HeaderPolicy,
     timeout: Duration,
 ) -> Result<HeaderOutcome, ProxyError> {
     if !trusted.contains(peer) {

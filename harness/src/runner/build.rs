@@ -121,30 +121,29 @@ pub(crate) async fn install(
     ctx: &super::RunContext,
 ) -> Result<Installed, RunError> {
     let t = target.to_string();
-    let other = |detail: String| RunError::Other {
-        target: t.clone(),
-        phase: "proxy build",
-        detail: format!("build {}: {detail}", b.name),
-    };
+    let phase = "proxy build";
+    // stage() reports what a host command printed: an observation, not an error value.
+    let failed = |detail: String| RunError::failed(&t, phase, format!("build {}: {detail}", b.name));
     let (bin, env, source) = if b.source == BuildSource::Image {
         let name = if kind == ProxyKind::Nginx { "nginx" } else { "haproxy" };
         let path = must(vm, &t, "proxy build", &format!("command -v {name}")).await?;
         (path.trim().to_string(), String::new(), "image".to_string())
     } else {
         // The recipe says which Debian architecture the target's image is built from.
-        let arch =
-            crate::image::Recipe::find(&ctx.images_dir, target.name()).map_err(|e| other(e.to_string()))?.debian_arch;
+        let arch = crate::image::Recipe::find(&ctx.images_dir, target.name())
+            .map_err(|e| RunError::caused(&t, phase, e))?
+            .debian_arch;
         // On the blocking pool, not block_in_place: the worker thread stays a worker, and the
         // children it spawns later keep a parent thread that lives (see crate::proc).
         let (plan, cache) = (b.clone(), ctx.cache.clone());
         let (tarball, libs) = tokio::task::spawn_blocking(move || stage(&plan, &arch, &cache))
             .await
-            .map_err(|e| other(e.to_string()))?
-            .map_err(other)?;
+            .map_err(|e| RunError::caused(&t, phase, e))?
+            .map_err(failed)?;
         let addr = ADDR::INTERNET_WAN4;
         let listener = lab
             .bind_tcp("internet", format!("{addr}:0").parse().expect("static address"))
-            .map_err(|e| other(e.to_string()))?;
+            .map_err(|source| RunError::Lab { target: t.clone(), phase, source })?;
         vm.upload_via(listener, addr, &tarball, "/tmp/build.tgz").await.map_err(|source| RunError::Vm {
             target: t.clone(),
             phase: "proxy build upload",

@@ -8,7 +8,7 @@ use super::deploy::deploy;
 use super::insns::CostProbe;
 use super::phases::LoadTarget;
 use super::script::{expected, load_target, proxy_script, CellDirs, ProxyBinary};
-use super::session::{other, Session};
+use super::session::Session;
 use super::timeline::{process_samples, PhaseClock, Timeline};
 use super::RunError;
 use crate::model::{CellReport, ClientIpSection, Outcome, ProxyMetrics};
@@ -162,7 +162,7 @@ async fn drive(
     let binary = installed.as_ref().map(|i| ProxyBinary { bin: i.bin.clone(), env: i.env.clone() });
     let dirs = CellDirs { pki: pki_dir, cell: dir, templates: &ctx.templates };
     let script = proxy_script(plan, binary.as_ref().map(|b| (build, b)), &dirs)
-        .map_err(|e| other(target, "deploy")(e.to_string()))?;
+        .map_err(|e| RunError::caused(target, "deploy", e))?;
     let _ = std::fs::write(dir.join("proxy.conf"), &script.config);
     deploy(vm, &tname, &script).await?;
     let process = script.process.clone().unwrap_or_default();
@@ -214,7 +214,7 @@ async fn drive(
 fn reconcile_cell(plan: &Plan, target: Target, dir: &Path, log_dir: &Path, r: &mut CellReport) -> Result<(), RunError> {
     let rec =
         reconcile(&dir.join("steady.journal.tsv"), &log_dir.join("access.log"), crate::accesslog::LogFormat::Json)
-            .map_err(|e| other(target, "reconcile")(e.to_string()))?;
+            .map_err(|e| RunError::caused(target, "reconcile", e))?;
     r.assertions = rec.assertions(&expected(plan), plan.max_error_rate);
     budget_assertions(plan, r);
     r.spoofable = spoofable_logs(plan, log_dir);

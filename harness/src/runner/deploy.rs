@@ -2,6 +2,7 @@
 //! proxy's start with its own words when it fails, and the wait for its listener.
 use std::time::Duration;
 
+use super::error::PathError;
 use super::script::{listening, ProxyScript};
 use super::RunError;
 use crate::netlab::GuestStep;
@@ -16,11 +17,7 @@ fn vm_err(target: &str, phase: &'static str) -> impl Fn(crate::vm::VmError) -> R
 pub(crate) async fn must(vm: &mut Vm, target: &str, phase: &'static str, cmd: &str) -> Result<String, RunError> {
     let out = vm.exec(cmd).await.map_err(vm_err(target, phase))?;
     if out.status != 0 {
-        return Err(RunError::Other {
-            target: target.into(),
-            phase,
-            detail: format!("`{cmd}` exited {}: {}", out.status, out.stdout.trim()),
-        });
+        return Err(RunError::failed(target, phase, format!("`{cmd}` exited {}: {}", out.status, out.stdout.trim())));
     }
     Ok(out.stdout)
 }
@@ -39,11 +36,7 @@ pub(crate) async fn run_steps(
                 vm.write_file(path, contents.as_bytes()).await.map_err(vm_err(target, phase))?
             }
             GuestStep::Copy { from, path } => {
-                let data = std::fs::read(from).map_err(|e| RunError::Other {
-                    target: target.into(),
-                    phase,
-                    detail: format!("{}: {e}", from.display()),
-                })?;
+                let data = std::fs::read(from).map_err(|e| RunError::caused(target, phase, PathError::new(from, e)))?;
                 vm.write_file(path, &data).await.map_err(vm_err(target, phase))?
             }
         }
@@ -60,7 +53,7 @@ pub(crate) async fn deploy(vm: &mut Vm, target: &str, p: &ProxyScript) -> Result
     };
     let (start, files) = match p.deploy.split_last() {
         Some((GuestStep::Run(cmd), files)) => (cmd, files),
-        _ => return Err(RunError::Other { target: target.into(), phase: "deploy", detail: "no start command".into() }),
+        _ => return Err(RunError::failed(target, "deploy", "the proxy script has no start command")),
     };
     run_steps(vm, target, "deploy", files).await?;
     let out = vm.exec(start).await.map_err(vm_err(target, "start proxy"))?;

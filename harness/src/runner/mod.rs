@@ -11,6 +11,7 @@ mod nginx_backend;
 mod phases;
 mod script;
 mod session;
+mod setup;
 mod shard;
 mod template;
 mod timeline;

@@ -9,8 +9,8 @@ use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, Buf
 use tokio::process::Command;
 
 use super::cell::RunContext;
+use super::error::PathError;
 use super::insns::CostProbe;
-use super::session::other;
 use super::RunError;
 use crate::load::LoadSummary;
 use crate::netlab::Lab;
@@ -48,10 +48,15 @@ pub(crate) async fn run(
     vm: &mut Vm,
     probe: &mut CostProbe,
 ) -> Result<Phases, RunError> {
-    let (err, dir) = (other(target, "load"), to.dir);
+    let dir = to.dir;
+    let cause = |e: Box<dyn std::error::Error + Send + Sync>| RunError::caused(target, "load", e);
     let warm = !plan.load.warmup.is_zero();
     let args = load_args(plan, to, warm);
-    let mut cmd = lab.command("clients", &ctx.exe, &args).map_err(|e| err(e.to_string()))?;
+    let mut cmd = lab.command("clients", &ctx.exe, &args).map_err(|source| RunError::Lab {
+        target: target.to_string(),
+        phase: "load",
+        source,
+    })?;
     crate::proc::die_with_parent(&mut cmd);
     if warm {
         ctx.phase("warm-up load");
@@ -65,7 +70,7 @@ pub(crate) async fn run(
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| err(format!("{}: {e}", ctx.exe.display())))?;
+        .map_err(|e| cause(PathError::new(&ctx.exe, e).into()))?;
     let mut stderr = child.stderr.take().expect("piped");
     let stderr = tokio::spawn(async move {
         let mut s = String::new();
@@ -98,12 +103,12 @@ pub(crate) async fn run(
         let _ = stdin.write_all(b"\n").await;
     }
     drop(stdin);
-    let status = child.wait().await.map_err(|e| err(e.to_string()))?;
+    let status = child.wait().await.map_err(|e| cause(e.into()))?;
     let stderr = stderr.await.unwrap_or_default();
     if !status.success() {
-        return Err(err(stderr.trim().to_string()));
+        return Err(RunError::failed(target, "load", format!("routerlab load {status}: {}", stderr.trim())));
     }
-    let summary = |stem: &str| read_summary(&dir.join(format!("{stem}.load.json"))).map_err(&err);
+    let summary = |stem: &str| read_summary(&dir.join(format!("{stem}.load.json"))).map_err(&cause);
     Ok(Phases {
         warm: if warm { Some((upw, summary("warmup")?)) } else { None },
         steady: summary("steady")?,
@@ -124,9 +129,11 @@ struct Boundaries {
     t: Instant,
 }
 
-fn read_summary(path: &Path) -> Result<LoadSummary, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+/// The load's `--json` summary; the error names the file.
+fn read_summary(path: &Path) -> Result<LoadSummary, Box<dyn std::error::Error + Send + Sync>> {
+    let text = std::fs::read_to_string(path).map_err(|e| PathError::new(path, e))?;
+    serde_json::from_str(&text)
+        .map_err(|e| PathError::new(path, std::io::Error::new(std::io::ErrorKind::InvalidData, e)).into())
 }
 
 /// `routerlab load` arguments for the scenario's load, both phases, with marks.

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
-use super::plan::{Ctx, ProxyKind};
+use super::ctx::Ctx;
+use super::plan::ProxyKind;
 use super::ScenarioError;
 
 #[derive(Debug, serde::Deserialize)]
@@ -96,12 +97,54 @@ pub(crate) fn build_plan(
     field: &str,
     kind: ProxyKind,
 ) -> Result<BuildPlan, ScenarioError> {
-    let base = c.path.parent().unwrap_or(Path::new("."));
-    let rel = |p: &str| if Path::new(p).is_absolute() { PathBuf::from(p) } else { base.join(p) };
     let name = raw.name.get_ref();
     if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
         return c.err(raw.name.span(), &format!("{field}name"), "use letters, digits, '-', '_' and '.'");
     }
+    let source = source(c, raw, field)?;
+    let default_path = match kind {
+        ProxyKind::Haproxy => "usr/sbin/haproxy",
+        ProxyKind::Nginx => "usr/sbin/nginx",
+        _ => "",
+    };
+    let path = match (&raw.path, &source) {
+        (Some(p), _) => p.get_ref().trim_start_matches('/').to_string(),
+        (None, BuildSource::Binary(b)) => format!("bin/{}", b.file_name().unwrap_or_default().to_string_lossy()),
+        (None, _) => default_path.to_string(),
+    };
+    let config = match &raw.config {
+        Some(t) if !relative(c, t.get_ref()).is_file() => {
+            let shown = relative(c, t.get_ref()).display().to_string();
+            return c.err(t.span(), &format!("{field}config"), format!("{shown} does not exist"));
+        }
+        Some(t) => Some(relative(c, t.get_ref())),
+        None => None,
+    };
+    let plan = BuildPlan {
+        name: name.clone(),
+        source,
+        path,
+        config,
+        start: raw.start.as_ref().map(|s| s.get_ref().clone()),
+        process: raw.process.as_ref().map(|s| s.get_ref().clone()),
+    };
+    fits_kind(c, raw, field, kind, &plan)?;
+    Ok(plan)
+}
+
+/// A path as the scenario file wrote it, relative to the file's directory.
+fn relative(c: &Ctx<'_>, p: &str) -> PathBuf {
+    let base = c.path.parent().unwrap_or(Path::new("."));
+    if Path::new(p).is_absolute() {
+        PathBuf::from(p)
+    } else {
+        base.join(p)
+    }
+}
+
+/// Where the build comes from: at most one of binary, deb, ipk or apt; the image's own
+/// proxy when none is given.
+fn source(c: &Ctx<'_>, raw: &RawBuild, field: &str) -> Result<BuildSource, ScenarioError> {
     let given: Vec<(&str, std::ops::Range<usize>)> = [
         raw.binary.as_ref().map(|s| ("binary", s.span())),
         raw.deb.as_ref().map(|s| ("deb", s.span())),
@@ -121,7 +164,7 @@ pub(crate) fn build_plan(
         v.get_ref()
             .iter()
             .map(|p| {
-                let full = rel(p);
+                let full = relative(c, p);
                 if !p.ends_with(&format!(".{ext}")) {
                     c.err(v.span(), &format!("{field}{what}"), format!("{p:?} is not a .{ext} file"))
                 } else if !full.is_file() {
@@ -132,8 +175,8 @@ pub(crate) fn build_plan(
             })
             .collect()
     };
-    let source = if let Some(b) = &raw.binary {
-        let p = rel(b.get_ref());
+    Ok(if let Some(b) = &raw.binary {
+        let p = relative(c, b.get_ref());
         if !p.is_file() {
             return c.err(b.span(), &format!("{field}binary"), format!("{} does not exist", p.display()));
         }
@@ -144,68 +187,42 @@ pub(crate) fn build_plan(
         BuildSource::Ipk(files(i, "ipk", "ipk")?)
     } else if let Some(a) = &raw.apt {
         if a.get_ref().is_empty() || a.get_ref().iter().any(|s| s.is_empty() || s.contains(char::is_whitespace)) {
-            return c.err(
-                a.span(),
-                &format!("{field}apt"),
-                "list package specs like \"haproxy\" or \"haproxy=2.6.12-1+deb12u3\"",
-            );
+            let msg = "list package specs like \"haproxy\" or \"haproxy=2.6.12-1+deb12u3\"";
+            return c.err(a.span(), &format!("{field}apt"), msg);
         }
         BuildSource::Apt(a.get_ref().clone())
     } else {
         BuildSource::Image
-    };
-    let default_path = match kind {
-        ProxyKind::Haproxy => "usr/sbin/haproxy",
-        ProxyKind::Nginx => "usr/sbin/nginx",
-        _ => "",
-    };
-    let path = match (&raw.path, &source) {
-        (Some(p), _) => p.get_ref().trim_start_matches('/').to_string(),
-        (None, BuildSource::Binary(b)) => format!("bin/{}", b.file_name().unwrap_or_default().to_string_lossy()),
-        (None, _) => default_path.to_string(),
-    };
-    let config = match &raw.config {
-        Some(t) if !rel(t.get_ref()).is_file() => {
-            return c.err(t.span(), &format!("{field}config"), format!("{} does not exist", rel(t.get_ref()).display()))
-        }
-        Some(t) => Some(rel(t.get_ref())),
-        None => None,
-    };
+    })
+}
+
+/// A custom proxy needs everything said; l4-forward takes no build at all.
+fn fits_kind(c: &Ctx<'_>, raw: &RawBuild, field: &str, kind: ProxyKind, b: &BuildPlan) -> Result<(), ScenarioError> {
     if kind == ProxyKind::Custom {
         let span = raw.name.span();
         for (what, missing) in [
-            ("binary, deb, ipk or apt", source == BuildSource::Image),
-            ("config", config.is_none()),
-            ("start", raw.start.is_none()),
-            ("process", raw.process.is_none()),
+            ("binary, deb, ipk or apt", b.source == BuildSource::Image),
+            ("config", b.config.is_none()),
+            ("start", b.start.is_none()),
+            ("process", b.process.is_none()),
         ] {
             if missing {
-                return c.err(
-                    span.clone(),
-                    &format!("{field}{}", what.split(',').next().unwrap_or(what)),
-                    format!("a custom proxy build needs {what}"),
-                );
+                let f = format!("{field}{}", what.split(',').next().unwrap_or(what));
+                return c.err(span.clone(), &f, format!("a custom proxy build needs {what}"));
             }
         }
-        if path.is_empty() {
+        if b.path.is_empty() {
             return c.err(span, &format!("{field}path"), "name the binary inside the package, e.g. \"usr/sbin/hitch\"");
         }
     }
-    if kind == ProxyKind::L4Forward && source != BuildSource::Image {
+    if kind == ProxyKind::L4Forward && b.source != BuildSource::Image {
         return c.err(
             raw.name.span(),
             &format!("{field}name"),
             "l4-forward has no proxy build: it is the kernel's NAT",
         );
     }
-    Ok(BuildPlan {
-        name: name.clone(),
-        source,
-        path,
-        config,
-        start: raw.start.as_ref().map(|s| s.get_ref().clone()),
-        process: raw.process.as_ref().map(|s| s.get_ref().clone()),
-    })
+    Ok(())
 }
 
 #[cfg(test)]

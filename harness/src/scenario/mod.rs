@@ -1,13 +1,16 @@
 //! Scenario files (`scenarios/*.toml`): strict raw TOML turned into a validated plan that
 //! drives `routerlab run`. Errors name the file, line, column and field, and what is allowed.
 mod build;
+mod ctx;
 mod error;
+mod load;
 mod plan;
 mod raw;
 
 pub use build::{load_build, BuildPlan, BuildSource};
 pub use error::ScenarioError;
+pub use load::load_plan;
 pub use plan::{
-    kebab, load_plan, BackendKind, Budgets, ClientIpHeaderMode, ConnPolicyPlan, LabPlan, LoadPlan, Plan, ProxyKind,
-    ProxyMode, ProxyPlan,
+    kebab, BackendKind, Budgets, ClientIpHeaderMode, ConnPolicyPlan, LabPlan, LoadPlan, Plan, ProxyKind, ProxyMode,
+    ProxyPlan,
 };

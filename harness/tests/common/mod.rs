@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use harness::backend::{Backend, BackendConfig};
-use harness::load::{LoadConfig, Mode, Stop, Target};
+use harness::load::{LoadConfig, Mode, Stop, Url};
 use harness::netaddr::SourcePool;
 use harness::tls::{CertSpec, ClientTrust, KeyType, Pki, PkiFiles, PkiRequest};
 
@@ -51,7 +51,7 @@ impl Lab {
 
     pub fn load_config(&self, url: &str, sources: &[&str], requests: u64) -> LoadConfig {
         let mut c =
-            LoadConfig::new(Target::parse(url).unwrap(), Mode::Closed { connections: 4 }, Stop::Requests(requests));
+            LoadConfig::new(Url::parse(url).unwrap(), Mode::Closed { connections: 4 }, Stop::Requests(requests));
         c.sources = SourcePool::new(&sources.iter().map(|s| s.parse().unwrap()).collect::<Vec<_>>()).unwrap();
         c.trust = ClientTrust::Ca(self.pki.ca_cert.clone());
         c.journal = Some(self.dir.path().join("journal.tsv"));

@@ -1,0 +1,161 @@
+//! The steps that open a session: certificates, the lab with its hub and backend, the
+//! router's boot, and the impairments the router applies itself.
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::error::PathError;
+use super::script::{backend_args, CellDirs};
+use super::{RunContext, RunError};
+use crate::netlab::{standard_topology, start_hub, Lab, LabOptions, Tunnel, WgPlan, ADDR, TUN_MAC, WAN_MAC};
+use crate::scenario::{BackendKind, Plan};
+use crate::tls::{CertSpec, Pki, PkiRequest};
+use crate::vm::{boot, BootOptions, ImageSource, Nic, NicBackend, Target, Vm};
+
+/// The run's PKI, written to `dir/pki`: the router's and the backend's names and addresses.
+pub(super) fn certificates(plan: &Plan, target: Target, dir: &Path) -> Result<PathBuf, RunError> {
+    let ip = |s: &str| s.parse::<IpAddr>().expect("static address");
+    let pki = Pki::generate(&PkiRequest {
+        key_type: plan.key_type,
+        frontend: CertSpec { dns: vec!["router.test".into()], ips: vec![ip(ADDR::ROUTER_WAN4), ip(ADDR::ROUTER_WAN6)] },
+        backend: CertSpec { dns: vec!["backend.test".into()], ips: vec![ip(ADDR::BACKEND4), ip(ADDR::BACKEND6)] },
+        client: false,
+    })
+    .map_err(|e| RunError::caused(target, "certificates", e))?;
+    let pki_dir = dir.join("pki");
+    pki.write_to(&pki_dir).map_err(|e| RunError::caused(target, "certificates", e))?;
+    Ok(pki_dir)
+}
+
+/// The lab for a router VM, the hub's WireGuard end if the scenario has one, and the
+/// backend (routerlab's or nginx) listening.
+pub(super) async fn lab_with_backend(
+    plan: &Plan,
+    target: Target,
+    dir: &Path,
+    pki_dir: &Path,
+    ctx: &RunContext,
+) -> Result<(Lab, Option<WgPlan>), RunError> {
+    let lab_err = |phase| move |source| RunError::Lab { target: target.to_string(), phase, source };
+    let opts = LabOptions {
+        clients_v4: plan.lab.clients,
+        clients_v6: plan.lab.clients6,
+        tunnel: plan.lab.tunnel,
+        router_vm: true,
+        l4_forward: false,
+        wan_impair: plan.lab.impair_wan.clone(),
+        tunnel_impair: plan.lab.impair_tunnel.clone(),
+    };
+    let (topo, _) = standard_topology(&opts).map_err(lab_err("lab"))?;
+    let mut lab = Lab::build(topo, dir, &ctx.state).map_err(lab_err("lab"))?;
+    let wg = match plan.lab.tunnel {
+        Tunnel::WireGuard => {
+            let p = WgPlan::new(&lab).map_err(lab_err("wireguard"))?;
+            start_hub(&mut lab, &p).await.map_err(lab_err("wireguard"))?;
+            Some(p)
+        }
+        Tunnel::None => None,
+    };
+    match plan.backend {
+        BackendKind::Routerlab => {
+            let args = backend_args(plan, &CellDirs { pki: pki_dir, cell: dir, templates: &ctx.templates });
+            start_backend(&mut lab, &args, dir, ctx).await.map_err(lab_err("backend"))?
+        }
+        BackendKind::Nginx => {
+            let failed = |e: String| RunError::failed(target, "nginx backend", e);
+            let bin = super::nginx_backend::ensure_nginx(&ctx.cache).map_err(failed)?;
+            let conf = super::nginx_backend::backend_conf(plan, pki_dir, dir).map_err(failed)?;
+            let path = dir.join("nginx-backend.conf");
+            std::fs::write(&path, conf)
+                .map_err(|e| RunError::caused(target, "nginx backend", PathError::new(&path, e)))?;
+            super::nginx_backend::start(&mut lab, &bin, &path, dir).await.map_err(lab_err("nginx backend"))?;
+        }
+    }
+    Ok((lab, wg))
+}
+
+/// Boot the router in its namespace with its WAN and tunnel NICs (by MAC, which the
+/// router's network script renames by).
+pub(super) async fn boot_router(
+    target: Target,
+    lab: &Lab,
+    dir: &Path,
+    ctx: &RunContext,
+) -> Result<(Vm, Duration), RunError> {
+    let mut bo = BootOptions::new("router", dir.into());
+    bo.netns = Some(lab.ns("router"));
+    bo.insn_plugin = ctx.insn_plugin.clone();
+    // No management NIC: uploads go over the WAN or the console, and on malta every extra
+    // PCI device shares an interrupt line with a lab NIC (see docs/images.md).
+    bo.mgmt = false;
+    bo.extra_nics = vec![
+        Nic { id: "wan".into(), backend: NicBackend::Tap { ifname: "wan0".into() }, mac: Some(WAN_MAC.into()) },
+        Nic { id: "tun".into(), backend: NicBackend::Tap { ifname: "tun0".into() }, mac: Some(TUN_MAC.into()) },
+    ];
+    let src = ImageSource::Recipe { images_dir: ctx.images_dir.clone(), cache: ctx.cache.clone() };
+    boot(target, &src, &bo).await.map_err(|source| RunError::Vm { target: target.to_string(), phase: "boot", source })
+}
+
+/// The image directory the router booted from, and its kernel and initramfs sizes.
+pub(super) fn image_of(vm: &Vm) -> (Option<String>, (u64, u64)) {
+    let Some(d) = vm.cfg.kernel.parent() else { return (None, (0, 0)) };
+    let bytes = crate::image::BuiltImage::open(d)
+        .map(|img| (img.manifest.kernel.bytes, img.manifest.initrd.bytes))
+        .unwrap_or((0, 0));
+    (Some(d.display().to_string()), bytes)
+}
+
+/// Impairments: host ends were tried when the lab was built (this host has no netem); the
+/// router's own ends are applied in the guest, whose kernel has sch_netem. Returns what was
+/// applied and what was not, each saying where.
+pub(super) async fn impairments(
+    vm: &mut Vm,
+    lab: &mut Lab,
+    target: &str,
+) -> Result<(Vec<String>, Vec<String>), RunError> {
+    let mut not_applied: Vec<String> = lab.unapplied.clone();
+    let mut applied = Vec::new();
+    for (link, ifname, args) in lab.for_vm.clone() {
+        let what = format!("link {link} on router/{ifname}: netem {}", args.join(" "));
+        let out = vm
+            .exec(&format!("tc qdisc replace dev {ifname} root netem {}", args.join(" ")))
+            .await
+            .map_err(|source| RunError::Vm { target: target.into(), phase: "impairments", source })?;
+        if out.status == 0 {
+            applied.push(what);
+        } else {
+            not_applied.push(format!("{what} not applied: {}", out.stdout.trim()));
+        }
+    }
+    for l in lab.topo.links.iter().filter(|l| !l.impair.is_empty()) {
+        for end in [&l.a, &l.b] {
+            let tag = format!("{}/{}", end.host, end.ifname);
+            if end.host != "router" && !not_applied.iter().any(|m| m.contains(&tag)) {
+                applied.push(format!("link {} on {tag}: netem on the host", l.name));
+            }
+        }
+    }
+    Ok((applied, not_applied))
+}
+
+async fn start_backend(
+    lab: &mut Lab,
+    args: &[String],
+    dir: &Path,
+    ctx: &RunContext,
+) -> Result<(), crate::netlab::LabError> {
+    lab.spawn("backend", "backend", &ctx.exe, args, None)?;
+    let out = dir.join("backend.backend.out");
+    let both = async || {
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        Ok::<_, crate::netlab::LabError>(text.lines().filter(|l| l.starts_with("listening")).count() >= 2)
+    };
+    if !crate::wait::poll_until(Duration::from_secs(10), Duration::from_millis(20), both).await? {
+        return Err(crate::netlab::LabError::Command {
+            host: "backend".into(),
+            command: "routerlab backend".into(),
+            stderr: std::fs::read_to_string(dir.join("backend.backend.err")).unwrap_or_default(),
+        });
+    }
+    Ok(())
+}

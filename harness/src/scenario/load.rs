@@ -1,0 +1,323 @@
+//! A scenario file to a validated [`Plan`], one section at a time.
+use std::path::Path;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::ctx::{field_at, impair, Ctx};
+use super::plan::{
+    BackendKind, Budgets, ClientIpHeaderMode as H, ConnPolicyPlan, LabPlan, LoadPlan, Plan, ProxyKind, ProxyMode,
+    ProxyPlan,
+};
+use super::raw::{RawExpect, RawLab, RawLoad, RawProxy, RawScenario};
+use super::{BuildPlan, ScenarioError};
+use crate::model::Verdict;
+use crate::netaddr::CidrList;
+use crate::netlab::{Tunnel, ADDR};
+use crate::tls::KeyType;
+use crate::vm::Target;
+
+/// Read, parse and validate one scenario file.
+pub fn load_plan(path: &Path) -> Result<Plan, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read { path: path.into(), source })?;
+    let c = Ctx { path, text: &text };
+    let raw: RawScenario = toml::from_str(&text).or_else(|e| {
+        let span = e.span().unwrap_or(0..0);
+        c.err(span.clone(), &field_at(&text, span.start), e.message().trim().to_string())
+    })?;
+    let name_ok = !raw.name.get_ref().is_empty()
+        && raw.name.get_ref().bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !name_ok {
+        return c.err(raw.name.span(), "name", "use lower-case letters, digits and '-'");
+    }
+    let key_type = match &raw.certificates.key {
+        None => KeyType::EcdsaP256,
+        Some(k) => c.choose(
+            k,
+            "certificates.key",
+            &[("ecdsa-p256", KeyType::EcdsaP256), ("rsa-2048", KeyType::Rsa2048), ("ed25519", KeyType::Ed25519)],
+        )?,
+    };
+    let backend = match &raw.backend.kind {
+        None => BackendKind::Routerlab,
+        Some(k) => {
+            c.choose(k, "backend.kind", &[("routerlab", BackendKind::Routerlab), ("nginx", BackendKind::Nginx)])?
+        }
+    };
+    let (expect, max_error_rate, budgets) = expect(&c, &raw.expect)?;
+    Ok(Plan {
+        path: path.into(),
+        targets: targets(&c, &raw.targets)?,
+        proxy: proxy(&c, &raw.proxy)?,
+        key_type,
+        backend,
+        trusted: trusted(&c, raw.backend.trusted.as_ref())?,
+        lab: lab(&c, &raw.lab)?,
+        load: load(&c, &raw.load)?,
+        expect,
+        max_error_rate,
+        budgets,
+        name: raw.name.into_inner(),
+        description: raw.description,
+    })
+}
+
+fn targets(c: &Ctx<'_>, raw: &Spanned<Vec<String>>) -> Result<Vec<Target>, ScenarioError> {
+    if raw.get_ref().is_empty() {
+        return c.err(raw.span(), "targets", "list at least one of mipsel-malta, aarch64-virt");
+    }
+    raw.get_ref()
+        .iter()
+        .map(|t| {
+            t.parse::<Target>().or_else(|_| {
+                c.err(raw.span(), "targets", format!("{t:?} is not one of mipsel-malta, mips-malta, aarch64-virt"))
+            })
+        })
+        .collect()
+}
+
+/// The proxy kind, mode and client-IP header, checked together, and its builds.
+fn proxy(c: &Ctx<'_>, raw: &RawProxy) -> Result<ProxyPlan, ScenarioError> {
+    let kinds = [
+        ("l4-forward", ProxyKind::L4Forward),
+        ("haproxy", ProxyKind::Haproxy),
+        ("nginx", ProxyKind::Nginx),
+        ("custom", ProxyKind::Custom),
+    ];
+    let modes = [
+        ("terminate-reencrypt", ProxyMode::TerminateReencrypt),
+        ("terminate-plain", ProxyMode::TerminatePlain),
+        ("passthrough-proxy-protocol", ProxyMode::PassthroughProxyProtocol),
+    ];
+    let headers = [
+        ("xff-append", H::XffAppend),
+        ("xff-replace", H::XffReplace),
+        ("forwarded", H::Forwarded),
+        ("proxy-v1", H::ProxyV1),
+        ("proxy-v2", H::ProxyV2),
+    ];
+    let kind = c.choose(&raw.kind, "proxy.kind", &kinds)?;
+    let mode = raw.mode.as_ref().map(|m| c.choose(m, "proxy.mode", &modes)).transpose()?;
+    let header = raw.client_ip_header.as_ref().map(|h| c.choose(h, "proxy.client-ip-header", &headers)).transpose()?;
+    combination(c, raw, kind, mode, header)?;
+    Ok(ProxyPlan { kind, mode, client_ip_header: header, builds: builds(c, raw, kind)? })
+}
+
+/// What a kind can do in a mode: l4-forward takes nothing, passthrough sends PROXY headers,
+/// terminating modes add HTTP headers (a custom TLS terminator may hand on a PROXY header).
+fn combination(
+    c: &Ctx<'_>,
+    raw: &RawProxy,
+    kind: ProxyKind,
+    mode: Option<ProxyMode>,
+    header: Option<H>,
+) -> Result<(), ScenarioError> {
+    let header_span = || raw.client_ip_header.as_ref().expect("checked").span();
+    match (kind, mode, header) {
+        (ProxyKind::L4Forward, None, None) => Ok(()),
+        (ProxyKind::L4Forward, _, _) => {
+            c.err(raw.kind.span(), "proxy", "l4-forward takes no mode or client-ip-header: it only forwards packets")
+        }
+        (_, None, _) => c.err(raw.kind.span(), "proxy.mode", "required for haproxy, nginx and custom"),
+        (_, _, None) => c.err(raw.kind.span(), "proxy.client-ip-header", "required for haproxy, nginx and custom"),
+        // A TLS terminator that hands plain HTTP on with a PROXY header (hitch, stunnel).
+        (ProxyKind::Custom, Some(ProxyMode::TerminatePlain), Some(H::ProxyV1 | H::ProxyV2)) => Ok(()),
+        (_, Some(ProxyMode::PassthroughProxyProtocol), Some(H::ProxyV1 | H::ProxyV2)) => Ok(()),
+        (_, Some(ProxyMode::PassthroughProxyProtocol), Some(_)) => c.err(
+            header_span(),
+            "proxy.client-ip-header",
+            "passthrough-proxy-protocol sends proxy-v1 or proxy-v2 (TLS is not opened, so no HTTP header can be added)",
+        ),
+        (_, Some(_), Some(H::ProxyV1 | H::ProxyV2)) => c.err(
+            header_span(),
+            "proxy.client-ip-header",
+            "terminating modes add xff-append, xff-replace or forwarded; PROXY headers go with passthrough-proxy-protocol",
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// The builds to run, names unique; the image's own proxy when none is named.
+fn builds(c: &Ctx<'_>, raw: &RawProxy, kind: ProxyKind) -> Result<Vec<BuildPlan>, ScenarioError> {
+    let mut builds: Vec<BuildPlan> = Vec::new();
+    for (i, b) in raw.build.iter().enumerate() {
+        let plan = super::build::build_plan(c, b, &format!("proxy.build[{}].", i + 1), kind)?;
+        if builds.iter().any(|x| x.name == plan.name) {
+            let field = format!("proxy.build[{}].name", i + 1);
+            return c.err(b.name.span(), &field, format!("{:?} is used twice", plan.name));
+        }
+        builds.push(plan);
+    }
+    if builds.is_empty() {
+        if kind == ProxyKind::Custom {
+            return c.err(raw.kind.span(), "proxy.build", "a custom proxy needs a [[proxy.build]] saying what to run");
+        }
+        builds.push(BuildPlan::image());
+    }
+    Ok(builds)
+}
+
+/// The hops the backend trusts; by default the router's tunnel address.
+fn trusted(c: &Ctx<'_>, raw: Option<&Spanned<Vec<String>>>) -> Result<CidrList, ScenarioError> {
+    let Some(t) = raw else {
+        return Ok(CidrList::new(vec![
+            format!("{}/32", ADDR::ROUTER_TUN4).parse().expect("static"),
+            format!("{}/128", ADDR::ROUTER_TUN6).parse().expect("static"),
+        ]));
+    };
+    let nets = t
+        .get_ref()
+        .iter()
+        .map(|s| CidrList::parse_net(s).or_else(|e| c.err(t.span(), "backend.trusted", e.to_string())));
+    Ok(CidrList::new(nets.collect::<Result<_, _>>()?))
+}
+
+fn lab(c: &Ctx<'_>, raw: &RawLab) -> Result<LabPlan, ScenarioError> {
+    let clients = raw.clients.as_ref().map(|s| (*s.get_ref(), s.span())).unwrap_or((3, 0..0));
+    let max = ADDR::max_clients_v4();
+    if !(1..=max).contains(&clients.0) {
+        return c.err(clients.1, "lab.clients", format!("{} is outside 1-{max}", clients.0));
+    }
+    let tunnel = match &raw.tunnel {
+        None => Tunnel::WireGuard,
+        Some(t) => c.choose(t, "lab.tunnel", &[("wireguard", Tunnel::WireGuard), ("none", Tunnel::None)])?,
+    };
+    Ok(LabPlan {
+        clients: clients.0,
+        clients6: raw.clients6.as_ref().map(|s| *s.get_ref()).unwrap_or(0),
+        tunnel,
+        impair_wan: impair(c, raw.impair_wan.as_ref(), "lab.impair-wan")?,
+        impair_tunnel: impair(c, raw.impair_tunnel.as_ref(), "lab.impair-tunnel")?,
+    })
+}
+
+fn load(c: &Ctx<'_>, l: &RawLoad) -> Result<LoadPlan, ScenarioError> {
+    if let (Some(conn), Some(_)) = (&l.connections, &l.rate) {
+        return c.err(conn.span(), "load.connections", "set connections (closed loop) or rate (open loop), not both");
+    }
+    if let Some(r) = l.rate.as_ref().filter(|r| !(r.get_ref().is_finite() && *r.get_ref() > 0.0)) {
+        return c.err(r.span(), "load.rate", "must be a positive number of requests per second");
+    }
+    if let Some(h) = l.spoof_headers.iter().find(|h| crate::load::parse_header(h.get_ref()).is_err()) {
+        return c.err(h.span(), "load.spoof-headers", format!("{:?} is not 'Name: value'", h.get_ref()));
+    }
+    let policies = [
+        ("keep-alive", ConnPolicyPlan::KeepAlive),
+        ("new-conn", ConnPolicyPlan::NewConn),
+        ("resume", ConnPolicyPlan::Resume),
+    ];
+    Ok(LoadPlan {
+        idle: c.duration(&l.idle, "load.idle", Duration::from_secs(3))?,
+        warmup: c.duration(&l.warmup, "load.warmup", Duration::from_secs(1))?,
+        duration: c.duration(&l.duration, "load.duration", Duration::from_secs(10))?,
+        connections: l.connections.as_ref().map(|s| *s.get_ref()).unwrap_or(4).max(1),
+        rate: l.rate.as_ref().map(|r| *r.get_ref()),
+        conn_policy: match &l.conn_policy {
+            None => ConnPolicyPlan::KeepAlive,
+            Some(p) => c.choose(p, "load.conn-policy", &policies)?,
+        },
+        http2: match &l.http {
+            None => false,
+            Some(h) => c.choose(h, "load.http", &[("1.1", false), ("2", true)])?,
+        },
+        spoof_headers: l.spoof_headers.iter().map(|h| h.get_ref().clone()).collect(),
+    })
+}
+
+/// The expected client-IP verdict, the tolerated error rate and the cost budgets.
+fn expect(c: &Ctx<'_>, e: &RawExpect) -> Result<(Verdict, f64, Budgets), ScenarioError> {
+    let verdict =
+        c.choose(&e.client_ip, "expect.client-ip", &[("preserved", Verdict::Preserved), ("lost", Verdict::Lost)])?;
+    let max_error_rate = match &e.max_error_rate {
+        None => 0.0,
+        Some(r) if (0.0..=1.0).contains(r.get_ref()) => *r.get_ref(),
+        Some(r) => return c.err(r.span(), "expect.max-error-rate", "a fraction from 0.0 to 1.0"),
+    };
+    let positive = |v: &Option<Spanned<f64>>, field: &str| -> Result<Option<f64>, ScenarioError> {
+        match v {
+            Some(x) if !(x.get_ref().is_finite() && *x.get_ref() > 0.0) => {
+                c.err(x.span(), field, "must be a positive number")
+            }
+            Some(x) => Ok(Some(*x.get_ref())),
+            None => Ok(None),
+        }
+    };
+    let p99 = e.max_p99.as_ref().map(|s| c.duration(&Some(s.clone()), "expect.max-p99", Duration::ZERO)).transpose()?;
+    let budgets = Budgets {
+        p99,
+        proxy_cpu_pct: positive(&e.max_proxy_cpu, "expect.max-proxy-cpu")?,
+        proxy_rss_mib: positive(&e.max_proxy_rss_mib, "expect.max-proxy-rss-mib")?,
+    };
+    Ok((verdict, max_error_rate, budgets))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(text: &str) -> Result<Plan, ScenarioError> {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("s.toml");
+        std::fs::write(&p, text).unwrap();
+        load_plan(&p)
+    }
+
+    const HEAD: &str =
+        "name = \"x\"\ntargets = [\"aarch64-virt\"]\n[proxy]\nkind = \"l4-forward\"\n[expect]\nclient-ip = \"lost\"\n";
+
+    #[test]
+    fn impairments_parse_and_are_checked() {
+        let p = plan(&format!(
+            "{HEAD}[lab.impair-wan]\ndelay = \"20ms\"\njitter = \"5ms\"\nloss = 0.5\nrate = \"10mbit\"\n"
+        ))
+        .unwrap();
+        assert_eq!(p.lab.impair_wan.netem_args().join(" "), "delay 20000us 5000us loss 0.5% rate 10mbit");
+        assert!(p.lab.impair_tunnel.is_empty());
+        let e = plan(&format!("{HEAD}[lab.impair-tunnel]\nloss = 150.0\n")).unwrap_err().to_string();
+        assert!(e.contains(":8:8: lab.impair-tunnel.loss: a percentage from 0 to 100"), "{e}");
+        let e = plan(&format!("{HEAD}[lab.impair-wan]\nrate = \"fast\"\n")).unwrap_err().to_string();
+        assert!(e.contains("lab.impair-wan.rate"), "{e}");
+        let e = plan(&format!("{HEAD}[lab.impair-wan]\njitter = \"5ms\"\n")).unwrap_err().to_string();
+        assert!(e.contains("lab.impair-wan.jitter: needs a delay"), "{e}");
+    }
+
+    #[test]
+    fn budgets_parse_and_are_checked() {
+        let p = plan(&format!("{HEAD}max-p99 = \"250ms\"\nmax-proxy-cpu = 80.0\nmax-proxy-rss-mib = 32\n")).unwrap();
+        assert_eq!(
+            p.budgets,
+            Budgets { p99: Some(Duration::from_millis(250)), proxy_cpu_pct: Some(80.0), proxy_rss_mib: Some(32.0) }
+        );
+        let e = plan(&format!("{HEAD}max-proxy-cpu = -1.0\n")).unwrap_err().to_string();
+        assert!(e.contains("expect.max-proxy-cpu: must be a positive number"), "{e}");
+    }
+
+    #[test]
+    fn toml_errors_name_the_field_and_point_at_it() {
+        // A type error: the value's place and its dotted key.
+        let e = plan(&format!("{HEAD}[load]\nconnections = \"two\"\n")).unwrap_err().to_string();
+        assert!(e.contains(":8:15: load.connections:"), "{e}");
+        // An unknown key names itself.
+        let e = plan(&format!("{HEAD}[load]\nconections = 2\n")).unwrap_err().to_string();
+        assert!(e.contains(":8:1: load.conections: unknown field `conections`"), "{e}");
+        // A malformed spoof-headers entry: its own place in the array, not 1:1.
+        let e = plan(&format!("{HEAD}[load]\nspoof-headers = [\"X-Forwarded-For: 1.2.3.4\", \"NoColon\"]\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(":8:46: load.spoof-headers: \"NoColon\" is not"), "{e}");
+    }
+
+    #[test]
+    fn shipped_scenarios_are_valid() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+        let mut n = 0;
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "toml") {
+                load_plan(&p).unwrap_or_else(|e| panic!("{e}"));
+                n += 1;
+            }
+        }
+        assert!(n > 0, "no scenario in scenarios/");
+    }
+}
