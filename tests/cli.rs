@@ -8,20 +8,9 @@ fn routerlab(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_routerlab")).args(args).output().unwrap()
 }
 
-/// Cells the shipped scenarios make on `target` (all targets when `None`): one per build,
-/// counted from `scenarios/` itself, so adding a scenario needs no edit here.
+/// Cells the shipped scenarios make on `target` (all targets when `None`).
 fn shipped_cells(target: Option<&str>) -> usize {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .map(|p| harness::scenario::load_plan(&p).unwrap())
-        .map(|plan| {
-            let on = plan.targets.iter().filter(|t| target.is_none_or(|want| t.to_string() == want)).count();
-            on * plan.proxy.builds.len().max(1)
-        })
-        .sum()
+    harness::testkit::shipped_cells(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios"), target)
 }
 
 /// Exit code 2 and exactly one stderr line that mentions `needle`.

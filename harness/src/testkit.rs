@@ -64,3 +64,20 @@ mod tests {
         assert_eq!(missing(&[Need::Root]).is_empty(), root);
     }
 }
+
+/// Cells the scenarios in `dir` make on `target` (on all their targets when `None`): one
+/// per build, counted from the files, so adding a scenario needs no edit in a test.
+pub fn shipped_cells(dir: &std::path::Path, target: Option<&str>) -> usize {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
+        .iter()
+        .map(|p| crate::scenario::load_plan(p).unwrap_or_else(|e| panic!("{e}")))
+        .map(|plan| {
+            let on = plan.targets.iter().filter(|t| target.is_none_or(|want| t.to_string() == want)).count();
+            on * plan.proxy.builds.len().max(1)
+        })
+        .sum()
+}
