@@ -104,8 +104,8 @@ mod tests {
         assert_eq!(code_of(&anyhow::Error::new(lab).context("lab up")), Code::BadInput, "found down the chain");
         let io = std::io::Error::other("disk full");
         assert_eq!(code_of(&anyhow::Error::new(io)), Code::Infrastructure);
-        let qmp = harness::vm::VmError::Qmp { vm: "r".into(), detail: "gone".into() };
-        assert_eq!(code_of(&anyhow::Error::new(qmp)), Code::Infrastructure);
+        let late = harness::vm::VmError::NotReady { vm: "r".into(), detail: "no sockets".into() };
+        assert_eq!(code_of(&anyhow::Error::new(late)), Code::Infrastructure);
     }
 }
 

@@ -1,8 +1,12 @@
 //! The CLI's contract: documented exit codes, one-line errors naming the bad value,
 //! machine-readable output, and the backend/load/verify pipeline working as processes.
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+
+use common::{start_backend, Proc};
 
 fn routerlab(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_routerlab")).args(args).output().unwrap()
@@ -109,27 +113,6 @@ fn certs_writes_every_file() {
     }
     let listed = String::from_utf8_lossy(&out.stdout);
     assert_eq!(listed.lines().count(), 11, "{listed}");
-}
-
-struct Proc(std::process::Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_backend(dir: &Path, extra: &[&str]) -> (Proc, String, BufReader<std::process::ChildStdout>) {
-    let mut args = vec!["backend", "--listen", "127.0.0.1:0", "--access-log"];
-    let log = dir.join("access.log");
-    args.push(log.to_str().unwrap());
-    args.extend_from_slice(extra);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_routerlab")).args(&args).stdout(Stdio::piped()).spawn().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let url = line.strip_prefix("listening ").unwrap().split_whitespace().next().unwrap().to_string();
-    (Proc(child), url, stdout)
 }
 
 /// Certificates from `routerlab certs` into `dir/pki`, and an HTTPS backend with them; returns

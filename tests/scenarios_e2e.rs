@@ -377,3 +377,95 @@ fn two_builds_alternate_in_one_run_and_are_compared() {
     assert_eq!(trip.status.code(), Some(102), "{}", String::from_utf8_lossy(&trip.stdout));
     assert!(String::from_utf8_lossy(&trip.stdout).contains("REGRESSION client-ip == preserved"));
 }
+
+/// The shipped fault scenarios on aarch64: every fault is applied, shows in the report and
+/// its plots, costs some requests, and every client address is served again in time.
+#[test]
+fn faults_are_applied_recovered_from_and_reported() {
+    if !harness::testkit::can_run(
+        "faults_are_applied_recovered_from_and_reported",
+        &[harness::testkit::Need::Root, harness::testkit::Need::Qemu],
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (code, report, out) = run(&["scenarios/faults", "--target", "aarch64-virt", "--idle", "0s"], dir.path());
+    assert_valid(&report);
+    let cells = report["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 2, "{out}");
+    for c in cells {
+        let name = c["scenario"].as_str().unwrap();
+        assert_eq!(c["outcome"], "pass", "{name}: {out}");
+        let faults = c["faults"].as_array().unwrap();
+        let want = if name == "network-faults" { 3 } else { 2 };
+        assert_eq!(faults.len(), want, "{name}: {faults:?}");
+        for (i, f) in faults.iter().enumerate() {
+            assert!(f["error"].is_null(), "{name}: {f}");
+            assert!(f["end_s"].as_f64() >= f["start_s"].as_f64(), "{name}: {f}");
+            let recovery = format!("fault-{}-recovery", i + 1);
+            assert!(
+                c["assertions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|a| a["name"] == recovery.as_str() && a["passed"] == true),
+                "{name}: {recovery}"
+            );
+        }
+        let ip = &c["client_ip"];
+        assert_eq!(
+            ip["sent"].as_u64(),
+            Some(ip["logged"].as_u64().unwrap() + ip["failed"].as_u64().unwrap()),
+            "{name}"
+        );
+    }
+    // The network faults cost requests (they did something), and the plots shade them.
+    let net = cells.iter().find(|c| c["scenario"] == "network-faults").unwrap();
+    assert!(net["client_ip"]["failed"].as_u64().unwrap() > 0, "{out}");
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    for a in [
+        "fault: flap-tunnel",
+        "fault: drop-wan",
+        "fault: pause-router",
+        "fault: restart-proxy",
+        "fault: restart-backend",
+    ] {
+        assert!(html.contains(a), "{a} not in the report");
+    }
+    assert_eq!(code, 0, "{out}");
+}
+
+/// The negative control: a proxy killed and never restarted fails the cell, and the
+/// evidence names the client addresses that were never served again.
+#[test]
+fn a_proxy_nobody_restarts_fails_the_cell_with_evidence() {
+    if !harness::testkit::can_run(
+        "a_proxy_nobody_restarts_fails_the_cell_with_evidence",
+        &[harness::testkit::Need::Root, harness::testkit::Need::Qemu],
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("killed.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"proxy-killed\"\ntargets = [\"aarch64-virt\"]\n[proxy]\nkind = \"haproxy\"\nmode = \"terminate-reencrypt\"\nclient-ip-header = \"xff-append\"\n[load]\nduration = \"5s\"\nconnections = 3\n[[fault]]\nat = \"1s\"\naction = \"kill-proxy\"\n[expect]\nclient-ip = \"preserved\"\nmax-error-rate = 1.0\nmax-recovery = \"2s\"\n",
+    )
+    .unwrap();
+    let out_dir = dir.path().join("run");
+    let (code, report, out) = run(&[scenario.to_str().unwrap(), "--idle", "0s"], &out_dir);
+    assert_valid(&report);
+    assert_eq!(code, 100, "an assertion fails: {out}");
+    let c = &report["cells"][0];
+    assert_eq!(c["outcome"], "fail", "{out}");
+    let rec = c["assertions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "fault-1-recovery")
+        .expect("a recovery assertion");
+    assert_eq!(rec["passed"], false);
+    let evidence = rec["evidence"].as_str().unwrap();
+    assert!(evidence.contains("never succeeded again") && evidence.contains("203.0.113."), "{evidence}");
+    assert!(out.contains("FAIL fault-1-recovery"), "the terminal says why: {out}");
+}

@@ -1,14 +1,13 @@
 //! PROXY protocol through the real backend: valid headers become the logged client IP;
 //! every violation closes the connection, is logged as a rejection, and its claimed
 //! address never reaches the access log.
-mod common;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::Lab;
 use harness::forwarded::ClientIpSource;
 use harness::proxyproto::{encode_v1, encode_v2, Command, V2_SIGNATURE};
+use harness::testkit::Lab;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -240,4 +239,90 @@ async fn slowloris_huge_headers_and_stalled_handshakes_get_a_bounded_wait() {
     let ok = exchange(plain, b"", "good-after-abuse", 4096).await;
     assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
     assert!(lab.records().iter().any(|r| r.request_id.as_deref() == Some("good-after-abuse")));
+}
+
+/// Request smuggling: Content-Length and Transfer-Encoding together. Whatever the backend
+/// answers, the request hidden in the body must never be served or logged as one.
+#[tokio::test]
+async fn content_length_with_transfer_encoding_smuggles_nothing() {
+    let lab = Lab::new();
+    let (_b, addr) = backend(&lab, "127.0.0.1:0,plain").await;
+    let hidden = "GET /hidden HTTP/1.1\r\nHost: x\r\nX-Request-Id: smuggled\r\n\r\n";
+    let chunked = format!("0\r\n\r\n{hidden}");
+    let req = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nX-Request-Id: outer\r\nContent-Length: {}\r\nTransfer-Encoding: chunked\r\n\r\n{chunked}",
+        chunked.len()
+    );
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(3), s.read_to_end(&mut out)).await;
+    let text = String::from_utf8_lossy(&out).to_string();
+    // A clear answer (a reject, or one response) and then the connection closes.
+    assert!(read.is_ok(), "the connection stayed open: {text:?}");
+    assert!(text.starts_with("HTTP/1.1 "), "{text:?}");
+    assert!(text.matches("HTTP/1.1 ").count() <= 1, "a second response means the hidden request ran: {text}");
+    let ids: Vec<Option<String>> = lab.records().into_iter().map(|r| r.request_id).collect();
+    assert!(!ids.contains(&Some("smuggled".into())), "{ids:?}");
+    // The backend still serves and logs a good request.
+    assert!(exchange(addr, b"", "after-smuggle", 4096).await.starts_with("HTTP/1.1 200"));
+    assert!(lab.records().iter().any(|r| r.request_id.as_deref() == Some("after-smuggle")));
+}
+
+/// A PROXY v2 header, then a whole TLS handshake written one byte at a time: the backend
+/// reassembles both, logs the PROXY source as the client, and answers over TLS.
+#[tokio::test]
+async fn a_proxy_header_then_a_client_hello_split_byte_by_byte_is_served() {
+    use std::sync::Arc;
+    let lab = Lab::new();
+    let mut c = lab.backend_config("127.0.0.1:0,tls,proxy-protocol=v2");
+    c.trusted = "127.0.0.0/8".parse().unwrap();
+    let b = harness::backend::Backend::start(&c).await.unwrap();
+    let addr = b.listeners()[0].addr;
+
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    let header = encode_v2(Command::Proxy, Some((sa("203.0.113.77:5555"), sa("192.0.2.1:443"))), &[]);
+    for byte in &header {
+        tcp.write_all(std::slice::from_ref(byte)).await.unwrap();
+    }
+    // The TLS client writes into a pipe; a pump carries its bytes to the socket one at a time.
+    let (app, pump) = tokio::io::duplex(1 << 16);
+    let (mut pump_rd, mut pump_wr) = tokio::io::split(pump);
+    let (mut tcp_rd, mut tcp_wr) = tcp.into_split();
+    let to_server = tokio::spawn(async move {
+        let mut buf = [0u8; 4096];
+        let mut sent = 0usize;
+        while let Ok(n) = pump_rd.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            for byte in &buf[..n] {
+                if tcp_wr.write_all(std::slice::from_ref(byte)).await.is_err() {
+                    return sent;
+                }
+                sent += 1;
+                tokio::task::yield_now().await;
+            }
+        }
+        sent
+    });
+    tokio::spawn(async move { tokio::io::copy(&mut tcp_rd, &mut pump_wr).await });
+    let trust = harness::tls::ClientTrust::Ca(lab.pki.ca_cert.clone());
+    let cfg = harness::tls::client_config(&trust, harness::tls::Resumption::Disabled, &[b"http/1.1"]).unwrap();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(cfg));
+    let name = rustls_pki_types::ServerName::try_from("router.test").unwrap();
+    let mut tls = tokio::time::timeout(Duration::from_secs(10), connector.connect(name, app))
+        .await
+        .expect("the split handshake finishes")
+        .expect("the backend completes TLS after the PROXY header");
+    tls.write_all(b"GET / HTTP/1.1\r\nHost: router.test\r\nX-Request-Id: split-hello\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), tls.read_to_end(&mut out)).await;
+    assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 200"), "{}", String::from_utf8_lossy(&out));
+    assert!(to_server.await.unwrap() > 200, "the ClientHello and the request went byte by byte");
+    let rec = lab.records().into_iter().find(|r| r.request_id.as_deref() == Some("split-hello")).expect("logged");
+    assert_eq!(rec.client_ip.map(|a| a.to_string()).as_deref(), Some("203.0.113.77"));
+    assert_eq!(rec.client_ip_source, Some(ClientIpSource::ProxyProtocol));
 }

@@ -14,8 +14,9 @@ fn root() -> PathBuf {
 }
 
 fn shipped() -> Vec<Plan> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("scenarios"))
-        .unwrap()
+    let mut files: Vec<PathBuf> = ["scenarios", "scenarios/faults"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(root().join(d)).unwrap())
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();

@@ -1,13 +1,12 @@
 //! The traffic engine end to end on loopback: real TLS, real sockets bound to
 //! 127.0.0.2-4, the backend's access log reconciled against the load journal.
-mod common;
 
 use std::collections::HashMap;
 
-use common::Lab;
 use harness::forwarded::ClientIpSource;
 use harness::load::{read_journal, ConnPolicy, Mode, Stop};
 use harness::reconcile::{reconcile, Expect};
+use harness::testkit::Lab;
 
 const SOURCES: [&str; 3] = ["127.0.0.2", "127.0.0.3", "127.0.0.4"];
 

@@ -1,6 +1,5 @@
 //! The generated PKI verifies with rustls/webpki for exactly the names requested, for
 //! every key type; bundles hold certificate and key.
-mod common;
 
 use std::sync::Arc;
 
@@ -23,7 +22,7 @@ fn verifier(ca: &std::path::Path) -> Arc<WebPkiServerVerifier> {
 fn chains_verify_for_requested_names_only() {
     for kt in KeyType::ALL {
         let dir = tempfile::tempdir().unwrap();
-        let files = common::pki(dir.path(), kt);
+        let files = harness::testkit::pki(dir.path(), kt);
         let v = verifier(&files.ca_cert);
         let leaf = load_certs(&files.frontend_cert).unwrap().remove(0);
         let check = |name: &str| {
@@ -40,7 +39,7 @@ fn chains_verify_for_requested_names_only() {
             .is_ok());
         // A different run's CA does not trust this run's certificates.
         let other = tempfile::tempdir().unwrap();
-        let other_files = common::pki(other.path(), kt);
+        let other_files = harness::testkit::pki(other.path(), kt);
         assert!(verifier(&other_files.ca_cert)
             .verify_server_cert(&leaf, &[], &ServerName::try_from("router.test").unwrap(), &[], UnixTime::now())
             .is_err());
@@ -51,7 +50,7 @@ fn chains_verify_for_requested_names_only() {
 fn haproxy_bundle_holds_certificate_and_key_and_keys_are_private() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let files = common::pki(dir.path(), KeyType::Rsa2048);
+    let files = harness::testkit::pki(dir.path(), KeyType::Rsa2048);
     let text = std::fs::read_to_string(&files.frontend_bundle).unwrap();
     assert!(text.contains("BEGIN CERTIFICATE") && text.contains("BEGIN PRIVATE KEY"));
     assert_eq!(load_certs(&files.frontend_bundle).unwrap(), load_certs(&files.frontend_cert).unwrap());
@@ -75,7 +74,7 @@ fn key_types_differ_and_parse_by_name() {
         assert_eq!(kt.as_str().parse::<KeyType>().unwrap(), kt);
         // The key written is of the type asked for, as the TLS stack sees it.
         let dir = tempfile::tempdir().unwrap();
-        let files = common::pki(dir.path(), kt);
+        let files = harness::testkit::pki(dir.path(), kt);
         let key = load_key(&files.frontend_key).unwrap();
         let signer = rustls::crypto::aws_lc_rs::sign::any_supported_type(&key).unwrap();
         let want = match kt {

@@ -4,7 +4,7 @@
 mod report;
 mod summary;
 
-pub use report::{BuildInfo, CellReport, ClientIpSection, ProxyMetrics, Report, Timings, SCHEMA_VERSION};
+pub use report::{BuildInfo, CellReport, ClientIpSection, FaultRecord, ProxyMetrics, Report, Timings, SCHEMA_VERSION};
 pub use summary::{fixed, CellSummary};
 
 /// How a cell ended.

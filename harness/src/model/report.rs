@@ -53,6 +53,18 @@ pub struct ProxyMetrics {
     pub samples: usize,
 }
 
+/// A fault as it happened, in seconds since the steady phase began: from when its start
+/// began to when it was over (its end done, or an instant fault's steps done).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FaultRecord {
+    pub action: String,
+    pub start_s: f64,
+    pub end_s: f64,
+    /// Why the fault could not be applied, or was not reached.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Timings {
     pub lab_s: f64,
@@ -92,6 +104,9 @@ pub struct CellReport {
     #[serde(default)]
     pub insns: Option<crate::cost::InsnSection>,
     pub timings: Timings,
+    /// The `[[fault]]`s injected during the steady phase.
+    #[serde(default)]
+    pub faults: Vec<FaultRecord>,
     /// Impairments applied (`link host/interface: netem args`) and those that could not be.
     #[serde(default)]
     pub impairments_applied: Vec<String>,

@@ -107,6 +107,7 @@ fn cell_section(i: usize, c: &CellView, run: &RunView) -> Result<String, ReportE
     }
     b.push_str("</dl>");
     b.push_str(&assertions(c));
+    b.push_str(&faults(k));
     b.push_str(&clients(c));
     b.push_str(&numbers(c));
     b.push_str(&plots(c)?);
@@ -123,6 +124,21 @@ fn cell_section(i: usize, c: &CellView, run: &RunView) -> Result<String, ReportE
     }
     b.push_str("</section>\n");
     Ok(b)
+}
+
+/// The faults injected, with their windows (seconds since the steady phase began).
+fn faults(k: &crate::model::CellReport) -> String {
+    if k.faults.is_empty() {
+        return String::new();
+    }
+    let mut b = String::from("<h3>Faults</h3><ul class=\"faults\">");
+    for (i, f) in k.faults.iter().enumerate() {
+        let note = f.error.as_ref().map(|e| format!(": {}", esc(e))).unwrap_or_default();
+        let _ =
+            write!(b, "<li>fault {}: {} from {:.2} s to {:.2} s{note}</li>", i + 1, esc(&f.action), f.start_s, f.end_s);
+    }
+    b.push_str("</ul>");
+    b
 }
 
 fn assertions(c: &CellView) -> String {
@@ -299,20 +315,27 @@ fn plots(c: &CellView) -> Result<String, ReportError> {
     }
     let f = |v: &[(f64, f64)], label: &str| Series { label: label.into(), points: v.to_vec() };
     let thr: Vec<(f64, f64)> = t.throughput.iter().map(|(x, n)| (*x, *n as f64)).collect();
-    b.push_str(&figure("throughput", time_plot("Throughput", "requests/s", &[f(&thr, "completed")], &t.phases)?));
+    // The phases, then the faults' windows on top.
+    let marks: Vec<_> = t.phases.iter().chain(&t.faults).cloned().collect();
+    let mut thr_series = vec![f(&thr, "completed")];
+    if t.failed.iter().any(|(_, n)| *n > 0) {
+        let failed: Vec<(f64, f64)> = t.failed.iter().map(|(x, n)| (*x, *n as f64)).collect();
+        thr_series.push(f(&failed, "failed"));
+    }
+    b.push_str(&figure("throughput", time_plot("Throughput", "requests/s", &thr_series, &marks)?));
     let cpu: Vec<_> = t.proxy.iter().map(|p| (p.t, p.cpu_pct)).collect();
     let label = format!("{} CPU", t.proxy_process);
-    b.push_str(&figure("cpu", time_plot("Proxy CPU", "% of one guest CPU", &[f(&cpu, &label)], &t.phases)?));
+    b.push_str(&figure("cpu", time_plot("Proxy CPU", "% of one guest CPU", &[f(&cpu, &label)], &marks)?));
     let rss: Vec<_> = t.proxy.iter().map(|p| (p.t, p.rss_kb as f64 / 1024.0)).collect();
     let label = format!("{} RSS", t.proxy_process);
-    b.push_str(&figure("rss", time_plot("Proxy RSS", "MiB", &[f(&rss, &label)], &t.phases)?));
+    b.push_str(&figure("rss", time_plot("Proxy RSS", "MiB", &[f(&rss, &label)], &marks)?));
     let mem: Vec<_> = t.guest.iter().map(|g| (g.t, g.mem_used_kb as f64 / 1024.0)).collect();
-    b.push_str(&figure("guest-memory", time_plot("Guest memory in use", "MiB", &[f(&mem, "used")], &t.phases)?));
+    b.push_str(&figure("guest-memory", time_plot("Guest memory in use", "MiB", &[f(&mem, "used")], &marks)?));
     if !t.insns.is_empty() {
         let user: Vec<_> = t.insns.iter().map(|p| (p.t, p.user_per_s / 1e6)).collect();
         let kernel: Vec<_> = t.insns.iter().map(|p| (p.t, p.kernel_per_s / 1e6)).collect();
         let series = [f(&user, "user"), f(&kernel, "kernel")];
-        b.push_str(&figure("insns", time_plot("Guest instructions", "M instructions/s", &series, &t.phases)?));
+        b.push_str(&figure("insns", time_plot("Guest instructions", "M instructions/s", &series, &marks)?));
     }
     b.push_str("</div>");
     Ok(b)

@@ -96,11 +96,18 @@ fn draw(
             .draw()
             .map_err(|e| err(e.to_string()))?;
         for (i, p) in phases.iter().enumerate() {
-            let shade = if i % 2 == 0 { RGBColor(255, 243, 205) } else { RGBColor(221, 238, 255) };
+            // Fault windows in red, over the phases; phases alternate yellow and blue.
+            let fault = p.name.starts_with("fault");
+            let shade = match (fault, i % 2) {
+                (true, _) => RGBColor(248, 196, 196),
+                (false, 0) => RGBColor(255, 243, 205),
+                _ => RGBColor(221, 238, 255),
+            };
+            let label = if fault { p.name.clone() } else { format!("phase: {}", p.name) };
             chart
                 .draw_series(std::iter::once(Rectangle::new([(p.start_s, 0.0), (p.end_s, y_max)], shade.filled())))
                 .map_err(|e| err(e.to_string()))?
-                .label(format!("phase: {}", p.name))
+                .label(label)
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], shade.filled()));
         }
         // One colour per run or build: repetitions (`label #2`) share their side's colour.

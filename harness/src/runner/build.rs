@@ -22,55 +22,74 @@ pub(crate) struct Installed {
     pub info: BuildInfo,
 }
 
+/// Why a build could not be staged for the guest.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StageError {
+    #[error(transparent)]
+    Image(#[from] crate::image::ImageError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0} is not in the unpacked build; set `path` to the binary inside it")]
+    NotInBuild(String),
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> StageError + '_ {
+    move |source| StageError::Io { path: path.to_path_buf(), source }
+}
+
 /// Run a host command; the error names it and ends with its stderr.
-fn sh(cmd: &mut Command) -> Result<(), String> {
-    crate::image::run_command(cmd).map(drop).map_err(|e| e.to_string())
+fn sh(cmd: &mut Command) -> Result<(), StageError> {
+    crate::image::run_command(cmd).map(drop).map_err(StageError::from)
 }
 
 /// Unpack the build into a tarball under `cache/builds/<key>/`, reusing an earlier one with
 /// the same inputs. Returns the tarball and the library directories inside it.
 /// `arch` is the target's Debian architecture, as its image recipe names it.
-pub(crate) fn stage(b: &BuildPlan, arch: &str, cache: &Path) -> Result<(PathBuf, Vec<String>), String> {
+pub(crate) fn stage(b: &BuildPlan, arch: &str, cache: &Path) -> Result<(PathBuf, Vec<String>), StageError> {
     let mut inputs: Vec<PathBuf> = match &b.source {
-        BuildSource::Image => return Err("the image build needs no staging".into()),
+        BuildSource::Image => unreachable!("the image's own proxy is never staged"),
         BuildSource::Binary(p) => vec![p.clone()],
         BuildSource::Deb(v) | BuildSource::Ipk(v) => v.clone(),
         BuildSource::Apt(specs) => {
-            let apt = crate::image::AptState::new(cache, arch).map_err(|e| e.to_string())?;
-            apt.update_if_stale().map_err(|e| e.to_string())?;
-            apt.download(specs, &cache.join("builds/debs").join(arch)).map_err(|e| e.to_string())?
+            let apt = crate::image::AptState::new(cache, arch)?;
+            apt.update_if_stale()?;
+            apt.download(specs, &cache.join("builds/debs").join(arch))?
         }
     };
     inputs.sort();
     let mut key = format!("{arch}\n{}\n", b.path);
     for p in &inputs {
-        let data = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        let data = std::fs::read(p).map_err(io(p))?;
         key.push_str(&format!("{} {}\n", p.display(), crate::image::sha256_hex(&data)));
     }
     let dir = cache.join("builds").join(&crate::image::sha256_hex(key.as_bytes())[..16]);
     let tarball = dir.join("build.tgz");
     let libs_file = dir.join("libdirs");
     if tarball.is_file() && libs_file.is_file() {
-        let libs = std::fs::read_to_string(&libs_file).map_err(|e| e.to_string())?;
+        let libs = std::fs::read_to_string(&libs_file).map_err(io(&libs_file))?;
         return Ok((tarball, libs.lines().map(String::from).collect()));
     }
     let tree = dir.join("tree");
     let _ = std::fs::remove_dir_all(&tree);
-    std::fs::create_dir_all(&tree).map_err(|e| format!("{}: {e}", tree.display()))?;
+    std::fs::create_dir_all(&tree).map_err(io(&tree))?;
     for p in &inputs {
         match &b.source {
             BuildSource::Binary(_) => {
                 let dst = tree.join(&b.path);
-                std::fs::create_dir_all(dst.parent().expect("has parent")).map_err(|e| e.to_string())?;
-                std::fs::copy(p, &dst).map_err(|e| format!("{}: {e}", p.display()))?;
+                std::fs::create_dir_all(dst.parent().expect("has parent")).map_err(io(&dst))?;
+                std::fs::copy(p, &dst).map_err(io(p))?;
                 let mode = std::os::unix::fs::PermissionsExt::from_mode(0o755);
-                std::fs::set_permissions(&dst, mode).map_err(|e| format!("{}: {e}", dst.display()))?;
+                std::fs::set_permissions(&dst, mode).map_err(io(&dst))?;
             }
             BuildSource::Ipk(_) => {
                 // An .ipk is a gzip'd tar (older ones an ar archive) holding data.tar.gz.
                 let outer = dir.join("ipk");
                 let _ = std::fs::remove_dir_all(&outer);
-                std::fs::create_dir_all(&outer).map_err(|e| e.to_string())?;
+                std::fs::create_dir_all(&outer).map_err(io(&outer))?;
                 if sh(Command::new("tar").arg("-xzf").arg(p).arg("-C").arg(&outer)).is_err() {
                     sh(Command::new("ar").arg("x").arg(p).current_dir(&outer))?;
                 }
@@ -80,7 +99,7 @@ pub(crate) fn stage(b: &BuildPlan, arch: &str, cache: &Path) -> Result<(PathBuf,
         }
     }
     if !tree.join(&b.path).is_file() {
-        return Err(format!("{} is not in the unpacked build; set `path` to the binary inside it", b.path));
+        return Err(StageError::NotInBuild(b.path.clone()));
     }
     for junk in ["usr/share/doc", "usr/share/man", "usr/share/lintian", "usr/share/vim"] {
         let _ = std::fs::remove_dir_all(tree.join(junk));
@@ -88,7 +107,7 @@ pub(crate) fn stage(b: &BuildPlan, arch: &str, cache: &Path) -> Result<(PathBuf,
     let mut libs = Vec::new();
     lib_dirs(&tree, &tree, &mut libs);
     sh(Command::new("tar").arg("-czf").arg(&tarball).arg("-C").arg(&tree).arg("."))?;
-    std::fs::write(&libs_file, libs.join("\n")).map_err(|e| e.to_string())?;
+    std::fs::write(&libs_file, libs.join("\n")).map_err(io(&libs_file))?;
     let _ = std::fs::remove_dir_all(&tree);
     Ok((tarball, libs))
 }
@@ -122,8 +141,6 @@ pub(crate) async fn install(
 ) -> Result<Installed, RunError> {
     let t = target.to_string();
     let phase = "proxy build";
-    // stage() reports what a host command printed: an observation, not an error value.
-    let failed = |detail: String| RunError::failed(&t, phase, format!("build {}: {detail}", b.name));
     let (bin, env, source) = if b.source == BuildSource::Image {
         let name = if kind == ProxyKind::Nginx { "nginx" } else { "haproxy" };
         let path = must(vm, &t, "proxy build", &format!("command -v {name}")).await?;
@@ -139,7 +156,7 @@ pub(crate) async fn install(
         let (tarball, libs) = tokio::task::spawn_blocking(move || stage(&plan, &arch, &cache))
             .await
             .map_err(|e| RunError::caused(&t, phase, e))?
-            .map_err(failed)?;
+            .map_err(|e| RunError::caused(&t, phase, e))?;
         let addr = ADDR::INTERNET_WAN4;
         let listener = lab
             .bind_tcp("internet", format!("{addr}:0").parse().expect("static address"))
@@ -245,6 +262,6 @@ mod tests {
         assert_ne!(stage(&b, "mipsel", &cache).unwrap().0, tgz);
         // A wrong `path` is named.
         let e = stage(&build(BuildSource::Deb(vec![deb]), "usr/sbin/haproxy"), "arm64", &cache).unwrap_err();
-        assert!(e.contains("usr/sbin/haproxy is not in the unpacked build"), "{e}");
+        assert!(e.to_string().contains("usr/sbin/haproxy is not in the unpacked build"), "{e}");
     }
 }

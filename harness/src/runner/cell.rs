@@ -5,9 +5,12 @@ use std::time::{Duration, Instant};
 
 use super::assess::{budget_assertions, spoofable_logs};
 use super::deploy::deploy;
+use super::fault_script::{fault_scripts, FaultScript};
+use super::faults::FaultHost;
 use super::insns::CostProbe;
 use super::phases::LoadTarget;
-use super::script::{expected, load_target, proxy_script, CellDirs, ProxyBinary};
+use super::recovery::{fault_assertions, Sent};
+use super::script::{expected, load_target, proxy_script, CellDirs, ProxyBinary, ProxyScript};
 use super::session::Session;
 use super::timeline::{process_samples, PhaseClock, Timeline};
 use super::RunError;
@@ -146,68 +149,77 @@ async fn drive(
     r: &mut CellReport,
     s: &mut Session,
 ) -> Result<Option<String>, RunError> {
-    let tname = target.to_string();
-    let (build, dir) = (spec.build, spec.dir.as_path());
-    let (lab, vm, pki_dir) = (&s.lab, &mut s.vm, s.pki_dir.as_path());
+    let dir = spec.dir.as_path();
     let t1 = Instant::now();
-    let installed = if plan.proxy.kind == ProxyKind::L4Forward {
-        None
-    } else {
-        ctx.phase("proxy build");
-        let i = super::build::install(vm, lab, target, plan.proxy.kind, build, ctx).await?;
-        r.build = Some(i.info.clone());
-        Some(i)
-    };
-    ctx.phase("deploy proxy");
-    let binary = installed.as_ref().map(|i| ProxyBinary { bin: i.bin.clone(), env: i.env.clone() });
-    let dirs = CellDirs { pki: pki_dir, cell: dir, templates: &ctx.templates };
-    let script = proxy_script(plan, binary.as_ref().map(|b| (build, b)), &dirs)
-        .map_err(|e| RunError::caused(target, "deploy", e))?;
-    let _ = std::fs::write(dir.join("proxy.conf"), &script.config);
-    deploy(vm, &tname, &script).await?;
+    let (script, faults) = deploy_cell(plan, target, spec, ctx, r, s).await?;
     let process = script.process.clone().unwrap_or_default();
     r.timings.deploy_s += t1.elapsed().as_secs_f64();
 
     let (url, sources) = load_target(plan);
     let sources: Vec<String> = sources.iter().map(|a| a.to_string()).collect();
-    let ca = pki_dir.join("ca.crt");
-    if !plan.load.idle.is_zero() && vm.insns().is_ok() {
+    let ca = s.pki_dir.join("ca.crt");
+    if !plan.load.idle.is_zero() && s.vm.insns().is_ok() {
         ctx.phase("idle");
     }
-    let idle_from = vm.host_clock();
-    let mut probe = CostProbe::idle(vm, plan.load.idle).await;
-    let idle_window = probe.measured_idle().then(|| (idle_from, vm.host_clock()));
+    let idle_from = s.vm.host_clock();
+    let mut probe = CostProbe::idle(&mut s.vm, plan.load.idle).await;
+    let idle_window = probe.measured_idle().then(|| (idle_from, s.vm.host_clock()));
     let to = LoadTarget { dir, url: &url, ca: &ca, sources: &sources };
-    let p = super::phases::run(lab, plan, target, ctx, &to, vm, &mut probe).await?;
-    let (warm, summary, up0, up1) = (p.warm, p.steady, p.up0, p.up1);
+    let mut host = FaultHost { target, vm: &mut s.vm, lab: &mut s.lab, backend: &s.backend, log_dir: &s.log_dir, ctx };
+    let p = super::phases::run(plan, &to, &mut host, &faults, &mut probe).await?;
     (r.timings.warmup_s, r.timings.steady_s) = (p.warmup_s, p.steady_s);
+    r.faults = p.faults.clone();
     tokio::time::sleep(Duration::from_millis(600)).await; // one more metrics sample
-    let series = vm.metrics();
-    r.metrics = Some(metrics(&series, &process, up0, up1, r.timings.steady_s));
+    let series = s.vm.metrics();
+    r.metrics = Some(metrics(&series, &process, p.up0, p.up1, r.timings.steady_s));
     if !process.is_empty() && r.metrics.as_ref().is_some_and(|m| m.samples == 0) {
         tracing::warn!("{}: no metrics samples of {process} in the steady phase", dir.display());
     }
-    let clock = PhaseClock { warmup_start: warm.as_ref().map(|w| w.0), steady_start: up0, steady_end: up1 };
-    let mut timeline = Timeline::build(
-        &clock,
-        warm.as_ref().map(|w| &w.1),
-        &summary,
-        &series,
-        &process,
-        &dir.join("steady.journal.tsv"),
-    );
-    r.insns = Some(probe.section(warm.as_ref().map(|w| &w.1), &summary));
+    let clock = PhaseClock { warmup_start: p.warm.as_ref().map(|w| w.0), steady_start: p.up0, steady_end: p.up1 };
+    let journal = dir.join("steady.journal.tsv");
+    let mut timeline = Timeline::build(&clock, p.warm.as_ref().map(|w| &w.1), &p.steady, &series, &process, &journal);
+    timeline.add_faults(&r.faults);
+    r.insns = Some(probe.section(p.warm.as_ref().map(|w| &w.1), &p.steady));
     if let Some(origin) = probe.warmup.or(probe.steady).map(|w| w.0.t) {
-        timeline.add_insns(&vm.insn_series(), origin, idle_window);
+        timeline.add_insns(&s.vm.insn_series(), origin, idle_window);
     }
     if let Err(e) = timeline.write(&dir.join("timeline.json")) {
         tracing::warn!("{}: {e}", dir.join("timeline.json").display());
     }
-    r.load = Some(summary);
+    r.load = Some(p.steady);
 
     ctx.phase("reconcile");
     reconcile_cell(plan, target, dir, &s.log_dir, r)?;
     Ok(script.stop)
+}
+
+/// Install the build (unless l4-forward), deploy the proxy, and make the cell's fault steps.
+async fn deploy_cell(
+    plan: &Plan,
+    target: Target,
+    spec: &CellSpec<'_>,
+    ctx: &RunContext,
+    r: &mut CellReport,
+    s: &mut Session,
+) -> Result<(ProxyScript, Vec<FaultScript>), RunError> {
+    let (build, dir) = (spec.build, spec.dir.as_path());
+    let installed = if plan.proxy.kind == ProxyKind::L4Forward {
+        None
+    } else {
+        ctx.phase("proxy build");
+        let i = super::build::install(&mut s.vm, &s.lab, target, plan.proxy.kind, build, ctx).await?;
+        r.build = Some(i.info.clone());
+        Some(i)
+    };
+    ctx.phase("deploy proxy");
+    let binary = installed.as_ref().map(|i| ProxyBinary { bin: i.bin.clone(), env: i.env.clone() });
+    let dirs = CellDirs { pki: &s.pki_dir, cell: dir, templates: &ctx.templates };
+    let script = proxy_script(plan, binary.as_ref().map(|b| (build, b)), &dirs)
+        .map_err(|e| RunError::caused(target, "deploy", e))?;
+    let faults = fault_scripts(plan, &script).map_err(|e| RunError::caused(target, "faults", e))?;
+    let _ = std::fs::write(dir.join("proxy.conf"), &script.config);
+    deploy(&mut s.vm, &target.to_string(), &script).await?;
+    Ok((script, faults))
 }
 
 /// Every request the steady phase sent against the backend's access log, as assertions.
@@ -217,6 +229,12 @@ fn reconcile_cell(plan: &Plan, target: Target, dir: &Path, log_dir: &Path, r: &m
             .map_err(|e| RunError::caused(target, "reconcile", e))?;
     r.assertions = rec.assertions(&expected(plan), plan.max_error_rate);
     budget_assertions(plan, r);
+    if !r.faults.is_empty() {
+        let journal = dir.join("steady.journal.tsv");
+        let (_, entries) = crate::load::read_journal(&journal).map_err(|e| RunError::caused(target, "faults", e))?;
+        let sent: Vec<Sent> = entries.flatten().map(|e| Sent::from(&e)).collect();
+        r.assertions.extend(fault_assertions(&plan.fault_expect, &r.faults, &sent));
+    }
     r.spoofable = spoofable_logs(plan, log_dir);
     r.client_ip = ClientIpSection {
         sent: rec.sent,

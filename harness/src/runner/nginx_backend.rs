@@ -5,35 +5,33 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use super::build::StageError;
 use crate::netlab::{Lab, LabError, ADDR};
 use crate::scenario::{ClientIpHeaderMode, Plan, ProxyKind, ProxyMode};
 
 /// nginx from Debian's package, unpacked into the cache (the host's services are untouched:
 /// installing the package would start an nginx on the host).
-pub(crate) fn ensure_nginx(cache: &Path) -> Result<PathBuf, String> {
+pub(crate) fn ensure_nginx(cache: &Path) -> Result<PathBuf, StageError> {
     let root = cache.join("host-nginx");
     let bin = root.join("usr/sbin/nginx");
     if bin.is_file() {
         return Ok(bin);
     }
     let debs = root.join("debs");
-    std::fs::create_dir_all(&debs).map_err(|e| e.to_string())?;
-    let out = Command::new("apt-get")
-        .args(["download", "-q", "nginx"])
-        .current_dir(&debs)
-        .output()
-        .map_err(|e| format!("apt-get: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("apt-get download nginx: {}", String::from_utf8_lossy(&out.stderr).trim()));
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| StageError::Io { path: path.clone(), source }
+    };
+    std::fs::create_dir_all(&debs).map_err(io(&debs))?;
+    crate::image::run_command(Command::new("apt-get").args(["download", "-q", "nginx"]).current_dir(&debs))?;
+    for e in std::fs::read_dir(&debs).map_err(io(&debs))? {
+        let p = e.map_err(io(&debs))?.path();
+        crate::image::run_command(Command::new("dpkg-deb").arg("-x").arg(&p).arg(&root))?;
     }
-    for e in std::fs::read_dir(&debs).map_err(|e| e.to_string())? {
-        let p = e.map_err(|e| e.to_string())?.path();
-        let st = Command::new("dpkg-deb").arg("-x").arg(&p).arg(&root).status().map_err(|e| e.to_string())?;
-        if !st.success() {
-            return Err(format!("dpkg-deb -x {}", p.display()));
-        }
+    if !bin.is_file() {
+        return Err(StageError::NotInBuild("usr/sbin/nginx".into()));
     }
-    bin.is_file().then_some(bin).ok_or_else(|| "the nginx package has no /usr/sbin/nginx".into())
+    Ok(bin)
 }
 
 const NGINX_BACKEND_CONF: &str = include_str!("../../../scenarios/templates/backend/nginx-backend.conf");

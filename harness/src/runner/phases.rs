@@ -8,14 +8,14 @@ use std::time::Instant;
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::process::Command;
 
-use super::cell::RunContext;
 use super::error::PathError;
+use super::fault_script::FaultScript;
+use super::faults::{FaultHost, Injector};
 use super::insns::CostProbe;
 use super::RunError;
 use crate::load::LoadSummary;
-use crate::netlab::Lab;
 use crate::scenario::{ConnPolicyPlan, Plan};
-use crate::vm::{InsnReading, Target, Vm};
+use crate::vm::{InsnReading, Vm};
 
 /// Where the load is sent from and to, and the cell directory its files go to.
 pub(crate) struct LoadTarget<'a> {
@@ -35,34 +35,33 @@ pub(crate) struct Phases {
     /// Guest uptime at the steady phase's start and end.
     pub up0: f64,
     pub up1: f64,
+    /// The faults as they happened.
+    pub faults: Vec<crate::model::FaultRecord>,
 }
 
 /// Run warm-up (unless zero) and steady load, writing `warmup.*` and `steady.*` into `dir`,
-/// and put the counter readings at each boundary into `probe`.
+/// put the counter readings at each boundary into `probe`, and fire `faults` during the
+/// steady phase.
 pub(crate) async fn run(
-    lab: &Lab,
     plan: &Plan,
-    target: Target,
-    ctx: &RunContext,
     to: &LoadTarget<'_>,
-    vm: &mut Vm,
+    host: &mut FaultHost<'_>,
+    faults: &[FaultScript],
     probe: &mut CostProbe,
 ) -> Result<Phases, RunError> {
-    let dir = to.dir;
+    let (target, ctx, dir) = (host.target, host.ctx, to.dir);
     let cause = |e: Box<dyn std::error::Error + Send + Sync>| RunError::caused(target, "load", e);
     let warm = !plan.load.warmup.is_zero();
     let args = load_args(plan, to, warm);
-    let mut cmd = lab.command("clients", &ctx.exe, &args).map_err(|source| RunError::Lab {
+    let mut cmd = host.lab.command("clients", &ctx.exe, &args).map_err(|source| RunError::Lab {
         target: target.to_string(),
         phase: "load",
         source,
     })?;
     crate::proc::die_with_parent(&mut cmd);
-    if warm {
-        ctx.phase("warm-up load");
-    }
-    let upw = uptime(vm).await;
-    let start = probe.read(vm);
+    ctx.phase(if warm { "warm-up load" } else { "steady load" });
+    let upw = uptime(host.vm).await;
+    let start = probe.read(host.vm);
     let t0 = Instant::now();
     let mut child = Command::from(cmd)
         .stdin(std::process::Stdio::piped())
@@ -77,32 +76,14 @@ pub(crate) async fn run(
         let _ = stderr.read_to_string(&mut s).await;
         s
     });
-    let mut stdin = child.stdin.take().expect("piped");
-    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
     let mut b = Boundaries { warmup_s: 0.0, steady_s: 0.0, up0: upw, up1: upw, steady_from: start, t: t0 };
+    let mut inj = Injector::new(faults);
     if !warm {
-        ctx.phase("steady load");
+        inj.begin();
     }
-    while let Ok(Some(line)) = lines.next_line().await {
-        match line.trim() {
-            "mark warmup-end" => {
-                b.warmup_s = b.t.elapsed().as_secs_f64();
-                b.up0 = uptime(vm).await;
-                let r = probe.read(vm);
-                probe.warmup = start.zip(r);
-                (b.steady_from, b.t) = (r, Instant::now());
-                ctx.phase("steady load");
-            }
-            "mark steady-end" => {
-                b.steady_s = b.t.elapsed().as_secs_f64();
-                probe.steady = b.steady_from.zip(probe.read(vm));
-                b.up1 = uptime(vm).await;
-            }
-            other => tracing::debug!("load: {other}"),
-        }
-        let _ = stdin.write_all(b"\n").await;
-    }
-    drop(stdin);
+    let marks = follow_marks(&mut child, host, probe, &mut b, &mut inj, start).await;
+    let fault_records = std::mem::take(&mut inj.records);
+    marks?;
     let status = child.wait().await.map_err(|e| cause(e.into()))?;
     let stderr = stderr.await.unwrap_or_default();
     if !status.success() {
@@ -116,7 +97,65 @@ pub(crate) async fn run(
         steady_s: b.steady_s,
         up0: b.up0,
         up1: b.up1,
+        faults: fault_records,
     })
+}
+
+/// Answer the load's marks (read the counters, then let it go on) and fire the faults when
+/// they are due, until the load closes its stdout. A fault that cannot be applied ends the
+/// phase with its error; the load is killed with its child handle.
+async fn follow_marks(
+    child: &mut tokio::process::Child,
+    host: &mut FaultHost<'_>,
+    probe: &mut CostProbe,
+    b: &mut Boundaries,
+    inj: &mut Injector<'_>,
+    start: Option<InsnReading>,
+) -> Result<(), RunError> {
+    let mut stdin = child.stdin.take().expect("piped");
+    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+    loop {
+        let deadline = inj.deadline();
+        let line = tokio::select! {
+            l = lines.next_line() => l.ok().flatten(),
+            _ = at(deadline) => {
+                inj.fire(host).await?;
+                continue;
+            }
+        };
+        let Some(line) = line else { break };
+        match line.trim() {
+            "mark warmup-end" => {
+                b.warmup_s = b.t.elapsed().as_secs_f64();
+                b.up0 = uptime(host.vm).await;
+                let r = probe.read(host.vm);
+                probe.warmup = start.zip(r);
+                (b.steady_from, b.t) = (r, Instant::now());
+                host.ctx.phase("steady load");
+                let _ = stdin.write_all(b"\n").await;
+                inj.begin();
+                continue;
+            }
+            "mark steady-end" => {
+                b.steady_s = b.t.elapsed().as_secs_f64();
+                probe.steady = b.steady_from.zip(probe.read(host.vm));
+                // A fault still open ends before the guest is asked anything.
+                inj.finish(host).await?;
+                b.up1 = uptime(host.vm).await;
+            }
+            other => tracing::debug!("load: {other}"),
+        }
+        let _ = stdin.write_all(b"\n").await;
+    }
+    inj.finish(host).await
+}
+
+/// Sleep until `deadline`, or forever when there is none.
+async fn at(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The clock and counters at the last boundary passed.

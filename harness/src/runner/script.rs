@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use super::fault_script::{fault_scripts, FaultOp, FaultScript};
 use super::template::template_name;
 use crate::model::Verdict;
 use crate::netlab::{client_addresses, l4_forward_steps, router_steps, GuestStep, LabOptions, WgPlan, ADDR};
@@ -73,6 +74,8 @@ pub struct CellScript {
     pub sources: Vec<IpAddr>,
     /// What the backend's access log must show for each request.
     pub expected: Expect,
+    /// The `[[fault]]` steps, in order.
+    pub faults: Vec<FaultScript>,
 }
 
 /// Where a cell keeps its files on the host.
@@ -91,9 +94,11 @@ pub fn plan_cell(
     dirs: &CellDirs<'_>,
 ) -> Result<CellScript, ScriptError> {
     let (url, sources) = load_target(plan);
+    let proxy = proxy_script(plan, build, dirs)?;
     Ok(CellScript {
         router: router_steps(wg),
-        proxy: proxy_script(plan, build, dirs)?,
+        faults: fault_scripts(plan, &proxy)?,
+        proxy,
         backend_args: backend_args(plan, dirs),
         url,
         sources,
@@ -286,6 +291,19 @@ impl std::fmt::Display for CellScript {
         let shown: Vec<String> = self.sources.iter().take(3).map(|a| a.to_string()).collect();
         let last = if n > 3 { format!(" ... {}", self.sources[n - 1]) } else { String::new() };
         writeln!(f, "load: {} from {n} sources: {}{last}", self.url, shown.join(", "))?;
+        for x in &self.faults {
+            let p = &x.plan;
+            let lasting = p.duration.map(|d| format!(" for {d:?}")).unwrap_or_default();
+            writeln!(f, "fault: {} at {:?}{lasting}", kebab(&p.action), p.at)?;
+            for (when, ops) in [("start", &x.start), ("end", &x.end)] {
+                for op in ops {
+                    match op {
+                        FaultOp::Guest(c) => writeln!(f, "  {when} run  {c}")?,
+                        other => writeln!(f, "  {when} host {other:?}")?,
+                    }
+                }
+            }
+        }
         match &self.expected {
             Expect::Preserved => writeln!(f, "expect: each request logged with its sender's address"),
             Expect::Lost { seen_as } => {

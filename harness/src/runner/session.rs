@@ -15,6 +15,8 @@ pub(crate) struct Session {
     pub lab: Lab,
     pub vm: Vm,
     pub pki_dir: PathBuf,
+    /// How the backend was started (a fault may restart it).
+    pub backend: setup::BackendSpec,
     /// Where the backend writes its access logs: the first cell's directory.
     pub log_dir: PathBuf,
     lab_s: f64,
@@ -33,7 +35,7 @@ impl Session {
         let pki_dir = setup::certificates(plan, target, dir)?;
         let t0 = Instant::now();
         ctx.phase("network lab");
-        let (mut lab, wg) = setup::lab_with_backend(plan, target, dir, &pki_dir, ctx).await?;
+        let (mut lab, wg, backend) = setup::lab_with_backend(plan, target, dir, &pki_dir, ctx).await?;
         let lab_s = t0.elapsed().as_secs_f64();
         ctx.phase("boot");
         let (mut vm, boot_time) = setup::boot_router(target, &lab, dir, ctx).await?;
@@ -47,6 +49,7 @@ impl Session {
             lab,
             vm,
             pki_dir,
+            backend,
             log_dir: dir.to_path_buf(),
             lab_s,
             boot_s: boot_time.as_secs_f64(),

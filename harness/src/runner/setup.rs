@@ -27,6 +27,38 @@ pub(super) fn certificates(plan: &Plan, target: Target, dir: &Path) -> Result<Pa
     Ok(pki_dir)
 }
 
+/// How the session's backend was started, so that a fault can start it again.
+#[derive(Debug, Clone)]
+pub(crate) enum BackendSpec {
+    /// `routerlab backend` with these arguments.
+    Routerlab { args: Vec<String> },
+    /// Debian's nginx with this config.
+    Nginx { bin: PathBuf, conf: PathBuf },
+}
+
+impl BackendSpec {
+    /// The lab's label for the backend process.
+    pub fn label(&self) -> &'static str {
+        match self {
+            BackendSpec::Routerlab { .. } => "backend",
+            BackendSpec::Nginx { .. } => "nginx",
+        }
+    }
+}
+
+/// Start the backend in the backend namespace and wait for both its listeners.
+pub(super) async fn start(
+    lab: &mut Lab,
+    spec: &BackendSpec,
+    dir: &Path,
+    ctx: &RunContext,
+) -> Result<(), crate::netlab::LabError> {
+    match spec {
+        BackendSpec::Routerlab { args } => start_backend(lab, args, dir, ctx).await,
+        BackendSpec::Nginx { bin, conf } => super::nginx_backend::start(lab, bin, conf, dir).await,
+    }
+}
+
 /// The lab for a router VM, the hub's WireGuard end if the scenario has one, and the
 /// backend (routerlab's or nginx) listening.
 pub(super) async fn lab_with_backend(
@@ -35,7 +67,7 @@ pub(super) async fn lab_with_backend(
     dir: &Path,
     pki_dir: &Path,
     ctx: &RunContext,
-) -> Result<(Lab, Option<WgPlan>), RunError> {
+) -> Result<(Lab, Option<WgPlan>, BackendSpec), RunError> {
     let lab_err = |phase| move |source| RunError::Lab { target: target.to_string(), phase, source };
     let opts = LabOptions {
         clients_v4: plan.lab.clients,
@@ -56,22 +88,25 @@ pub(super) async fn lab_with_backend(
         }
         Tunnel::None => None,
     };
-    match plan.backend {
+    let spec = match plan.backend {
         BackendKind::Routerlab => {
             let args = backend_args(plan, &CellDirs { pki: pki_dir, cell: dir, templates: &ctx.templates });
-            start_backend(&mut lab, &args, dir, ctx).await.map_err(lab_err("backend"))?
+            BackendSpec::Routerlab { args }
         }
         BackendKind::Nginx => {
-            let failed = |e: String| RunError::failed(target, "nginx backend", e);
-            let bin = super::nginx_backend::ensure_nginx(&ctx.cache).map_err(failed)?;
-            let conf = super::nginx_backend::backend_conf(plan, pki_dir, dir).map_err(failed)?;
+            let bin = super::nginx_backend::ensure_nginx(&ctx.cache)
+                .map_err(|e| RunError::caused(target, "nginx backend", e))?;
+            // What nginx cannot judge is said in words: there is no error value behind it.
+            let conf = super::nginx_backend::backend_conf(plan, pki_dir, dir)
+                .map_err(|e| RunError::failed(target, "nginx backend", e))?;
             let path = dir.join("nginx-backend.conf");
             std::fs::write(&path, conf)
                 .map_err(|e| RunError::caused(target, "nginx backend", PathError::new(&path, e)))?;
-            super::nginx_backend::start(&mut lab, &bin, &path, dir).await.map_err(lab_err("nginx backend"))?;
+            BackendSpec::Nginx { bin, conf: path }
         }
-    }
-    Ok((lab, wg))
+    };
+    start(&mut lab, &spec, dir, ctx).await.map_err(lab_err("backend"))?;
+    Ok((lab, wg, spec))
 }
 
 /// Boot the router in its namespace with its WAN and tunnel NICs (by MAC, which the

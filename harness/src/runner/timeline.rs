@@ -61,6 +61,12 @@ pub struct Timeline {
     /// Guest instructions per second (insn-count plugin, about 10 Hz), from the idle window on.
     #[serde(default)]
     pub insns: Vec<InsnRatePoint>,
+    /// (second, failed requests started in that second) over the steady phase.
+    #[serde(default)]
+    pub failed: Vec<(f64, u64)>,
+    /// The faults' windows, named `fault: ACTION`, on the same clock as `phases`.
+    #[serde(default)]
+    pub faults: Vec<Phase>,
 }
 
 /// Where the load phases sit, in guest uptime seconds (the metrics agent's clock).
@@ -105,7 +111,23 @@ impl Timeline {
             })
             .collect();
         t.latency = latency_curves(steady_journal);
+        t.failed = failures_per_second(steady_journal, s0);
         t
+    }
+
+    /// The faults' windows, from records relative to the steady phase's start. An instant
+    /// fault gets at least 0.2 s, so that it shows.
+    pub fn add_faults(&mut self, faults: &[crate::model::FaultRecord]) {
+        let s0 = self.phases.iter().find(|p| p.name == "steady").map_or(0.0, |p| p.start_s);
+        self.faults = faults
+            .iter()
+            .filter(|f| f.error.is_none())
+            .map(|f| Phase {
+                name: format!("fault: {}", f.action),
+                start_s: s0 + f.start_s,
+                end_s: s0 + f.end_s.max(f.start_s + 0.2),
+            })
+            .collect();
     }
 
     /// Add the instruction rate series and the idle phase. `origin` is the host-clock time
@@ -160,6 +182,20 @@ pub(crate) fn process_samples(
 fn whole_seconds(l: &LoadSummary, start: f64) -> impl Iterator<Item = (f64, u64)> + '_ {
     let whole = (l.duration_s + 0.05).floor() as usize;
     l.timeline.iter().take(whole).enumerate().map(move |(i, n)| (start + i as f64 + 0.5, *n))
+}
+
+/// Failed requests per second of their start, placed at the middle of each second.
+fn failures_per_second(journal: &Path, start: f64) -> Vec<(f64, u64)> {
+    let Ok((_, entries)) = read_journal(journal) else { return Vec::new() };
+    let mut per: BTreeMap<u64, u64> = BTreeMap::new();
+    for e in entries.flatten().filter(|e| e.outcome.error_class().is_some()) {
+        *per.entry(e.start_us / 1_000_000).or_insert(0) += 1;
+    }
+    let last = per.keys().next_back().copied().unwrap_or(0);
+    (0..=last)
+        .filter(|_| !per.is_empty())
+        .map(|s| (start + s as f64 + 0.5, per.get(&s).copied().unwrap_or(0)))
+        .collect()
 }
 
 /// HDR percentile curves of the journal's latency columns; curves with no values are left out.

@@ -45,15 +45,21 @@ pub fn load_plan(path: &Path) -> Result<Plan, ScenarioError> {
         }
     };
     let (expect, max_error_rate, budgets) = expect(&c, &raw.expect)?;
+    let proxy = proxy(&c, &raw.proxy)?;
+    let load = load(&c, &raw.load)?;
+    let faults = super::faults::faults(&c, &raw.fault, proxy.kind, load.duration)?;
+    let fault_expect = super::faults::fault_expect(&c, &raw.expect, &faults)?;
     Ok(Plan {
         path: path.into(),
         targets: targets(&c, &raw.targets)?,
-        proxy: proxy(&c, &raw.proxy)?,
+        proxy,
         key_type,
         backend,
         trusted: trusted(&c, raw.backend.trusted.as_ref())?,
         lab: lab(&c, &raw.lab)?,
-        load: load(&c, &raw.load)?,
+        load,
+        faults,
+        fault_expect,
         expect,
         max_error_rate,
         budgets,

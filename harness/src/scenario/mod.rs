@@ -3,6 +3,7 @@
 mod build;
 mod ctx;
 mod error;
+mod faults;
 mod load;
 mod plan;
 mod raw;
@@ -11,6 +12,6 @@ pub use build::{load_build, BuildPlan, BuildSource};
 pub use error::ScenarioError;
 pub use load::load_plan;
 pub use plan::{
-    kebab, BackendKind, Budgets, ClientIpHeaderMode, ConnPolicyPlan, LabPlan, LoadPlan, Plan, ProxyKind, ProxyMode,
-    ProxyPlan,
+    kebab, BackendKind, Budgets, ClientIpHeaderMode, ConnPolicyPlan, FaultAction, FaultExpect, FaultPlan, LabPlan,
+    LoadPlan, Plan, ProxyKind, ProxyMode, ProxyPlan,
 };

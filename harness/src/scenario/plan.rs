@@ -108,6 +108,67 @@ pub struct Plan {
     pub expect: Verdict,
     pub max_error_rate: f64,
     pub budgets: Budgets,
+    /// Faults injected during the steady phase, in order of `at`.
+    pub faults: Vec<FaultPlan>,
+    pub fault_expect: FaultExpect,
+}
+
+/// One fault: what happens, when into the steady phase, and for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct FaultPlan {
+    pub at: Duration,
+    pub action: FaultAction,
+    /// For the actions that last (flap-tunnel, drop-wan, pause-router).
+    pub duration: Option<Duration>,
+}
+
+impl FaultPlan {
+    /// When the fault is over: its end, or its start for the instant ones.
+    pub fn end(&self) -> Duration {
+        self.at + self.duration.unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultAction {
+    /// SIGKILL the proxy in the guest; nobody restarts it.
+    KillProxy,
+    /// Stop the proxy and start it again.
+    RestartProxy,
+    /// Stop the backend and start it again.
+    RestartBackend,
+    /// Take the tunnel link down, and up again after `duration`.
+    FlapTunnel,
+    /// 100% loss on the router's WAN for `duration`.
+    DropWan,
+    /// Freeze the router (QMP `stop`), then `cont` after `duration`.
+    PauseRouter,
+}
+
+impl FaultAction {
+    pub const ALL: [(&'static str, FaultAction); 6] = [
+        ("kill-proxy", FaultAction::KillProxy),
+        ("restart-proxy", FaultAction::RestartProxy),
+        ("restart-backend", FaultAction::RestartBackend),
+        ("flap-tunnel", FaultAction::FlapTunnel),
+        ("drop-wan", FaultAction::DropWan),
+        ("pause-router", FaultAction::PauseRouter),
+    ];
+
+    /// Whether the fault lasts a `duration` (else it is an instant event).
+    pub fn lasts(self) -> bool {
+        matches!(self, FaultAction::FlapTunnel | FaultAction::DropWan | FaultAction::PauseRouter)
+    }
+}
+
+/// What the faults may cost; each becomes a named assertion.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct FaultExpect {
+    /// Failed requests started in fault windows.
+    pub max_failed: Option<u64>,
+    /// From a fault's end to the first success from every client address.
+    pub max_recovery: Option<Duration>,
 }
 
 /// Optional cost budgets; each becomes a named assertion.

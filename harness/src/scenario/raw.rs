@@ -18,6 +18,20 @@ pub(crate) struct RawScenario {
     #[serde(default)]
     pub load: RawLoad,
     pub expect: RawExpect,
+    /// `[[fault]]`: faults injected during the steady phase, in order of `at`.
+    #[serde(default)]
+    pub fault: Vec<RawFault>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawFault {
+    /// Offset into the steady phase.
+    pub at: Spanned<String>,
+    pub action: Spanned<String>,
+    /// How long the fault lasts (flap-tunnel, drop-wan, pause-router).
+    #[serde(default)]
+    pub duration: Option<Spanned<String>>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -113,4 +127,10 @@ pub(crate) struct RawExpect {
     /// Budget for the proxy's peak RSS in MiB.
     #[serde(default)]
     pub max_proxy_rss_mib: Option<Spanned<f64>>,
+    /// Most failed requests started in fault windows (from a fault's start to recovery).
+    #[serde(default)]
+    pub max_failed: Option<Spanned<u64>>,
+    /// Longest time from a fault's end to the first success from every client address.
+    #[serde(default)]
+    pub max_recovery: Option<Spanned<String>>,
 }

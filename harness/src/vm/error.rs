@@ -14,8 +14,14 @@ pub enum VmError {
     DiedDuring { vm: String, status: String, during: String, console: String },
     #[error("vm {vm}: no {what} within {timeout:?}; last console lines:\n{console}")]
     Timeout { vm: String, what: String, timeout: Duration, console: String },
-    #[error("vm {vm}: QMP: {detail}")]
-    Qmp { vm: String, detail: String },
+    #[error("vm {vm}: QMP: {source}")]
+    Qmp {
+        vm: String,
+        #[source]
+        source: super::qmp::QmpError,
+    },
+    #[error("vm {vm}: {detail}")]
+    NotReady { vm: String, detail: String },
     #[error("vm {vm}: {path}: {source}")]
     Io { vm: String, path: PathBuf, source: std::io::Error },
     #[error("vm {vm}: command too long for the console ({len} bytes, limit {limit}); upload a script instead")]

@@ -89,7 +89,7 @@ impl Vm {
             if t0.elapsed() > Duration::from_secs(10) {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(VmError::Qmp { vm, detail: "QEMU did not create its sockets within 10 s".into() });
+                return Err(VmError::NotReady { vm, detail: "QEMU did not create its sockets within 10 s".into() });
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -146,9 +146,9 @@ impl Vm {
             .await
             .status()
             .await
-            .map_err(|detail| VmError::Qmp { vm: self.cfg.name.clone(), detail })?;
+            .map_err(|source| VmError::Qmp { vm: self.cfg.name.clone(), source })?;
         if status != "running" {
-            return Err(VmError::Qmp {
+            return Err(VmError::NotReady {
                 vm: self.cfg.name.clone(),
                 detail: format!("marker seen but query-status says {status:?}"),
             });
@@ -287,6 +287,26 @@ impl Vm {
         Ok(t0.elapsed())
     }
 
+    /// Freeze the guest (QMP `stop`): its CPUs, clocks and devices halt until [`Vm::resume`].
+    pub async fn pause(&self) -> Result<(), VmError> {
+        self.qmp_command("stop").await
+    }
+
+    /// Let a paused guest run again (QMP `cont`).
+    pub async fn resume(&self) -> Result<(), VmError> {
+        self.qmp_command("cont").await
+    }
+
+    async fn qmp_command(&self, command: &str) -> Result<(), VmError> {
+        let run = async { self.qmp.lock().await.execute(command, None).await };
+        match tokio::time::timeout(Duration::from_secs(5), run).await {
+            Ok(r) => r.map(drop).map_err(|source| VmError::Qmp { vm: self.cfg.name.clone(), source }),
+            Err(_) => {
+                Err(VmError::NotReady { vm: self.cfg.name.clone(), detail: format!("QMP {command}: no answer in 5 s") })
+            }
+        }
+    }
+
     /// Quit over QMP, then kill if QEMU is still there after 3 s.
     pub async fn quit(mut self) -> Result<(), VmError> {
         let _ =
@@ -323,14 +343,14 @@ async fn attach(cfg: &VmConfig, paths: &VmPaths) -> Result<(Console, Qmp, Arc<Mu
         move |source| VmError::Io { vm, path, source }
     };
     let console = Console::attach(&paths.console_sock, &paths.transcript).await.map_err(io(&paths.console_sock))?;
-    let mut qmp = Qmp::connect(&paths.qmp_sock).await.map_err(|detail| VmError::Qmp { vm: vm.clone(), detail })?;
+    let mut qmp = Qmp::connect(&paths.qmp_sock).await.map_err(|source| VmError::Qmp { vm: vm.clone(), source })?;
     let metrics = Arc::new(Mutex::new(Collector::default()));
     if cfg.metrics {
         super::metrics::attach(&paths.metrics_sock, &paths.metrics_log, metrics.clone())
             .await
             .map_err(io(&paths.metrics_sock))?;
     }
-    qmp.execute("cont", None).await.map_err(|detail| VmError::Qmp { vm: vm.clone(), detail })?;
+    qmp.execute("cont", None).await.map_err(|source| VmError::Qmp { vm: vm.clone(), source })?;
     Ok((console, qmp, metrics))
 }
 

@@ -20,4 +20,5 @@ pub use insns::{find_plugin, parse_answer, plugin_arg, InsnReading, InsnSetup, P
 pub use machine::{ExecOutput, Vm, READY_MARKER};
 pub use metrics::{parse_line, AgentProgress, GuestPoint, HostPoint, MetricLine, MetricsSeries, ProcPoint};
 pub use openwrt::{install_ipk, ACTIVATE_PROMPT};
+pub use qmp::QmpError;
 pub use target::{timeout_mult, Target};

@@ -6,33 +6,59 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UnixStream;
 
+/// What went wrong talking to QEMU's monitor.
+#[derive(Debug, thiserror::Error)]
+pub enum QmpError {
+    #[error("{path}: {source}")]
+    Connect {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("socket: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("QMP socket closed")]
+    Closed,
+    #[error("bad QMP message {line:?}: {source}")]
+    Json {
+        line: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("unexpected greeting {0}")]
+    Greeting(Value),
+    #[error("{command}: {error}")]
+    Command { command: String, error: Value },
+}
+
 pub(crate) struct Qmp {
     reader: BufReader<OwnedReadHalf>,
     writer: OwnedWriteHalf,
 }
 
 impl Qmp {
-    pub async fn connect(path: &Path) -> Result<Qmp, String> {
-        let stream = UnixStream::connect(path).await.map_err(|e| format!("connect {}: {e}", path.display()))?;
+    pub async fn connect(path: &Path) -> Result<Qmp, QmpError> {
+        let stream =
+            UnixStream::connect(path).await.map_err(|source| QmpError::Connect { path: path.into(), source })?;
         let (r, w) = stream.into_split();
         let mut q = Qmp { reader: BufReader::new(r), writer: w };
         let greeting = q.read_message().await?;
         if greeting.get("QMP").is_none() {
-            return Err(format!("unexpected greeting {greeting}"));
+            return Err(QmpError::Greeting(greeting));
         }
         q.execute("qmp_capabilities", None).await?;
         Ok(q)
     }
 
-    async fn read_message(&mut self) -> Result<Value, String> {
+    async fn read_message(&mut self) -> Result<Value, QmpError> {
         let mut line = String::new();
         loop {
             line.clear();
-            let n = self.reader.read_line(&mut line).await.map_err(|e| e.to_string())?;
-            if n == 0 {
-                return Err("QMP socket closed".into());
+            if self.reader.read_line(&mut line).await? == 0 {
+                return Err(QmpError::Closed);
             }
-            let v: Value = serde_json::from_str(line.trim()).map_err(|e| format!("bad QMP message {line:?}: {e}"))?;
+            let v: Value =
+                serde_json::from_str(line.trim()).map_err(|source| QmpError::Json { line: line.clone(), source })?;
             if v.get("event").is_none() {
                 return Ok(v);
             }
@@ -40,24 +66,24 @@ impl Qmp {
     }
 
     /// Run a command and return its `return` value.
-    pub async fn execute(&mut self, command: &str, arguments: Option<Value>) -> Result<Value, String> {
+    pub async fn execute(&mut self, command: &str, arguments: Option<Value>) -> Result<Value, QmpError> {
         let mut msg = json!({ "execute": command });
         if let Some(a) = arguments {
             msg["arguments"] = a;
         }
         let mut text = msg.to_string();
         text.push('\n');
-        self.writer.write_all(text.as_bytes()).await.map_err(|e| e.to_string())?;
+        self.writer.write_all(text.as_bytes()).await?;
         let reply = self.read_message().await?;
         match (reply.get("return"), reply.get("error")) {
             (Some(r), _) => Ok(r.clone()),
-            (_, Some(e)) => Err(format!("{command}: {e}")),
-            _ => Err(format!("{command}: unexpected reply {reply}")),
+            (_, Some(e)) => Err(QmpError::Command { command: command.into(), error: e.clone() }),
+            _ => Err(QmpError::Command { command: command.into(), error: reply }),
         }
     }
 
     /// `query-status`'s `status` field, e.g. `running` or `prelaunch`.
-    pub async fn status(&mut self) -> Result<String, String> {
+    pub async fn status(&mut self) -> Result<String, QmpError> {
         let r = self.execute("query-status", None).await?;
         Ok(r.get("status").and_then(Value::as_str).unwrap_or("unknown").to_string())
     }

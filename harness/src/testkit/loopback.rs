@@ -1,12 +1,11 @@
-//! Helpers shared by the integration tests: a per-test PKI and a backend on loopback.
-#![allow(dead_code)]
+//! Loopback fixtures for the integration tests: a per-test PKI and a backend with its logs.
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use harness::backend::{Backend, BackendConfig};
-use harness::load::{LoadConfig, Mode, Stop, Url};
-use harness::netaddr::SourcePool;
-use harness::tls::{CertSpec, ClientTrust, KeyType, Pki, PkiFiles, PkiRequest};
+use crate::backend::{Backend, BackendConfig};
+use crate::load::{LoadConfig, Mode, Stop, Url};
+use crate::netaddr::SourcePool;
+use crate::tls::{CertSpec, ClientTrust, KeyType, Pki, PkiFiles, PkiRequest};
 
 pub fn pki(dir: &Path, key_type: KeyType) -> PkiFiles {
     let req = PkiRequest {
@@ -63,8 +62,8 @@ impl Lab {
         self.dir.path().join("journal.tsv")
     }
 
-    pub fn records(&self) -> Vec<harness::accesslog::AccessRecord> {
-        harness::accesslog::read_log(&self.access_log, harness::accesslog::LogFormat::Json)
+    pub fn records(&self) -> Vec<crate::accesslog::AccessRecord> {
+        crate::accesslog::read_log(&self.access_log, crate::accesslog::LogFormat::Json)
             .map(|r| r.collect::<Result<Vec<_>, _>>().unwrap())
             .unwrap_or_default()
     }

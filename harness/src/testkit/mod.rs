@@ -3,6 +3,10 @@
 //! `cargo test` works as a normal user; `ci/test` sets `ROUTERLAB_REQUIRE_PRIVILEGED=1`,
 //! which turns every such skip into a failure, so CI can never skip them quietly.
 
+mod loopback;
+
+pub use loopback::{pki, Lab};
+
 /// What a test needs from the machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Need {
