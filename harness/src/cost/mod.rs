@@ -169,6 +169,11 @@ impl InsnSection {
             (Some(net), Some(raw)) => {
                 format!("{} insns/req net ({} raw), {} M insns/s", human(net), human(raw), fmt1(s.per_s / 1e6))
             }
+            (None, Some(raw)) => format!(
+                "{} insns/req raw, {} M insns/s (no idle window, so no background to subtract)",
+                human(raw),
+                fmt1(s.per_s / 1e6)
+            ),
             _ => "instruction counts: no completed request to divide by".into(),
         }
     }
@@ -249,5 +254,12 @@ mod tests {
         let steady = PhaseCost::new(&r(0.0, 0, 0), &r(2.0, 198_000_000, 0), Some(&bg), 1000, 0);
         let s = InsnSection { steady: Some(steady), ..Default::default() };
         assert_eq!(s.headline(), "198.0 k insns/req net (198.0 k raw), 99.0 M insns/s");
+        // Without an idle window there is no background: raw only, and it says why.
+        let raw_only = PhaseCost::new(&r(0.0, 0, 0), &r(2.0, 198_000_000, 0), None, 1000, 0);
+        let s = InsnSection { steady: Some(raw_only), ..Default::default() };
+        assert_eq!(
+            s.headline(),
+            "198.0 k insns/req raw, 99.0 M insns/s (no idle window, so no background to subtract)"
+        );
     }
 }

@@ -27,8 +27,8 @@ impl From<&JournalEntry> for Sent {
 /// What one fault cost.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Recovery {
-    /// Seconds from the fault's end to the first success from every client address; `None`
-    /// when some address never succeeded again, named in `never`.
+    /// Seconds from the fault's end to the first success from every client address still
+    /// sending after it; `None` when some address never succeeded again, named in `never`.
     pub after_s: Option<f64>,
     pub never: Vec<IpAddr>,
     pub sources: usize,
@@ -38,7 +38,9 @@ pub(crate) struct Recovery {
 }
 
 pub(crate) fn recovery(f: &FaultRecord, sent: &[Sent]) -> Recovery {
-    let sources: BTreeSet<IpAddr> = sent.iter().filter_map(|s| s.source).collect();
+    // The addresses still sending after the fault's end: a connection that is opened again
+    // takes the next address of the pool, so an address may go out of use without failing.
+    let sources: BTreeSet<IpAddr> = sent.iter().filter(|s| s.t >= f.end_s).filter_map(|s| s.source).collect();
     let mut after = Some(0.0f64);
     let mut never = Vec::new();
     for src in &sources {
@@ -147,6 +149,16 @@ mod tests {
         assert!((r.after_s.unwrap() - 1.1).abs() < 1e-9, "{r:?}");
         assert_eq!(r.failed.get("timeout"), Some(&8), "4 per client in [2, 4)");
         assert_eq!((r.sources, r.never.len()), (2, 0));
+    }
+
+    #[test]
+    fn an_address_out_of_use_after_the_fault_is_not_a_failure() {
+        // Client 2 stops sending at the fault (its connection took another address).
+        let sent: Vec<Sent> =
+            journal(None).into_iter().filter(|s| s.t < 2.0 || s.source == ip("203.0.113.1")).collect();
+        let r = recovery(&fault(2.0, 3.0), &sent);
+        assert_eq!((r.sources, r.never.len()), (1, 0), "{r:?}");
+        assert!((r.after_s.unwrap() - 1.0).abs() < 1e-9, "{r:?}");
     }
 
     #[test]
