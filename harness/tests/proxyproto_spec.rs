@@ -111,6 +111,16 @@ fn v2_good_cases() {
     let local = encode_v2(Command::Local, Some((sa("6.6.6.6:1"), sa("7.7.7.7:2"))), &[]);
     let (h, _) = complete(&local, HeaderPolicy::V2);
     assert_eq!((h.command, h.source), (Command::Local, None));
+    // LOCAL "must be accepted ... the family is ignored", even one the spec does not define
+    // (the differential fuzz target found that the ppp crate refuses this; the spec does not).
+    let (h, n) = complete(&v2_with(0x20, 0xf6, 0, &[]), HeaderPolicy::V2);
+    assert_eq!((h.command, h.source, n), (Command::Local, None, 16));
+    // v1 UNKNOWN: "the receiver must ignore anything presented before the CRLF".
+    let (h, n) = complete(b"PROXY UNKNOWN (1.6 :: :: 510NK2.0 \r\nGET", HeaderPolicy::V1);
+    assert_eq!((h.source, n), (None, 36));
+    // ... and a UNIX family with no address block at all.
+    let (h, n) = complete(&v2_with(0x20, 0x31, 0, &[]), HeaderPolicy::V2);
+    assert_eq!((h.command, h.source, n), (Command::Local, None, 16));
     // UNSPEC family with PROXY: no addresses.
     let (h, _) = complete(&encode_v2(Command::Proxy, None, &[]), HeaderPolicy::V2);
     assert_eq!(h.source, None);
