@@ -282,20 +282,17 @@ impl Lab {
     }
 
     /// Stop the helper started as `label`: SIGTERM, then SIGKILL if it is still there after
-    /// `grace`; reaped either way. False if there is no such helper.
-    pub fn stop(&mut self, label: &str, grace: std::time::Duration) -> bool {
+    /// `grace` (polled without blocking a runtime thread); reaped either way. False if there
+    /// is no such helper.
+    pub async fn stop(&mut self, label: &str, grace: std::time::Duration) -> bool {
         let Some(i) = self.children.iter().position(|(l, _)| l == label) else { return false };
         let (_, mut child) = self.children.remove(i);
         // SAFETY: kill(2) on our own child's pid, which is not reaped yet.
         unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-        let t0 = std::time::Instant::now();
-        while child.try_wait().ok().flatten().is_none() {
-            if t0.elapsed() > grace {
-                let _ = child.kill();
-                let _ = child.wait();
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
+        let gone = async || Ok::<_, std::convert::Infallible>(child.try_wait().ok().flatten().is_some());
+        if !matches!(crate::wait::poll_until(grace, std::time::Duration::from_millis(10), gone).await, Ok(true)) {
+            let _ = child.kill();
+            let _ = child.wait();
         }
         true
     }

@@ -101,7 +101,7 @@ async fn run_ops(ops: &[FaultOp], h: &mut FaultHost<'_>) -> Result<(), RunError>
             FaultOp::PauseRouter => h.vm.pause().await.map_err(vm_err)?,
             FaultOp::ResumeRouter => h.vm.resume().await.map_err(vm_err)?,
             FaultOp::RestartBackend => {
-                h.lab.stop(h.backend.label(), Duration::from_secs(2));
+                h.lab.stop(h.backend.label(), Duration::from_secs(2)).await;
                 super::setup::start(h.lab, h.backend, h.log_dir, h.ctx).await.map_err(|source| RunError::Lab {
                     target: t.clone(),
                     phase: "fault",
