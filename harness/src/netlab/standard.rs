@@ -193,6 +193,13 @@ pub fn standard_topology(opts: &LabOptions) -> Result<(Topology, Vec<IpAddr>), L
     backend.routes =
         vec![RouteSpec { dst: None, via: ip(addr::HUB_LAN4) }, RouteSpec { dst: None, via: ip(addr::HUB_LAN6) }];
 
+    let links = links(opts, wg);
+    Ok((Topology { hosts: vec![cl, inet, router, hub, backend], links }, clients))
+}
+
+/// The lab's four links with the table's addresses: access, WAN, tunnel (the WireGuard
+/// underlay when `wg`), LAN.
+fn links(opts: &LabOptions, wg: bool) -> Vec<LinkSpec> {
     use addr::*;
     let w = WAN_PREFIX4;
     // With WireGuard the tunnel link is the underlay; the tunnel addresses live on the wg interfaces.
@@ -202,7 +209,7 @@ pub fn standard_topology(opts: &LabOptions) -> Result<(Topology, Vec<IpAddr>), L
         (((ROUTER_TUN4, 30), (ROUTER_TUN6, 64)), ((HUB_TUN4, 30), (HUB_TUN6, 64)))
     };
     let (lan4, lan6) = (net(BACKEND_NET4).prefix_len(), net(BACKEND_NET6).prefix_len());
-    let links = vec![
+    vec![
         LinkSpec {
             name: "access".into(),
             a: end("clients", "cl0", (CLIENTS_ACCESS4, 30), (CLIENTS_ACCESS6, 64)),
@@ -227,8 +234,7 @@ pub fn standard_topology(opts: &LabOptions) -> Result<(Topology, Vec<IpAddr>), L
             b: end("backend", "eth0", (BACKEND4, lan4), (BACKEND6, lan6)),
             impair: Impairment::default(),
         },
-    ];
-    Ok((Topology { hosts: vec![cl, inet, router, hub, backend], links }, clients))
+    ]
 }
 
 /// The router's nftables templates (`scenarios/templates/router/`), compiled in.
