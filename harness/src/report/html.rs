@@ -304,7 +304,7 @@ fn figure(kind: &str, svg: String) -> String {
 fn plots(c: &CellView) -> Result<String, ReportError> {
     let Some(t) = &c.timeline else { return Ok("<p>No timeline.json: no plots for this cell.</p>".into()) };
     let mut b = String::from("<h3>Plots</h3><div class=\"plots\">");
-    let curves: Vec<(String, &crate::runner::LatencyCurve)> = t
+    let curves: Vec<(String, &crate::model::LatencyCurve)> = t
         .latency
         .iter()
         .filter(|l| l.name == "total" || l.name == "corrected")
@@ -352,7 +352,7 @@ pub fn overlay_page(
         format!("<header id=\"run\"><h1>{}</h1></header><section id=\"comparison\">{table_html}</section>", esc(title));
     for (name, members) in groups {
         let _ = write!(b, "<section class=\"group\"><h2>{}</h2><div class=\"plots\">", esc(name));
-        let curves: Vec<(String, &crate::runner::LatencyCurve)> = members
+        let curves: Vec<(String, &crate::model::LatencyCurve)> = members
             .iter()
             .filter_map(|(label, c)| {
                 let t = c.timeline.as_ref()?;

@@ -3,7 +3,7 @@
 use plotters::prelude::*;
 
 use super::ReportError;
-use crate::runner::{LatencyCurve, Phase};
+use crate::model::{LatencyCurve, Phase};
 
 const W: u32 = 540;
 const H: u32 = 290;

@@ -3,9 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use super::ReportError;
+use crate::model::Timeline;
 use crate::model::{CellReport, Report};
 use crate::reconcile::Reconciliation;
-use crate::runner::Timeline;
 
 pub struct CellView {
     pub cell: CellReport,
