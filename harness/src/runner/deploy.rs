@@ -51,9 +51,8 @@ pub(crate) async fn deploy(vm: &mut Vm, target: &str, p: &ProxyScript) -> Result
     let Some(process) = &p.process else {
         return run_steps(vm, target, "l4 forward", &p.deploy).await;
     };
-    let (start, files) = match p.deploy.split_last() {
-        Some((GuestStep::Run(cmd), files)) => (cmd, files),
-        _ => return Err(RunError::failed(target, "deploy", "the proxy script has no start command")),
+    let Some((start, files)) = p.start() else {
+        return Err(RunError::failed(target, "deploy", "the proxy script has no start command"));
     };
     run_steps(vm, target, "deploy", files).await?;
     let out = vm.exec(start).await.map_err(vm_err(target, "start proxy"))?;

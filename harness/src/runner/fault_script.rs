@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::script::ProxyScript;
-use crate::netlab::{GuestStep, Tunnel, ADDR};
+use crate::netlab::{Tunnel, ADDR};
 use crate::scenario::{FaultAction, FaultPlan, Plan};
 use crate::template::{render, TemplateError, Vars};
 
@@ -63,10 +63,7 @@ pub fn fault_scripts(plan: &Plan, proxy: &ProxyScript) -> Result<Vec<FaultScript
 
 /// The proxy script's own stop, then its start, then the metrics agent told again.
 fn restart_proxy(proxy: &ProxyScript) -> Vec<FaultOp> {
-    let start = proxy.deploy.iter().rev().find_map(|s| match s {
-        GuestStep::Run(c) => Some(c.clone()),
-        _ => None,
-    });
+    let start = proxy.start().map(|(cmd, _)| cmd.to_string());
     let process = proxy.process.clone().unwrap_or_default();
     proxy
         .stop

@@ -61,6 +61,17 @@ pub struct ProxyScript {
     pub config: String,
 }
 
+impl ProxyScript {
+    /// The command that starts the proxy (the last step) and the files before it; none for
+    /// the layer-4 forward's rules, whose last step is not a start.
+    pub fn start(&self) -> Option<(&str, &[GuestStep])> {
+        match (&self.process, self.deploy.split_last()) {
+            (Some(_), Some((GuestStep::Run(cmd), files))) => Some((cmd, files)),
+            _ => None,
+        }
+    }
+}
+
 /// One cell, every decision made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CellScript {
