@@ -18,6 +18,8 @@ pub fn run(a: BackendArgs) -> CmdResult {
     cfg.reject_log = a.reject_log;
     cfg.header_timeout = a.header_timeout;
     cfg.body_bytes = a.body_bytes;
+    // Before `listening` is printed: whoever reads it may signal us at once.
+    harness::shutdown::install().infra()?;
     super::runtime()?.block_on(async move {
         let backend = Backend::start(&cfg).await.map_err(|e| match e {
             BackendError::Bind { .. } => Failure::Infrastructure(e.into()),

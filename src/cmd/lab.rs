@@ -13,6 +13,8 @@ pub fn run(cmd: LabCmd) -> CmdResult {
     let (topo, addrs) = standard_topology(&opts).map_err(Failure::lib)?;
     let temp = run_dir.is_none();
     let run_dir = run_dir.unwrap_or_else(|| std::env::temp_dir().join(format!("routerlab-lab-{}", std::process::id())));
+    // Before the lab exists: a signal from here on is latched and ends in a teardown.
+    harness::shutdown::install().infra()?;
     let t0 = std::time::Instant::now();
     let mut lab = Lab::build(topo, &run_dir, &state_dir()).map_err(Failure::lib)?;
     if temp {

@@ -22,6 +22,7 @@ pub fn run(a: LoadArgs) -> CmdResult {
         }
         None => None,
     };
+    harness::shutdown::install().infra()?;
     let summary = super::runtime()?.block_on(phases(warm, steady, &a))?;
     if !a.quiet {
         out!("{summary}");

@@ -26,6 +26,7 @@ pub fn run(a: RunArgs) -> CmdResult {
         return Ok(Code::Ok);
     }
     std::fs::create_dir_all(&out).infra()?;
+    harness::shutdown::install().infra()?;
     let ctx = context(&a)?;
     clean_dead(&ctx.state);
     let mut report = Report {
