@@ -84,6 +84,10 @@ pub struct JournalHeader {
 const MAGIC: &str = "# routerlab-journal v1";
 const COLUMNS: &str = "id\tsource\toutcome\tstart_us\thandshake_us\tttfb_us\ttotal_us\tcorrected_us";
 const FLUSH_AT: usize = 32 * 1024;
+/// A batch older than this is written even if small: at a soak's low rate a 32 KiB batch
+/// took minutes to fill, so lines reached the disk late (a crash lost them) and each
+/// worker's buffer grew page by page for minutes, which a leak detector reads as growth.
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The journal file, shared by workers. Each worker batches whole lines and appends them
 /// with one `write(2)`, so lines never interleave and memory stays flat.
@@ -112,11 +116,13 @@ impl JournalFile {
 pub(crate) struct JournalBuf {
     file: Option<Arc<JournalFile>>,
     buf: String,
+    flushed: std::time::Instant,
 }
 
 impl JournalBuf {
     pub fn new(file: Option<Arc<JournalFile>>) -> Self {
-        JournalBuf { buf: String::with_capacity(if file.is_some() { FLUSH_AT + 256 } else { 0 }), file }
+        let buf = String::with_capacity(if file.is_some() { FLUSH_AT + 256 } else { 0 });
+        JournalBuf { buf, file, flushed: std::time::Instant::now() }
     }
 
     pub fn push(&mut self, e: &JournalEntry) {
@@ -139,7 +145,7 @@ impl JournalBuf {
             opt(e.total_us),
             opt(e.corrected_us)
         );
-        if self.buf.len() >= FLUSH_AT {
+        if self.buf.len() >= FLUSH_AT || self.flushed.elapsed() >= FLUSH_EVERY {
             self.flush();
         }
     }
@@ -152,6 +158,7 @@ impl JournalBuf {
             }
             self.buf.clear();
         }
+        self.flushed = std::time::Instant::now();
     }
 }
 
@@ -294,6 +301,31 @@ mod tests {
         assert_eq!(h, JournalHeader { run_id: "abcd".into(), url: "https://x/".into() });
         assert_eq!(r.collect::<Result<Vec<_>, _>>().unwrap(), entries);
         assert_eq!(jf.write_errors(), 0);
+    }
+
+    #[test]
+    fn a_trickle_of_lines_reaches_the_file_within_a_second_not_at_32_kib() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.tsv");
+        let jf = JournalFile::create(&path, &JournalHeader { run_id: "t".into(), url: "u".into() }).unwrap();
+        let e = |i: u64| JournalEntry {
+            id: format!("t-{i}"),
+            source: None,
+            outcome: Outcome::Status(200),
+            start_us: i,
+            handshake_us: None,
+            ttfb_us: None,
+            total_us: Some(1),
+            corrected_us: None,
+        };
+        let mut b = JournalBuf::new(Some(jf));
+        b.push(&e(0));
+        std::thread::sleep(FLUSH_EVERY + std::time::Duration::from_millis(50));
+        b.push(&e(1));
+        // Both lines are on disk while the batch is still open (well under 32 KiB).
+        let (_, r) = read_journal(&path).unwrap();
+        assert_eq!(r.count(), 2);
+        drop(b);
     }
 
     #[test]

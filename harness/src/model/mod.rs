@@ -1,10 +1,12 @@
 //! The report model: what `report.json` and `timeline.json` hold (docs/report.schema.json) and the one
 //! [`CellSummary`] per cell that every renderer reads: the terminal table, report.html,
 //! summary.md and junit.xml. Renderers depend on this module, not on the runner.
+mod growth;
 mod report;
 mod summary;
 pub(crate) mod timeline;
 
+pub use growth::{Growth, HelperMemory};
 pub use report::{BuildInfo, CellReport, ClientIpSection, FaultRecord, ProxyMetrics, Report, Timings, SCHEMA_VERSION};
 pub use summary::{fixed, CellSummary};
 pub use timeline::{latency_curves, GuestSample, InsnRatePoint, LatencyCurve, Phase, PhaseClock, ProcSample, Timeline};

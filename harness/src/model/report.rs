@@ -51,6 +51,13 @@ pub struct ProxyMetrics {
     pub qemu_host_cpu_mean_pct: Option<f64>,
     /// Samples of the proxy in the steady phase.
     pub samples: usize,
+    /// The proxy's RSS trend over the steady phase (soak's leak detector); absent with
+    /// too few samples.
+    #[serde(default)]
+    pub rss_growth: Option<super::Growth>,
+    /// The guest's used memory (total less available) over the same window.
+    #[serde(default)]
+    pub guest_mem_used_growth: Option<super::Growth>,
 }
 
 /// A fault as it happened, in seconds since the steady phase began: from when its start
@@ -104,6 +111,9 @@ pub struct CellReport {
     #[serde(default)]
     pub insns: Option<crate::cost::InsnSection>,
     pub timings: Timings,
+    /// The harness's own load generator and backend: their RSS over the steady phase.
+    #[serde(default)]
+    pub helpers: Option<super::HelperMemory>,
     /// The `[[fault]]`s injected during the steady phase.
     #[serde(default)]
     pub faults: Vec<FaultRecord>,

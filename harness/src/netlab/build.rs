@@ -281,6 +281,11 @@ impl Lab {
         Ok(pid)
     }
 
+    /// The pid of the helper started as `label`, while it is ours.
+    pub fn pid(&self, label: &str) -> Option<u32> {
+        self.children.iter().find(|(l, _)| l == label).map(|(_, c)| c.id())
+    }
+
     /// Stop the helper started as `label`: SIGTERM, then SIGKILL if it is still there after
     /// `grace` (polled without blocking a runtime thread); reaped either way. False if there
     /// is no such helper.

@@ -1,5 +1,5 @@
-//! Judgements made after the load: cost budgets as named assertions, and whether a backend
-//! log format would have named a forged client.
+//! Judgements made after the load: cost budgets (and a soak's memory growth) as named
+//! assertions, and whether a backend log format would have named a forged client.
 use std::net::IpAddr;
 use std::path::Path;
 
@@ -74,5 +74,82 @@ pub(crate) fn budget_assertions(plan: &Plan, r: &mut CellReport) {
             None => (format!("{}: never sampled, budget {max:.1} MiB", process(m)), false),
         };
         r.assertions.push(Assertion { name: "rss-budget".into(), passed, evidence });
+    }
+    if let Some(max) = b.proxy_rss_growth_kib_per_min {
+        r.assertions.extend(growth_assertions(max, r.metrics.as_ref(), r.helpers.as_ref()));
+    }
+}
+
+/// A soak's leak detector: the proxy's RSS slope within `max` KiB/min (guest memory given
+/// beside it), and the harness's own load generator and backend within the same bound.
+fn growth_assertions(
+    max: f64,
+    m: Option<&crate::model::ProxyMetrics>,
+    helpers: Option<&crate::model::HelperMemory>,
+) -> Vec<crate::reconcile::Assertion> {
+    use crate::reconcile::Assertion;
+    let process = m.and_then(|m| m.process.clone()).unwrap_or_else(|| "no proxy process".into());
+    let guest = m
+        .and_then(|m| m.guest_mem_used_growth)
+        .map(|g| format!("; guest memory used {}", g.describe()))
+        .unwrap_or_default();
+    let (passed, evidence) = match m.and_then(|m| m.rss_growth) {
+        Some(g) => (g.kib_per_min <= max, format!("{process} RSS {}{guest}, budget {max:.1} KiB/min", g.describe())),
+        None => (false, format!("{process}: too few RSS samples for a slope{guest}, budget {max:.1} KiB/min")),
+    };
+    let mut out = vec![Assertion { name: "rss-growth".into(), passed, evidence }];
+    let helpers = helpers.cloned().unwrap_or_default();
+    let (mut passed, mut evidence) = (true, Vec::new());
+    for (name, g) in [("load generator", helpers.load), ("backend", helpers.backend)] {
+        match g {
+            Some(g) => {
+                passed &= g.kib_per_min <= max;
+                evidence.push(format!("{name} RSS {}", g.describe()));
+            }
+            None => {
+                passed = false;
+                evidence.push(format!("{name}: too few RSS samples for a slope"));
+            }
+        }
+    }
+    evidence.push(format!("budget {max:.1} KiB/min"));
+    out.push(Assertion { name: "harness-rss-growth".into(), passed, evidence: evidence.join("; ") });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::growth_assertions;
+    use crate::model::{Growth, HelperMemory, ProxyMetrics};
+
+    fn g(kib_per_min: f64) -> Option<Growth> {
+        Some(Growth { kib_per_min, samples: 100, span_s: 120.0, first_kb: 4000, last_kb: 4100 })
+    }
+
+    #[test]
+    fn a_leaking_proxy_fails_and_a_leaking_harness_fails_on_its_own() {
+        let m = ProxyMetrics { process: Some("haproxy".into()), rss_growth: g(5.0), ..Default::default() };
+        let flat = HelperMemory { load: g(1.0), backend: g(-2.0) };
+        let a = growth_assertions(16.0, Some(&m), Some(&flat));
+        assert_eq!(
+            a.iter().map(|a| (a.name.as_str(), a.passed)).collect::<Vec<_>>(),
+            [("rss-growth", true), ("harness-rss-growth", true)]
+        );
+        assert!(a[0].evidence.starts_with("haproxy RSS +5.0 KiB/min over 100 samples"), "{}", a[0].evidence);
+
+        let leaky = ProxyMetrics { rss_growth: g(40.0), ..m.clone() };
+        assert!(!growth_assertions(16.0, Some(&leaky), Some(&flat))[0].passed);
+        let leaky_load = HelperMemory { load: g(400.0), ..flat.clone() };
+        let a = growth_assertions(16.0, Some(&m), Some(&leaky_load));
+        assert!(a[0].passed && !a[1].passed, "{a:?}");
+        assert!(a[1].evidence.contains("load generator RSS +400.0 KiB/min"), "{}", a[1].evidence);
+    }
+
+    #[test]
+    fn no_slope_is_a_failure_that_says_so_never_a_pass() {
+        let m = ProxyMetrics { process: Some("nginx".into()), ..Default::default() };
+        let a = growth_assertions(16.0, Some(&m), None);
+        assert!(!a[0].passed && a[0].evidence.contains("nginx: too few RSS samples"), "{a:?}");
+        assert!(!a[1].passed && a[1].evidence.contains("backend: too few RSS samples"), "{a:?}");
     }
 }

@@ -14,7 +14,7 @@ use super::script::{expected, load_target, proxy_script, CellDirs, ProxyBinary, 
 use super::session::Session;
 use super::RunError;
 use crate::model::timeline::process_samples;
-use crate::model::{CellReport, ClientIpSection, Outcome, ProxyMetrics};
+use crate::model::{CellReport, ClientIpSection, Growth, Outcome, ProxyMetrics};
 use crate::model::{PhaseClock, Timeline};
 use crate::netlab::Tunnel;
 use crate::reconcile::reconcile;
@@ -170,6 +170,7 @@ async fn drive(
     let p = super::phases::run(plan, &to, &mut host, &faults, &mut probe).await?;
     (r.timings.warmup_s, r.timings.steady_s) = (p.warmup_s, p.steady_s);
     r.faults = p.faults.clone();
+    r.helpers = Some(p.helpers.clone());
     tokio::time::sleep(Duration::from_millis(600)).await; // one more metrics sample
     let series = s.vm.metrics();
     r.metrics = Some(metrics(&series, &process, p.up0, p.up1, r.timings.steady_s));
@@ -267,5 +268,9 @@ fn metrics(s: &MetricsSeries, process: &str, up0: f64, up1: f64, steady_s: f64) 
         guest_mem_available_min_kb: g.iter().map(|p| p.mem_available_kb).min(),
         qemu_host_cpu_mean_pct: mean(&h),
         samples: p.len(),
+        rss_growth: Growth::fit(&p.iter().map(|v| (v.0, v.2)).collect::<Vec<_>>()),
+        guest_mem_used_growth: Growth::fit(
+            &g.iter().map(|p| (p.uptime, p.mem_total_kb.saturating_sub(p.mem_available_kb))).collect::<Vec<_>>(),
+        ),
     }
 }

@@ -8,6 +8,7 @@ mod deploy;
 mod error;
 mod fault_script;
 mod faults;
+mod helper_rss;
 mod insns;
 mod nginx_backend;
 mod phases;

@@ -11,6 +11,7 @@ use tokio::process::Command;
 use super::error::PathError;
 use super::fault_script::FaultScript;
 use super::faults::{FaultHost, Injector};
+use super::helper_rss::RssSampler;
 use super::insns::CostProbe;
 use super::RunError;
 use crate::load::LoadSummary;
@@ -37,6 +38,8 @@ pub(crate) struct Phases {
     pub up1: f64,
     /// The faults as they happened.
     pub faults: Vec<crate::model::FaultRecord>,
+    /// The load generator's and backend's RSS over the steady phase.
+    pub helpers: crate::model::HelperMemory,
 }
 
 /// Run warm-up (unless zero) and steady load, writing `warmup.*` and `steady.*` into `dir`,
@@ -70,19 +73,22 @@ pub(crate) async fn run(
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| cause(PathError::new(&ctx.exe, e).into()))?;
+    let backend = host.lab.pid(host.backend.label());
+    let rss = RssSampler::start(child.id(), backend, std::time::Duration::from_secs(1));
     let mut stderr = child.stderr.take().expect("piped");
     let stderr = tokio::spawn(async move {
         let mut s = String::new();
         let _ = stderr.read_to_string(&mut s).await;
         s
     });
-    let mut b = Boundaries { warmup_s: 0.0, steady_s: 0.0, up0: upw, up1: upw, steady_from: start, t: t0 };
+    let mut b = Boundaries { warmup_s: 0.0, steady_s: 0.0, up0: upw, up1: upw, steady_from: start, t: t0, end: None };
     let mut inj = Injector::new(faults);
     if !warm {
         inj.begin();
     }
     let marks = follow_marks(&mut child, host, probe, &mut b, &mut inj, start).await;
     let fault_records = std::mem::take(&mut inj.records);
+    let helpers = rss.finish(b.t, b.end.unwrap_or_else(Instant::now));
     marks?;
     let status = child.wait().await.map_err(|e| cause(e.into()))?;
     let stderr = stderr.await.unwrap_or_default();
@@ -98,6 +104,7 @@ pub(crate) async fn run(
         up0: b.up0,
         up1: b.up1,
         faults: fault_records,
+        helpers,
     })
 }
 
@@ -138,6 +145,7 @@ async fn follow_marks(
             }
             "mark steady-end" => {
                 b.steady_s = b.t.elapsed().as_secs_f64();
+                b.end = Some(Instant::now());
                 probe.steady = b.steady_from.zip(probe.read(host.vm));
                 // A fault still open ends before the guest is asked anything.
                 inj.finish(host).await?;
@@ -166,6 +174,8 @@ struct Boundaries {
     up1: f64,
     steady_from: Option<InsnReading>,
     t: Instant,
+    /// When the steady phase ended.
+    end: Option<Instant>,
 }
 
 /// The load's `--json` summary; the error names the file.
@@ -187,10 +197,10 @@ fn load_args(plan: &Plan, to: &LoadTarget<'_>, warm: bool) -> Vec<String> {
         args.extend(["--warmup-journal".into(), path("warmup.journal.tsv")]);
         args.extend(["--warmup-json".into(), path("warmup.load.json")]);
     }
-    match plan.load.rate {
-        Some(rate) => args.extend(["--rate".into(), rate.to_string(), "-c".into(), "64".into()]),
-        None => args.extend(["-c".into(), plan.load.connections.to_string()]),
+    if let Some(rate) = plan.load.rate {
+        args.extend(["--rate".into(), rate.to_string()]);
     }
+    args.extend(["-c".into(), plan.load.connections.to_string()]);
     match plan.load.conn_policy {
         ConnPolicyPlan::NewConn => args.push("--new-conn".into()),
         ConnPolicyPlan::Resume => args.push("--resume".into()),

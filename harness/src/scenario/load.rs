@@ -198,9 +198,6 @@ fn lab(c: &Ctx<'_>, raw: &RawLab) -> Result<LabPlan, ScenarioError> {
 }
 
 fn load(c: &Ctx<'_>, l: &RawLoad) -> Result<LoadPlan, ScenarioError> {
-    if let (Some(conn), Some(_)) = (&l.connections, &l.rate) {
-        return c.err(conn.span(), "load.connections", "set connections (closed loop) or rate (open loop), not both");
-    }
     if let Some(r) = l.rate.as_ref().filter(|r| !(r.get_ref().is_finite() && *r.get_ref() > 0.0)) {
         return c.err(r.span(), "load.rate", "must be a positive number of requests per second");
     }
@@ -216,7 +213,14 @@ fn load(c: &Ctx<'_>, l: &RawLoad) -> Result<LoadPlan, ScenarioError> {
         idle: c.duration(&l.idle, "load.idle", Duration::from_secs(3))?,
         warmup: c.duration(&l.warmup, "load.warmup", Duration::from_secs(1))?,
         duration: c.duration(&l.duration, "load.duration", Duration::from_secs(10))?,
-        connections: l.connections.as_ref().map(|s| *s.get_ref()).unwrap_or(4).max(1),
+        // Closed loop: the clients, each waiting for its answer. Open loop (wrk2's -c with -R):
+        // the connections the rate is spread over.
+        connections: l
+            .connections
+            .as_ref()
+            .map(|s| *s.get_ref())
+            .unwrap_or(if l.rate.is_some() { 64 } else { 4 })
+            .max(1),
         rate: l.rate.as_ref().map(|r| *r.get_ref()),
         conn_policy: match &l.conn_policy {
             None => ConnPolicyPlan::KeepAlive,
@@ -253,6 +257,7 @@ fn expect(c: &Ctx<'_>, e: &RawExpect) -> Result<(Verdict, f64, Budgets), Scenari
         p99,
         proxy_cpu_pct: positive(&e.max_proxy_cpu, "expect.max-proxy-cpu")?,
         proxy_rss_mib: positive(&e.max_proxy_rss_mib, "expect.max-proxy-rss-mib")?,
+        proxy_rss_growth_kib_per_min: positive(&e.max_proxy_rss_growth, "expect.max-proxy-rss-growth")?,
     };
     Ok((verdict, max_error_rate, budgets))
 }
@@ -288,12 +293,31 @@ mod tests {
     }
 
     #[test]
+    fn open_loop_spreads_its_rate_over_64_connections_or_as_many_as_asked() {
+        let p = plan(&format!("{HEAD}[load]\nrate = 40\n")).unwrap();
+        assert_eq!((p.load.rate, p.load.connections), (Some(40.0), 64));
+        let p = plan(&format!("{HEAD}[load]\nrate = 40\nconnections = 20\n")).unwrap();
+        assert_eq!((p.load.rate, p.load.connections), (Some(40.0), 20));
+        assert_eq!(plan(&format!("{HEAD}[load]\nduration = \"2s\"\n")).unwrap().load.connections, 4);
+    }
+
+    #[test]
     fn budgets_parse_and_are_checked() {
-        let p = plan(&format!("{HEAD}max-p99 = \"250ms\"\nmax-proxy-cpu = 80.0\nmax-proxy-rss-mib = 32\n")).unwrap();
+        let p = plan(&format!(
+            "{HEAD}max-p99 = \"250ms\"\nmax-proxy-cpu = 80.0\nmax-proxy-rss-mib = 32\nmax-proxy-rss-growth = 16\n"
+        ))
+        .unwrap();
         assert_eq!(
             p.budgets,
-            Budgets { p99: Some(Duration::from_millis(250)), proxy_cpu_pct: Some(80.0), proxy_rss_mib: Some(32.0) }
+            Budgets {
+                p99: Some(Duration::from_millis(250)),
+                proxy_cpu_pct: Some(80.0),
+                proxy_rss_mib: Some(32.0),
+                proxy_rss_growth_kib_per_min: Some(16.0),
+            }
         );
+        let e = plan(&format!("{HEAD}max-proxy-rss-growth = 0\n")).unwrap_err().to_string();
+        assert!(e.contains("expect.max-proxy-rss-growth: must be a positive number"), "{e}");
         let e = plan(&format!("{HEAD}max-proxy-cpu = -1.0\n")).unwrap_err().to_string();
         assert!(e.contains("expect.max-proxy-cpu: must be a positive number"), "{e}");
     }

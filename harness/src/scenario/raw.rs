@@ -127,6 +127,10 @@ pub(crate) struct RawExpect {
     /// Budget for the proxy's peak RSS in MiB.
     #[serde(default)]
     pub max_proxy_rss_mib: Option<Spanned<f64>>,
+    /// Budget for the proxy's RSS growth over the steady phase, KiB per minute (a soak's
+    /// leak detector); the harness's own load generator and backend are held to it too.
+    #[serde(default)]
+    pub max_proxy_rss_growth: Option<Spanned<f64>>,
     /// Most failed requests started in fault windows (from a fault's start to recovery).
     #[serde(default)]
     pub max_failed: Option<Spanned<u64>>,

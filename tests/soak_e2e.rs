@@ -1,0 +1,54 @@
+//! Two minutes of the soak (scenarios/soak/soak.toml) on aarch64: the open loop holds its
+//! rate, every request id is accounted for, and the leak detector reports a slope for the
+//! proxy, the guest and routerlab's own load generator and backend, within the budget.
+//! `ci/soak` runs the hour.
+use std::path::PathBuf;
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn assertion<'a>(cell: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    cell["assertions"].as_array().unwrap().iter().find(|a| a["name"] == name).unwrap_or_else(|| panic!("no {name}"))
+}
+
+#[test]
+fn two_minutes_of_soak_hold_the_rate_and_memory_stays_flat() {
+    use harness::testkit::{can_run, Need};
+    if !can_run("two_minutes_of_soak_hold_the_rate_and_memory_stays_flat", &[Need::Root, Need::Qemu]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_routerlab"))
+        .args(["run", "scenarios/soak/soak.toml", "--target", "aarch64-virt", "--duration", "2m", "--idle", "0s"])
+        .args(["--out", dir.path().to_str().unwrap()])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).expect(&out)).unwrap();
+    let c = &report["cells"][0];
+    assert_eq!(c["outcome"], "pass", "{out}");
+    // Open loop at 40 req/s for 120 s: every request sent on schedule and accounted for.
+    let ip = &c["client_ip"];
+    assert_eq!(ip["sent"].as_u64(), Some(4800), "{ip}");
+    assert_eq!(ip["sent"].as_u64(), Some(ip["logged"].as_u64().unwrap() + ip["failed"].as_u64().unwrap()));
+    for name in ["rss-growth", "harness-rss-growth"] {
+        assert_eq!(assertion(c, name)["passed"], true, "{name}: {}", assertion(c, name)["evidence"]);
+    }
+    // Slopes come from samples across the whole phase: the guest agent's (about 2 per
+    // second) and the host's (1 per second).
+    let m = &c["metrics"];
+    for g in [&m["rss_growth"], &m["guest_mem_used_growth"], &c["helpers"]["load"], &c["helpers"]["backend"]] {
+        assert!(g["samples"].as_u64().unwrap() >= 100, "{g}");
+        assert!(g["span_s"].as_f64().unwrap() >= 110.0, "{g}");
+        assert!(g["first_kb"].as_u64().unwrap() > 1000, "{g}");
+    }
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join("docs/report.schema.json")).unwrap()).unwrap();
+    let v = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = v.iter_errors(&report).map(|e| format!("{e} at {}", e.instance_path())).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+}
