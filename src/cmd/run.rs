@@ -260,7 +260,7 @@ fn insns_cell(s: &CellSummary) -> String {
 fn print_summary(cells: &[CellReport]) {
     use harness::model::fixed;
     outln!(
-        "{:<40} {:<13} {:<6} {:>6} {:>6} {:>5} {:<9} {:>8} {:>8} {:>7} {:>8} {:>10} {:>6}",
+        "{:<40} {:<13} {:<6} {:>6} {:>6} {:>5} {:<9} {:>8} {:>8} {:>7} {:>8} {:>10} {:>15} {:>6}",
         "scenario",
         "target",
         "result",
@@ -273,12 +273,13 @@ fn print_summary(cells: &[CellReport]) {
         "cpu %",
         "rss KiB",
         "insns/req",
+        "req/conn cli/be",
         "boot s"
     );
     for c in cells {
         let s = CellSummary::of(c);
         outln!(
-            "{:<40} {:<13} {:<6} {:>6} {:>6} {:>5} {:<9} {:>8} {:>8} {:>7} {:>8} {:>10} {:>6.2}",
+            "{:<40} {:<13} {:<6} {:>6} {:>6} {:>5} {:<9} {:>8} {:>8} {:>7} {:>8} {:>10} {:>15} {:>6.2}",
             format!(
                 "{}{}{}",
                 c.scenario,
@@ -296,6 +297,7 @@ fn print_summary(cells: &[CellReport]) {
             fixed(s.proxy_cpu_pct, 1),
             s.proxy_rss_peak_kib.map(|k| k.to_string()).unwrap_or_else(|| "-".into()),
             insns_cell(&s),
+            s.reuse_text(),
             s.boot_s
         );
         if let Some(u) = s.p99_uncorrected_ms {

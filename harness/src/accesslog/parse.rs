@@ -56,6 +56,8 @@ fn parse_text(line: &str, format: LogFormat) -> Result<AccessRecord, String> {
         duration_us: None,
         tls_version: None,
         tls_cipher: None,
+        conn: None,
+        tls_resumed: None,
         user_agent: user_agent.map(|u| unescape(&u)),
     };
     match format {

@@ -42,6 +42,14 @@ pub struct AccessRecord {
     pub tls_version: Option<String>,
     #[serde(default)]
     pub tls_cipher: Option<String>,
+    /// The backend's serial number for the connection that carried the request: requests
+    /// with the same number shared a connection (nginx `$connection`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conn: Option<u64>,
+    /// Whether that connection's TLS handshake resumed a session (nginx
+    /// `$ssl_session_reused`, `r` or `.`); absent without TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "resumed")]
+    pub tls_resumed: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
 }
@@ -79,5 +87,50 @@ impl FromStr for LogFormat {
             "main" => Ok(LogFormat::Main),
             other => Err(super::LogError::UnknownFormat(other.to_string())),
         }
+    }
+}
+
+/// `tls_resumed` as routerlab writes it (a boolean) or as nginx does (`r` resumed, `.`
+/// not; empty without TLS).
+fn resumed<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    use serde::Deserialize;
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Bool(bool),
+        Text(String),
+    }
+    match Option::<Raw>::deserialize(d)? {
+        None => Ok(None),
+        Some(Raw::Bool(b)) => Ok(Some(b)),
+        Some(Raw::Text(t)) => match t.as_str() {
+            "r" => Ok(Some(true)),
+            "." => Ok(Some(false)),
+            "" => Ok(None),
+            other => Err(serde::de::Error::custom(format!("tls_resumed: {other:?} is not r, . or a boolean"))),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AccessRecord;
+
+    fn with(extra: &str) -> Result<AccessRecord, serde_json::Error> {
+        serde_json::from_str(&format!(
+            r#"{{"time":"2026-11-26T08:00:00+00:00","method":"GET","path":"/","status":200,"bytes":3{extra}}}"#
+        ))
+    }
+
+    #[test]
+    fn connection_and_resumption_read_from_routerlab_and_nginx_spellings() {
+        assert_eq!(with("").unwrap().tls_resumed, None);
+        let r = with(r#","conn":7,"tls_resumed":true"#).unwrap();
+        assert_eq!((r.conn, r.tls_resumed), (Some(7), Some(true)));
+        assert_eq!(with(r#","tls_resumed":"r""#).unwrap().tls_resumed, Some(true));
+        assert_eq!(with(r#","tls_resumed":".""#).unwrap().tls_resumed, Some(false));
+        assert_eq!(with(r#","tls_resumed":"""#).unwrap().tls_resumed, None);
+        let e = with(r#","tls_resumed":"yes""#).unwrap_err().to_string();
+        assert!(e.contains("tls_resumed: \"yes\""), "{e}");
     }
 }

@@ -20,6 +20,10 @@ pub(crate) struct ConnInfo {
     pub proxy_source: Option<SocketAddr>,
     pub tls_version: Option<String>,
     pub tls_cipher: Option<String>,
+    /// The connection's serial number at this backend (1, 2, ...).
+    pub conn: u64,
+    /// Whether its TLS handshake resumed a session; `None` without TLS.
+    pub tls_resumed: Option<bool>,
 }
 
 pub(crate) async fn serve(shared: Arc<Shared>, listener: Arc<Listener>, mut stream: TcpStream, peer: SocketAddr) {
@@ -33,7 +37,8 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: Arc<Listener>, mut stre
         }
     };
     let io = Rewind::new(prefix, stream);
-    let mut info = ConnInfo { peer, proxy_source, tls_version: None, tls_cipher: None };
+    let conn = shared.next_conn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut info = ConnInfo { peer, proxy_source, tls_version: None, tls_cipher: None, conn, tls_resumed: None };
     match &shared.tls {
         // A client that never finishes its handshake is cut after the (PROXY) header timeout.
         Some(acceptor) if listener.tls => match tokio::time::timeout(shared.header_timeout, acceptor.accept(io))
@@ -45,6 +50,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: Arc<Listener>, mut stre
                 info.tls_version = session.protocol_version().and_then(|v| v.as_str()).map(tls_version_name);
                 info.tls_cipher =
                     session.negotiated_cipher_suite().and_then(|s| s.suite().as_str()).map(str::to_string);
+                info.tls_resumed = session.handshake_kind().map(|k| k == rustls::HandshakeKind::Resumed);
                 http(shared, info, TokioIo::new(tls)).await
             }
             Err(e) => {

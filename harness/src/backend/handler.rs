@@ -53,6 +53,8 @@ pub(crate) fn handle<B>(shared: &Shared, info: &ConnInfo, req: Request<B>) -> Re
         duration_us: Some(start.elapsed().as_micros() as u64),
         tls_version: info.tls_version.clone(),
         tls_cipher: info.tls_cipher.clone(),
+        conn: Some(info.conn),
+        tls_resumed: info.tls_resumed,
         user_agent: headers.get("user-agent").and_then(|v| v.to_str().ok()).map(str::to_string),
     };
     if let Err(e) = shared.log.write(&rec) {

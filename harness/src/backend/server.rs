@@ -24,6 +24,8 @@ pub(crate) struct Shared {
     pub request_header_timeout: std::time::Duration,
     pub body: Bytes,
     pub tls: Option<TlsAcceptor>,
+    /// Serial numbers for accepted connections, so the log says which requests shared one.
+    pub next_conn: std::sync::atomic::AtomicU64,
 }
 
 /// A listener after binding (the real port when 0 was asked for).
@@ -65,6 +67,7 @@ impl Backend {
             log: AccessLog::create(&cfg.access_log, cfg.log_format)?,
             reject_log: cfg.reject_log.as_deref().map(RejectLog::create).transpose()?,
             stats: Arc::new(BackendStats::default()),
+            next_conn: std::sync::atomic::AtomicU64::new(1),
             trusted: cfg.trusted.clone(),
             client_ip_header: cfg.client_ip_header,
             header_timeout: cfg.header_timeout,

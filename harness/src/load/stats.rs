@@ -18,6 +18,8 @@ pub(crate) struct WorkerStats {
     pub errors: [u64; 5],
     pub full_handshakes: u64,
     pub resumed_handshakes: u64,
+    /// Connections that carried requests: opened here, or kept from an earlier phase.
+    pub connections_used: u64,
     pub bytes: u64,
     /// Completed requests per second since the start.
     pub timeline: Vec<u64>,
@@ -50,6 +52,7 @@ impl WorkerStats {
         }
         self.full_handshakes += o.full_handshakes;
         self.resumed_handshakes += o.resumed_handshakes;
+        self.connections_used += o.connections_used;
         self.bytes += o.bytes;
         if self.timeline.len() < o.timeline.len() {
             self.timeline.resize(o.timeline.len(), 0);

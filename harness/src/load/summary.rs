@@ -64,6 +64,10 @@ pub struct LoadSummary {
     pub requests_per_s: f64,
     pub ok_per_s: f64,
     pub handshakes: HandshakeCounts,
+    /// Connections that carried this phase's requests: opened in it (one handshake each),
+    /// or kept open from the warm-up.
+    #[serde(default)]
+    pub connections_used: u64,
     pub full_handshakes_per_s: f64,
     pub bytes: u64,
     pub latency_us: LatencySet,
@@ -116,6 +120,7 @@ impl LoadSummary {
             requests_per_s: per_s(s.sent),
             ok_per_s: per_s(s.ok),
             handshakes: HandshakeCounts { full: s.full_handshakes, resumed: s.resumed_handshakes },
+            connections_used: s.connections_used,
             full_handshakes_per_s: per_s(s.full_handshakes),
             bytes: s.bytes,
             latency_us: LatencySet {

@@ -62,14 +62,21 @@ impl Ctx {
 pub(crate) async fn worker(ctx: Arc<Ctx>, stats: SharedStats, mut conn: Option<Connected>) -> Option<Connected> {
     let mut journal = JournalBuf::new(ctx.journal.clone());
     let mut settled = false;
+    // A connection kept from the previous phase counts once, when it carries a request.
+    let mut carried = conn.is_some();
     while let Some((seq, intended)) = ctx.next(!settled) {
         if let Some(at) = intended {
             tokio::time::sleep_until(at.into()).await;
         }
         let id = format!("{}-{seq}", ctx.cfg.run_id);
+        let kept = std::mem::take(&mut carried) && conn.as_ref().is_some_and(|c| !c.sender.is_closed());
         let a = attempt(&ctx, &mut conn, &id, intended).await;
         let outcome = a.outcome();
-        a.record(&mut stats.lock().expect("stats lock"), ctx.t0);
+        {
+            let mut s = stats.lock().expect("stats lock");
+            s.connections_used += u64::from(kept);
+            a.record(&mut s, ctx.t0);
+        }
         journal.push(&a.entry(id, ctx.t0));
         settled |= outcome.error_class().is_none() && conn.is_some();
         ctx.completed.fetch_add(1, Ordering::Relaxed);
@@ -158,6 +165,7 @@ impl Attempt {
     /// Into the worker's histograms and counters.
     fn record(&self, s: &mut WorkerStats, t0: Instant) {
         if let Some(h) = self.handshake {
+            s.connections_used += 1;
             s.handshake.record_duration(h);
             if self.resumed {
                 s.resumed_handshakes += 1

@@ -7,7 +7,9 @@ mod summary;
 pub(crate) mod timeline;
 
 pub use growth::{Growth, HelperMemory};
-pub use report::{BuildInfo, CellReport, ClientIpSection, FaultRecord, ProxyMetrics, Report, Timings, SCHEMA_VERSION};
+pub use report::{
+    BuildInfo, CellReport, ClientIpSection, ConnectionReuse, FaultRecord, ProxyMetrics, Report, Timings, SCHEMA_VERSION,
+};
 pub use summary::{fixed, CellSummary};
 pub use timeline::{latency_curves, GuestSample, InsnRatePoint, LatencyCurve, Phase, PhaseClock, ProcSample, Timeline};
 

@@ -60,6 +60,27 @@ pub struct ProxyMetrics {
     pub guest_mem_used_growth: Option<super::Growth>,
 }
 
+/// Connection reuse on both legs of the steady phase: a proxy that opens a backend
+/// connection per request pays for it, and a comparison must show that.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ConnectionReuse {
+    /// Load generator ↔ router, from the load generator.
+    pub client: Option<crate::reconcile::LegReuse>,
+    /// Router ↔ backend, from the backend's access log (connection serials); absent when
+    /// the log does not say.
+    pub backend: Option<crate::reconcile::LegReuse>,
+}
+
+impl ConnectionReuse {
+    /// From the steady phase's load summary and the reconciled backend log.
+    pub fn of(load: Option<&LoadSummary>, backend: Option<crate::reconcile::LegReuse>) -> Self {
+        let client = load.filter(|l| l.connections_used > 0).map(|l| {
+            crate::reconcile::LegReuse::new(l.connections_used, l.sent, l.handshakes.full, l.handshakes.resumed)
+        });
+        ConnectionReuse { client, backend }
+    }
+}
+
 /// A fault as it happened, in seconds since the steady phase began: from when its start
 /// began to when it was over (its end done, or an instant fault's steps done).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -111,6 +132,9 @@ pub struct CellReport {
     #[serde(default)]
     pub insns: Option<crate::cost::InsnSection>,
     pub timings: Timings,
+    /// Connections and TLS handshakes on the client and backend legs.
+    #[serde(default)]
+    pub connections: Option<ConnectionReuse>,
     /// The harness's own load generator and backend: their RSS over the steady phase.
     #[serde(default)]
     pub helpers: Option<super::HelperMemory>,

@@ -23,6 +23,12 @@ pub struct CellSummary {
     pub insns_per_request_raw: Option<f64>,
     /// Why the cell has no instruction counts.
     pub insns_unavailable: Option<String>,
+    /// Requests per connection on the client and the backend leg.
+    pub client_req_per_conn: Option<f64>,
+    pub backend_req_per_conn: Option<f64>,
+    /// The backend leg's connections, and how many of their handshakes resumed.
+    pub backend_connections: Option<u64>,
+    pub backend_tls_resumed: Option<u64>,
     pub boot_s: f64,
 }
 
@@ -35,6 +41,8 @@ impl CellSummary {
             lat.filter(|l| l.total_corrected.is_some()).map(|l| ms(l.total.p99)).filter(|u| Some(*u) != p99);
         let proxy = c.metrics.as_ref().filter(|m| m.process.is_some() && m.samples > 0);
         let steady = c.insns.as_ref().and_then(|i| i.steady.as_ref());
+        let reuse = c.connections.as_ref();
+        let backend = reuse.and_then(|r| r.backend);
         CellSummary {
             title: c.title(),
             outcome: c.outcome,
@@ -50,6 +58,10 @@ impl CellSummary {
             insns_per_request: steady.and_then(|s| s.per_request),
             insns_per_request_raw: steady.and_then(|s| s.per_request_raw),
             insns_unavailable: c.insns.as_ref().and_then(|i| i.unavailable.clone()),
+            client_req_per_conn: reuse.and_then(|r| r.client).and_then(|l| l.requests_per_connection),
+            backend_req_per_conn: backend.and_then(|l| l.requests_per_connection),
+            backend_connections: backend.map(|l| l.connections),
+            backend_tls_resumed: backend.map(|l| l.tls_resumed),
             boot_s: c.timings.boot_s,
         }
     }
@@ -69,6 +81,19 @@ impl CellSummary {
     /// Peak RSS in MiB, `-` when absent.
     pub fn rss_mib_text(&self) -> String {
         fixed(self.proxy_rss_peak_kib.map(|k| k as f64 / 1024.0), 1)
+    }
+
+    /// `12.0 / 480.0`: requests per connection on the client and backend legs.
+    pub fn reuse_text(&self) -> String {
+        format!("{} / {}", fixed(self.client_req_per_conn, 1), fixed(self.backend_req_per_conn, 1))
+    }
+
+    /// `6 conns, 0 resumed` on the backend leg, `-` when its log did not say.
+    pub fn backend_conns_text(&self) -> String {
+        match (self.backend_connections, self.backend_tls_resumed) {
+            (Some(n), Some(r)) => format!("{n} conns, {r} resumed"),
+            _ => "-".into(),
+        }
     }
 
     /// Net instructions per request (raw in brackets), `unavailable`, or `-`.

@@ -2,8 +2,10 @@
 //! every request accounted for, each attributed to the source address that really sent it.
 mod check;
 mod error;
+mod reuse;
 mod tally;
 
 pub use check::{Assertion, Expect};
 pub use error::ReconcileError;
+pub use reuse::LegReuse;
 pub use tally::{reconcile, Mismatch, Reconciliation, SourceOutcome};

@@ -29,7 +29,7 @@ pub struct SourceOutcome {
 }
 
 /// The accounting of one run. `sent == logged + failed_unlogged + answered_unlogged`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Reconciliation {
     pub run_id: String,
     pub sent: u64,
@@ -57,6 +57,10 @@ pub struct Reconciliation {
     /// Which addresses the backend named as the client, with counts.
     pub logged_client_ips: BTreeMap<String, u64>,
     pub per_source: BTreeMap<String, SourceOutcome>,
+    /// The connections the backend saw this run's requests on; absent when its log does
+    /// not say (a format without a connection field).
+    #[serde(default)]
+    pub backend_connections: Option<super::LegReuse>,
 }
 
 struct Sent {
@@ -71,6 +75,7 @@ pub fn reconcile(journal: &Path, access_log: &Path, format: LogFormat) -> Result
     let prefix = format!("{}-", header.run_id);
     let mut sent: HashMap<String, Sent> = HashMap::new();
     let mut r = Reconciliation { run_id: header.run_id.clone(), ..Default::default() };
+    let mut conns = super::reuse::ConnTally::default();
     for e in entries {
         let e = e?;
         r.sent += 1;
@@ -98,6 +103,7 @@ pub fn reconcile(journal: &Path, access_log: &Path, format: LogFormat) -> Result
             continue;
         }
         r.logged += 1;
+        conns.add(&rec);
         // ::ffff:a.b.c.d is a.b.c.d (RFC 4291); a backend behind a dual-stack socket logs that form.
         let logged_ip = rec.client_ip.map(crate::netaddr::canonical);
         *r.logged_client_ips.entry(logged_ip.map(|ip| ip.to_string()).unwrap_or_else(|| "-".into())).or_default() += 1;
@@ -120,6 +126,7 @@ pub fn reconcile(journal: &Path, access_log: &Path, format: LogFormat) -> Result
             }
         }
     }
+    r.backend_connections = conns.finish();
     let mut ids: Vec<(&String, &Sent)> = sent.iter().filter(|(_, s)| s.logged == 0).collect();
     ids.sort_by(|a, b| a.0.cmp(b.0));
     for s in sent.values() {

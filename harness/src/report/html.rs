@@ -63,20 +63,24 @@ pub fn html_page(run: &RunView) -> Result<String, ReportError> {
 fn overview(run: &RunView) -> String {
     let mut b = String::from(
         "<section id=\"overview\"><h2>Cells</h2><table><tr><th>cell</th><th>result</th><th>client IP</th>\
-         <th>req/s</th><th>p99 ms</th><th>proxy CPU %</th><th>peak RSS MiB</th></tr>",
+         <th>req/s</th><th>p99 ms</th><th>proxy CPU %</th><th>peak RSS MiB</th>\
+         <th title=\"requests per connection: client leg / backend leg\">req/conn</th><th>backend leg</th></tr>",
     );
     for (i, c) in run.cells.iter().enumerate() {
         let s = CellSummary::of(&c.cell);
         let _ = write!(
             b,
             "<tr><td><a href=\"#cell-{i}\">{}</a></td><td class=\"{o}\">{o}</td><td>{}</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td>{}</td></tr>",
             esc(&s.title),
             s.verdict_text(),
             fixed(s.requests_per_s, 1),
             esc(&s.p99_text()),
             fixed(s.proxy_cpu_pct, 1),
             s.rss_mib_text(),
+            esc(&s.reuse_text()),
+            esc(&s.backend_conns_text()),
             o = s.outcome,
         );
     }

@@ -52,6 +52,9 @@ pub fn junit_xml(run: &RunView) -> String {
             ("proxy-cpu-pct", fixed(sum.proxy_cpu_pct, 1)),
             ("proxy-rss-peak-mib", sum.rss_mib_text()),
             ("insns-per-request", sum.insns_text()),
+            ("client-requests-per-connection", fixed(sum.client_req_per_conn, 1)),
+            ("backend-requests-per-connection", fixed(sum.backend_req_per_conn, 1)),
+            ("backend-connections", sum.backend_conns_text()),
         ] {
             let _ = writeln!(x, "      <property name=\"{n}\" value=\"{}\"/>", esc(&v));
         }

@@ -21,9 +21,9 @@ pub fn markdown(run: &RunView) -> String {
         r.started_at
     );
     m.push_str(
-        "| cell | result | client IP | sent | mismatches | req/s | p99 ms | proxy CPU % | peak RSS MiB | insns/req |\n",
+        "| cell | result | client IP | sent | mismatches | req/s | p99 ms | proxy CPU % | peak RSS MiB | insns/req | req/conn client / backend |\n",
     );
-    m.push_str("|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    m.push_str("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for c in &run.cells {
         let s = CellSummary::of(&c.cell);
         let result = match s.outcome {
@@ -32,7 +32,7 @@ pub fn markdown(run: &RunView) -> String {
         };
         let _ = writeln!(
             m,
-            "| {} | {result} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {result} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             cell(&s.title),
             s.verdict_text(),
             s.sent,
@@ -41,7 +41,8 @@ pub fn markdown(run: &RunView) -> String {
             cell(&s.p99_text()),
             fixed(s.proxy_cpu_pct, 1),
             s.rss_mib_text(),
-            cell(&s.insns_text())
+            cell(&s.insns_text()),
+            s.reuse_text()
         );
     }
     let problems: Vec<String> = run

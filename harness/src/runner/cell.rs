@@ -238,6 +238,7 @@ fn reconcile_cell(plan: &Plan, target: Target, dir: &Path, log_dir: &Path, r: &m
         r.assertions.extend(fault_assertions(&plan.fault_expect, &r.faults, &sent));
     }
     r.spoofable = spoofable_logs(plan, log_dir);
+    r.connections = Some(crate::model::ConnectionReuse::of(r.load.as_ref(), rec.backend_connections));
     r.client_ip = ClientIpSection {
         sent: rec.sent,
         logged: rec.logged,
