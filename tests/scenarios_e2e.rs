@@ -63,6 +63,16 @@ fn check_cells(report: &serde_json::Value, out: &str) {
         assert!(i["unavailable"].is_null(), "{name}: {i}");
         assert!(i["steady"]["total"].as_u64().unwrap() > 1_000_000, "{name}: {i}");
         assert!(i["steady"]["per_request_raw"].as_f64().unwrap() > 1_000.0, "{name}: {i}");
+        // Connection reuse is reported on both legs of every cell (issue 14), and every
+        // terminating proxy under keep-alive load reuses its backend connections.
+        let backend = &c["connections"]["backend"];
+        assert!(backend["connections"].as_u64().unwrap() > 0, "{name}: {}", c["connections"]);
+        assert!(c["connections"]["client"]["connections"].as_u64().unwrap() > 0, "{name}: {}", c["connections"]);
+        let proxy = c["proxy"].as_str().unwrap();
+        if proxy.contains("terminate") && proxy.ends_with("keep-alive") {
+            let per = backend["requests_per_connection"].as_f64().unwrap();
+            assert!(per >= 20.0, "{name} on {}: {per:.1} requests per backend connection: {backend}", c["target"]);
+        }
         if name != "l4-forward-baseline" {
             assert!(c["metrics"]["samples"].as_u64().unwrap() > 0, "{name}: proxy metrics sampled");
             assert!(c["metrics"]["rss_peak_kb"].as_u64().unwrap() > 0, "{name}");
@@ -471,4 +481,45 @@ fn a_proxy_nobody_restarts_fails_the_cell_with_evidence() {
     let evidence = rec["evidence"].as_str().unwrap();
     assert!(evidence.contains("never succeeded again") && evidence.contains("203.0.113."), "{evidence}");
     assert!(out.contains("FAIL fault-1-recovery"), "the terminal says why: {out}");
+}
+
+/// A build that turns backend connection reuse off on purpose (nginx's re-encrypt template
+/// as it shipped before upstream keepalive) shows it in every output: one request per
+/// backend connection against hundreds for the shipped config, in report.json, the
+/// terminal table, summary.md and junit.xml.
+#[test]
+fn a_build_without_backend_reuse_shows_it_in_the_report() {
+    if !harness::testkit::can_run(
+        "a_build_without_backend_reuse_shows_it_in_the_report",
+        &[harness::testkit::Need::Root, harness::testkit::Need::Qemu],
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let builds = "scenarios/builds/nginx-image.toml,scenarios/builds/nginx-no-reuse.toml";
+    let args = ["scenarios/nginx-reencrypt-xff.toml", "--target", "aarch64-virt", "--builds", builds];
+    let (code, report, out) =
+        run(&[&args[..], &["--repeat", "1", "--duration", "3s", "--idle", "0s"]].concat(), dir.path());
+    assert_eq!(code, 0, "{out}");
+    assert_valid(&report);
+    let cells = report["cells"].as_array().unwrap();
+    let backend = |build: &str| {
+        let c = cells.iter().find(|c| c["build"]["name"] == build).unwrap_or_else(|| panic!("{build}: {out}"));
+        c["connections"]["backend"].clone()
+    };
+    let (reused, fresh) = (backend("nginx-image"), backend("nginx-no-reuse"));
+    assert!(reused["requests_per_connection"].as_f64().unwrap() >= 20.0, "{reused}");
+    assert_eq!(fresh["requests_per_connection"].as_f64(), Some(1.0), "{fresh}");
+    assert_eq!(fresh["connections"], fresh["requests"], "{fresh}");
+    // A new backend connection per request; nginx resumes the TLS session on most of them.
+    assert_eq!(
+        fresh["tls_full"].as_u64().unwrap() + fresh["tls_resumed"].as_u64().unwrap(),
+        fresh["connections"].as_u64().unwrap(),
+        "{fresh}"
+    );
+    assert!(out.contains(" / 1.0 "), "the terminal table shows 1.0 request per backend connection: {out}");
+    let md = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+    assert!(md.contains("req/conn client / backend") && md.contains(" / 1.0 |"), "{md}");
+    let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+    assert!(junit.contains("name=\"backend-requests-per-connection\" value=\"1.0\""), "{junit}");
 }
