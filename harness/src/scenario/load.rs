@@ -47,6 +47,7 @@ pub fn load_plan(path: &Path) -> Result<Plan, ScenarioError> {
     let (expect, max_error_rate, budgets) = expect(&c, &raw.expect)?;
     let proxy = proxy(&c, &raw.proxy)?;
     let load = load(&c, &raw.load)?;
+    super::capabilities::check(&c, &raw, &proxy, &load)?;
     let faults = super::faults::faults(&c, &raw.fault, proxy.kind, load.duration)?;
     let fault_expect = super::faults::fault_expect(&c, &raw.expect, &faults)?;
     Ok(Plan {

@@ -1,6 +1,7 @@
 //! Scenario files (`scenarios/*.toml`): strict raw TOML turned into a validated plan that
 //! drives `routerlab run`. Errors name the file, line, column and field, and what is allowed.
 mod build;
+mod capabilities;
 mod ctx;
 mod error;
 mod faults;
