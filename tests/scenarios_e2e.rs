@@ -523,3 +523,36 @@ fn a_build_without_backend_reuse_shows_it_in_the_report() {
     let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
     assert!(junit.contains("name=\"backend-requests-per-connection\" value=\"1.0\""), "{junit}");
 }
+
+/// A proxy that sends PROXY v1 to a backend listening for v2: every connection is rejected,
+/// and the cell's evidence says so with the backend's reason, in report.json, the
+/// assertions and junit.xml, without anyone opening rejects.log.
+#[test]
+fn backend_rejects_are_in_the_evidence() {
+    if !harness::testkit::can_run(
+        "backend_rejects_are_in_the_evidence",
+        &[harness::testkit::Need::Root, harness::testkit::Need::Qemu],
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (code, report, out) = run(&["tests/fixtures/wrong-proxy-version.toml", "--idle", "0s"], dir.path());
+    assert_eq!(code, 100, "an assertion fails: {out}");
+    assert_valid(&report);
+    let c = &report["cells"][0];
+    assert_eq!(c["outcome"], "fail", "{out}");
+    let rejects = &c["backend_rejects"];
+    assert!(rejects["count"].as_u64().unwrap() > 0, "{rejects}");
+    assert_eq!(rejects["reasons"]["wrong-version"], rejects["count"], "{rejects}");
+    let a =
+        c["assertions"].as_array().unwrap().iter().find(|a| a["name"] == "backend-rejects").expect("backend-rejects");
+    assert_eq!(a["passed"], false);
+    let evidence = a["evidence"].as_str().unwrap();
+    assert!(
+        evidence.contains("connections rejected by the backend: wrong-version")
+            && evidence.contains("PROXY V1 header on a listener configured for v2"),
+        "{evidence}"
+    );
+    let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+    assert!(junit.contains("PROXY V1 header on a listener configured for v2"), "{junit}");
+}

@@ -38,12 +38,12 @@ fn two_minutes_of_soak_hold_the_rate_and_memory_stays_flat() {
     for name in ["rss-growth", "harness-rss-growth"] {
         assert_eq!(assertion(c, name)["passed"], true, "{name}: {}", assertion(c, name)["evidence"]);
     }
-    // Slopes come from samples across the whole phase: the guest agent's (about 2 per
-    // second) and the host's (1 per second).
+    // Slopes come from samples across the phase after its settling quarter (90 of 120 s):
+    // the guest agent's (about 2 per second) and the host's (1 per second).
     let m = &c["metrics"];
     for g in [&m["rss_growth"], &m["guest_mem_used_growth"], &c["helpers"]["load"], &c["helpers"]["backend"]] {
-        assert!(g["samples"].as_u64().unwrap() >= 100, "{g}");
-        assert!(g["span_s"].as_f64().unwrap() >= 110.0, "{g}");
+        assert!(g["samples"].as_u64().unwrap() >= 80, "{g}");
+        assert!((85.0..=95.0).contains(&g["span_s"].as_f64().unwrap()), "{g}");
         assert!(g["first_kb"].as_u64().unwrap() > 1000, "{g}");
     }
     let schema: serde_json::Value =

@@ -58,8 +58,12 @@ fn plans(a: &RunArgs) -> Result<Vec<Plan>, Failure> {
         p.load.warmup = a.warmup.unwrap_or(p.load.warmup);
         p.load.idle = a.idle.unwrap_or(p.load.idle);
         if !a.builds.is_empty() {
-            p.proxy.builds =
-                a.builds.iter().map(|b| load_build(b, p.proxy.kind)).collect::<Result<_, _>>().bad_input()?;
+            p.proxy.builds = a
+                .builds
+                .iter()
+                .map(|b| load_build(b, p.proxy.kind, p.proxy.client_ip_header))
+                .collect::<Result<_, _>>()
+                .bad_input()?;
         }
     }
     Ok(plans)

@@ -12,6 +12,8 @@ pub enum Metric {
     PeakRss,
     Errors,
     ClientIp,
+    /// Requests per backend connection: how well the proxy reuses its backend connections.
+    BackendReuse,
     /// Guest instructions per completed request (background subtracted), and its parts.
     Insns,
     InsnsUser,
@@ -19,7 +21,7 @@ pub enum Metric {
 }
 
 impl Metric {
-    pub const ALL: [Metric; 12] = [
+    pub const ALL: [Metric; 13] = [
         Metric::Insns,
         Metric::InsnsUser,
         Metric::InsnsKernel,
@@ -31,6 +33,7 @@ impl Metric {
         Metric::CpuPer1k,
         Metric::PeakRss,
         Metric::Errors,
+        Metric::BackendReuse,
         Metric::ClientIp,
     ];
 
@@ -45,6 +48,7 @@ impl Metric {
             Metric::CpuPer1k => "cpu-per-1k",
             Metric::PeakRss => "rss",
             Metric::Errors => "errors",
+            Metric::BackendReuse => "req/backend-conn",
             Metric::ClientIp => "client-ip",
             Metric::Insns => "insns/req",
             Metric::InsnsUser => "insns/req-user",
@@ -59,6 +63,7 @@ impl Metric {
             Metric::CpuPer1k => "CPU-s/1k req",
             Metric::PeakRss => "MiB",
             Metric::Errors => "",
+            Metric::BackendReuse => "req/conn",
             Metric::ClientIp => "",
             Metric::Insns | Metric::InsnsUser | Metric::InsnsKernel => "insns",
         }
@@ -81,7 +86,7 @@ impl Metric {
 
     /// Whether a larger value is the better one (for the change column's wording).
     pub fn higher_is_better(self) -> bool {
-        matches!(self, Metric::Throughput | Metric::Handshakes)
+        matches!(self, Metric::Throughput | Metric::Handshakes | Metric::BackendReuse)
     }
 
     pub fn parse(s: &str) -> Option<Metric> {
@@ -121,6 +126,7 @@ impl Metric {
                 c.metrics.as_ref().filter(|m| m.samples > 0).and_then(|m| m.rss_peak_kb).map(|k| k as f64 / 1024.0)
             }
             Metric::Errors => l.map(|l| l.errors.total() as f64),
+            Metric::BackendReuse => c.connections.as_ref()?.backend?.requests_per_connection,
             Metric::ClientIp => None,
             Metric::Insns => steady(c)?.per_request,
             Metric::InsnsUser => steady(c)?.per_request_user,
@@ -144,4 +150,21 @@ impl Metric {
 
 fn steady(c: &CellReport) -> Option<&crate::cost::PhaseCost> {
     c.insns.as_ref()?.steady.as_ref()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Metric;
+    use crate::model::{CellReport, ConnectionReuse};
+    use crate::reconcile::LegReuse;
+
+    #[test]
+    fn backend_reuse_is_read_from_the_backend_leg_and_more_is_better() {
+        let mut c = CellReport::default();
+        assert_eq!(Metric::BackendReuse.value(&c), None, "not recorded is not 0");
+        c.connections = Some(ConnectionReuse { client: None, backend: Some(LegReuse::new(3, 600, 3, 0)) });
+        assert_eq!(Metric::BackendReuse.value(&c), Some(200.0));
+        assert!(Metric::BackendReuse.higher_is_better());
+        assert_eq!(Metric::parse("req/backend-conn"), Some(Metric::BackendReuse));
+    }
 }

@@ -8,7 +8,8 @@ pub(crate) mod timeline;
 
 pub use growth::{Growth, HelperMemory};
 pub use report::{
-    BuildInfo, CellReport, ClientIpSection, ConnectionReuse, FaultRecord, ProxyMetrics, Report, Timings, SCHEMA_VERSION,
+    BuildInfo, CellReport, ClientIpSection, ConnectionReuse, FaultRecord, ProxyMetrics, RejectSummary, Report, Timings,
+    SCHEMA_VERSION,
 };
 pub use summary::{fixed, CellSummary};
 pub use timeline::{latency_curves, GuestSample, InsnRatePoint, LatencyCurve, Phase, PhaseClock, ProcSample, Timeline};

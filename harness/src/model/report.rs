@@ -81,6 +81,28 @@ impl ConnectionReuse {
     }
 }
 
+/// Connections the backend refused during the cell's load (its rejects log).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RejectSummary {
+    pub count: u64,
+    /// Counts per reason (`proxy-version`, `untrusted`, `tls-handshake`, ...).
+    pub reasons: std::collections::BTreeMap<String, u64>,
+    /// The first few, as `reason from peer: detail`.
+    pub examples: Vec<String>,
+}
+
+impl RejectSummary {
+    /// `480 connections rejected by the backend: proxy-version 480; e.g. ...`.
+    pub fn describe(&self) -> String {
+        let reasons: Vec<String> = self.reasons.iter().map(|(r, n)| format!("{r} {n}")).collect();
+        let mut s = format!("{} connections rejected by the backend: {}", self.count, reasons.join(", "));
+        if !self.examples.is_empty() {
+            s.push_str(&format!("; e.g. {}", self.examples.join("; ")));
+        }
+        s
+    }
+}
+
 /// A fault as it happened, in seconds since the steady phase began: from when its start
 /// began to when it was over (its end done, or an instant fault's steps done).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -132,6 +154,9 @@ pub struct CellReport {
     #[serde(default)]
     pub insns: Option<crate::cost::InsnSection>,
     pub timings: Timings,
+    /// Connections the backend refused during the load; absent when its log does not say.
+    #[serde(default)]
+    pub backend_rejects: Option<RejectSummary>,
     /// Connections and TLS handshakes on the client and backend legs.
     #[serde(default)]
     pub connections: Option<ConnectionReuse>,

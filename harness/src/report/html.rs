@@ -88,6 +88,21 @@ fn overview(run: &RunView) -> String {
     b
 }
 
+/// `client leg: 3 connections, 412.3 requests each, 0 full + 0 resumed TLS handshakes; backend leg: ...`.
+fn reuse_text(r: &crate::model::ConnectionReuse) -> String {
+    let leg = |name: &str, l: &Option<crate::reconcile::LegReuse>| match l {
+        Some(l) => format!(
+            "{name} leg: {} connections, {} requests each, {} full + {} resumed TLS handshakes",
+            l.connections,
+            fixed(l.requests_per_connection, 1),
+            l.tls_full,
+            l.tls_resumed
+        ),
+        None => format!("{name} leg: not recorded"),
+    };
+    format!("{}; {}", leg("client", &r.client), leg("backend", &r.backend))
+}
+
 fn cell_section(i: usize, c: &CellView, run: &RunView) -> Result<String, ReportError> {
     let k = &c.cell;
     let mut b = format!(
@@ -103,6 +118,8 @@ fn cell_section(i: usize, c: &CellView, run: &RunView) -> Result<String, ReportE
         ("tunnel", Some(k.tunnel.clone())),
         ("expect", Some(k.expect.to_string())),
         ("image", k.image.clone()),
+        ("connections", k.connections.as_ref().map(reuse_text)),
+        ("backend rejects", k.backend_rejects.as_ref().map(|r| r.describe())),
         ("error", k.error.clone()),
     ] {
         if let Some(v) = v {

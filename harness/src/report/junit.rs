@@ -55,6 +55,7 @@ pub fn junit_xml(run: &RunView) -> String {
             ("client-requests-per-connection", fixed(sum.client_req_per_conn, 1)),
             ("backend-requests-per-connection", fixed(sum.backend_req_per_conn, 1)),
             ("backend-connections", sum.backend_conns_text()),
+            ("backend-rejects", k.backend_rejects.as_ref().map(|r| r.count.to_string()).unwrap_or_else(|| "-".into())),
         ] {
             let _ = writeln!(x, "      <property name=\"{n}\" value=\"{}\"/>", esc(&v));
         }

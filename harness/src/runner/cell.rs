@@ -166,6 +166,7 @@ async fn drive(
     let mut probe = CostProbe::idle(&mut s.vm, plan.load.idle).await;
     let idle_window = probe.measured_idle().then(|| (idle_from, s.vm.host_clock()));
     let to = LoadTarget { dir, url: &url, ca: &ca, sources: &sources };
+    let rejects_from = super::rejects::mark(&s.log_dir);
     let mut host = FaultHost { target, vm: &mut s.vm, lab: &mut s.lab, backend: &s.backend, log_dir: &s.log_dir, ctx };
     let p = super::phases::run(plan, &to, &mut host, &faults, &mut probe).await?;
     (r.timings.warmup_s, r.timings.steady_s) = (p.warmup_s, p.steady_s);
@@ -192,6 +193,10 @@ async fn drive(
 
     ctx.phase("reconcile");
     reconcile_cell(plan, target, dir, &s.log_dir, r)?;
+    r.backend_rejects = super::rejects::since(&s.log_dir, rejects_from);
+    if let Some(a) = r.backend_rejects.as_ref().and_then(|b| super::rejects::assertion(b, !plan.faults.is_empty())) {
+        r.assertions.push(a);
+    }
     Ok(script.stop)
 }
 
@@ -269,8 +274,8 @@ fn metrics(s: &MetricsSeries, process: &str, up0: f64, up1: f64, steady_s: f64) 
         guest_mem_available_min_kb: g.iter().map(|p| p.mem_available_kb).min(),
         qemu_host_cpu_mean_pct: mean(&h),
         samples: p.len(),
-        rss_growth: Growth::fit(&p.iter().map(|v| (v.0, v.2)).collect::<Vec<_>>()),
-        guest_mem_used_growth: Growth::fit(
+        rss_growth: Growth::fit_settled(&p.iter().map(|v| (v.0, v.2)).collect::<Vec<_>>()),
+        guest_mem_used_growth: Growth::fit_settled(
             &g.iter().map(|p| (p.uptime, p.mem_total_kb.saturating_sub(p.mem_available_kb))).collect::<Vec<_>>(),
         ),
     }

@@ -45,7 +45,7 @@ fn fit_window(samples: &[Sample], from: Instant, to: Instant) -> HelperMemory {
     let fit = |pick: fn(&Sample) -> Option<u64>| {
         let pts: Vec<(f64, u64)> =
             window.iter().filter_map(|s| pick(s).map(|kb| ((s.0 - from).as_secs_f64(), kb))).collect();
-        Growth::fit(&pts)
+        Growth::fit_settled(&pts)
     };
     HelperMemory { load: fit(|s| s.1), backend: fit(|s| s.2) }
 }
@@ -73,15 +73,16 @@ mod tests {
         let t0 = Instant::now();
         let at = |s: u64| t0 + Duration::from_secs(s);
         // The load grows 1 KiB/s inside [10, 40]; before 10 s it jumped (warm-up) and is
-        // left out. The backend vanished after 20 s (a restart gives a new pid).
+        // left out, and so is the window's settling quarter (10-17.5 s). The backend vanished
+        // after 30 s (a restart gives a new pid).
         let samples: Vec<Sample> =
-            (0..=50).map(|s| (at(s), Some(if s < 10 { 100 } else { 1000 + s }), (s <= 20).then_some(500))).collect();
+            (0..=50).map(|s| (at(s), Some(if s < 10 { 100 } else { 1000 + s }), (s <= 30).then_some(500))).collect();
         let m = fit_window(&samples, at(10), at(40));
         let load = m.load.unwrap();
         assert!((load.kib_per_min - 60.0).abs() < 0.01, "{load:?}");
-        assert_eq!((load.samples, load.first_kb, load.last_kb), (31, 1010, 1040));
+        assert_eq!((load.samples, load.first_kb, load.last_kb), (23, 1018, 1040));
         let backend = m.backend.unwrap();
-        assert_eq!((backend.samples, backend.kib_per_min), (11, 0.0));
+        assert_eq!((backend.samples, backend.kib_per_min), (16, 0.0));
         assert_eq!(fit_window(&samples, at(45), at(50)).load, None, "5 s is too short to call a trend");
     }
 }

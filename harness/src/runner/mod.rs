@@ -13,6 +13,7 @@ mod insns;
 mod nginx_backend;
 mod phases;
 mod recovery;
+mod rejects;
 mod script;
 mod session;
 mod setup;

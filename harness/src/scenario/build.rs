@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use toml::Spanned;
 
 use super::ctx::Ctx;
-use super::plan::ProxyKind;
+use super::plan::{kebab, ClientIpHeaderMode, ProxyKind};
 use super::ScenarioError;
 
 #[derive(Debug, serde::Deserialize)]
@@ -33,6 +33,10 @@ pub(crate) struct RawBuild {
     /// custom kind: the process name to watch for CPU and memory.
     #[serde(default)]
     pub process: Option<Spanned<String>>,
+    /// What this build can send (its capabilities): a scenario asking for another
+    /// client-ip-header is refused before anything boots.
+    #[serde(default)]
+    pub client_ip_headers: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -83,11 +87,15 @@ impl BuildPlan {
 }
 
 /// Read a build file (`run --builds`). Relative paths are relative to the file.
-pub fn load_build(path: &Path, kind: ProxyKind) -> Result<BuildPlan, ScenarioError> {
+pub fn load_build(
+    path: &Path,
+    kind: ProxyKind,
+    header: Option<ClientIpHeaderMode>,
+) -> Result<BuildPlan, ScenarioError> {
     let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read { path: path.into(), source })?;
     let c = Ctx { path, text: &text };
     let raw: RawBuild = toml::from_str(&text).or_else(|e| c.err(e.span().unwrap_or(0..0), "-", e.message().trim()))?;
-    build_plan(&c, &raw, "", kind)
+    build_plan(&c, &raw, "", kind, header)
 }
 
 /// Validate one build. `field` prefixes error fields (`proxy.build[1].` in a scenario).
@@ -96,6 +104,7 @@ pub(crate) fn build_plan(
     raw: &RawBuild,
     field: &str,
     kind: ProxyKind,
+    header: Option<ClientIpHeaderMode>,
 ) -> Result<BuildPlan, ScenarioError> {
     let name = raw.name.get_ref();
     if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
@@ -129,7 +138,31 @@ pub(crate) fn build_plan(
         process: raw.process.as_ref().map(|s| s.get_ref().clone()),
     };
     fits_kind(c, raw, field, kind, &plan)?;
+    sends(c, raw, field, header)?;
     Ok(plan)
+}
+
+/// A build that says what it can send (`client-ip-headers`) must be able to send what the
+/// scenario asks for.
+fn sends(c: &Ctx<'_>, raw: &RawBuild, field: &str, header: Option<ClientIpHeaderMode>) -> Result<(), ScenarioError> {
+    const KNOWN: [&str; 5] = ["xff-append", "xff-replace", "forwarded", "proxy-v1", "proxy-v2"];
+    let Some(list) = &raw.client_ip_headers else { return Ok(()) };
+    let field = format!("{field}client-ip-headers");
+    if let Some(bad) = list.get_ref().iter().find(|h| !KNOWN.contains(&h.as_str())) {
+        return c.err(list.span(), &field, format!("{bad:?} is not one of {}", KNOWN.join(", ")));
+    }
+    match header.map(|h| kebab(&h)) {
+        Some(h) if !list.get_ref().contains(&h) => c.err(
+            list.span(),
+            &field,
+            format!(
+                "build {:?} sends only {}; the scenario asks for {h}",
+                raw.name.get_ref(),
+                list.get_ref().join(", ")
+            ),
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// A path as the scenario file wrote it, relative to the file's directory.
@@ -300,15 +333,34 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let f = d.path().join("b.toml");
         std::fs::write(&f, "name = \"alt\"\napt = [\"haproxy=2.6.12-1+deb12u3\"]\n").unwrap();
-        let b = load_build(&f, ProxyKind::Haproxy).unwrap();
+        let b = load_build(&f, ProxyKind::Haproxy, None).unwrap();
         assert_eq!(b.source, BuildSource::Apt(vec!["haproxy=2.6.12-1+deb12u3".into()]));
         std::fs::write(&f, "name = \"alt\"\napt = [\"haproxy\"]\n").unwrap();
-        assert!(load_build(&f, ProxyKind::L4Forward)
+        assert!(load_build(&f, ProxyKind::L4Forward, None)
             .unwrap_err()
             .to_string()
             .contains("l4-forward has no proxy build"));
         std::fs::write(&f, "name = \"a b\"\n").unwrap();
-        let e = load_build(&f, ProxyKind::Haproxy).unwrap_err().to_string();
+        let e = load_build(&f, ProxyKind::Haproxy, None).unwrap_err().to_string();
         assert!(e.contains("b.toml:1:8: name:"), "{e}");
+    }
+
+    #[test]
+    fn a_build_that_says_what_it_sends_is_held_to_it() {
+        use ClientIpHeaderMode::{ProxyV1, ProxyV2};
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("b.toml");
+        std::fs::write(&f, "name = \"v1only\"\napt = [\"x\"]\nclient-ip-headers = [\"proxy-v1\"]\n").unwrap();
+        assert!(load_build(&f, ProxyKind::Haproxy, Some(ProxyV1)).is_ok());
+        let e = load_build(&f, ProxyKind::Haproxy, Some(ProxyV2)).unwrap_err().to_string();
+        assert!(
+            e.contains(
+                "b.toml:3:21: client-ip-headers: build \"v1only\" sends only proxy-v1; the scenario asks for proxy-v2"
+            ),
+            "{e}"
+        );
+        std::fs::write(&f, "name = \"x\"\napt = [\"x\"]\nclient-ip-headers = [\"proxy-v3\"]\n").unwrap();
+        let e = load_build(&f, ProxyKind::Haproxy, None).unwrap_err().to_string();
+        assert!(e.contains("client-ip-headers: \"proxy-v3\" is not one of"), "{e}");
     }
 }

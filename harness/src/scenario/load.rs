@@ -107,7 +107,7 @@ fn proxy(c: &Ctx<'_>, raw: &RawProxy) -> Result<ProxyPlan, ScenarioError> {
     let mode = raw.mode.as_ref().map(|m| c.choose(m, "proxy.mode", &modes)).transpose()?;
     let header = raw.client_ip_header.as_ref().map(|h| c.choose(h, "proxy.client-ip-header", &headers)).transpose()?;
     combination(c, raw, kind, mode, header)?;
-    Ok(ProxyPlan { kind, mode, client_ip_header: header, builds: builds(c, raw, kind)? })
+    Ok(ProxyPlan { kind, mode, client_ip_header: header, builds: builds(c, raw, kind, header)? })
 }
 
 /// What a kind can do in a mode: l4-forward takes nothing, passthrough sends PROXY headers,
@@ -145,10 +145,10 @@ fn combination(
 }
 
 /// The builds to run, names unique; the image's own proxy when none is named.
-fn builds(c: &Ctx<'_>, raw: &RawProxy, kind: ProxyKind) -> Result<Vec<BuildPlan>, ScenarioError> {
+fn builds(c: &Ctx<'_>, raw: &RawProxy, kind: ProxyKind, header: Option<H>) -> Result<Vec<BuildPlan>, ScenarioError> {
     let mut builds: Vec<BuildPlan> = Vec::new();
     for (i, b) in raw.build.iter().enumerate() {
-        let plan = super::build::build_plan(c, b, &format!("proxy.build[{}].", i + 1), kind)?;
+        let plan = super::build::build_plan(c, b, &format!("proxy.build[{}].", i + 1), kind, header)?;
         if builds.iter().any(|x| x.name == plan.name) {
             let field = format!("proxy.build[{}].name", i + 1);
             return c.err(b.name.span(), &field, format!("{:?} is used twice", plan.name));
