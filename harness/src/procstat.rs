@@ -13,6 +13,12 @@ pub(crate) fn number(f: &[String], n: usize) -> Option<u64> {
     f.get(n - 3)?.parse().ok()
 }
 
+/// `VmRSS` from `/proc/PID/status`, in KiB; `None` when the process is gone.
+pub(crate) fn vm_rss_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.split_whitespace().next()?.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -21,5 +27,7 @@ mod tests {
         assert!(matches!(f[0].as_str(), "R" | "S"), "{f:?}");
         assert!(super::number(&f, 22).is_some(), "starttime");
         assert!(super::fields(u32::MAX).is_none());
+        assert!(super::vm_rss_kb(std::process::id()).is_some_and(|kb| kb > 100));
+        assert_eq!(super::vm_rss_kb(u32::MAX), None);
     }
 }

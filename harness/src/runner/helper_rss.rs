@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::model::{Growth, HelperMemory};
+use crate::procstat::vm_rss_kb;
 
 /// When, and the load's and the backend's RSS (KiB) if each was there.
 type Sample = (Instant, Option<u64>, Option<u64>);
@@ -50,23 +51,9 @@ fn fit_window(samples: &[Sample], from: Instant, to: Instant) -> HelperMemory {
     HelperMemory { load: fit(|s| s.1), backend: fit(|s| s.2) }
 }
 
-/// `VmRSS` from `/proc/PID/status`, in KiB.
-pub(crate) fn vm_rss_kb(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn this_process_has_a_resident_set_and_a_missing_one_has_none() {
-        let kb = vm_rss_kb(std::process::id()).unwrap();
-        assert!(kb > 100, "{kb} KiB");
-        assert_eq!(vm_rss_kb(u32::MAX), None);
-    }
 
     #[test]
     fn only_the_window_is_fitted_and_a_vanished_process_stops_counting() {

@@ -197,13 +197,9 @@ fn read_proc(pid: u32) -> Option<(u64, u64)> {
     }
     // utime + stime (fields 14 and 15).
     let ticks = crate::procstat::number(&f, 14)? + crate::procstat::number(&f, 15)?;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0);
-    Some((ticks, rss))
+    // A process whose status cannot be read (it is exiting) counts 0, as before.
+    std::fs::metadata(format!("/proc/{pid}/status")).ok()?;
+    Some((ticks, crate::procstat::vm_rss_kb(pid).unwrap_or(0)))
 }
 
 #[cfg(test)]
