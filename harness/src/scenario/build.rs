@@ -145,11 +145,11 @@ pub(crate) fn build_plan(
 /// A build that says what it can send (`client-ip-headers`) must be able to send what the
 /// scenario asks for.
 fn sends(c: &Ctx<'_>, raw: &RawBuild, field: &str, header: Option<ClientIpHeaderMode>) -> Result<(), ScenarioError> {
-    const KNOWN: [&str; 5] = ["xff-append", "xff-replace", "forwarded", "proxy-v1", "proxy-v2"];
     let Some(list) = &raw.client_ip_headers else { return Ok(()) };
     let field = format!("{field}client-ip-headers");
-    if let Some(bad) = list.get_ref().iter().find(|h| !KNOWN.contains(&h.as_str())) {
-        return c.err(list.span(), &field, format!("{bad:?} is not one of {}", KNOWN.join(", ")));
+    let known: Vec<&str> = ClientIpHeaderMode::ALL.iter().map(|(n, _)| *n).collect();
+    if let Some(bad) = list.get_ref().iter().find(|h| !known.contains(&h.as_str())) {
+        return c.err(list.span(), &field, format!("{bad:?} is not one of {}", known.join(", ")));
     }
     match header.map(|h| kebab(&h)) {
         Some(h) if !list.get_ref().contains(&h) => c.err(

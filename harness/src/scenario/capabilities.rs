@@ -113,7 +113,7 @@ mod tests {
         let t = table();
         assert_eq!(t.keys().collect::<Vec<_>>(), ["haproxy", "nginx"]);
         let modes = ["terminate-reencrypt", "terminate-plain", "passthrough-proxy-protocol"];
-        let headers = ["xff-append", "xff-replace", "forwarded", "proxy-v1", "proxy-v2"];
+        let headers: Vec<&str> = crate::scenario::ClientIpHeaderMode::ALL.iter().map(|(n, _)| *n).collect();
         for (kind, caps) in &t {
             assert!(caps.modes.iter().all(|m| modes.contains(&m.as_str())), "{kind}: {:?}", caps.modes);
             assert!(caps.client_ip_header.iter().all(|h| headers.contains(&h.as_str())), "{kind}");

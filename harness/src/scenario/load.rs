@@ -96,16 +96,9 @@ fn proxy(c: &Ctx<'_>, raw: &RawProxy) -> Result<ProxyPlan, ScenarioError> {
         ("terminate-plain", ProxyMode::TerminatePlain),
         ("passthrough-proxy-protocol", ProxyMode::PassthroughProxyProtocol),
     ];
-    let headers = [
-        ("xff-append", H::XffAppend),
-        ("xff-replace", H::XffReplace),
-        ("forwarded", H::Forwarded),
-        ("proxy-v1", H::ProxyV1),
-        ("proxy-v2", H::ProxyV2),
-    ];
     let kind = c.choose(&raw.kind, "proxy.kind", &kinds)?;
     let mode = raw.mode.as_ref().map(|m| c.choose(m, "proxy.mode", &modes)).transpose()?;
-    let header = raw.client_ip_header.as_ref().map(|h| c.choose(h, "proxy.client-ip-header", &headers)).transpose()?;
+    let header = raw.client_ip_header.as_ref().map(|h| c.choose(h, "proxy.client-ip-header", &H::ALL)).transpose()?;
     combination(c, raw, kind, mode, header)?;
     Ok(ProxyPlan { kind, mode, client_ip_header: header, builds: builds(c, raw, kind, header)? })
 }

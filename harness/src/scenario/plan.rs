@@ -41,6 +41,17 @@ pub enum ClientIpHeaderMode {
     ProxyV2,
 }
 
+impl ClientIpHeaderMode {
+    /// Each mode as a scenario or build file names it.
+    pub const ALL: [(&'static str, ClientIpHeaderMode); 5] = [
+        ("xff-append", ClientIpHeaderMode::XffAppend),
+        ("xff-replace", ClientIpHeaderMode::XffReplace),
+        ("forwarded", ClientIpHeaderMode::Forwarded),
+        ("proxy-v1", ClientIpHeaderMode::ProxyV1),
+        ("proxy-v2", ClientIpHeaderMode::ProxyV2),
+    ];
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BackendKind {
