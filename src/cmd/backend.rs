@@ -11,6 +11,7 @@ pub fn run(a: BackendArgs) -> CmdResult {
     let mut cfg = BackendConfig::new(a.listen, a.access_log);
     cfg.tls_cert = a.tls_cert;
     cfg.tls_key = a.tls_key;
+    cfg.keylog = a.keylog;
     cfg.proxy_protocol = a.proxy_protocol;
     cfg.trusted = CidrList::new(a.trusted);
     cfg.client_ip_header = a.client_ip_header;

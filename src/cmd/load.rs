@@ -123,6 +123,7 @@ fn config(url: &str, a: &LoadArgs) -> Result<LoadConfig, Failure> {
     cfg.headers = a.header.iter().map(|h| parse_header(h)).collect::<Result<_, _>>().bad_input()?;
     cfg.timeout = a.timeout;
     cfg.journal = a.journal.clone();
+    cfg.keylog = a.keylog.clone();
     if let Some(id) = &a.run_id {
         if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
             return Err(Failure::BadInput(anyhow::anyhow!(

@@ -58,6 +58,8 @@ pub struct BackendConfig {
     pub listen: Vec<ListenSpec>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// Where TLS secrets go (SSLKEYLOGFILE format), for Wireshark.
+    pub keylog: Option<PathBuf>,
     /// Default PROXY mode for listeners that do not say.
     pub proxy_protocol: HeaderPolicy,
     /// Who may send PROXY headers and forwarding headers.
@@ -81,6 +83,7 @@ impl BackendConfig {
             listen,
             tls_cert: None,
             tls_key: None,
+            keylog: None,
             proxy_protocol: HeaderPolicy::Off,
             trusted: CidrList::default(),
             client_ip_header: ClientIpHeader::Xff,

@@ -58,7 +58,8 @@ impl Backend {
         let listeners = cfg.listeners()?;
         let tls = match (&cfg.tls_cert, &cfg.tls_key) {
             (Some(c), Some(k)) if listeners.iter().any(|l| l.tls) => {
-                let sc = crate::tls::server_config(c, k, &[b"h2", b"http/1.1"])?;
+                let mut sc = crate::tls::server_config(c, k, &[b"h2", b"http/1.1"])?;
+                sc.key_log = crate::tls::key_log(cfg.keylog.as_deref());
                 Some(TlsAcceptor::from(Arc::new(sc)))
             }
             _ => None,

@@ -93,6 +93,8 @@ pub struct LoadConfig {
     /// Budget for one request, connection and handshake included.
     pub timeout: Duration,
     pub journal: Option<PathBuf>,
+    /// Where TLS secrets go (SSLKEYLOGFILE format), for Wireshark.
+    pub keylog: Option<PathBuf>,
     /// Prefix of every X-Request-Id; random per run unless set.
     pub run_id: String,
     /// Show a progress bar (only ever on a TTY).
@@ -115,6 +117,7 @@ impl LoadConfig {
             headers: Vec::new(),
             timeout: Duration::from_secs(10),
             journal: None,
+            keylog: None,
             run_id: random_run_id(),
             progress: false,
             settle: false,

@@ -37,13 +37,7 @@ pub async fn run_keeping(cfg: LoadConfig, kept: Connections) -> Result<(LoadSumm
             return Err(LoadError::SourceFamily { source_ip: src, family, target: addr });
         }
     }
-    let tls = if cfg.target.tls {
-        let resumption = if cfg.policy == ConnPolicy::NewConn { Resumption::Disabled } else { Resumption::Enabled };
-        let alpn: &[&[u8]] = if cfg.http2 { &[b"h2"] } else { &[b"http/1.1"] };
-        Some(Arc::new(client_config(&cfg.trust, resumption, alpn)?))
-    } else {
-        None
-    };
+    let tls = if cfg.target.tls { Some(Arc::new(tls_config(&cfg)?)) } else { None };
     let connector = Connector::new(addr, tls, &cfg.target.host, cfg.http2)?;
     let journal = match &cfg.journal {
         Some(p) => {
@@ -106,4 +100,14 @@ pub async fn run_keeping(cfg: LoadConfig, kept: Connections) -> Result<(LoadSumm
     let interrupted = ctx.stop.load(Ordering::Relaxed);
     let journal_errors = journal.as_ref().map(|j| j.write_errors()).unwrap_or(0);
     Ok((LoadSummary::build(&ctx.cfg, &merged, elapsed, interrupted, journal_errors), Connections(open)))
+}
+
+/// The client's TLS config: resumption per the connection policy, ALPN per protocol, and
+/// the key log (`--keylog`, or `SSLKEYLOGFILE`).
+fn tls_config(cfg: &LoadConfig) -> Result<rustls::ClientConfig, LoadError> {
+    let resumption = if cfg.policy == ConnPolicy::NewConn { Resumption::Disabled } else { Resumption::Enabled };
+    let alpn: &[&[u8]] = if cfg.http2 { &[b"h2"] } else { &[b"http/1.1"] };
+    let mut c = client_config(&cfg.trust, resumption, alpn)?;
+    c.key_log = crate::tls::key_log(cfg.keylog.as_deref());
+    Ok(c)
 }
