@@ -106,6 +106,10 @@ pub struct RunArgs {
     /// Do not load the insn-count QEMU plugin (no instruction counts; reports say so).
     #[arg(long)]
     pub no_insn_count: bool,
+    /// Record every link with tcpdump and keep the packets and TLS keys of failing cells
+    /// (on-failure), of every cell (always), or none (off).
+    #[arg(long, default_value = "on-failure", value_name = "off|on-failure|always")]
+    pub capture: harness::capture::CaptureMode,
     #[command(flatten)]
     pub dirs: ImageDirs,
 }
@@ -263,6 +267,9 @@ pub struct BackendArgs {
     pub tls_cert: Option<PathBuf>,
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Append TLS secrets here (SSLKEYLOGFILE format), so Wireshark can decrypt the traffic.
+    #[arg(long, env = "SSLKEYLOGFILE", value_name = "FILE")]
+    pub keylog: Option<PathBuf>,
     /// PROXY protocol for listeners that don't say.
     #[arg(long, default_value = "off", value_name = "off|v1|v2|any")]
     pub proxy_protocol: HeaderPolicy,
@@ -291,6 +298,9 @@ pub struct BackendArgs {
 pub struct LoadArgs {
     /// http:// or https:// URL.
     pub url: String,
+    /// Append TLS secrets here (SSLKEYLOGFILE format), so Wireshark can decrypt the traffic.
+    #[arg(long, env = "SSLKEYLOGFILE", value_name = "FILE")]
+    pub keylog: Option<PathBuf>,
     /// Closed loop with N connections (default 16), or with --rate the most requests in flight (default 64).
     #[arg(short = 'c', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub connections: Option<u32>,

@@ -56,6 +56,10 @@ fn check_cells(report: &serde_json::Value, out: &str) {
             Some(ip["logged"].as_u64().unwrap() + ip["failed"].as_u64().unwrap()),
             "{name}: sent = logged + failed"
         );
+        // Every link was recorded (the default, on-failure) and, the cell passing, dropped.
+        let cap = &c["capture"];
+        assert!(cap["error"].is_null() && cap["kept"] == false, "{name}: {cap}");
+        assert!(!Path::new(c["dir"].as_str().unwrap()).join("capture").exists(), "{name}");
         let want = if name == "l4-forward-baseline" { "lost" } else { "preserved" };
         assert_eq!(ip["verdict"], want, "{name}");
         // Every cell counts guest instructions (the plugin is built with the binary).
@@ -555,4 +559,70 @@ fn backend_rejects_are_in_the_evidence() {
     );
     let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
     assert!(junit.contains("PROXY V1 header on a listener configured for v2"), "{junit}");
+    // The backend warned about every rejected connection on its stderr, a file here: no
+    // colour codes in it, nor in any other text file of the run.
+    let err = std::fs::read_to_string(Path::new(c["dir"].as_str().unwrap()).join("backend.backend.err")).unwrap();
+    assert!(!err.is_empty());
+    assert_eq!(harness::testkit::files_with_ansi(dir.path()), Vec::<PathBuf>::new());
+}
+
+/// A layer-4 forward expected to preserve the client fails, and its capture (on by default
+/// for failing cells) says what each link carried for a failing request: the client's
+/// address as the source on the access link and the WAN, the router's tunnel address on the
+/// tunnel and the LAN. The pcaps, the key log and the Wireshark line are in the cell.
+#[test]
+fn a_failing_cell_keeps_its_packets_and_names_the_link_where_the_client_was_lost() {
+    if !harness::testkit::can_run(
+        "a_failing_cell_keeps_its_packets_and_names_the_link_where_the_client_was_lost",
+        &[harness::testkit::Need::Root, harness::testkit::Need::Qemu],
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (code, report, out) = run(&["tests/fixtures/l4-forward-expected-preserved.toml", "--idle", "0s"], dir.path());
+    assert_eq!(code, 100, "an assertion fails: {out}");
+    assert_valid(&report);
+    let c = &report["cells"][0];
+    assert_eq!(c["outcome"], "fail", "{out}");
+    let cap = &c["capture"];
+    assert_eq!(cap["kept"], true, "{cap}");
+    let links: Vec<&str> = cap["files"].as_array().unwrap().iter().map(|f| f["link"].as_str().unwrap()).collect();
+    assert_eq!(links, ["access", "wan", "tunnel", "lan"], "{cap}");
+    for f in cap["files"].as_array().unwrap() {
+        let len = std::fs::metadata(f["path"].as_str().unwrap()).unwrap().len();
+        assert!(len > 1000 && len == f["bytes"].as_u64().unwrap(), "{f}");
+    }
+    let keys = std::fs::read_to_string(cap["keylog"].as_str().unwrap()).unwrap();
+    assert!(keys.lines().any(|l| l.starts_with("CLIENT_TRAFFIC_SECRET_0 ")), "{keys}");
+    assert!(cap["wireshark"].as_str().unwrap().starts_with("wireshark -o tls.keylog_file:"), "{cap}");
+    let cell_dir = Path::new(c["dir"].as_str().unwrap());
+    assert!(cell_dir.join("capture/open-in-wireshark.sh").is_file());
+    let mut kept: Vec<String> = std::fs::read_dir(cell_dir.join("capture"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    kept.sort();
+    assert_eq!(
+        kept,
+        ["access.pcapng", "keys.log", "lan.pcapng", "open-in-wireshark.sh", "tunnel.pcapng", "wan.pcapng"]
+    );
+    // The first failing request, hop by hop: decrypted on every link with the key log.
+    let t = &cap["traces"][0];
+    assert_eq!(t["lost_at"], "tunnel (after the router)", "{t}");
+    let client = t["client"].as_str().unwrap();
+    let hops = t["hops"].as_array().unwrap();
+    assert!(hops.iter().all(|h| h["seen"] == true), "{t}");
+    for h in &hops[..2] {
+        assert!(h["src"].as_str().unwrap().starts_with(&format!("{client}:")), "{h}");
+        assert_eq!(h["client_carried_by"], "source address", "{h}");
+    }
+    for h in &hops[2..] {
+        assert!(h["src"].as_str().unwrap().starts_with("10.1.0.1:"), "NAT to the router's tunnel address: {h}");
+        assert!(h["client_carried_by"].is_null(), "{h}");
+    }
+    let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+    assert!(junit.contains("the client address was lost at tunnel (after the router)"), "{junit}");
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(html.contains("<h3>Packets</h3>") && html.contains("The client address was lost at tunnel"));
+    assert!(out.contains("the client address was lost at tunnel"), "the terminal says it too: {out}");
 }

@@ -1,6 +1,7 @@
 //! routerlab's library: the pieces that run on the host. See `docs/architecture.md`.
 pub mod accesslog;
 pub mod backend;
+pub mod capture;
 pub mod compare;
 pub mod cost;
 pub mod forwarded;

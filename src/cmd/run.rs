@@ -95,6 +95,7 @@ fn context(a: &RunArgs) -> Result<RunContext, Failure> {
         if a.no_insn_count { Err("turned off (--no-insn-count)".to_string()) } else { harness::vm::find_plugin(&exe) };
     Ok(RunContext {
         insn_plugin,
+        capture: a.capture,
         exe,
         templates: images_dir
             .parent()
@@ -312,6 +313,13 @@ fn print_summary(cells: &[CellReport]) {
         }
         if let Some(e) = &c.error {
             outln!("    ERROR {e}");
+        }
+        if let Some(p) = c.capture.as_ref().filter(|p| p.kept) {
+            // The first traced request only: the rest are in report.html and junit.xml.
+            for l in p.traces.iter().take(1).flat_map(|t| t.lines()) {
+                outln!("    {l}");
+            }
+            outln!("    packets: {}", p.wireshark.as_deref().unwrap_or("-"));
         }
         if let Some(i) = &c.insns {
             outln!("    {}", i.headline());

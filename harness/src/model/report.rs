@@ -174,6 +174,10 @@ pub struct CellReport {
     /// Backend log formats that recorded a forged address as the client (spoof scenarios).
     #[serde(default)]
     pub spoofable: Vec<String>,
+    /// The cell's packets on every link (`run --capture`), and what each hop carried for
+    /// the first failing request ids; absent with `--capture off`.
+    #[serde(default)]
+    pub capture: Option<super::CaptureSection>,
     pub image: Option<String>,
     /// The proxy build under test (absent for the l4-forward baseline).
     #[serde(default)]

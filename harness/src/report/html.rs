@@ -128,6 +128,7 @@ fn cell_section(i: usize, c: &CellView, run: &RunView) -> Result<String, ReportE
     }
     b.push_str("</dl>");
     b.push_str(&assertions(c));
+    b.push_str(&super::packets::packets(k, &run.root));
     b.push_str(&faults(k));
     b.push_str(&clients(c));
     b.push_str(&numbers(c));

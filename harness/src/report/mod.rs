@@ -4,6 +4,7 @@ mod error;
 mod html;
 mod junit;
 mod markdown;
+mod packets;
 mod plots;
 mod view;
 

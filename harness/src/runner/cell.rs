@@ -35,6 +35,8 @@ pub struct RunContext {
     pub on_phase: Option<PhaseFn>,
     /// The insn-count QEMU plugin ([`crate::vm::find_plugin`]), or why the router runs without.
     pub insn_plugin: Result<PathBuf, String>,
+    /// Which cells' packets are recorded and kept.
+    pub capture: crate::capture::CaptureMode,
 }
 
 impl RunContext {
@@ -130,6 +132,7 @@ pub async fn run_cells(
         }
         session.collect(&c.dir).await;
         finish(&mut r, result.map_err(|e| e.to_string()));
+        session.finish_capture(ctx.capture, &c.dir, &mut r).await;
         if i + 1 == cells.len() {
             ctx.phase("teardown");
             r.timings.teardown_s = session.close().await;
@@ -155,6 +158,8 @@ async fn drive(
     let (script, faults) = deploy_cell(plan, target, spec, ctx, r, s).await?;
     let process = script.process.clone().unwrap_or_default();
     r.timings.deploy_s += t1.elapsed().as_secs_f64();
+    s.start_capture(ctx.capture, dir, r).await;
+    let keylog = s.client_keylog();
 
     let (url, sources) = load_target(plan);
     let sources: Vec<String> = sources.iter().map(|a| a.to_string()).collect();
@@ -165,7 +170,7 @@ async fn drive(
     let idle_from = s.vm.host_clock();
     let mut probe = CostProbe::idle(&mut s.vm, plan.load.idle).await;
     let idle_window = probe.measured_idle().then(|| (idle_from, s.vm.host_clock()));
-    let to = LoadTarget { dir, url: &url, ca: &ca, sources: &sources };
+    let to = LoadTarget { dir, url: &url, ca: &ca, sources: &sources, keylog: keylog.as_deref() };
     let rejects_from = super::rejects::mark(&s.log_dir);
     let mut host = FaultHost { target, vm: &mut s.vm, lab: &mut s.lab, backend: &s.backend, log_dir: &s.log_dir, ctx };
     let p = super::phases::run(plan, &to, &mut host, &faults, &mut probe).await?;

@@ -3,6 +3,7 @@
 //! namespaces, then reconciliation, metrics and a report.
 mod assess;
 mod build;
+mod capture;
 mod cell;
 mod deploy;
 mod error;

@@ -24,6 +24,8 @@ pub(crate) struct LoadTarget<'a> {
     pub url: &'a str,
     pub ca: &'a Path,
     pub sources: &'a [String],
+    /// Where the load generator writes its TLS secrets (while a capture runs).
+    pub keylog: Option<&'a Path>,
 }
 
 /// What the two phases gave: summaries, host seconds and guest uptimes at the boundaries.
@@ -214,6 +216,9 @@ fn load_args(plan: &Plan, to: &LoadTarget<'_>, warm: bool) -> Vec<String> {
     }
     for s in to.sources {
         args.extend(["--source".into(), s.clone()]);
+    }
+    if let Some(k) = to.keylog {
+        args.extend(["--keylog".into(), k.display().to_string()]);
     }
     args
 }

@@ -26,6 +26,11 @@ pub(crate) struct Session {
     image_bytes: (u64, u64),
     impairments_applied: Vec<String>,
     impairments_not_applied: Vec<String>,
+    /// Where each link is recorded, and the capture of the cell running now.
+    pub(super) capture_points: Vec<crate::capture::CapturePoint>,
+    pub(super) recorder: Option<crate::capture::Recorder>,
+    /// The backend's TLS key log (written only while captures run).
+    pub(super) backend_keylog: PathBuf,
 }
 
 impl Session {
@@ -36,6 +41,7 @@ impl Session {
         let t0 = Instant::now();
         ctx.phase("network lab");
         let (mut lab, wg, backend) = setup::lab_with_backend(plan, target, dir, &pki_dir, ctx).await?;
+        let capture_points = crate::capture::capture_points(&lab.topo, wg.as_ref().map(|w| w.hub_ifname.as_str()));
         let lab_s = t0.elapsed().as_secs_f64();
         ctx.phase("boot");
         let (mut vm, boot_time) = setup::boot_router(target, &lab, dir, ctx).await?;
@@ -58,6 +64,9 @@ impl Session {
             image_bytes,
             impairments_applied: applied,
             impairments_not_applied: not_applied,
+            capture_points,
+            recorder: None,
+            backend_keylog: setup::backend_keylog(dir),
         })
     }
 

@@ -90,7 +90,10 @@ pub(super) async fn lab_with_backend(
     };
     let spec = match plan.backend {
         BackendKind::Routerlab => {
-            let args = backend_args(plan, &CellDirs { pki: pki_dir, cell: dir, templates: &ctx.templates });
+            let mut args = backend_args(plan, &CellDirs { pki: pki_dir, cell: dir, templates: &ctx.templates });
+            if ctx.capture != crate::capture::CaptureMode::Off {
+                args.extend(["--keylog".into(), backend_keylog(dir).display().to_string()]);
+            }
             BackendSpec::Routerlab { args }
         }
         BackendKind::Nginx => {
@@ -171,6 +174,11 @@ pub(super) async fn impairments(
         }
     }
     Ok((applied, not_applied))
+}
+
+/// Where routerlab's backend writes its TLS secrets while captures run.
+pub(super) fn backend_keylog(dir: &Path) -> PathBuf {
+    dir.join("backend.keys.log")
 }
 
 async fn start_backend(

@@ -85,3 +85,21 @@ pub fn shipped_cells(dir: &std::path::Path, target: Option<&str>) -> usize {
         })
         .sum()
 }
+
+/// Files under `dir` (recursively) that hold an ANSI escape (ESC `[`), packet captures
+/// and other binary files aside.
+pub fn files_with_ansi(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return out };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_with_ansi(&p));
+        } else if let Ok(text) = std::fs::read_to_string(&p) {
+            if text.contains("\u{1b}[") {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
