@@ -86,7 +86,7 @@ fn an_errored_cell_is_shown_with_its_message() {
         "{md}"
     );
     let x = junit_xml(&run);
-    assert!(x.contains("<error type=\"infrastructure\""), "{x}");
+    assert!(x.contains("<error message=\"") && x.contains("type=\"infrastructure\""), "{x}");
     xmllint_ok(&x).unwrap();
 }
 
