@@ -56,5 +56,17 @@ fn init_tracing(verbose: u8) {
     // wrk does); that is the peer's business, and it would flood a backend's stderr.
     let default = if verbose == 0 { format!("{default},rustls=error") } else { default.to_string() };
     let filter = tracing_subscriber::EnvFilter::try_from_env("ROUTERLAB_LOG").unwrap_or_else(|_| default.into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(color())
+        .with_target(false)
+        .init();
+}
+
+/// Colour only on a terminal, and never with `NO_COLOR` set (no-color.org): the lab's
+/// helpers write their stderr into files of the run directory.
+fn color() -> bool {
+    use std::io::IsTerminal as _;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }

@@ -38,6 +38,7 @@ impl Console {
         let (b, n) = (buf.clone(), notify.clone());
         tokio::spawn(async move {
             let mut chunk = vec![0u8; 16 * 1024];
+            let mut plain = EscapeFilter::default();
             loop {
                 let got = r.read(&mut chunk).await.unwrap_or(0);
                 {
@@ -45,7 +46,7 @@ impl Console {
                     if got == 0 {
                         g.closed = true;
                     } else {
-                        let _ = file.write_all(&chunk[..got]);
+                        let _ = file.write_all(&plain.filter(&chunk[..got]));
                         g.text.push_str(&String::from_utf8_lossy(&chunk[..got]));
                         if g.text.len() > KEEP {
                             let mut cut = g.text.len() - KEEP / 2;
@@ -127,6 +128,33 @@ impl Console {
     }
 }
 
+/// Drops ANSI escape sequences (CSI and two-byte ESC forms) from a byte stream that may cut
+/// one anywhere, so the console transcript is plain text (the guest's shell sends `ESC[6n`).
+#[derive(Default)]
+struct EscapeFilter {
+    /// 0: text; 1: after ESC; 2: inside a CSI sequence.
+    state: u8,
+}
+
+impl EscapeFilter {
+    fn filter(&mut self, bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(bytes.len());
+        for &b in bytes {
+            self.state = match (self.state, b) {
+                (0, 0x1b) => 1,
+                (0, _) => {
+                    out.push(b);
+                    0
+                }
+                (1, b'[') => 2,
+                (2, 0x40..=0x7e) | (1, _) => 0,
+                (s, _) => s,
+            };
+        }
+        out
+    }
+}
+
 /// Remove ANSI/VT100 escape sequences (CSI and two-byte ESC forms) and carriage returns.
 pub(crate) fn strip_escapes(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -204,5 +232,10 @@ mod tests {
     #[test]
     fn strips_csi_sequences() {
         assert_eq!(strip_escapes("a\x1b[6nb\x1b[0;31mc\r\n"), "abc\n");
+        // The transcript's filter, with sequences cut across reads.
+        let mut f = EscapeFilter::default();
+        let parts: [&[u8]; 4] = [b"# \x1b", b"[6n ok\x1b[0;3", b"1mred\x1b", b"Mx\r\n"];
+        let out: Vec<u8> = parts.iter().flat_map(|p| f.filter(p)).collect();
+        assert_eq!(out, b"#  okredx\r\n");
     }
 }
