@@ -226,6 +226,18 @@ fn compare_gate_exits_102_on_a_regression_and_0_otherwise() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let md = std::fs::read_to_string(md).unwrap();
     assert!(md.contains("| metric | haproxy-image (baseline) | haproxy-deb12u3 |"), "{md}");
+    // In GitHub Actions, the same Markdown is appended to the job's summary, run after run.
+    let summary = d.path().join("step-summary.md");
+    for _ in 0..2 {
+        let out = Command::new(env!("CARGO_BIN_EXE_routerlab"))
+            .args(["compare", &ab])
+            .env("GITHUB_STEP_SUMMARY", &summary)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+    }
+    let appended = std::fs::read_to_string(&summary).unwrap();
+    assert_eq!(appended.matches("| metric | haproxy-image (baseline) | haproxy-deb12u3 |").count(), 2, "{appended}");
     let html = std::fs::read_to_string(html).unwrap();
     assert!(html.contains("data-plot=\"latency\"") && html.matches("<polyline").count() >= 6, "6 runs overlaid");
 }

@@ -18,6 +18,7 @@ pub fn run(a: CompareArgs) -> CmdResult {
     let cmp = compare(&inputs);
     let tripped = evaluate(&cmp, &gates);
     out!("{}", comparison_text(&cmp, &tripped));
+    super::step_summary(&comparison_markdown(&cmp, &tripped))?;
     write_outputs(&cmp, &tripped, &views, a.markdown.as_deref(), a.html.as_deref())?;
     if let Some(p) = &a.json {
         super::write_json(p, &comparison_json(&cmp, &tripped))?;

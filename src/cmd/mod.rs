@@ -44,6 +44,22 @@ pub(crate) fn write_text(path: &std::path::Path, text: &str) -> Result<(), crate
     std::fs::write(path, text).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display())).infra()
 }
 
+/// Append `markdown` to the file GitHub Actions names in `GITHUB_STEP_SUMMARY`, if set, so
+/// a job's summary page shows what `run` and `compare` found.
+pub(crate) fn step_summary(markdown: &str) -> Result<(), crate::exit::Failure> {
+    use crate::exit::Classify;
+    use std::io::Write as _;
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else { return Ok(()) };
+    let path = std::path::PathBuf::from(path);
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(format!("{markdown}\n").as_bytes()))
+        .map_err(|e| anyhow::anyhow!("cannot append to GITHUB_STEP_SUMMARY {}: {e}", path.display()))
+        .infra()
+}
+
 /// Write pretty JSON to `path`, naming the path on failure.
 pub(crate) fn write_json<T: serde::Serialize>(path: &std::path::Path, value: &T) -> Result<(), crate::exit::Failure> {
     write_text(path, &(serde_json::to_string_pretty(value).expect("serializable") + "\n"))

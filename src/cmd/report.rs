@@ -35,6 +35,8 @@ fn write_html(view: &RunView) -> Result<PathBuf, Failure> {
 /// Everything `routerlab run` leaves beside report.json: report.html, summary.md, junit.xml.
 pub fn render_all(view: &RunView) -> Result<(), Failure> {
     write_html(view)?;
-    write(&view.root.join("summary.md"), &markdown(&view))?;
+    let md = markdown(view);
+    write(&view.root.join("summary.md"), &md)?;
+    super::step_summary(&md)?;
     write(&view.root.join("junit.xml"), &junit_xml(&view))
 }
