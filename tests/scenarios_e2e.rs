@@ -56,6 +56,10 @@ fn check_cells(report: &serde_json::Value, out: &str) {
             Some(ip["logged"].as_u64().unwrap() + ip["failed"].as_u64().unwrap()),
             "{name}: sent = logged + failed"
         );
+        // The steady phase's latency: a histogram to merge in report.json, an interval log beside it.
+        assert!(c["load"]["latency_us"]["effective_hist"].as_str().is_some_and(|h| h.len() > 20), "{name}");
+        let hlog = std::fs::read_to_string(Path::new(c["dir"].as_str().unwrap()).join("steady.hlog")).unwrap();
+        assert!(hlog.lines().any(|l| l.starts_with("Tag=steady,")), "{name}: {hlog}");
         // Every link was recorded (the default, on-failure) and, the cell passing, dropped.
         let cap = &c["capture"];
         assert!(cap["error"].is_null() && cap["kept"] == false, "{name}: {cap}");

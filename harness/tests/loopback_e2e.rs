@@ -167,3 +167,34 @@ async fn a_trusted_peer_relaying_forged_xff_is_detected_as_a_mismatch() {
         assert_eq!(rec.xff.as_deref(), Some("6.6.6.6"), "raw header is still logged");
     }
 }
+
+/// Percentiles across repetitions come from their histograms merged (report.json carries
+/// each phase's), and match the percentiles of every journal line of all the runs together;
+/// a median of per-run p99s would not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merged_histograms_give_the_percentiles_of_all_requests_together() {
+    use harness::compare::Metric;
+    use harness::hist::LatencyHist;
+    let lab = Lab::new();
+    let b = lab.backend("127.0.0.1:0").await;
+    let mut cells = Vec::new();
+    let mut all = LatencyHist::default();
+    for (i, n) in [300u64, 120, 500].into_iter().enumerate() {
+        let mut cfg = lab.load_config(&url(&b, "https"), &SOURCES, n);
+        cfg.journal = Some(lab.dir.path().join(format!("journal-{i}.tsv")));
+        let s = harness::load::run(cfg).await.unwrap();
+        let (_, entries) = read_journal(&lab.dir.path().join(format!("journal-{i}.tsv"))).unwrap();
+        for e in entries.map(|e| e.unwrap()) {
+            all.record(e.total_us.unwrap());
+        }
+        cells.push(harness::model::CellReport { load: Some(s), ..Default::default() });
+    }
+    assert_eq!(all.len(), 920);
+    let refs: Vec<&harness::model::CellReport> = cells.iter().collect();
+    for (m, q) in [(Metric::P50, 0.5), (Metric::P99, 0.99), (Metric::P999, 0.999)] {
+        assert_eq!(m.pooled(&refs), Some(all.quantile(q) as f64 / 1000.0), "{m:?}");
+    }
+    // One cell without its histogram (an older report.json): no pooled value, not a wrong one.
+    cells[1].load.as_mut().unwrap().latency_us.effective_hist = None;
+    assert_eq!(Metric::P99.pooled(&cells.iter().collect::<Vec<_>>()), None);
+}

@@ -74,6 +74,29 @@ impl Metric {
         matches!(self, Metric::Insns | Metric::InsnsUser | Metric::InsnsKernel)
     }
 
+    /// The latency quantile behind a percentile metric.
+    pub fn quantile(self) -> Option<f64> {
+        match self {
+            Metric::P50 => Some(0.50),
+            Metric::P99 => Some(0.99),
+            Metric::P999 => Some(0.999),
+            _ => None,
+        }
+    }
+
+    /// A percentile metric over all of `cells`' requests together, in ms: their latency
+    /// histograms merged, not a median of their percentiles. `None` unless every cell
+    /// carries its histogram.
+    pub fn pooled(self, cells: &[&CellReport]) -> Option<f64> {
+        let q = self.quantile()?;
+        let mut all = crate::hist::LatencyHist::default();
+        for c in cells {
+            let text = c.load.as_ref()?.latency_us.effective_hist.as_deref()?;
+            all.merge(&crate::hist::LatencyHist::decode(text).ok()?);
+        }
+        (!cells.is_empty() && !all.is_empty()).then(|| all.quantile(q) as f64 / 1000.0)
+    }
+
     /// Changes smaller than this share are never called (wall-clock metrics wobble by
     /// about 2% run to run on an emulated router; instruction counts do not).
     pub fn noise_floor(self) -> f64 {

@@ -64,17 +64,22 @@ pub struct Row {
     pub changes: Vec<Change>,
     /// Ratio with a 95% interval, where both sides have repetitions; `None` for side 0.
     pub estimates: Vec<Option<Estimate>>,
+    /// Latency percentiles only: the side's requests pooled across its repetitions
+    /// ([`Metric::pooled`]), one per side.
+    pub pooled: Vec<Option<f64>>,
 }
 
 impl Row {
     /// The value to show for side `i`: the fitted per-request cost where the ratio came from
-    /// a fit (side 0 from the first candidate's fit), else the median.
+    /// a fit (side 0 from the first candidate's fit), the pooled percentile of a latency
+    /// row, else the median.
     pub fn shown(&self, i: usize) -> Option<f64> {
         let fitted = |e: &&Estimate| e.method == super::Method::Fit;
         match i {
             0 => self.fitted().map(|e| e.base),
             _ => self.estimates.get(i).and_then(Option::as_ref).filter(fitted).map(|e| e.value),
         }
+        .or_else(|| self.pooled.get(i).copied().flatten())
         .or_else(|| self.stats.get(i).copied().flatten().map(|s| s.median))
     }
 
@@ -185,6 +190,7 @@ fn row(metric: Metric, cells: &[Vec<&CellReport>], paired_sides: bool) -> Row {
         ratios: vec![None],
         changes: vec![Change::Baseline],
         estimates: vec![None],
+        pooled: cells.iter().map(|cs| metric.pooled(cs)).collect(),
     };
     for (i, s) in stats.iter().enumerate().skip(1) {
         let est = estimate(metric, &cells[0], &cells[i], &values[0], &values[i], paired_sides);

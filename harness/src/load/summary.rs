@@ -34,6 +34,10 @@ pub struct LatencySet {
     pub total: Percentiles,
     /// From the intended send time (open loop); `None` in closed loop.
     pub total_corrected: Option<Percentiles>,
+    /// The histogram behind [`LatencySet::effective_total`], HdrHistogram V2 in base64:
+    /// `compare` merges these across repetitions instead of taking a median of percentiles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_hist: Option<String>,
 }
 
 impl LatencySet {
@@ -128,6 +132,9 @@ impl LoadSummary {
                 ttfb: s.ttfb.percentiles(),
                 total: s.total.percentiles(),
                 total_corrected: matches!(cfg.mode, Mode::Open { .. }).then(|| s.corrected.percentiles()),
+                effective_hist: Some(
+                    if matches!(cfg.mode, Mode::Open { .. }) { &s.corrected } else { &s.total }.encode(),
+                ),
             },
             timeline: s.timeline.clone(),
             journal: cfg.journal.as_ref().map(|p| p.display().to_string()),

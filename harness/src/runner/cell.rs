@@ -195,6 +195,7 @@ async fn drive(
         tracing::warn!("{}: {e}", dir.join("timeline.json").display());
     }
     r.load = Some(p.steady);
+    super::phases::write_hlog(dir, "steady", r.timings.steady_s);
 
     ctx.phase("reconcile");
     reconcile_cell(plan, target, dir, &s.log_dir, r)?;

@@ -223,6 +223,25 @@ fn load_args(plan: &Plan, to: &LoadTarget<'_>, warm: bool) -> Vec<String> {
     args
 }
 
+/// `<stem>.hlog` beside `<stem>.journal.tsv`: the phase's latency (corrected in open loop)
+/// as an HdrHistogram interval log, one histogram per second of completion time.
+pub(crate) fn write_hlog(dir: &Path, stem: &str, phase_s: f64) {
+    let journal = dir.join(format!("{stem}.journal.tsv"));
+    let Ok((_, entries)) = crate::load::read_journal(&journal) else { return };
+    let points: Vec<(u64, u64)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let total = e.total_us?;
+            Some((e.start_us + total, e.corrected_us.unwrap_or(total)))
+        })
+        .collect();
+    let start = std::time::SystemTime::now() - std::time::Duration::from_secs_f64(phase_s.max(0.0));
+    let log = crate::hist::interval_log(&points, 1, start, stem);
+    if let Err(e) = std::fs::write(dir.join(format!("{stem}.hlog")), log) {
+        tracing::warn!("{}: {e}", dir.join(format!("{stem}.hlog")).display());
+    }
+}
+
 /// The guest's uptime in seconds (0 if the console does not answer).
 async fn uptime(vm: &mut Vm) -> f64 {
     vm.exec("cut -d' ' -f1 /proc/uptime").await.ok().and_then(|o| o.stdout.trim().parse().ok()).unwrap_or(0.0)
