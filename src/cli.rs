@@ -54,6 +54,7 @@ pub enum Command {
     Compare(CompareArgs),
     /// Validate scenario files without running them.
     Check {
+        /// Scenario files or directories of them; a bare name is a shipped scenario.
         #[arg(required = true, value_name = "FILE|DIR")]
         paths: Vec<PathBuf>,
     },
@@ -67,7 +68,7 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Scenario files or directories of them.
+    /// Scenario files or directories of them; a bare name is a shipped scenario.
     #[arg(required = true, value_name = "FILE|DIR")]
     pub paths: Vec<PathBuf>,
     /// Run on these targets instead of the scenarios' own.

@@ -21,6 +21,7 @@ macro_rules! out {
 mod cli;
 mod cmd;
 mod exit;
+mod share;
 
 use clap::Parser as _;
 

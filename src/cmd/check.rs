@@ -4,10 +4,12 @@ use harness::scenario::{kebab, load_plan};
 
 use crate::exit::{CmdResult, Code};
 
-/// Files named, and the `*.toml` in directories named, sorted.
+/// Files named, and the `*.toml` in directories named, sorted. A bare name that is no file
+/// here is a shipped scenario (`haproxy-reencrypt-xff`, or `faults` for a directory).
 pub(crate) fn scenario_files(paths: &[PathBuf]) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    for p in paths {
+    let cache = harness::image::cache_root();
+    for p in paths.iter().map(|p| crate::share::scenario_path(p, &cache)) {
         if p.is_dir() {
             let mut files: Vec<PathBuf> = std::fs::read_dir(p)
                 .map(|rd| {
@@ -20,7 +22,7 @@ pub(crate) fn scenario_files(paths: &[PathBuf]) -> Vec<PathBuf> {
             files.sort();
             out.extend(files);
         } else {
-            out.push(p.clone());
+            out.push(p);
         }
     }
     out

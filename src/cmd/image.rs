@@ -76,5 +76,5 @@ pub(crate) fn images_dir(dirs: &ImageDirs) -> PathBuf {
     if cwd.join("aarch64-virt.toml").is_file() {
         return cwd;
     }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("images")
+    crate::share::root(&dirs.cache.clone().unwrap_or_else(cache_root)).join("images")
 }
