@@ -220,7 +220,7 @@ async fn deploy_cell(
         None
     } else {
         ctx.phase("proxy build");
-        let i = super::build::install(&mut s.vm, &s.lab, target, plan.proxy.kind, build, ctx).await?;
+        let i = super::install::install(&mut s.vm, &s.lab, target, plan.proxy.kind, build, ctx).await?;
         r.build = Some(i.info.clone());
         Some(i)
     };

@@ -2,7 +2,6 @@
 //! in the lab, the proxy under test deployed on it, the backend and the load in their
 //! namespaces, then reconciliation, metrics and a report.
 mod assess;
-mod build;
 mod capture;
 mod cell;
 mod deploy;
@@ -11,6 +10,7 @@ mod fault_script;
 mod faults;
 mod helper_rss;
 mod insns;
+mod install;
 mod nginx_backend;
 mod phases;
 mod recovery;

@@ -141,7 +141,7 @@ fn combination(
 fn builds(c: &Ctx<'_>, raw: &RawProxy, kind: ProxyKind, header: Option<H>) -> Result<Vec<BuildPlan>, ScenarioError> {
     let mut builds: Vec<BuildPlan> = Vec::new();
     for (i, b) in raw.build.iter().enumerate() {
-        let plan = super::build::build_plan(c, b, &format!("proxy.build[{}].", i + 1), kind, header)?;
+        let plan = super::build_file::build_plan(c, b, &format!("proxy.build[{}].", i + 1), kind, header)?;
         if builds.iter().any(|x| x.name == plan.name) {
             let field = format!("proxy.build[{}].name", i + 1);
             return c.err(b.name.span(), &field, format!("{:?} is used twice", plan.name));

@@ -1,6 +1,6 @@
 //! Scenario files (`scenarios/*.toml`): strict raw TOML turned into a validated plan that
 //! drives `routerlab run`. Errors name the file, line, column and field, and what is allowed.
-mod build;
+mod build_file;
 mod capabilities;
 mod ctx;
 mod error;
@@ -9,7 +9,7 @@ mod load;
 mod plan;
 mod raw;
 
-pub use build::{load_build, BuildPlan, BuildSource};
+pub use build_file::{load_build, BuildPlan, BuildSource};
 pub use error::ScenarioError;
 pub use load::load_plan;
 pub use plan::{

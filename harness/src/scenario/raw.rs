@@ -44,7 +44,7 @@ pub(crate) struct RawProxy {
     pub client_ip_header: Option<Spanned<String>>,
     /// `[[proxy.build]]`: alternate builds, run one after another (A B A B with --repeat).
     #[serde(default)]
-    pub build: Vec<super::build::RawBuild>,
+    pub build: Vec<super::build_file::RawBuild>,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
