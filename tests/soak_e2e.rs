@@ -1,4 +1,4 @@
-//! Two minutes of the soak (scenarios/soak/soak.toml) on aarch64: the open loop holds its
+//! Ninety seconds of the soak (scenarios/soak/soak.toml) on aarch64: the open loop holds its
 //! rate, every request id is accounted for, and the leak detector reports a slope for the
 //! proxy, the guest and routerlab's own load generator and backend, each far below a real
 //! leak. The hour's 64 KiB/min budget is judged by `ci/soak`.
@@ -14,14 +14,14 @@ fn assertion<'a>(cell: &'a serde_json::Value, name: &str) -> &'a serde_json::Val
 }
 
 #[test]
-fn two_minutes_of_soak_hold_the_rate_and_report_memory_slopes() {
+fn ninety_seconds_of_soak_hold_the_rate_and_report_memory_slopes() {
     use harness::testkit::{can_run, Need};
-    if !can_run("two_minutes_of_soak_hold_the_rate_and_report_memory_slopes", &[Need::Root, Need::Qemu]) {
+    if !can_run("ninety_seconds_of_soak_hold_the_rate_and_report_memory_slopes", &[Need::Root, Need::Qemu]) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let o = Command::new(env!("CARGO_BIN_EXE_routerlab"))
-        .args(["run", "scenarios/soak/soak.toml", "--target", "aarch64-virt", "--duration", "2m", "--idle", "0s"])
+        .args(["run", "scenarios/soak/soak.toml", "--target", "aarch64-virt", "--duration", "90s", "--idle", "0s"])
         .args(["--out", dir.path().to_str().unwrap()])
         .current_dir(root())
         .output()
@@ -30,7 +30,7 @@ fn two_minutes_of_soak_hold_the_rate_and_report_memory_slopes() {
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).expect(&out)).unwrap();
     let c = &report["cells"][0];
-    // Every assertion but the two slopes must pass. Two minutes cannot hold the hour's
+    // Every assertion but the two slopes must pass. Ninety seconds cannot hold the hour's
     // 64 KiB/min budget: a backend that replaced 4 of its 20 TLS connections rose 236 KiB
     // in 90 s (184 KiB/min) and stayed there; allocator steps of that size are noise on
     // this scale. So here the slopes must be reported and under what a real leak gives
@@ -39,19 +39,19 @@ fn two_minutes_of_soak_hold_the_rate_and_report_memory_slopes() {
         let growth = a["name"] == "rss-growth" || a["name"] == "harness-rss-growth";
         assert!(growth || a["passed"] == true, "{a}: {out}");
     }
-    // Open loop at 40 req/s for 120 s: every request sent on schedule and accounted for.
+    // Open loop at 40 req/s for 90 s: every request sent on schedule and accounted for.
     let ip = &c["client_ip"];
-    assert_eq!(ip["sent"].as_u64(), Some(4800), "{ip}");
+    assert_eq!(ip["sent"].as_u64(), Some(3600), "{ip}");
     assert_eq!(ip["sent"].as_u64(), Some(ip["logged"].as_u64().unwrap() + ip["failed"].as_u64().unwrap()));
     for name in ["rss-growth", "harness-rss-growth"] {
         assert!(assertion(c, name)["evidence"].as_str().unwrap().contains("KiB/min over"), "{name}");
     }
-    // Slopes come from samples across the phase after its settling quarter (90 of 120 s):
+    // Slopes come from samples across the phase after its settling quarter (67.5 of 90 s):
     // the guest agent's (about 2 per second) and the host's (1 per second).
     let m = &c["metrics"];
     for g in [&m["rss_growth"], &m["guest_mem_used_growth"], &c["helpers"]["load"], &c["helpers"]["backend"]] {
-        assert!(g["samples"].as_u64().unwrap() >= 80, "{g}");
-        assert!((85.0..=95.0).contains(&g["span_s"].as_f64().unwrap()), "{g}");
+        assert!(g["samples"].as_u64().unwrap() >= 55, "{g}");
+        assert!((63.0..=72.0).contains(&g["span_s"].as_f64().unwrap()), "{g}");
         assert!(g["first_kb"].as_u64().unwrap() > 1000, "{g}");
         assert!(g["kib_per_min"].as_f64().unwrap() < 512.0, "a leak: {g}");
     }
