@@ -50,6 +50,16 @@ pub enum Command {
     Run(RunArgs),
     /// Render a run directory as HTML (self-contained), Markdown and JUnit XML.
     Report(ReportArgs),
+    /// Join the run directories of a sharded matrix (`run --shard`) into one run: report.json,
+    /// report.html, summary.md and junit.xml, with each cell's directory linked beside them.
+    Merge {
+        /// Run directories (or their report.json), one per shard.
+        #[arg(required = true, value_name = "RUN_DIR")]
+        runs: Vec<PathBuf>,
+        /// The merged run directory.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Compare runs (or the builds of one A/B run) per metric, with an optional regression gate.
     Compare(CompareArgs),
     /// Validate scenario files without running them.

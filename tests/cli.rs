@@ -430,3 +430,62 @@ fn warmup_hands_its_connections_to_the_measured_phase_and_marks_pause_the_load()
     assert!(report.contains("PASS accounted") && report.contains("unknown ids 0"), "{report}");
     assert_eq!(logged() as u64, w["ok"].as_u64().unwrap() + s["ok"].as_u64().unwrap());
 }
+
+/// A matrix split over CI jobs (`run --shard`) comes back as one run: every cell once, the
+/// totals of the shards, each cell's files reachable from the merged report; a cell given
+/// twice is refused in one line.
+#[test]
+fn merge_joins_shards_into_one_run_and_refuses_a_cell_twice() {
+    let d = tempfile::tempdir().unwrap();
+    let ab = Path::new(&fixture("runs/ab")).to_path_buf();
+    let all: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ab.join("report.json")).unwrap()).unwrap();
+    let cells = all["cells"].as_array().unwrap();
+    // Two shards, as two CI jobs would leave them: each its own report.json and cell directories.
+    let shards: Vec<std::path::PathBuf> = [(0, 2), (2, cells.len())]
+        .iter()
+        .enumerate()
+        .map(|(i, &(from, to))| {
+            let dir = d.path().join(format!("shard-{i}"));
+            let mut r = all.clone();
+            r["cells"] = serde_json::Value::Array(cells[from..to].to_vec());
+            std::fs::create_dir_all(&dir).unwrap();
+            for c in &cells[from..to] {
+                let name = Path::new(c["dir"].as_str().unwrap()).file_name().unwrap().to_owned();
+                let o = Command::new("cp").arg("-r").arg(ab.join(&name)).arg(dir.join(&name)).output().unwrap();
+                assert!(o.status.success());
+            }
+            std::fs::write(dir.join("report.json"), r.to_string()).unwrap();
+            dir
+        })
+        .collect();
+    let out = d.path().join("merged");
+    let o =
+        routerlab(&["merge", shards[0].to_str().unwrap(), shards[1].to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let merged: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let m = merged["cells"].as_array().unwrap();
+    assert_eq!(m.len(), cells.len());
+    let titles: std::collections::BTreeSet<String> =
+        m.iter().map(|c| format!("{} {} {}", c["scenario"], c["build"]["name"], c["repetition"])).collect();
+    assert_eq!(titles.len(), cells.len(), "every cell once");
+    let sent = |cs: &[serde_json::Value]| cs.iter().map(|c| c["client_ip"]["sent"].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(sent(m), sent(cells), "the totals add up");
+    for c in m {
+        assert!(Path::new(c["dir"].as_str().unwrap()).join("timeline.json").is_file(), "{}", c["dir"]);
+    }
+    let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
+    assert_eq!(junit.matches("<testsuite ").count(), cells.len());
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(md.contains(&format!("{0}/{0} cells passed", cells.len())), "{md}");
+    assert!(
+        std::fs::read_to_string(out.join("report.html")).unwrap().contains("data-plot"),
+        "plots from the linked cells"
+    );
+    // The same shard twice: one line naming the cell and both places.
+    assert_bad_input(
+        &["merge", shards[0].to_str().unwrap(), shards[0].to_str().unwrap(), "--out", out.to_str().unwrap()],
+        "is in both",
+    );
+}

@@ -28,6 +28,7 @@ pub fn dispatch(cmd: Command) -> CmdResult {
         Command::Check { paths } => check::run(paths),
         Command::Run(a) => run::run(a),
         Command::Report(a) => report::run(a),
+        Command::Merge { runs, out } => report::merge(&runs, &out),
         Command::Compare(a) => compare::run(a),
     }
 }

@@ -32,6 +32,19 @@ fn write_html(view: &RunView) -> Result<PathBuf, Failure> {
     Ok(path)
 }
 
+/// `routerlab merge RUN_DIR... --out DIR`: one run from a sharded matrix's run directories.
+pub fn merge(runs: &[PathBuf], out: &std::path::Path) -> CmdResult {
+    let views: Vec<RunView> = runs.iter().map(|p| load_run(p)).collect::<Result<_, _>>().bad_input()?;
+    let report = harness::report::merge(&views, out).bad_input()?;
+    super::write_json(&out.join("report.json"), &report)?;
+    let view = load_run(out).infra()?;
+    write_html(&view)?;
+    write(&out.join("summary.md"), &markdown(&view))?;
+    write(&out.join("junit.xml"), &junit_xml(&view))?;
+    outln!("{}: {} cells from {} runs", out.join("report.json").display(), report.cells.len(), runs.len());
+    Ok(Code::Ok)
+}
+
 /// Everything `routerlab run` leaves beside report.json: report.html, summary.md, junit.xml.
 pub fn render_all(view: &RunView) -> Result<(), Failure> {
     write_html(view)?;

@@ -7,6 +7,8 @@ pub enum ReportError {
     Read { path: PathBuf, detail: String },
     #[error("{path}: {source}")]
     Write { path: PathBuf, source: std::io::Error },
+    #[error("cell {cell:?} is in both {first} and {second}: merge each shard once")]
+    Duplicate { cell: String, first: PathBuf, second: PathBuf },
     #[error("plot {plot:?}: {detail}")]
     Plot { plot: String, detail: String },
 }

@@ -13,7 +13,7 @@ h3{font-size:15px;margin:18px 0 6px}table{border-collapse:collapse;margin:6px 0}
 td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}th{background:#f4f4f4}\
 td.num{text-align:right;font-variant-numeric:tabular-nums}.pass{color:#0a7d32;font-weight:600}\
 .fail,.error{color:#b3261e;font-weight:600}.plots{display:flex;flex-wrap:wrap;gap:8px}\
-figure{margin:0}pre{background:#f7f7f7;padding:8px;overflow:auto;font-size:12px}\
+figure{margin:0}pre{background:#f7f7f7;padding:8px;overflow:auto;font-size:12px}pre.wireshark{white-space:pre-wrap;word-break:break-all}\
 dl.meta{display:grid;grid-template-columns:max-content auto;gap:2px 12px}dt{color:#666}dd{margin:0}";
 
 pub(crate) fn esc(s: &str) -> String {
