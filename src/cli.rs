@@ -62,6 +62,11 @@ pub enum Command {
     },
     /// Compare runs (or the builds of one A/B run) per metric, with an optional regression gate.
     Compare(CompareArgs),
+    /// Print the JSON Schema of scenario files or build files (docs/*.schema.json).
+    Schema {
+        #[arg(value_parser = ["scenario", "build"])]
+        what: String,
+    },
     /// Validate scenario files without running them.
     Check {
         /// Scenario files or directories of them; a bare name is a shipped scenario.

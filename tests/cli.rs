@@ -489,3 +489,52 @@ fn merge_joins_shards_into_one_run_and_refuses_a_cell_twice() {
         "is in both",
     );
 }
+
+/// The JSON Schemas of scenario and build files come from the types the loader reads; the
+/// copies in docs/ are current, every shipped file names its schema on its first line (as
+/// taplo and editors read it), and validates against it.
+#[test]
+fn every_shipped_scenario_and_build_validates_against_its_generated_schema() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut checked = 0;
+    for (what, doc) in [("scenario", "docs/scenario.schema.json"), ("build", "docs/build.schema.json")] {
+        let out = routerlab(&["schema", what]);
+        assert_eq!(out.status.code(), Some(0));
+        let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let written: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(root.join(doc)).unwrap()).unwrap();
+        assert_eq!(printed, written, "{doc} is stale: routerlab schema {what} > {doc}");
+        let v = jsonschema::validator_for(&printed).unwrap();
+        for f in toml_files(&root.join("scenarios")) {
+            let is_build = f.parent().unwrap().ends_with("builds");
+            if is_build != (what == "build") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&f).unwrap();
+            let first = text.lines().next().unwrap();
+            let schema = first.strip_prefix("#:schema ").unwrap_or_else(|| panic!("{}: no #:schema line", f.display()));
+            assert!(f.parent().unwrap().join(schema).ends_with(doc), "{}: {first}", f.display());
+            assert!(f.parent().unwrap().join(schema).is_file(), "{}: {first}", f.display());
+            let value: serde_json::Value = toml::from_str(&text).unwrap();
+            let errors: Vec<String> =
+                v.iter_errors(&value).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+            assert!(errors.is_empty(), "{}: {errors:?}", f.display());
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, toml_files(&root.join("scenarios")).len(), "every file checked against one schema");
+}
+
+/// Scenario and build files under `dir`, templates aside.
+fn toml_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() && !p.ends_with("templates") {
+            out.extend(toml_files(&p));
+        } else if p.extension().is_some_and(|x| x == "toml") {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -29,6 +29,12 @@ pub fn dispatch(cmd: Command) -> CmdResult {
         Command::Run(a) => run::run(a),
         Command::Report(a) => report::run(a),
         Command::Merge { runs, out } => report::merge(&runs, &out),
+        Command::Schema { what } => {
+            let s =
+                if what == "build" { harness::scenario::build_schema() } else { harness::scenario::scenario_schema() };
+            outln!("{}", serde_json::to_string_pretty(&s).expect("a schema is JSON"));
+            Ok(crate::exit::Code::Ok)
+        }
         Command::Compare(a) => compare::run(a),
     }
 }

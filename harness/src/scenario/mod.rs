@@ -8,6 +8,7 @@ mod faults;
 mod load;
 mod plan;
 mod raw;
+mod schema;
 
 pub use build_file::{load_build, BuildPlan, BuildSource};
 pub use error::ScenarioError;
@@ -16,3 +17,4 @@ pub use plan::{
     kebab, BackendKind, Budgets, ClientIpHeaderMode, ConnPolicyPlan, FaultAction, FaultExpect, FaultPlan, LabPlan,
     LoadPlan, Plan, ProxyKind, ProxyMode, ProxyPlan,
 };
+pub use schema::{build_schema, scenario_schema};

@@ -1,12 +1,17 @@
 //! The scenario file as written: kebab-case, unknown fields rejected, positions kept.
 use toml::Spanned;
 
-#[derive(Debug, serde::Deserialize)]
+/// A routerlab scenario: which proxy, on which emulated routers, under what load, and what
+/// must hold (docs/scenario-format.md).
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[schemars(title = "routerlab scenario")]
 pub(crate) struct RawScenario {
+    #[schemars(with = "String")]
     pub name: Spanned<String>,
     #[serde(default)]
     pub description: Option<String>,
+    #[schemars(with = "Vec<String>")]
     pub targets: Spanned<Vec<String>>,
     pub proxy: RawProxy,
     #[serde(default)]
@@ -23,54 +28,66 @@ pub(crate) struct RawScenario {
     pub fault: Vec<RawFault>,
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawFault {
     /// Offset into the steady phase.
+    #[schemars(with = "String")]
     pub at: Spanned<String>,
+    #[schemars(with = "String")]
     pub action: Spanned<String>,
     /// How long the fault lasts (flap-tunnel, drop-wan, pause-router).
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub duration: Option<Spanned<String>>,
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawProxy {
+    #[schemars(with = "String")]
     pub kind: Spanned<String>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub mode: Option<Spanned<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub client_ip_header: Option<Spanned<String>>,
     /// `[[proxy.build]]`: alternate builds, run one after another (A B A B with --repeat).
     #[serde(default)]
     pub build: Vec<super::build_file::RawBuild>,
 }
 
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawCerts {
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub key: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawBackend {
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub kind: Option<Spanned<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
     pub trusted: Option<Spanned<Vec<String>>>,
 }
 
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawLab {
     #[serde(default)]
+    #[schemars(with = "Option<usize>")]
     pub clients: Option<Spanned<usize>>,
     #[serde(default)]
+    #[schemars(with = "Option<usize>")]
     pub clients6: Option<Spanned<usize>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub tunnel: Option<Spanned<String>>,
     #[serde(default)]
     pub impair_wan: Option<RawImpair>,
@@ -78,63 +95,83 @@ pub(crate) struct RawLab {
     pub impair_tunnel: Option<RawImpair>,
 }
 
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawImpair {
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub delay: Option<Spanned<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub jitter: Option<Spanned<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<f64>")]
     pub loss: Option<Spanned<f64>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub rate: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawLoad {
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub idle: Option<Spanned<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub warmup: Option<Spanned<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub duration: Option<Spanned<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<u32>")]
     pub connections: Option<Spanned<u32>>,
     #[serde(default)]
+    #[schemars(with = "Option<f64>")]
     pub rate: Option<Spanned<f64>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub conn_policy: Option<Spanned<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub http: Option<Spanned<String>>,
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub spoof_headers: Vec<Spanned<String>>,
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawExpect {
+    #[schemars(with = "String")]
     pub client_ip: Spanned<String>,
     #[serde(default)]
+    #[schemars(with = "Option<f64>")]
     pub max_error_rate: Option<Spanned<f64>>,
     /// Budget for the steady phase's p99 total latency (corrected in open loop).
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub max_p99: Option<Spanned<String>>,
     /// Budget for the proxy's mean CPU, percent of one guest CPU.
     #[serde(default)]
+    #[schemars(with = "Option<f64>")]
     pub max_proxy_cpu: Option<Spanned<f64>>,
     /// Budget for the proxy's peak RSS in MiB.
     #[serde(default)]
+    #[schemars(with = "Option<f64>")]
     pub max_proxy_rss_mib: Option<Spanned<f64>>,
     /// Budget for the proxy's RSS growth over the steady phase, KiB per minute (a soak's
     /// leak detector); the harness's own load generator and backend are held to it too.
     #[serde(default)]
+    #[schemars(with = "Option<f64>")]
     pub max_proxy_rss_growth: Option<Spanned<f64>>,
     /// Most failed requests started in fault windows (from a fault's start to recovery).
     #[serde(default)]
+    #[schemars(with = "Option<u64>")]
     pub max_failed: Option<Spanned<u64>>,
     /// Longest time from a fault's end to the first success from every client address.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub max_recovery: Option<Spanned<String>>,
 }
