@@ -46,11 +46,8 @@ impl Recorder {
         let waited = Duration::from_secs(5);
         for (p, label) in r.running.clone() {
             let err = stderr_path(lab, &p, &label);
-            let listening = async || {
-                Ok::<_, std::convert::Infallible>(read(&err).contains("listening on") || lab.pid(&label).is_none())
-            };
-            let ok = matches!(crate::wait::poll_until(waited, Duration::from_millis(50), listening).await, Ok(true));
-            if !ok || !read(&err).contains("listening on") {
+            let listening = async || Ok::<_, std::convert::Infallible>(read(&err).contains("listening on"));
+            if !matches!(crate::wait::poll_until(waited, Duration::from_millis(50), listening).await, Ok(true)) {
                 let stderr = read(&err).trim().to_string();
                 r.stop(lab).await;
                 return Err(CaptureError::NotListening { at: p.at(), waited_ms: waited.as_millis() as u64, stderr });
