@@ -89,16 +89,25 @@ async fn exit_status_upload_and_metrics() {
     vm.upload(&local, "/tmp/blob").await.unwrap();
     let sum = vm.exec("sha256sum /tmp/blob").await.unwrap();
     assert!(sum.stdout.starts_with(&harness::image::sha256_hex(&data)), "{}", sum.stdout);
-    // The metrics agent reports a busy-looping process above 50% of a CPU.
-    vm.exec("echo awk > /tmp/routerlab-watch; awk 'BEGIN { while (1) {} }' </dev/null >/dev/null 2>&1 &")
+    // The metrics agent reports a busy-looping process above 50% of a CPU. It is named
+    // before it starts, so the agent must find it when it appears.
+    vm.agent_watch(&["burn"]);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    vm.exec("printf '#!/bin/sh\\nwhile :; do :; done\\n' >/tmp/burn; chmod +x /tmp/burn; /tmp/burn </dev/null >/dev/null 2>&1 &")
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_secs(4)).await;
     let m = vm.metrics();
-    let awk = m.procs.get("awk").unwrap_or_else(|| panic!("no samples for awk: {m:?}"));
-    let peak = awk.iter().map(|p| p.cpu_pct).fold(0.0, f64::max);
-    assert!(peak > 50.0, "awk peaked at {peak}% ({awk:?})");
-    assert!(awk.iter().all(|p| p.rss_kb > 0 && p.threads == 1));
+    let burn = m.procs.get("burn").unwrap_or_else(|| panic!("no samples for burn: {m:?}"));
+    let peak = burn.iter().map(|p| p.cpu_pct).fold(0.0, f64::max);
+    assert!(peak > 50.0, "burn peaked at {peak}% ({burn:?})");
+    // RSS comes in pages: in kB it must match the guest's own VmRSS (a busy loop faults no
+    // page in, so the two readings agree), whatever the page size.
+    let vm_rss = vm.exec("grep VmRSS /proc/$(pidof burn)/status").await.unwrap().stdout;
+    let rss = burn.last().unwrap().rss_kb;
+    assert_eq!(vm_rss.split_whitespace().nth(1), Some(rss.to_string().as_str()), "{vm_rss}");
+    assert!(burn.iter().all(|p| p.threads == 1));
+    assert!(m.guest.iter().all(|g| g.mem_available_kb > 0 && g.mem_available_kb < g.mem_total_kb), "{:?}", m.guest);
     assert!(m.guest.iter().any(|g| g.cpu_pct > 50.0 && g.mem_total_kb > 100_000), "{:?}", m.guest);
     assert!(!m.host.is_empty() && m.host.iter().all(|h| h.rss_kb > 10_000), "{:?}", m.host);
     vm.quit().await.unwrap();

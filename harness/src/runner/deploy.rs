@@ -64,7 +64,7 @@ pub(crate) async fn deploy(vm: &mut Vm, target: &str, p: &ProxyScript) -> Result
         });
     }
     wait_listener(vm, target, process, 443).await?;
-    must(vm, target, "metrics", &format!("echo {process} > /tmp/routerlab-watch")).await?;
+    vm.agent_watch(&[process]);
     Ok(())
 }
 

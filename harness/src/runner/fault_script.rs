@@ -21,6 +21,8 @@ pub enum FaultOp {
     ResumeRouter,
     /// Stop the backend (SIGTERM) and start it again with the same arguments.
     RestartBackend,
+    /// Tell the metrics agent to sample the processes of this name.
+    Watch(String),
 }
 
 /// A fault with what it does when it begins and when it ends.
@@ -64,15 +66,8 @@ pub fn fault_scripts(plan: &Plan, proxy: &ProxyScript) -> Result<Vec<FaultScript
 /// The proxy script's own stop, then its start, then the metrics agent told again.
 fn restart_proxy(proxy: &ProxyScript) -> Vec<FaultOp> {
     let start = proxy.start().map(|(cmd, _)| cmd.to_string());
-    let process = proxy.process.clone().unwrap_or_default();
-    proxy
-        .stop
-        .iter()
-        .cloned()
-        .chain(start)
-        .chain(std::iter::once(format!("echo {process} > /tmp/routerlab-watch")))
-        .map(FaultOp::Guest)
-        .collect()
+    let guest = proxy.stop.iter().cloned().chain(start).map(FaultOp::Guest);
+    guest.chain(proxy.process.clone().map(FaultOp::Watch)).collect()
 }
 
 fn fault_vars(plan: &Plan, proxy: &ProxyScript) -> Vars {

@@ -98,6 +98,7 @@ async fn run_ops(ops: &[FaultOp], h: &mut FaultHost<'_>) -> Result<(), RunError>
     for op in ops {
         match op {
             FaultOp::Guest(cmd) => drop(must(h.vm, &t, "fault", cmd).await?),
+            FaultOp::Watch(name) => h.vm.agent_watch(&[name]),
             FaultOp::PauseRouter => h.vm.pause().await.map_err(vm_err)?,
             FaultOp::ResumeRouter => h.vm.resume().await.map_err(vm_err)?,
             FaultOp::RestartBackend => {

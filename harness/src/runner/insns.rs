@@ -7,12 +7,8 @@ use crate::cost::{background, AgentCost, InsnSection, PhaseCost, Rate};
 use crate::load::LoadSummary;
 use crate::vm::{InsnReading, Vm};
 
-/// Stops or resumes the guest's metrics agent (busybox pidof finds the script by name; awk,
-/// its reader, then waits on its pipe).
-const AGENT_STOP: &str = "kill -STOP $(pidof routerlab-metrics)";
-const AGENT_CONT: &str = "kill -CONT $(pidof routerlab-metrics)";
-/// Wait this long after a console command before an idle window opens: the guest is still
-/// finishing what the command started (measured: about 0.3 s of bursts after `kill`).
+/// Wait this long before an idle window opens: the guest is still finishing what came
+/// before (deploy's console commands: about 0.3 s of bursts; a sample in flight).
 const SETTLE: Duration = Duration::from_millis(500);
 
 /// The readings of one cell. The first failure to read is kept as the reason.
@@ -42,12 +38,11 @@ impl CostProbe {
         let half = idle / 2;
         tokio::time::sleep(SETTLE).await;
         let agent_window = p.agent_window(vm, half).await;
-        let stopped = vm.exec(AGENT_STOP).await.map(|o| o.status == 0).unwrap_or(false);
+        // The host stops asking: the agent sleeps in read(2) and costs the guest nothing.
+        vm.agent_pause(true);
         tokio::time::sleep(SETTLE).await;
         p.quiet = p.window(vm, half).await;
-        if stopped {
-            let _ = vm.exec(AGENT_CONT).await;
-        }
+        vm.agent_pause(false);
         if let (Some((readings, interval)), Some(q)) = (agent_window, &p.quiet) {
             p.agent = AgentCost::median(&readings, q, interval);
         }

@@ -310,6 +310,7 @@ impl std::fmt::Display for CellScript {
                 for op in ops {
                     match op {
                         FaultOp::Guest(c) => writeln!(f, "  {when} run  {c}")?,
+                        FaultOp::Watch(name) => writeln!(f, "  {when} watch {name} (metrics agent)")?,
                         other => writeln!(f, "  {when} host {other:?}")?,
                     }
                 }

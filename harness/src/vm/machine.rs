@@ -5,6 +5,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::agent::AgentLink;
 use super::args::{qemu_args, shell_script, Readiness, VmConfig, VmPaths};
 use super::console::{extract, wrap, Console};
 use super::insns::{InsnCounter, InsnReading, InsnSetup};
@@ -30,6 +31,8 @@ pub struct Vm {
     console: Console,
     qmp: tokio::sync::Mutex<Qmp>,
     metrics: Arc<Mutex<Collector>>,
+    /// The metrics agent's driver (none without metrics).
+    agent: Option<AgentLink>,
     started: Instant,
     /// The management link is configured (uploads can use it).
     pub(crate) mgmt: bool,
@@ -95,7 +98,7 @@ impl Vm {
         }
         let mut guard = KillOnError(Some(child));
         let attached = attach(&cfg, &paths).await;
-        let (console, qmp, metrics) = match attached {
+        let (console, qmp, metrics, agent) = match attached {
             Ok(a) => a,
             // QEMU can create its sockets and then exit (a plugin it refuses): say that.
             Err(e) => return Err(guard.exited(&vm, &paths).await.unwrap_or(e)),
@@ -109,7 +112,7 @@ impl Vm {
         let child = guard.disarm();
         super::metrics::sample_host(child.id(), metrics.clone());
         let mgmt = cfg.cmdline_extra.iter().any(|w| w.starts_with("routerlab.mgmt="));
-        Ok(Vm { cfg, paths, child, console, qmp: tokio::sync::Mutex::new(qmp), metrics, started, mgmt, insns })
+        Ok(Vm { cfg, paths, child, console, qmp: tokio::sync::Mutex::new(qmp), metrics, agent, started, mgmt, insns })
     }
 
     pub fn name(&self) -> &str {
@@ -243,6 +246,21 @@ impl Vm {
         self.metrics.lock().expect("metrics lock").series()
     }
 
+    /// Tell the metrics agent which processes to sample (by name; none: stop sampling them).
+    pub fn agent_watch(&self, names: &[&str]) {
+        if let Some(a) = &self.agent {
+            a.watch(names);
+        }
+    }
+
+    /// Stop (true) or resume asking the metrics agent for samples; the guest does no work
+    /// for it meanwhile.
+    pub fn agent_pause(&self, paused: bool) {
+        if let Some(a) = &self.agent {
+            a.pause(paused);
+        }
+    }
+
     /// How many samples the guest's metrics agent has sent so far.
     pub fn agent_progress(&self) -> super::metrics::AgentProgress {
         self.metrics.lock().expect("metrics lock").progress()
@@ -335,8 +353,10 @@ impl Drop for Vm {
     }
 }
 
+type Attached = (Console, Qmp, Arc<Mutex<Collector>>, Option<AgentLink>);
+
 /// Console, QMP (the CPU let run) and the metrics stream of a just-spawned QEMU.
-async fn attach(cfg: &VmConfig, paths: &VmPaths) -> Result<(Console, Qmp, Arc<Mutex<Collector>>), VmError> {
+async fn attach(cfg: &VmConfig, paths: &VmPaths) -> Result<Attached, VmError> {
     let vm = &cfg.name;
     let io = |path: &PathBuf| {
         let (vm, path) = (vm.clone(), path.clone());
@@ -345,13 +365,15 @@ async fn attach(cfg: &VmConfig, paths: &VmPaths) -> Result<(Console, Qmp, Arc<Mu
     let console = Console::attach(&paths.console_sock, &paths.transcript).await.map_err(io(&paths.console_sock))?;
     let mut qmp = Qmp::connect(&paths.qmp_sock).await.map_err(|source| VmError::Qmp { vm: vm.clone(), source })?;
     let metrics = Arc::new(Mutex::new(Collector::default()));
+    let mut agent = None;
     if cfg.metrics {
-        super::metrics::attach(&paths.metrics_sock, &paths.metrics_log, metrics.clone())
+        let port = super::metrics::attach(&paths.metrics_sock, &paths.metrics_log, metrics.clone())
             .await
             .map_err(io(&paths.metrics_sock))?;
+        agent = Some(AgentLink::start(port, metrics.clone()));
     }
     qmp.execute("cont", None).await.map_err(|source| VmError::Qmp { vm: vm.clone(), source })?;
-    Ok((console, qmp, metrics))
+    Ok((console, qmp, metrics, agent))
 }
 
 /// Kills the child if startup fails half way.

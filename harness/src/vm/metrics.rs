@@ -7,48 +7,82 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::UnixStream;
 
 /// Guest kernel ticks per second (USER_HZ is 100 on every Linux ABI).
 const GUEST_HZ: f64 = 100.0;
 
+/// One line of the agent's stream (protocol v2: after its header, the guest sends lines of
+/// /proc files as they are, told apart by their shape).
 #[derive(Debug, Clone, PartialEq)]
 pub enum MetricLine {
-    Header { interval_ms: u64 },
-    Stat { uptime: f64, jiffies: [u64; 8] },
-    Mem { uptime: f64, total_kb: u64, available_kb: u64, free_kb: u64 },
-    Proc { uptime: f64, name: String, pid: u32, ticks: u64, rss_kb: u64, threads: u32 },
+    Header {
+        page_kb: u64,
+        cpus: u32,
+    },
+    /// A /proc/meminfo line the agent sends: MemTotal, MemFree or MemAvailable.
+    Mem {
+        field: MemField,
+        kb: u64,
+    },
+    /// /proc/uptime: seconds since boot, and idle seconds summed over the CPUs.
+    Uptime {
+        uptime: f64,
+        idle: f64,
+    },
+    Proc {
+        pid: u32,
+        name: String,
+        ticks: u64,
+        rss_pages: u64,
+        threads: u32,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemField {
+    Total,
+    Free,
+    Available,
 }
 
 /// Parse one agent line; `None` for anything else (e.g. noise while the port opens).
 pub fn parse_line(line: &str) -> Option<MetricLine> {
     let w: Vec<&str> = line.split_whitespace().collect();
-    let f = |i: usize| w.get(i).and_then(|s| s.parse::<f64>().ok());
-    let u = |i: usize| w.get(i).and_then(|s| s.parse::<u64>().ok());
-    match *w.first()? {
-        "H" => Some(MetricLine::Header {
-            interval_ms: w.iter().find_map(|x| x.strip_prefix("interval_ms=")?.parse().ok())?,
-        }),
-        "S" if w.len() == 10 => {
-            let mut j = [0u64; 8];
-            for (k, slot) in j.iter_mut().enumerate() {
-                *slot = u(k + 2)?;
-            }
-            Some(MetricLine::Stat { uptime: f(1)?, jiffies: j })
+    match w.as_slice() {
+        ["H", "routerlab-metrics", "v2", kv @ ..] => {
+            let key = |k: &str| kv.iter().find_map(|x| x.strip_prefix(k)?.strip_prefix('=')?.parse::<u64>().ok());
+            Some(MetricLine::Header { page_kb: key("page_kb")?, cpus: key("cpus")? as u32 })
         }
-        "M" if w.len() == 5 => {
-            Some(MetricLine::Mem { uptime: f(1)?, total_kb: u(2)?, available_kb: u(3)?, free_kb: u(4)? })
+        [key, kb, "kB"] => {
+            let field = match *key {
+                "MemTotal:" => MemField::Total,
+                "MemFree:" => MemField::Free,
+                "MemAvailable:" => MemField::Available,
+                _ => return None,
+            };
+            Some(MetricLine::Mem { field, kb: kb.parse().ok()? })
         }
-        "P" if w.len() == 7 => Some(MetricLine::Proc {
-            uptime: f(1)?,
-            name: w[2].to_string(),
-            pid: u(3)? as u32,
-            ticks: u(4)?,
-            rss_kb: u(5)?,
-            threads: u(6)? as u32,
-        }),
-        _ => None,
+        [up, idle] => Some(MetricLine::Uptime { uptime: up.parse().ok()?, idle: idle.parse().ok()? }),
+        _ => parse_stat(line),
     }
+}
+
+/// A /proc/PID/stat line: "PID (COMM) state ...". COMM may hold spaces and parentheses, so
+/// it ends at the last ')'; utime, stime, num_threads and rss are fields 14, 15, 20 and 24.
+fn parse_stat(s: &str) -> Option<MetricLine> {
+    let (pid, rest) = s.split_once(" (")?;
+    let (name, fields) = rest.rsplit_once(") ")?;
+    let f: Vec<&str> = fields.split_whitespace().collect();
+    let n = |field: usize| f.get(field - 3)?.parse::<u64>().ok();
+    Some(MetricLine::Proc {
+        pid: pid.parse().ok()?,
+        name: name.to_string(),
+        ticks: n(14)? + n(15)?,
+        threads: n(20)? as u32,
+        rss_pages: n(24)?,
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -88,14 +122,20 @@ pub struct MetricsSeries {
 
 #[derive(Debug, Default)]
 pub(crate) struct Collector {
-    last_stat: Option<(f64, [u64; 8])>,
+    /// From the agent's header: the page size (RSS is in pages) and the CPUs idle is summed over.
+    page_kb: u64,
+    cpus: u32,
+    headers: usize,
+    /// The last /proc/uptime (uptime, idle); P lines take their time from it.
+    last_uptime: Option<(f64, f64)>,
     guest: Vec<GuestPoint>,
-    last_mem: (u64, u64),
+    /// The last /proc/meminfo values: total, free, and available (none before Linux 3.14).
+    mem: (u64, u64, Option<u64>),
     last_proc: BTreeMap<u32, (f64, u64)>,
     procs: BTreeMap<String, Vec<ProcPoint>>,
     last_host: Option<(f64, u64)>,
     host: Vec<HostPoint>,
-    /// Samples the agent has sent (S lines), and its interval from the header.
+    /// Samples the agent has sent (U lines), and the interval the host asks for them at.
     samples: usize,
     interval_ms: Option<u64>,
 }
@@ -105,39 +145,55 @@ pub(crate) struct Collector {
 pub struct AgentProgress {
     pub samples: usize,
     pub interval_ms: Option<u64>,
+    /// Headers seen: the agent has started (again, if more than one).
+    pub headers: usize,
 }
 
 impl Collector {
     pub fn push(&mut self, line: MetricLine) {
         match line {
-            MetricLine::Header { interval_ms } => self.interval_ms = Some(interval_ms),
-            MetricLine::Mem { total_kb, available_kb, .. } => self.last_mem = (total_kb, available_kb),
-            MetricLine::Stat { uptime, jiffies } => {
+            MetricLine::Header { page_kb, cpus } => {
+                (self.page_kb, self.cpus) = (page_kb, cpus.max(1));
+                self.headers += 1;
+                // A restarted agent's idle time and PIDs do not continue the old ones.
+                self.last_uptime = None;
+                self.last_proc.clear();
+            }
+            MetricLine::Mem { field, kb } => match field {
+                // The first of the three: a kernel without MemAvailable sends no third.
+                MemField::Total => self.mem = (kb, self.mem.1, None),
+                MemField::Free => self.mem.1 = kb,
+                MemField::Available => self.mem.2 = Some(kb),
+            },
+            MetricLine::Uptime { uptime, idle } => {
                 self.samples += 1;
-                if let Some((_, prev)) = self.last_stat {
-                    let total: u64 = jiffies.iter().sum::<u64>().saturating_sub(prev.iter().sum());
-                    let idle = (jiffies[3] + jiffies[4]).saturating_sub(prev[3] + prev[4]);
-                    let cpu_pct =
-                        if total > 0 { 100.0 * total.saturating_sub(idle) as f64 / total as f64 } else { 0.0 };
+                if let Some((u0, i0)) = self.last_uptime.filter(|(u0, _)| uptime > *u0) {
+                    let idle_share = (idle - i0) / ((uptime - u0) * self.cpus.max(1) as f64);
                     self.guest.push(GuestPoint {
                         uptime,
-                        cpu_pct,
-                        mem_total_kb: self.last_mem.0,
-                        mem_available_kb: self.last_mem.1,
+                        cpu_pct: (100.0 * (1.0 - idle_share)).clamp(0.0, 100.0),
+                        mem_total_kb: self.mem.0,
+                        mem_available_kb: self.mem.2.unwrap_or(self.mem.1),
                     });
                 }
-                self.last_stat = Some((uptime, jiffies));
+                self.last_uptime = Some((uptime, idle));
             }
-            MetricLine::Proc { uptime, name, pid, ticks, rss_kb, threads } => {
+            MetricLine::Proc { pid, name, ticks, rss_pages, threads } => {
+                let Some((uptime, _)) = self.last_uptime else { return };
                 if let Some((t0, k0)) = self.last_proc.insert(pid, (uptime, ticks)) {
                     let dt = uptime - t0;
                     if dt > 0.0 {
                         let cpu_pct = 100.0 * ticks.saturating_sub(k0) as f64 / GUEST_HZ / dt;
+                        let rss_kb = rss_pages * self.page_kb;
                         self.procs.entry(name).or_default().push(ProcPoint { uptime, pid, cpu_pct, rss_kb, threads });
                     }
                 }
             }
         }
+    }
+
+    pub fn set_interval(&mut self, interval: Duration) {
+        self.interval_ms = Some(interval.as_millis() as u64);
     }
 
     fn push_host(&mut self, t: f64, ticks: u64, rss_kb: u64, hz: f64) {
@@ -151,7 +207,7 @@ impl Collector {
     }
 
     pub fn progress(&self) -> AgentProgress {
-        AgentProgress { samples: self.samples, interval_ms: self.interval_ms }
+        AgentProgress { samples: self.samples, interval_ms: self.interval_ms, headers: self.headers }
     }
 
     pub fn series(&self) -> MetricsSeries {
@@ -159,12 +215,17 @@ impl Collector {
     }
 }
 
-/// Read the agent's stream from QEMU's socket into `collector`, keeping a raw log.
-pub(crate) async fn attach(sock: &Path, log: &Path, collector: Arc<Mutex<Collector>>) -> std::io::Result<()> {
-    let stream = UnixStream::connect(sock).await?;
+/// Read the agent's stream from QEMU's socket into `collector`, keeping a raw log. Returns
+/// the socket's write half, which talks to the agent.
+pub(crate) async fn attach(
+    sock: &Path,
+    log: &Path,
+    collector: Arc<Mutex<Collector>>,
+) -> std::io::Result<OwnedWriteHalf> {
+    let (read, write) = UnixStream::connect(sock).await?.into_split();
     let mut file = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
     tokio::spawn(async move {
-        let mut lines = BufReader::new(stream).lines();
+        let mut lines = BufReader::new(read).lines();
         while let Ok(Some(line)) = lines.next_line().await {
             let line = line.trim_end_matches('\r');
             let _ = writeln!(file, "{line}");
@@ -173,7 +234,7 @@ pub(crate) async fn attach(sock: &Path, log: &Path, collector: Arc<Mutex<Collect
             }
         }
     });
-    Ok(())
+    Ok(write)
 }
 
 /// Sample the QEMU process (utime+stime, VmRSS) every 500 ms until it is gone.
@@ -206,53 +267,95 @@ fn read_proc(pid: u32) -> Option<(u64, u64)> {
 mod tests {
     use super::*;
 
+    /// A /proc/PID/stat line as the aarch64 guest printed it, with utime 40, stime 35,
+    /// 1 thread and 331 pages of RSS.
+    const STAT: &str = "147 (haproxy) S 141 141 1 52288 141 4194304 66 0 0 0 40 35 0 0 20 0 1 0 681 \
+                        2138112 331 18446744073709551615 4194304 5972170 281474806382144 0 0 0 0";
+
     #[test]
     fn parses_agent_lines() {
         assert_eq!(
-            parse_line("H routerlab-metrics v1 clk_tck=100 interval_ms=500"),
-            Some(MetricLine::Header { interval_ms: 500 })
+            parse_line("H routerlab-metrics v2 clk_tck=100 page_kb=4 cpus=1"),
+            Some(MetricLine::Header { page_kb: 4, cpus: 1 })
         );
-        assert!(matches!(
-            parse_line("S 1.83 11 0 144 19 0 0 0 0"),
-            Some(MetricLine::Stat { jiffies: [11, 0, 144, 19, 0, 0, 0, 0], .. })
-        ));
+        assert_eq!(parse_line("H routerlab-metrics v1 clk_tck=100 interval_ms=500"), None, "the old protocol");
         assert_eq!(
-            parse_line("P 2.5 haproxy 81 120 5120 2"),
-            Some(MetricLine::Proc {
-                uptime: 2.5,
-                name: "haproxy".into(),
-                pid: 81,
-                ticks: 120,
-                rss_kb: 5120,
-                threads: 2
-            })
+            parse_line("MemAvailable:     182316 kB"),
+            Some(MetricLine::Mem { field: MemField::Available, kb: 182316 })
         );
-        assert_eq!(parse_line("garbage"), None);
-        assert_eq!(parse_line("S 1 2 3"), None);
+        assert_eq!(parse_line("12.48 5.27"), Some(MetricLine::Uptime { uptime: 12.48, idle: 5.27 }));
+        assert_eq!(
+            parse_line(STAT),
+            Some(MetricLine::Proc { pid: 147, name: "haproxy".into(), ticks: 75, rss_pages: 331, threads: 1 })
+        );
+        let odd = STAT.replace("(haproxy)", "(a) b (c)");
+        assert!(matches!(parse_line(&odd), Some(MetricLine::Proc { ref name, ticks: 75, .. }) if name == "a) b (c"));
+        let bad = [
+            "garbage",
+            "1 2 3",
+            "x 2",
+            "147 (haproxy) S 1 2",
+            "MemTotal: x kB",
+            "Buffers: 5 kB",
+            "H routerlab-metrics v2 cpus=1",
+        ];
+        for bad in bad {
+            assert_eq!(parse_line(bad), None, "{bad}");
+        }
     }
 
     #[test]
     fn cpu_percentages_from_deltas() {
         let mut c = Collector::default();
+        let proc_line = |ticks: u64| STAT.replace(" 40 35 ", &format!(" {ticks} 0 "));
         for l in [
-            "M 1.0 1000 800 700",
-            "S 1.0 100 0 0 100 0 0 0 0",
-            "P 1.0 loop 9 0 100 1",
-            "S 2.0 175 0 0 125 0 0 0 0",
-            "P 2.0 loop 9 75 100 1",
+            "H routerlab-metrics v2 clk_tck=100 page_kb=4 cpus=2".to_string(),
+            "MemTotal: 1000 kB".into(),
+            "MemFree: 700 kB".into(),
+            "MemAvailable: 800 kB".into(),
+            "1.00 1.00".into(),
+            proc_line(0),
+            // 1 s on 2 CPUs with 0.5 s idle: 75% busy.
+            "2.00 1.50".into(),
+            proc_line(75),
+            // A kernel without MemAvailable: free stands in.
+            "MemTotal: 1000 kB".into(),
+            "MemFree: 600 kB".into(),
+            "3.00 2.50".into(),
         ] {
-            c.push(parse_line(l).unwrap());
+            c.push(parse_line(&l).unwrap());
         }
         let s = c.series();
-        assert_eq!(c.progress(), AgentProgress { samples: 2, interval_ms: None }, "S lines count as samples");
-        c.push(parse_line("H routerlab-metrics v1 clk_tck=100 interval_ms=500").unwrap());
+        assert_eq!(c.progress(), AgentProgress { samples: 3, interval_ms: None, headers: 1 }, "uptime lines count");
+        c.set_interval(Duration::from_millis(500));
         assert_eq!(c.progress().interval_ms, Some(500));
-        assert_eq!(s.guest.len(), 1);
+        assert_eq!(s.guest.len(), 2);
         assert!((s.guest[0].cpu_pct - 75.0).abs() < 1e-9, "{:?}", s.guest);
         assert_eq!(s.guest[0].mem_available_kb, 800);
-        assert!((s.procs["loop"][0].cpu_pct - 75.0).abs() < 1e-9);
+        assert_eq!(s.guest[1].mem_available_kb, 600);
+        let p = &s.procs["haproxy"][0];
+        assert!((p.cpu_pct - 75.0).abs() < 1e-9, "{p:?}");
+        assert_eq!(p.rss_kb, 331 * 4, "pages times the header's page size");
         c.push_host(0.0, 0, 10, 100.0);
         c.push_host(0.5, 25, 12, 100.0);
         assert!((c.series().host[0].cpu_pct - 50.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_restarted_agent_does_not_continue_the_old_deltas() {
+        let mut c = Collector::default();
+        for l in [
+            "H routerlab-metrics v2 clk_tck=100 page_kb=4 cpus=1",
+            "10.0 5.0",
+            "H routerlab-metrics v2 clk_tck=100 page_kb=4 cpus=1",
+            "11.0 9.0",
+            "12.0 9.5",
+        ] {
+            c.push(parse_line(l).unwrap());
+        }
+        let g = c.series().guest;
+        assert_eq!(g.len(), 1, "no point across the restart: {g:?}");
+        assert!((g[0].cpu_pct - 50.0).abs() < 1e-9);
+        assert_eq!(c.progress().headers, 2);
     }
 }

@@ -1,5 +1,6 @@
 //! Router VMs under QEMU: arguments from pure functions, QMP, a marker-delimited console
 //! protocol, uploads, the guest metrics stream, and a `Drop` that never leaves QEMU behind.
+mod agent;
 mod args;
 mod boot;
 mod console;
@@ -18,7 +19,7 @@ pub use boot::{boot, resolve_image, BootOptions, Flavour, ImageSource, ResolvedI
 pub use error::VmError;
 pub use insns::{find_plugin, parse_answer, plugin_arg, InsnReading, InsnSetup, PLUGIN_ENV, PLUGIN_FILE};
 pub use machine::{ExecOutput, Vm, READY_MARKER};
-pub use metrics::{parse_line, AgentProgress, GuestPoint, HostPoint, MetricLine, MetricsSeries, ProcPoint};
+pub use metrics::{parse_line, AgentProgress, GuestPoint, HostPoint, MemField, MetricLine, MetricsSeries, ProcPoint};
 pub use openwrt::{install_ipk, ACTIVATE_PROMPT};
 pub use qmp::QmpError;
 pub use target::{timeout_mult, Target};

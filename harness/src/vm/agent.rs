@@ -1,0 +1,137 @@
+//! The host's half of the guest metrics agent (images/rootfs/metrics-agent.sh). The host
+//! asks for each sample (`t`, and `t m` with the guest's memory every [`MEM_EVERY`]th) and
+//! names the processes to watch (`w NAME...`), so the guest runs no clock, timer or shell
+//! loop of its own: between samples the agent sleeps in read(2). Pausing stops the asking,
+//! which is how a cell measures the guest's background without the agent.
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::unix::OwnedWriteHalf;
+use tokio::sync::mpsc;
+use tokio::time::MissedTickBehavior;
+
+use super::metrics::Collector;
+
+/// How often the host asks for a sample.
+pub const INTERVAL: Duration = Duration::from_millis(500);
+/// Every how many samples the guest's memory comes along: /proc/meminfo is the dearest file
+/// the agent reads (about 50 k guest instructions), and memory moves slowly.
+pub const MEM_EVERY: u64 = 4;
+/// An unanswered ask is given up after this many intervals (a restarting agent, a lost line).
+const GIVE_UP: u32 = 4;
+
+enum Msg {
+    Watch(String),
+    Pause(bool),
+}
+
+/// A handle on the agent's driver; dropping every handle ends it.
+#[derive(Clone)]
+pub(crate) struct AgentLink {
+    tx: mpsc::UnboundedSender<Msg>,
+}
+
+impl AgentLink {
+    /// Drive the agent through `port`, reading its progress from `collector`.
+    pub fn start(port: OwnedWriteHalf, collector: Arc<Mutex<Collector>>) -> AgentLink {
+        collector.lock().expect("metrics lock").set_interval(INTERVAL);
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(drive(port, collector, rx));
+        AgentLink { tx }
+    }
+
+    /// Watch the processes named `names` from now on (none: watch nothing). Sent again if
+    /// the agent restarts.
+    pub fn watch(&self, names: &[&str]) {
+        let _ = self.tx.send(Msg::Watch(watch_line(names)));
+    }
+
+    /// Stop (or resume) asking for samples.
+    pub fn pause(&self, paused: bool) {
+        let _ = self.tx.send(Msg::Pause(paused));
+    }
+}
+
+/// The `w` message for `names`.
+pub fn watch_line(names: &[&str]) -> String {
+    std::iter::once("w").chain(names.iter().copied()).collect::<Vec<_>>().join(" ") + "\n"
+}
+
+/// The ask for sample number `n` (from 0): memory with the first and every MEM_EVERYth.
+pub fn ask_line(n: u64) -> &'static str {
+    if n % MEM_EVERY == 0 {
+        "t m\n"
+    } else {
+        "t\n"
+    }
+}
+
+/// Whether to ask now: never before the agent has said hello or while paused, and with at
+/// most one ask in flight, so a busy guest answers late rather than in a burst.
+fn should_ask(samples: usize, awaited: Option<(usize, Instant)>, paused: bool, now: Instant) -> bool {
+    !paused && awaited.is_none_or(|(want, at)| samples >= want || now.duration_since(at) >= INTERVAL * GIVE_UP)
+}
+
+async fn drive(mut port: OwnedWriteHalf, collector: Arc<Mutex<Collector>>, mut rx: mpsc::UnboundedReceiver<Msg>) {
+    let mut every = tokio::time::interval(INTERVAL);
+    every.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let (mut paused, mut watch, mut headers, mut n) = (false, None::<String>, 0, 0u64);
+    let mut awaited = None;
+    loop {
+        let out = tokio::select! {
+            msg = rx.recv() => match msg {
+                None => return,
+                Some(Msg::Pause(p)) => { paused = p; None }
+                Some(Msg::Watch(line)) => Some(watch.insert(line).clone()).filter(|_| headers > 0),
+            },
+            _ = every.tick() => {
+                let p = collector.lock().expect("metrics lock").progress();
+                let mut out = String::new();
+                if p.headers != headers {
+                    // The agent (re)started: it knows no names and owes no answer.
+                    (headers, awaited) = (p.headers, None);
+                    out.extend(watch.clone());
+                }
+                if headers > 0 && should_ask(p.samples, awaited, paused, Instant::now()) {
+                    out.push_str(ask_line(n));
+                    (n, awaited) = (n + 1, Some((p.samples + 1, Instant::now())));
+                }
+                Some(out).filter(|o| !o.is_empty())
+            }
+        };
+        if let Some(out) = out {
+            if port.write_all(out.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_rides_with_the_first_and_every_fourth_sample() {
+        let asks: Vec<_> = (0..9).map(ask_line).collect();
+        assert_eq!(asks, ["t m\n", "t\n", "t\n", "t\n", "t m\n", "t\n", "t\n", "t\n", "t m\n"]);
+    }
+
+    #[test]
+    fn watch_lines_name_the_processes_or_nothing() {
+        assert_eq!(watch_line(&["nginx", "hitch"]), "w nginx hitch\n");
+        assert_eq!(watch_line(&[]), "w\n");
+    }
+
+    #[test]
+    fn one_ask_in_flight_until_answered_or_given_up() {
+        let t0 = Instant::now();
+        assert!(should_ask(0, None, false, t0), "the first ask");
+        assert!(!should_ask(0, None, true, t0), "paused");
+        assert!(!should_ask(4, Some((5, t0)), false, t0 + INTERVAL), "sample 5 not in yet");
+        assert!(should_ask(5, Some((5, t0)), false, t0 + INTERVAL), "answered");
+        assert!(should_ask(4, Some((5, t0)), false, t0 + INTERVAL * GIVE_UP), "given up");
+        assert!(!should_ask(5, Some((5, t0)), true, t0 + INTERVAL), "answered, but paused");
+    }
+}
