@@ -46,6 +46,9 @@ pub fn run(cmd: VmCmd) -> CmdResult {
                     let t = vm.upload(local, guest).await.map_err(Failure::lib)?;
                     eprintln!("routerlab: uploaded {} to {guest} in {:.2}s", local.display(), t.as_secs_f64());
                 }
+                // Only the command and the guest's own background count: the host stops asking
+                // the metrics agent for samples meanwhile.
+                vm.agent_pause(true);
                 let before = vm.insns();
                 let out = match timeout {
                     Some(t) => vm.exec_timeout(&command, t).await,
