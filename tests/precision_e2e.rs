@@ -131,11 +131,11 @@ fn candidate(doc: &serde_json::Value, metric: &str) -> serde_json::Value {
     m["sides"][1].clone()
 }
 
-/// On both targets, 3+3 cells each. The 12-rule plant is about +12% on aarch64, resolved to
-/// a few percent; on mipsel-malta, whose 4 s cells serve only 150-300 requests, it measured
-/// +24.9% [+12.5%, +38.8%] on instructions (could detect ±14.7%), while req/s could detect
-/// only ±286%. Before the metrics agent stopped costing ~1 M guest instructions a sample
-/// there, the same mipsel run could not call it.
+/// aarch64-virt only. A mipsel-malta cell of 4 s serves 150-300 requests, and 3+3 cells
+/// there called the 12-rule plant once (+24.9% [+12.5%, +38.8%]) and missed it the next
+/// time (+30.0% [-19.7%, +110.5%]): when req/s hardly differs between cells (40-50 that
+/// time), the fit `insns/s = a·req/s + b` cannot tell the slope from the background. User
+/// instructions called it both times (+32%, within ±6%).
 #[test]
 fn the_instruction_gate_catches_a_planted_regression() {
     if !harness::testkit::can_run(
@@ -145,11 +145,11 @@ fn the_instruction_gate_catches_a_planted_regression() {
         return;
     }
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    for target in ["aarch64-virt", "mipsel-malta"] {
+    for target in ["aarch64-virt"] {
         let d = tempfile::tempdir().unwrap();
         let run = d.path().join("ab");
         let builds = "scenarios/builds/haproxy-image.toml,scenarios/builds/haproxy-plant12.toml";
-        let log = run_haproxy(target, &run, &["--repeat", "3", "--builds", builds]);
+        let log = run_haproxy(target, &run, &["--repeat", "4", "--builds", builds]);
         let j = d.path().join("c.json");
         let o = routerlab(
             &["compare", run.to_str().unwrap(), "--fail-if", "insns/req > 1.02x", "--json", j.to_str().unwrap()],
@@ -163,7 +163,7 @@ fn the_instruction_gate_catches_a_planted_regression() {
         let rps = candidate(&doc, "rps");
         // What instructions resolve, wall-clock throughput cannot: the smallest change the
         // run could detect is smaller for instructions. (Measured here: about ±5% against
-        // ±20-30% for req/s; both widths are themselves estimates from a few cells, so the test
+        // ±20-30% for req/s; both widths are themselves estimates from 4+4 cells, so the test
         // asks only for the order, not for a factor.)
         let (di, dr) = (
             insns["estimate"]["detectable_pct"].as_f64().unwrap(),
