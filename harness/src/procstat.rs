@@ -1,16 +1,23 @@
 //! `/proc/PID/stat`, read once for the lab's ledger (start times, zombies) and the QEMU
 //! CPU sampler (utime + stime).
 
-/// The fields after the command name, so index 0 is the state (field 3 in proc(5)). The
-/// command name may hold spaces and parentheses, so the split is at the last ") ".
+/// The fields after the command name, so index 0 is the state (field 3 in proc(5)).
 pub(crate) fn fields(pid: u32) -> Option<Vec<String>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    Some(stat.rsplit_once(") ")?.1.split_whitespace().map(String::from).collect())
+    Some(split(&stat)?.2.into_iter().map(String::from).collect())
+}
+
+/// A stat line as (PID, command name, the fields after the name: index 0 is the state). The
+/// name may hold spaces and parentheses, so it ends at the last ") ".
+pub(crate) fn split(stat: &str) -> Option<(&str, &str, Vec<&str>)> {
+    let (head, rest) = stat.rsplit_once(") ")?;
+    let (pid, name) = head.split_once(" (")?;
+    Some((pid, name, rest.split_whitespace().collect()))
 }
 
 /// Field `n` of proc(5)'s numbering (1-based, n >= 3), as a number.
-pub(crate) fn number(f: &[String], n: usize) -> Option<u64> {
-    f.get(n - 3)?.parse().ok()
+pub(crate) fn number<S: AsRef<str>>(f: &[S], n: usize) -> Option<u64> {
+    f.get(n - 3)?.as_ref().parse().ok()
 }
 
 /// `VmRSS` from `/proc/PID/status`, in KiB; `None` when the process is gone.

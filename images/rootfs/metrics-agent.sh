@@ -53,7 +53,7 @@ BEGIN {
     close("/proc/stat")
     print "H routerlab-metrics v2 clk_tck=100 page_kb=" page_kb " cpus=" cpus
     fflush()
-    npids = 0; missing = 0; lost = 0; M = "/proc/meminfo"; U = "/proc/uptime"
+    M = "/proc/meminfo"; U = "/proc/uptime"
 }
 function line(f,   l) {
     l = ""
@@ -65,10 +65,13 @@ function lastpid(   k, f) {
     k = split(line("/proc/loadavg"), f, " ")
     return f[k]
 }
-# The PIDs of the watched names, from each /proc/N/comm.
-function scan(   ls, all, k, i, cm, found) {
-    npids = 0; found = " "; lost = 0
+function forget(   k) {
     for (k in pstat) delete pstat[k]
+    lost = 0
+}
+# The stat files of the PIDs of the watched names, from each /proc/N/comm.
+function scan(   ls, all, k, i, cm, found) {
+    forget(); found = " "
     ls = "cd /proc && echo [0-9]*"
     all = ""
     ls | getline all
@@ -77,7 +80,7 @@ function scan(   ls, all, k, i, cm, found) {
     for (i = 1; i <= k; i++) {
         cm = line("/proc/" d[i] "/comm")
         if (cm != "" && index(names, " " cm " ")) {
-            npids++; pstat["/proc/" d[i] "/stat"]
+            pstat["/proc/" d[i] "/stat"] = 1
             if (!index(found, " " cm " ")) found = found cm " "
         }
     }
@@ -89,7 +92,7 @@ function scan(   ls, all, k, i, cm, found) {
 $1 == "w" {
     names = " "
     for (i = 2; i <= NF; i++) names = names $i " "
-    if (NF > 1) scan(); else { for (k in pstat) delete pstat[k]; missing = 0 }
+    if (NF > 1) scan(); else { forget(); missing = 0 }
     next
 }
 $1 == "t" {

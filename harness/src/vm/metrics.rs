@@ -69,13 +69,10 @@ pub fn parse_line(line: &str) -> Option<MetricLine> {
     }
 }
 
-/// A /proc/PID/stat line: "PID (COMM) state ...". COMM may hold spaces and parentheses, so
-/// it ends at the last ')'; utime, stime, num_threads and rss are fields 14, 15, 20 and 24.
+/// A /proc/PID/stat line: utime, stime, num_threads and rss are fields 14, 15, 20 and 24.
 fn parse_stat(s: &str) -> Option<MetricLine> {
-    let (pid, rest) = s.split_once(" (")?;
-    let (name, fields) = rest.rsplit_once(") ")?;
-    let f: Vec<&str> = fields.split_whitespace().collect();
-    let n = |field: usize| f.get(field - 3)?.parse::<u64>().ok();
+    let (pid, name, f) = crate::procstat::split(s)?;
+    let n = |field: usize| crate::procstat::number(&f, field);
     Some(MetricLine::Proc {
         pid: pid.parse().ok()?,
         name: name.to_string(),
@@ -122,7 +119,8 @@ pub struct MetricsSeries {
 
 #[derive(Debug, Default)]
 pub(crate) struct Collector {
-    /// From the agent's header: the page size (RSS is in pages) and the CPUs idle is summed over.
+    /// From the agent's header: the page size (RSS is in pages) and the CPUs idle is summed
+    /// over (at least one counts).
     page_kb: u64,
     cpus: u32,
     headers: usize,
@@ -153,7 +151,7 @@ impl Collector {
     pub fn push(&mut self, line: MetricLine) {
         match line {
             MetricLine::Header { page_kb, cpus } => {
-                (self.page_kb, self.cpus) = (page_kb, cpus.max(1));
+                (self.page_kb, self.cpus) = (page_kb, cpus);
                 self.headers += 1;
                 // A restarted agent's idle time and PIDs do not continue the old ones.
                 self.last_uptime = None;
