@@ -8,8 +8,8 @@
 //! - `Welch`: independent runs, Welch's t on the logs.
 //! - `Fit`: instructions per request, from `insns/s = a_side × req/s + b` fitted by least
 //!   squares over all cells of both sides with one shared `b`, the guest's per-second
-//!   background under load. The ratio is `a_B / a_A`; its interval comes from the fit's
-//!   covariance (n−3 df). Host speed moves req/s, and with it the share of `b` in each
+//!   background under load. The ratio is `a_B / a_A`; its interval is Fieller's, from the
+//!   fit's covariance (n−3 df), and the p-value tests `a_B − a_A`. Host speed moves req/s, and with it the share of `b` in each
 //!   request; the fit takes that out, where a per-cell ratio cannot.
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
@@ -172,8 +172,43 @@ pub fn fit(a: &[(f64, f64)], b: &[(f64, f64)]) -> Option<Estimate> {
     if aa <= 0.0 || ab <= 0.0 {
         return None;
     }
-    let v = s2 * (inv[1][1] / (ab * ab) + inv[0][0] / (aa * aa) - 2.0 * inv[0][1] / (aa * ab));
-    Estimate::from_log(Method::Fit, (ab / aa).ln(), v.max(0.0).sqrt(), df, aa, ab)
+    let v = |i: usize, j: usize| s2 * inv[i][j];
+    fieller(aa, ab, [v(0, 0), v(0, 1), v(1, 1)], df)
+}
+
+/// The ratio `b / a` of two correlated estimates with covariance `[v_aa, v_ab, v_bb]`:
+/// Fieller's interval, the set of ratios `r` that a t-test of `b − r·a = 0` keeps. It
+/// excludes 1 exactly when the difference `b − a` is significant, which stays sharp when
+/// `a` and `b` share an uncertain part (the fit's background moves both slopes together);
+/// the delta method would call that part noise in the ratio. `None` if `a` itself is not
+/// told from 0 at 95%: then the interval is unbounded.
+fn fieller(a: f64, b: f64, [vaa, vab, vbb]: [f64; 3], df: f64) -> Option<Estimate> {
+    if df < 1.0 || !(a.is_finite() && b.is_finite()) {
+        return None;
+    }
+    let t = StudentsT::new(0.0, 1.0, df).ok()?;
+    let q = t.inverse_cdf(1.0 - (1.0 - LEVEL) / 2.0);
+    let qa = a * a - q * q * vaa;
+    let qb = a * b - q * q * vab;
+    let qc = b * b - q * q * vbb;
+    let disc = qb * qb - qa * qc;
+    if qa <= 0.0 || disc < 0.0 {
+        return None;
+    }
+    let se_diff = (vaa + vbb - 2.0 * vab).max(0.0).sqrt();
+    let d = b - a;
+    let p = if se_diff > 0.0 { 2.0 * (1.0 - t.cdf((d / se_diff).abs())) } else { f64::from(d == 0.0) };
+    Some(Estimate {
+        method: Method::Fit,
+        ratio: b / a,
+        lo: (qb - disc.sqrt()) / qa,
+        hi: (qb + disc.sqrt()) / qa,
+        p,
+        detectable_pct: (q + t.inverse_cdf(POWER)) * se_diff / a * 100.0,
+        df,
+        base: a,
+        value: b,
+    })
 }
 
 fn invert3(m: &[[f64; 3]; 3]) -> Option<[[f64; 3]; 3]> {
@@ -232,6 +267,39 @@ mod tests {
         // Per-cell insns/req would mix in bg/rps: 285 k at 100 rps, 188 k at 400 rps.
         let raw_a: Vec<f64> = a.iter().map(|(x, y)| y / x).collect();
         assert!(raw_a[0] / raw_a[2] > 1.4);
+    }
+
+    #[test]
+    fn a_clear_difference_is_called_when_req_s_hardly_varies() {
+        // mipsel-malta in ci/test: req/s 40-50 on both sides, a large background under load,
+        // B 25% dearer per request. The background and the slopes trade off, so the ratio's
+        // far end is loose, but the difference is not: the interval must still clear 2%.
+        // (The delta method gave [+1.5%, +50.1%] here, and [-19.7%, +110.5%] on such a run.)
+        let (bg, a_cost) = (9e6, 330e3);
+        let noise = [1.02, 0.98, 1.0, 0.97, 1.03, 1.0];
+        let cell = |x: f64, cost: f64, n: f64| (x, (cost * x + bg) * n);
+        let a: Vec<(f64, f64)> = [40.0, 44.0, 50.0].iter().zip(&noise).map(|(x, n)| cell(*x, a_cost, *n)).collect();
+        let b: Vec<(f64, f64)> =
+            [42.0, 47.0, 50.0].iter().zip(&noise[3..]).map(|(x, n)| cell(*x, a_cost * 1.25, *n)).collect();
+        let e = fit(&a, &b).unwrap();
+        assert!(e.significant() && e.lo > 1.02 && e.p < 0.01, "{e:?}");
+        assert!(e.lo < 1.25 && e.hi > 1.25, "the interval holds the true ratio: {e:?}");
+        assert!(e.hi - 1.25 > 1.25 - e.lo, "and is loose on the far side, as Fieller's is: {e:?}");
+    }
+
+    #[test]
+    fn fieller_agrees_with_the_difference_test_and_refuses_an_unknown_denominator() {
+        // Independent a and b, each ±1% (1 sd), 10 df.
+        // The interval excludes 1 exactly when the difference's t-test rejects at 5%.
+        let t = StudentsT::new(0.0, 1.0, 10.0).unwrap();
+        for (b, called) in [(103.0, false), (104.0, true)] {
+            let e = fieller(100.0, b, [1.0, 0.0, 1.0], 10.0).unwrap();
+            let p = 2.0 * (1.0 - t.cdf((b - 100.0) / 2f64.sqrt()));
+            assert!((e.p - p).abs() < 1e-12 && e.significant() == called && (p < 0.05) == called, "{e:?}");
+            assert!(e.lo < b / 100.0 && e.hi > b / 100.0, "{e:?}");
+        }
+        // a is 10 ± 10: any ratio from near 0 to infinity fits.
+        assert!(fieller(10.0, 12.0, [100.0, 0.0, 1.0], 10.0).is_none());
     }
 
     #[test]
