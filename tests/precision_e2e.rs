@@ -131,11 +131,10 @@ fn candidate(doc: &serde_json::Value, metric: &str) -> serde_json::Value {
     m["sides"][1].clone()
 }
 
-/// aarch64-virt only. A mipsel-malta cell of 4 s serves 150-300 requests, and 3+3 cells
-/// there called the 12-rule plant once (+24.9% [+12.5%, +38.8%]) and missed it the next
-/// time (+30.0% [-19.7%, +110.5%]): when req/s hardly differs between cells (40-50 that
-/// time), the fit `insns/s = a·req/s + b` cannot tell the slope from the background. User
-/// instructions called it both times (+32%, within ±6%).
+/// Both targets; 4+4 cells on aarch64-virt, 3+3 on mipsel-malta, where a 4 s cell serves
+/// 150-300 requests. There req/s can hardly differ between cells (40-50 in one run), and then
+/// the fit `insns/s = a·req/s + b` cannot tell the slope from the background: its ratio is
+/// loose on the far side, which Fieller's interval allows for (`compare::stats`).
 #[test]
 fn the_instruction_gate_catches_a_planted_regression() {
     if !harness::testkit::can_run(
@@ -145,11 +144,11 @@ fn the_instruction_gate_catches_a_planted_regression() {
         return;
     }
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    for target in ["aarch64-virt"] {
+    for (target, repeat) in [("aarch64-virt", "4"), ("mipsel-malta", "3")] {
         let d = tempfile::tempdir().unwrap();
         let run = d.path().join("ab");
         let builds = "scenarios/builds/haproxy-image.toml,scenarios/builds/haproxy-plant12.toml";
-        let log = run_haproxy(target, &run, &["--repeat", "4", "--builds", builds]);
+        let log = run_haproxy(target, &run, &["--repeat", repeat, "--builds", builds]);
         let j = d.path().join("c.json");
         let o = routerlab(
             &["compare", run.to_str().unwrap(), "--fail-if", "insns/req > 1.02x", "--json", j.to_str().unwrap()],
