@@ -75,9 +75,9 @@ fn node_value(v: &str, quoted: bool) -> Node {
     if v.eq_ignore_ascii_case("unknown") {
         return Node::Unknown;
     }
-    if v.starts_with('_') {
-        return if v.len() > 1
-            && v[1..].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+    if let Some(rest) = v.strip_prefix('_') {
+        return if !rest.is_empty()
+            && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
         {
             Node::Obfuscated(v.to_string())
         } else {
