@@ -157,9 +157,9 @@ impl Metric {
         }
     }
 
-    /// For instruction metrics: the cell's (requests/s, instructions/s) in the steady phase,
-    /// the point the per-request fit uses (see `compare::stats::fit`).
-    pub fn fit_point(self, c: &CellReport) -> Option<(f64, f64)> {
+    /// For instruction metrics: the cell's requests, instructions and full handshakes per
+    /// second in the steady phase, the point the per-request fit uses (`compare::fit`).
+    pub fn fit_point(self, c: &CellReport) -> Option<super::FitPoint> {
         let s = steady(c)?;
         let insns = match self {
             Metric::Insns => s.total,
@@ -167,7 +167,12 @@ impl Metric {
             Metric::InsnsKernel => s.kernel,
             _ => return None,
         };
-        (s.seconds > 0.0 && s.requests > 0).then(|| (s.requests as f64 / s.seconds, insns as f64 / s.seconds))
+        let per_s = |n: u64| n as f64 / s.seconds;
+        (s.seconds > 0.0 && s.requests > 0).then(|| super::FitPoint {
+            rps: per_s(s.requests),
+            insns: per_s(insns),
+            handshakes: per_s(s.full_handshakes),
+        })
     }
 }
 

@@ -2,6 +2,7 @@
 //! median and spread over repetitions, a within-noise call, and a regression gate.
 mod error;
 mod export;
+mod fit;
 mod gate;
 mod metric;
 mod render;
@@ -10,8 +11,9 @@ mod table;
 
 pub use error::CompareError;
 pub use export::{bmf, comparison_json};
+pub use fit::{fit, FitPoint};
 pub use gate::{evaluate, Gate, Op, Tripped};
 pub use metric::Metric;
 pub use render::{comparison_html, comparison_markdown, comparison_text, overlay_members};
-pub use stats::{fit, paired, welch, Estimate, Method, LEVEL, POWER};
+pub use stats::{paired, welch, Estimate, Method, LEVEL, POWER};
 pub use table::{compare, Change, Comparison, Group, Row, Side, Stats, MIN_CHANGE};

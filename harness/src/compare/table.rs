@@ -1,7 +1,8 @@
 //! Grouping cells into sides and rows: which runs are compared, per (scenario, target),
 //! with median and spread over repetitions and a call on whether a difference is noise.
+use super::fit::fit;
 use super::metric::Metric;
-use super::stats::{fit, paired, welch, Estimate};
+use super::stats::{paired, welch, Estimate};
 use crate::model::{CellReport, Outcome, Report, Verdict};
 
 /// Median and range of one metric over a side's repetitions.
@@ -74,7 +75,7 @@ impl Row {
     /// a fit (side 0 from the first candidate's fit), the pooled percentile of a latency
     /// row, else the median.
     pub fn shown(&self, i: usize) -> Option<f64> {
-        let fitted = |e: &&Estimate| e.method == super::Method::Fit;
+        let fitted = |e: &&Estimate| e.method.is_fit();
         match i {
             0 => self.fitted().map(|e| e.base),
             _ => self.estimates.get(i).and_then(Option::as_ref).filter(fitted).map(|e| e.value),
@@ -85,7 +86,7 @@ impl Row {
 
     /// The first candidate's estimate if this row's ratios come from the per-request fit.
     pub fn fitted(&self) -> Option<&Estimate> {
-        self.estimates.iter().flatten().find(|e| e.method == super::Method::Fit)
+        self.estimates.iter().flatten().find(|e| e.method.is_fit())
     }
 }
 
