@@ -8,8 +8,8 @@ pub enum CaptureError {
         #[source]
         source: crate::netlab::LabError,
     },
-    #[error("capture on {at}: tcpdump did not start listening within {waited_ms} ms: {stderr}")]
-    NotListening { at: String, waited_ms: u64, stderr: String },
+    #[error("capture on {at}: tcpdump did not start ({why}): {stderr}")]
+    NotListening { at: String, why: String, stderr: String },
     #[error("cannot run {program}: {source}")]
     Spawn {
         program: String,

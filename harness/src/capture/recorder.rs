@@ -46,12 +46,22 @@ impl Recorder {
         let waited = Duration::from_secs(5);
         for (p, label) in r.running.clone() {
             let err = stderr_path(lab, &p, &label);
-            let listening = async || Ok::<_, std::convert::Infallible>(read(&err).contains("listening on"));
-            if !matches!(crate::wait::poll_until(waited, Duration::from_millis(50), listening).await, Ok(true)) {
+            let t0 = std::time::Instant::now();
+            let mut exited = None;
+            // Listening, or gone (a bad interface, no permission): no need to wait longer.
+            let settled = async || {
+                exited = lab.exited(&label);
+                Ok::<_, std::convert::Infallible>(exited.is_some() || read(&err).contains("listening on"))
+            };
+            let _ = crate::wait::poll_until(waited, Duration::from_millis(50), settled).await;
+            if exited.is_some() || !read(&err).contains("listening on") {
                 let stderr = read(&err).trim().to_string();
+                let why =
+                    exited.map_or_else(|| format!("not listening after {} ms", waited.as_millis()), |s| s.to_string());
                 r.stop(lab).await;
-                return Err(CaptureError::NotListening { at: p.at(), waited_ms: waited.as_millis() as u64, stderr });
+                return Err(CaptureError::NotListening { at: p.at(), why, stderr });
             }
+            tracing::debug!("capture {} listening after {:?}", p.link, t0.elapsed());
         }
         Ok(r)
     }

@@ -286,6 +286,11 @@ impl Lab {
         self.children.iter().find(|(l, _)| l == label).map(|(_, c)| c.id())
     }
 
+    /// How the helper started as `label` ended, if it has (it stays ours until stopped).
+    pub fn exited(&mut self, label: &str) -> Option<std::process::ExitStatus> {
+        self.children.iter_mut().find(|(l, _)| l == label).and_then(|(_, c)| c.try_wait().ok().flatten())
+    }
+
     /// Stop the helper started as `label`: SIGTERM, then SIGKILL if it is still there after
     /// `grace` (polled without blocking a runtime thread); reaped either way. False if there
     /// is no such helper.
