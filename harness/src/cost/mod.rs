@@ -165,6 +165,16 @@ impl InsnSection {
             return format!("instruction counts: unavailable ({why})");
         }
         let Some(s) = &self.steady else { return "instruction counts: unavailable (no steady phase)".into() };
+        let line = Self::per_request_line(s);
+        // On kept connections the steady phase has none: these came from connections opened
+        // again (a warm-up whose requests timed out), and each is millions of instructions.
+        match s.full_handshakes {
+            0 => line,
+            n => format!("{line}; includes {n} full TLS handshake{}", if n == 1 { "" } else { "s" }),
+        }
+    }
+
+    fn per_request_line(s: &PhaseCost) -> String {
         match (s.per_request, s.per_request_raw) {
             (Some(net), Some(raw)) => {
                 format!("{} insns/req net ({} raw), {} M insns/s", human(net), human(raw), fmt1(s.per_s / 1e6))
@@ -261,5 +271,9 @@ mod tests {
             s.headline(),
             "198.0 k insns/req raw, 99.0 M insns/s (no idle window, so no background to subtract)"
         );
+        // Handshakes in the steady phase are said: they weigh on every figure of the line.
+        let reopened = PhaseCost::new(&r(0.0, 0, 0), &r(2.0, 198_000_000, 0), Some(&bg), 1000, 3);
+        let s = InsnSection { steady: Some(reopened), ..Default::default() };
+        assert_eq!(s.headline(), "198.0 k insns/req net (198.0 k raw), 99.0 M insns/s; includes 3 full TLS handshakes");
     }
 }
