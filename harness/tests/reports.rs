@@ -192,6 +192,26 @@ fn the_gate_trips_on_a_regression_and_names_it() {
 }
 
 #[test]
+fn a_side_that_counted_instructions_against_one_that_did_not_is_pointed_out() {
+    // Counting slows the guest by about a tenth, which wall-clock ratios would pin on the build.
+    let (_, base) = report("base.json");
+    let mut counted = report("regressed.json");
+    counted.0 = "counted".into();
+    for c in &mut counted.1.cells {
+        c.insns = Some(harness::cost::InsnSection::default());
+    }
+    let note = "note: counted counted guest instructions and base did not";
+    let text = harness::compare::comparison_text(&compare(&[("base".into(), base.clone()), counted.clone()]), &[]);
+    assert!(text.contains(note), "{text}");
+    // Both sides alike, or instruction counts unavailable on the candidate too: no note.
+    for c in &mut counted.1.cells {
+        c.insns = Some(harness::cost::InsnSection::unavailable("turned off (--no-insn-count)"));
+    }
+    let text = harness::compare::comparison_text(&compare(&[("base".into(), base), counted]), &[]);
+    assert!(!text.contains("note:"), "{text}");
+}
+
+#[test]
 fn bad_gates_say_what_is_allowed() {
     for (g, want) in [
         ("p98 > 1.1x", "unknown metric \"p98\""),

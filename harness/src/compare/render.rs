@@ -60,6 +60,16 @@ const SENTENCES: [Metric; 3] = [Metric::Insns, Metric::Throughput, Metric::P99];
 pub fn verdict_lines(cmp: &Comparison, g: &Group) -> Vec<String> {
     let mut out = Vec::new();
     for i in 1..cmp.sides.len() {
+        if let (Some(a), Some(b)) = (g.counted[0], g.counted[i]) {
+            if a != b {
+                let (yes, no) = if a { (0, i) } else { (i, 0) };
+                out.push(format!(
+                    "note: {} counted guest instructions and {} did not; counting slows the guest by about a \
+                     tenth (docs/reports.md), so its wall-clock figures (req/s, latency, CPU) are biased against it",
+                    cmp.sides[yes].label, cmp.sides[no].label
+                ));
+            }
+        }
         for r in g.rows.iter().filter(|r| SENTENCES.contains(&r.metric)) {
             let line = match (r.estimates[i], r.stats[i]) {
                 (Some(e), _) => e.sentence(),

@@ -114,6 +114,10 @@ pub struct Group {
     /// Client-IP verdicts and outcomes per side, one per repetition.
     pub verdicts: Vec<Vec<Option<Verdict>>>,
     pub outcomes: Vec<Vec<Outcome>>,
+    /// Per side: whether its cells counted guest instructions (all did, none did, or a mix
+    /// or no cells). Counting slows the guest, so wall-clock figures across a difference
+    /// are biased.
+    pub counted: Vec<Option<bool>>,
 }
 
 impl Group {
@@ -175,10 +179,20 @@ pub fn compare(inputs: &[(String, Report)]) -> Comparison {
                 Metric::ALL.into_iter().filter(|m| *m != Metric::ClientIp).map(|m| row(m, &cells, paired)).collect();
             let verdicts = cells.iter().map(|cs| cs.iter().map(|c| c.client_ip.verdict).collect()).collect();
             let outcomes = cells.iter().map(|cs| cs.iter().map(|c| c.outcome).collect()).collect();
-            Group { scenario, target, rows, verdicts, outcomes }
+            let counted = cells.iter().map(|cs| counted(cs)).collect();
+            Group { scenario, target, rows, verdicts, outcomes, counted }
         })
         .collect();
     Comparison { sides, groups }
+}
+
+fn counted(cells: &[&CellReport]) -> Option<bool> {
+    let each = |c: &&CellReport| c.insns.as_ref().is_some_and(|i| i.unavailable.is_none());
+    match cells.iter().filter(|c| each(c)).count() {
+        0 if !cells.is_empty() => Some(false),
+        n if n == cells.len() && n > 0 => Some(true),
+        _ => None,
+    }
 }
 
 fn row(metric: Metric, cells: &[Vec<&CellReport>], paired_sides: bool) -> Row {
