@@ -131,10 +131,12 @@ fn candidate(doc: &serde_json::Value, metric: &str) -> serde_json::Value {
     m["sides"][1].clone()
 }
 
-/// Both targets; 4+4 cells on aarch64-virt, 3+3 on mipsel-malta, where a 4 s cell serves
-/// 150-300 requests. There req/s can hardly differ between cells (40-50 in one run), and then
-/// the fit `insns/s = a·req/s + b` cannot tell the slope from the background: its ratio is
-/// loose on the far side, which Fieller's interval allows for (`compare::stats`).
+/// Both targets. On aarch64-virt, 4+4 cells of the 4-rule plant, which costs about 3% more
+/// per request (the issue asks for 2-5%): three runs called it +3.3% [+2.6%, +4.0%], +3.1%
+/// [+2.4%, +3.7%] and +3.1% [+2.7%, +3.4%], so the gate here is 1%, not 2%. On mipsel-malta,
+/// 3+3 cells of the 12-rule plant (+17% to +29% there) behind a 2% gate: a 4 s cell serves
+/// 150-300 requests, req/s can hardly differ between cells, and the fit's interval is then
+/// loose (Fieller's, `compare::fit`); a warm-up that times out adds handshakes to one cell.
 #[test]
 fn the_instruction_gate_catches_a_planted_regression() {
     if !harness::testkit::can_run(
@@ -144,14 +146,23 @@ fn the_instruction_gate_catches_a_planted_regression() {
         return;
     }
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    for (target, repeat) in [("aarch64-virt", "4"), ("mipsel-malta", "3")] {
+    let plans = [("aarch64-virt", "4", "haproxy-plant", "1.01x"), ("mipsel-malta", "3", "haproxy-plant12", "1.02x")];
+    for (target, repeat, plant, gate) in plans {
         let d = tempfile::tempdir().unwrap();
         let run = d.path().join("ab");
-        let builds = "scenarios/builds/haproxy-image.toml,scenarios/builds/haproxy-plant12.toml";
+        let builds = format!("scenarios/builds/haproxy-image.toml,scenarios/builds/{plant}.toml");
+        let builds = builds.as_str();
         let log = run_haproxy(target, &run, &["--repeat", repeat, "--builds", builds]);
         let j = d.path().join("c.json");
         let o = routerlab(
-            &["compare", run.to_str().unwrap(), "--fail-if", "insns/req > 1.02x", "--json", j.to_str().unwrap()],
+            &[
+                "compare",
+                run.to_str().unwrap(),
+                "--fail-if",
+                &format!("insns/req > {gate}"),
+                "--json",
+                j.to_str().unwrap(),
+            ],
             &[],
         );
         let t = text(&o);
@@ -161,9 +172,9 @@ fn the_instruction_gate_catches_a_planted_regression() {
         assert_eq!(insns["change"], "worse", "{target}: {insns}");
         let rps = candidate(&doc, "rps");
         // What instructions resolve, wall-clock throughput cannot: the smallest change the
-        // run could detect is smaller for instructions. (Measured here: about ±5% against
-        // ±20-30% for req/s; both widths are themselves estimates from 4+4 cells, so the test
-        // asks only for the order, not for a factor.)
+        // run could detect is smaller for instructions. (Measured on aarch64: ±0.4-0.9%
+        // against ±88-149% for req/s; on mipsel ±4.5-15% against ±77-306%. Both widths are
+        // themselves estimates from a few cells, so the test asks only for the order.)
         let (di, dr) = (
             insns["estimate"]["detectable_pct"].as_f64().unwrap(),
             rps["estimate"]["detectable_pct"].as_f64().unwrap(),
