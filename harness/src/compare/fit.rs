@@ -10,9 +10,7 @@
 //!   that timed out leaves the steady phase to reconnect, and a full TLS handshake costs a
 //!   mipsel router tens of millions of instructions), the fit adds `h × handshakes/s`, so
 //!   those cells do not pass their handshakes off as dearer requests.
-use statrs::distribution::{ContinuousCDF, StudentsT};
-
-use super::stats::{Estimate, Method, LEVEL, POWER};
+use super::stats::{Estimate, Method, Student};
 
 /// One cell's steady phase, per second.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -135,8 +133,8 @@ fn fieller(a: f64, b: f64, [vaa, vab, vbb]: [f64; 3], df: f64) -> Option<Estimat
     if df < 1.0 || !(a.is_finite() && b.is_finite()) {
         return None;
     }
-    let t = StudentsT::new(0.0, 1.0, df).ok()?;
-    let q = t.inverse_cdf(1.0 - (1.0 - LEVEL) / 2.0);
+    let t = Student::new(df)?;
+    let q = t.q;
     let qa = a * a - q * q * vaa;
     let qb = a * b - q * q * vab;
     let qc = b * b - q * q * vbb;
@@ -146,14 +144,14 @@ fn fieller(a: f64, b: f64, [vaa, vab, vbb]: [f64; 3], df: f64) -> Option<Estimat
     }
     let se_diff = (vaa + vbb - 2.0 * vab).max(0.0).sqrt();
     let d = b - a;
-    let p = if se_diff > 0.0 { 2.0 * (1.0 - t.cdf((d / se_diff).abs())) } else { f64::from(d == 0.0) };
+    let p = t.p(d, se_diff);
     Some(Estimate {
         method: Method::Fit,
         ratio: b / a,
         lo: (qb - disc.sqrt()) / qa,
         hi: (qb + disc.sqrt()) / qa,
         p,
-        detectable_pct: (q + t.inverse_cdf(POWER)) * se_diff / a * 100.0,
+        detectable_pct: t.detect * se_diff / a * 100.0,
         df,
         base: a,
         value: b,
@@ -163,6 +161,7 @@ fn fieller(a: f64, b: f64, [vaa, vab, vbb]: [f64; 3], df: f64) -> Option<Estimat
 #[cfg(test)]
 mod tests {
     use super::*;
+    use statrs::distribution::{ContinuousCDF, StudentsT};
 
     #[test]
     fn the_fit_recovers_per_request_cost_whatever_the_host_speed() {
@@ -244,9 +243,10 @@ mod tests {
     fn invert_solves_and_refuses_dependent_columns() {
         let m = vec![vec![4.0, 2.0, 0.6], vec![2.0, 5.0, 1.0], vec![0.6, 1.0, 3.0]];
         let inv = invert(&m).unwrap();
-        for i in 0..3 {
+        // m · inv is the identity.
+        for (i, row) in m.iter().enumerate() {
             for j in 0..3 {
-                let x: f64 = (0..3).map(|k| m[i][k] * inv[k][j]).sum();
+                let x: f64 = row.iter().zip(&inv).map(|(a, r)| a * r[j]).sum();
                 assert!((x - f64::from(i == j)).abs() < 1e-12, "{i},{j}: {x}");
             }
         }

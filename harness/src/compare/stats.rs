@@ -49,21 +49,42 @@ pub struct Estimate {
     pub value: f64,
 }
 
+/// Student's t with `df` degrees of freedom, as every interval here uses it.
+pub(super) struct Student {
+    t: StudentsT,
+    /// The two-sided quantile at [`LEVEL`].
+    pub q: f64,
+    /// `q` plus the one-sided quantile at [`POWER`]: the smallest detectable effect in
+    /// standard errors.
+    pub detect: f64,
+}
+
+impl Student {
+    pub fn new(df: f64) -> Option<Student> {
+        let t = StudentsT::new(0.0, 1.0, df).ok()?;
+        let q = t.inverse_cdf(1.0 - (1.0 - LEVEL) / 2.0);
+        let detect = q + t.inverse_cdf(POWER);
+        Some(Student { t, q, detect })
+    }
+
+    /// Two-sided p-value of `d = 0` given its standard error.
+    pub fn p(&self, d: f64, se: f64) -> f64 {
+        if se > 0.0 {
+            2.0 * (1.0 - self.t.cdf((d / se).abs()))
+        } else {
+            f64::from(d == 0.0)
+        }
+    }
+}
+
 impl Estimate {
     pub(super) fn from_log(method: Method, d: f64, se: f64, df: f64, base: f64, value: f64) -> Option<Estimate> {
         if !(d.is_finite() && se.is_finite() && df >= 1.0) {
             return None;
         }
-        let t = StudentsT::new(0.0, 1.0, df).ok()?;
-        let q = t.inverse_cdf(1.0 - (1.0 - LEVEL) / 2.0);
-        let p = if se > 0.0 {
-            2.0 * (1.0 - t.cdf((d / se).abs()))
-        } else if d == 0.0 {
-            1.0
-        } else {
-            0.0
-        };
-        let detectable = (q + t.inverse_cdf(POWER)) * se;
+        let t = Student::new(df)?;
+        let (q, p) = (t.q, t.p(d, se));
+        let detectable = t.detect * se;
         Some(Estimate {
             method,
             ratio: d.exp(),
