@@ -47,10 +47,17 @@ fn ninety_seconds_of_soak_hold_the_rate_and_report_memory_slopes() {
         assert!(assertion(c, name)["evidence"].as_str().unwrap().contains("KiB/min over"), "{name}");
     }
     // Slopes come from samples across the phase after its settling quarter (67.5 of 90 s):
-    // the guest agent's (about 2 per second) and the host's (1 per second).
+    // the guest agent's (the proxy's about 2 per second, the guest's memory with its clock
+    // every 2 s) and the host's (1 per second).
     let m = &c["metrics"];
-    for g in [&m["rss_growth"], &m["guest_mem_used_growth"], &c["helpers"]["load"], &c["helpers"]["backend"]] {
-        assert!(g["samples"].as_u64().unwrap() >= 55, "{g}");
+    let series = [
+        (&m["rss_growth"], 100),
+        (&m["guest_mem_used_growth"], 28),
+        (&c["helpers"]["load"], 55),
+        (&c["helpers"]["backend"], 55),
+    ];
+    for (g, at_least) in series {
+        assert!(g["samples"].as_u64().unwrap() >= at_least, "{g}");
         assert!((63.0..=72.0).contains(&g["span_s"].as_f64().unwrap()), "{g}");
         assert!(g["first_kb"].as_u64().unwrap() > 1000, "{g}");
         assert!(g["kib_per_min"].as_f64().unwrap() < 512.0, "a leak: {g}");

@@ -96,7 +96,8 @@ async fn exit_status_upload_and_metrics() {
     vm.exec("printf '#!/bin/sh\\nwhile :; do :; done\\n' >/tmp/burn; chmod +x /tmp/burn; /tmp/burn </dev/null >/dev/null 2>&1 &")
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // The guest's CPU comes every 2 s: at least one whole window of it falls in 5 s.
+    tokio::time::sleep(Duration::from_secs(5)).await;
     let m = vm.metrics();
     let burn = m.procs.get("burn").unwrap_or_else(|| panic!("no samples for burn: {m:?}"));
     let peak = burn.iter().map(|p| p.cpu_pct).fold(0.0, f64::max);

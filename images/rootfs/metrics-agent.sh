@@ -3,16 +3,20 @@
 # It talks over PORT (a virtio serial port, or a UART), one line per message.
 #
 # The host drives it, so the guest runs no clock of its own:
-#   t                 take a sample now
-#   t m               take a sample, with the guest's memory
+#   t                 take a sample now: the watched processes
+#   t [m] [u]         take a sample, also with the guest's memory (m) and clock (u)
 #   w NAME...         watch the processes with these names (none: watch nothing)
 # It answers once at start with
-#   H routerlab-metrics v2 clk_tck=100 page_kb=N cpus=N
-# and each `t` with lines of /proc files as they are, in this order; the host tells them
-# apart by their shape (harness/src/vm/metrics.rs):
-#   MemTotal:, MemFree: and MemAvailable: lines    /proc/meminfo (only when asked: `t m`)
-#   <uptime> <idle>                                /proc/uptime: one per sample
-#   <PID> (<comm>) <state> ...                     /proc/PID/stat, per watched process
+#   H routerlab-metrics v3 clk_tck=100 page_kb=N cpus=N
+# and each `t` with lines of /proc files as they are (the processes' cut short), in this
+# order, then a line `.` that ends the sample; the host tells them apart by their shape
+# (harness/src/vm/metrics.rs):
+#   MemTotal:, MemFree: and MemAvailable: lines    /proc/meminfo (only when asked: m)
+#   <uptime> <idle>                                /proc/uptime (only when asked: u)
+#   <PID> (<comm>) <state> ... <rss>               /proc/PID/stat to field 24, per watched process
+#   .                                              the end of the sample
+# The host stamps each sample with its own clock, and maps that to the guest's from the
+# samples that carry /proc/uptime.
 # The guest does no arithmetic and no formatting: in busybox awk, even a concatenation or
 # a number used as an array index costs thousands of instructions.
 # Usage: routerlab-metrics PORT
@@ -21,9 +25,11 @@
 # almost nothing (routerlab measures it in every cell: report.json insns.agent):
 # - no process but one awk, which sleeps in read(2) on the port between samples: no fork,
 #   no timer and no pipe per sample;
-# - per sample, small /proc files (uptime, each watched /proc/PID/stat, and meminfo when
-#   asked), each in one read(2), printed as they are in one write(2). Measured on aarch64
-#   with 400 asks from a file: about 45 k user and 50 k kernel instructions each;
+# - per sample, small /proc files (each watched /proc/PID/stat; meminfo and uptime when
+#   asked), each in one read(2), printed as they are in one write(2). Measured on aarch64,
+#   with 500 asks from a file and one watched process: a plain sample about 34 k user and
+#   25 k kernel instructions; /proc/uptime adds about 25 k, which is why it is not in every
+#   sample, and /proc/meminfo about 49 k;
 # - PIDs are found only when the host names the processes, a watched PID vanishes, or a
 #   watched name has no PID yet and a process has started since (/proc/loadavg's last PID).
 #   That scan lists /proc with one `sh` and reads each /proc/N/comm. A worker forked later
@@ -51,9 +57,12 @@ BEGIN {
     while ((getline l <"/proc/stat") > 0)
         if (substr(l, 1, 3) == "cpu" && substr(l, 4, 1) ~ /[0-9]/) cpus++
     close("/proc/stat")
-    print "H routerlab-metrics v2 clk_tck=100 page_kb=" page_kb " cpus=" cpus
+    print "H routerlab-metrics v3 clk_tck=100 page_kb=" page_kb " cpus=" cpus
     fflush()
     M = "/proc/meminfo"; U = "/proc/uptime"
+    # " <RSS limit> ": where each watched process /proc/PID/stat is cut (see $1 == "t").
+    split(line("/proc/self/stat"), r, " ")
+    R = " " r[25] " "
 }
 function line(f,   l) {
     l = ""
@@ -101,15 +110,22 @@ $1 == "t" {
         close(M)
         print a; print b; print c
     }
-    getline u <U
-    close(U)
-    print u
+    if ($NF == "u") {
+        getline u <U
+        close(U)
+        print u
+    }
+    # Each /proc/PID/stat up to its 24th field (RSS): the rest is about 60% of the line,
+    # and a UART costs the guest over 100 instructions a byte. Cut where field 25 (the RSS
+    # limit) starts, as our own reads; where it differs, the whole line goes.
     for (p in pstat) {
         s = ""
         getline s <p
         close(p)
-        if (s == "") lost = 1; else print s
+        if (s == "") lost = 1
+        else if (i = index(s, R)) print substr(s, 1, i); else print s
     }
+    print "."
     fflush()
     if (lost || (missing && lastpid() != seen)) scan()
 }'

@@ -34,19 +34,31 @@ impl Rate {
     }
 }
 
-/// What the metrics agent costs the router: the median over idle gaps that each hold exactly
-/// one of its samples (read just after consecutive samples arrived), less the rate with the
-/// agent stopped. The median keeps one gap that caught something else from counting.
+/// What the metrics agent costs the router per sample, and per second at its interval.
+/// Measured on asks made one at a time in the idle window ([`AgentAsk`]), less the rate
+/// with the agent stopped; see [`AgentCost::from_asks`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AgentCost {
     pub samples: u64,
     pub interval_s: f64,
+    /// Averaged over the agent's cycle of plain samples and samples with clock and memory.
     pub per_sample_user: f64,
     pub per_sample_kernel: f64,
     /// Per second at its sampling interval.
     pub per_s: f64,
     /// Its share of everything the guest executed in the steady phase, percent.
     pub share_of_steady_pct: Option<f64>,
+}
+
+/// One ask of the agent on its own: the counters just before it, and after its answer came
+/// and the agent had gone back to sleep. Between them is that one sample's work and a
+/// short stretch of the quiet background.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AgentAsk {
+    /// The ask, as sent (`t`, or with the guest's clock and memory: `t u`, `t m u`).
+    pub ask: &'static str,
+    pub before: InsnReading,
+    pub after: InsnReading,
 }
 
 impl AgentCost {
@@ -67,14 +79,33 @@ impl AgentCost {
         })
     }
 
-    /// The median cost over the gaps between consecutive `readings`, one sample each.
-    pub fn median(readings: &[InsnReading], quiet: &Rate, interval_s: f64) -> Option<AgentCost> {
-        let mut each: Vec<AgentCost> =
-            readings.windows(2).filter_map(|w| AgentCost::new(&w[0], &w[1], 1, quiet, interval_s)).collect();
-        each.sort_by(|a, b| a.per_sample().total_cmp(&b.per_sample()));
-        let mut m = *each.get(each.len().checked_sub(1)? / 2)?;
-        m.samples = each.len() as u64;
-        Some(m)
+    /// The agent's cost from asks made one at a time: the median of each kind of ask (the
+    /// median keeps an ask that caught something else from counting), weighed by how often
+    /// it comes in the host's `cycle` of asks. `None` if a kind in the cycle was not asked.
+    pub fn from_asks(asks: &[AgentAsk], quiet: &Rate, interval_s: f64, cycle: &[&str]) -> Option<AgentCost> {
+        let median = |kind: &str| {
+            let mut each: Vec<AgentCost> = asks
+                .iter()
+                .filter(|a| a.ask == kind)
+                .filter_map(|a| AgentCost::new(&a.before, &a.after, 1, quiet, interval_s))
+                .collect();
+            each.sort_by(|a, b| a.per_sample().total_cmp(&b.per_sample()));
+            each.get(each.len().checked_sub(1)? / 2).copied()
+        };
+        let (mut u, mut k) = (0.0, 0.0);
+        for kind in cycle {
+            let m = median(kind)?;
+            u += m.per_sample_user / cycle.len() as f64;
+            k += m.per_sample_kernel / cycle.len() as f64;
+        }
+        Some(AgentCost {
+            samples: asks.len() as u64,
+            interval_s,
+            per_sample_user: u,
+            per_sample_kernel: k,
+            per_s: (u + k) / interval_s,
+            share_of_steady_pct: None,
+        })
     }
 
     pub fn per_sample(&self) -> f64 {
@@ -250,10 +281,28 @@ mod tests {
         let bg = background(&quiet, Some(&a));
         assert_eq!((bg.user_per_s, bg.kernel_per_s), (600_100.0, 420_000.0));
         assert!(AgentCost::new(&r(5.0, 0, 0), &r(6.0, 1, 1), 0, &quiet, 0.5).is_none(), "no sample, no cost");
-        // Three gaps, one of which caught something else: the median ignores it.
-        let rs = [r(0.0, 0, 0), r(0.5, 300_000, 200_000), r(1.0, 3_300_000, 2_200_000), r(1.5, 3_600_000, 2_400_000)];
-        let m = AgentCost::median(&rs, &Rate::default(), 0.5).unwrap();
-        assert_eq!((m.samples, m.per_sample_user, m.per_sample_kernel), (3, 300_000.0, 200_000.0));
+    }
+
+    #[test]
+    fn the_agent_costs_the_median_ask_of_each_kind_weighed_as_asked() {
+        let ask = |ask, t: f64, user, kernel| AgentAsk { ask, before: r(t, 0, 0), after: r(t + 0.25, user, kernel) };
+        // Plain asks cost 40 k + 60 k; one caught something else. The clock adds 20 k kernel,
+        // memory 40 k more. 200/s of quiet background is 50 user instructions per 0.25 s ask.
+        let quiet = Rate { seconds: 1.0, user_per_s: 200.0, kernel_per_s: 0.0 };
+        let asks = [
+            ask("t m u", 0.0, 40_050, 120_000),
+            ask("t", 1.0, 40_050, 60_000),
+            ask("t", 2.0, 4_000_050, 60_000),
+            ask("t", 3.0, 40_050, 60_000),
+            ask("t u", 4.0, 40_050, 80_000),
+        ];
+        let cycle = ["t m u", "t", "t", "t", "t u", "t", "t", "t"];
+        let a = AgentCost::from_asks(&asks, &quiet, 0.5, &cycle).unwrap();
+        assert_eq!(a.samples, 5);
+        // Kernel: (120 + 6 x 60 + 80) / 8 = 70 k.
+        assert_eq!((a.per_sample_user, a.per_sample_kernel), (40_000.0, 70_000.0));
+        assert_eq!(a.per_s, 220_000.0);
+        assert!(AgentCost::from_asks(&asks[..4], &quiet, 0.5, &cycle).is_none(), "`t u` never asked");
     }
 
     #[test]

@@ -1,15 +1,20 @@
-//! A cell's instruction-count readings: the idle window (the metrics agent's cost per sample,
-//! then the quiet rate with the agent stopped), then the counters at each load phase's start
-//! and end. The arithmetic is in [`crate::cost`]; this only decides when to read.
+//! A cell's instruction-count readings: the idle window (the metrics agent's cost, asked for
+//! one sample at a time, then the quiet rate with the agent stopped), then the counters at
+//! each load phase's start and end. The arithmetic is in [`crate::cost`]; this only decides when to read.
 use std::time::{Duration, Instant};
 
-use crate::cost::{background, AgentCost, InsnSection, PhaseCost, Rate};
+use crate::cost::{background, AgentAsk, AgentCost, InsnSection, PhaseCost, Rate};
 use crate::load::LoadSummary;
-use crate::vm::{InsnReading, Vm};
+use crate::vm::{ask_line, InsnReading, Vm, CYCLE};
 
 /// Wait this long before an idle window opens: the guest is still finishing what came
 /// before (deploy's console commands: about 0.3 s of bursts; a sample in flight).
 const SETTLE: Duration = Duration::from_millis(500);
+/// Asks of the agent, one at a time, to measure its cost: one of its cycles of plain samples
+/// and samples with the guest's clock and memory.
+const ASKS: u64 = CYCLE;
+/// After an answer arrives, the agent still returns from write(2) and goes back to read(2).
+const TAIL: Duration = Duration::from_millis(30);
 
 /// The readings of one cell. The first failure to read is kept as the reason.
 #[derive(Default)]
@@ -23,9 +28,9 @@ pub(crate) struct CostProbe {
 }
 
 impl CostProbe {
-    /// Measure the background for about `idle` (no load): the first half reads the counters
-    /// as each metrics agent sample arrives, the second has the agent stopped. Skipped when counts
-    /// are unavailable or `idle` is zero.
+    /// Measure the background for about `idle` (no load): first the metrics agent's cost,
+    /// asked for one sample at a time, then the quiet rate over half of `idle` with the agent
+    /// stopped. Skipped when counts are unavailable or `idle` is zero.
     pub async fn idle(vm: &mut Vm, idle: Duration) -> CostProbe {
         let mut p = CostProbe::default();
         if let Err(why) = vm.insns() {
@@ -35,33 +40,40 @@ impl CostProbe {
         if idle.is_zero() {
             return p;
         }
-        let half = idle / 2;
-        tokio::time::sleep(SETTLE).await;
-        let agent_window = p.agent_window(vm, half).await;
-        // The host stops asking: the agent sleeps in read(2) and costs the guest nothing.
+        // The host stops asking on its clock: the agent sleeps in read(2) and costs the guest
+        // nothing but the asks made here.
         vm.agent_pause(true);
         tokio::time::sleep(SETTLE).await;
-        p.quiet = p.window(vm, half).await;
+        let asks = p.agent_asks(vm).await;
+        tokio::time::sleep(SETTLE).await;
+        p.quiet = p.window(vm, idle / 2).await;
         vm.agent_pause(false);
-        if let (Some((readings, interval)), Some(q)) = (agent_window, &p.quiet) {
-            p.agent = AgentCost::median(&readings, q, interval);
+        if let (Some(asks), Some(q)) = (asks, &p.quiet) {
+            let interval = vm.agent_progress().interval_ms.unwrap_or_default() as f64 / 1000.0;
+            let cycle: Vec<&str> = (0..CYCLE).map(ask_line).collect();
+            p.agent = AgentCost::from_asks(&asks, q, interval, &cycle);
         }
         p
     }
 
-    /// Readings just after each of `n + 1` agent samples arrive (`n` covering about `d`):
-    /// each gap between two readings holds exactly one sample's work. Returns the readings
-    /// and the interval in seconds.
-    async fn agent_window(&mut self, vm: &Vm, d: Duration) -> Option<(Vec<InsnReading>, f64)> {
-        let interval = Duration::from_millis(vm.agent_progress().interval_ms?);
-        let n = ((d.as_secs_f64() / interval.as_secs_f64()).round() as usize).max(1);
-        let mut next = vm.agent_progress().samples + 1;
-        let mut readings = Vec::with_capacity(n + 1);
-        for _ in 0..=n {
-            next = wait_samples(vm, next, interval * 2).await? + 1;
-            readings.push(self.read(vm)?);
+    /// [`ASKS`] asks of the agent, each alone: read, ask, wait for the answer and the agent's
+    /// return to sleep, read. `None` without an agent or if one goes unanswered.
+    async fn agent_asks(&mut self, vm: &Vm) -> Option<Vec<AgentAsk>> {
+        let mut asks = Vec::with_capacity(ASKS as usize);
+        let mut before = self.read(vm)?;
+        for n in 0..ASKS {
+            let line = ask_line(n);
+            let want = vm.agent_progress().samples + 1;
+            if !vm.agent_ask(line) {
+                return None;
+            }
+            wait_samples(vm, want, SETTLE * 4).await?;
+            tokio::time::sleep(TAIL).await;
+            let after = self.read(vm)?;
+            asks.push(AgentAsk { ask: line, before, after });
+            before = after;
         }
-        Some((readings, interval.as_secs_f64()))
+        Some(asks)
     }
 
     async fn window(&mut self, vm: &Vm, d: Duration) -> Option<Rate> {

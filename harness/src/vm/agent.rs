@@ -15,15 +15,16 @@ use super::metrics::Collector;
 
 /// How often the host asks for a sample.
 pub const INTERVAL: Duration = Duration::from_millis(500);
-/// Every how many samples the guest's memory comes along: /proc/meminfo is the dearest file
-/// the agent reads (about 50 k guest instructions), and memory moves slowly.
-pub const MEM_EVERY: u64 = 4;
+/// The asks repeat in cycles of this many samples: the first also takes the guest's memory
+/// and clock, the middle one its clock (see [`ask_line`]).
+pub const CYCLE: u64 = 8;
 /// An unanswered ask is given up after this many intervals (a restarting agent, a lost line).
 const GIVE_UP: u32 = 4;
 
 enum Msg {
     Watch(String),
     Pause(bool),
+    Ask(&'static str),
 }
 
 /// A handle on the agent's driver; dropping every handle ends it.
@@ -51,6 +52,12 @@ impl AgentLink {
     pub fn pause(&self, paused: bool) {
         let _ = self.tx.send(Msg::Pause(paused));
     }
+
+    /// Ask for one sample now with `line` (an [`ask_line`]), paused or not: how a cell
+    /// measures one sample's cost on its own.
+    pub fn ask(&self, line: &'static str) {
+        let _ = self.tx.send(Msg::Ask(line));
+    }
 }
 
 /// The `w` message for `names`.
@@ -58,12 +65,16 @@ pub fn watch_line(names: &[&str]) -> String {
     std::iter::once("w").chain(names.iter().copied()).collect::<Vec<_>>().join(" ") + "\n"
 }
 
-/// The ask for sample number `n` (from 0): memory with the first and every MEM_EVERYth.
+/// The ask for sample number `n` (from 0). The guest's clock (/proc/uptime, which also gives
+/// its CPU %) comes with every fourth sample, about a fifth of a plain sample's cost; the
+/// host puts the samples between on the guest's clock from its own. Its memory
+/// (/proc/meminfo, the dearest file the agent reads: about 50 k guest instructions) comes
+/// with every eighth: memory moves slowly.
 pub fn ask_line(n: u64) -> &'static str {
-    if n % MEM_EVERY == 0 {
-        "t m\n"
-    } else {
-        "t\n"
+    match n % CYCLE {
+        0 => "t m u\n",
+        4 => "t u\n",
+        _ => "t\n",
     }
 }
 
@@ -84,6 +95,11 @@ async fn drive(mut port: OwnedWriteHalf, collector: Arc<Mutex<Collector>>, mut r
                 None => return,
                 Some(Msg::Pause(p)) => { paused = p; None }
                 Some(Msg::Watch(line)) => Some(watch.insert(line).clone()).filter(|_| headers > 0),
+                Some(Msg::Ask(line)) => {
+                    let p = collector.lock().expect("metrics lock").progress();
+                    awaited = Some((p.samples + 1, Instant::now()));
+                    Some(line.to_string()).filter(|_| p.headers > 0)
+                }
             },
             _ = every.tick() => {
                 let p = collector.lock().expect("metrics lock").progress();
@@ -113,9 +129,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn memory_rides_with_the_first_and_every_fourth_sample() {
-        let asks: Vec<_> = (0..9).map(ask_line).collect();
-        assert_eq!(asks, ["t m\n", "t\n", "t\n", "t\n", "t m\n", "t\n", "t\n", "t\n", "t m\n"]);
+    fn the_clock_rides_with_every_fourth_sample_and_memory_with_every_eighth() {
+        let asks: Vec<_> = (0..10).map(ask_line).collect();
+        let (full, clock, plain) = ("t m u\n", "t u\n", "t\n");
+        assert_eq!(asks, [full, plain, plain, plain, clock, plain, plain, plain, full, plain]);
     }
 
     #[test]

@@ -261,6 +261,11 @@ impl Vm {
         }
     }
 
+    /// Ask the metrics agent for one sample now (`false` without an agent).
+    pub fn agent_ask(&self, line: &'static str) -> bool {
+        self.agent.as_ref().map(|a| a.ask(line)).is_some()
+    }
+
     /// How many samples the guest's metrics agent has sent so far.
     pub fn agent_progress(&self) -> super::metrics::AgentProgress {
         self.metrics.lock().expect("metrics lock").progress()

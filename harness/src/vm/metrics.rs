@@ -13,8 +13,8 @@ use tokio::net::UnixStream;
 /// Guest kernel ticks per second (USER_HZ is 100 on every Linux ABI).
 const GUEST_HZ: f64 = 100.0;
 
-/// One line of the agent's stream (protocol v2: after its header, the guest sends lines of
-/// /proc files as they are, told apart by their shape).
+/// One line of the agent's stream (protocol v3: after its header, the guest sends lines of
+/// /proc files as they are, told apart by their shape, and a `.` after each sample).
 #[derive(Debug, Clone, PartialEq)]
 pub enum MetricLine {
     Header {
@@ -26,7 +26,8 @@ pub enum MetricLine {
         field: MemField,
         kb: u64,
     },
-    /// /proc/uptime: seconds since boot, and idle seconds summed over the CPUs.
+    /// /proc/uptime: seconds since boot, and idle seconds summed over the CPUs. Only in the
+    /// samples the host asks the guest's clock with.
     Uptime {
         uptime: f64,
         idle: f64,
@@ -38,6 +39,8 @@ pub enum MetricLine {
         rss_pages: u64,
         threads: u32,
     },
+    /// The end of a sample.
+    End,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +54,8 @@ pub enum MemField {
 pub fn parse_line(line: &str) -> Option<MetricLine> {
     let w: Vec<&str> = line.split_whitespace().collect();
     match w.as_slice() {
-        ["H", "routerlab-metrics", "v2", kv @ ..] => {
+        ["."] => Some(MetricLine::End),
+        ["H", "routerlab-metrics", "v3", kv @ ..] => {
             let key = |k: &str| kv.iter().find_map(|x| x.strip_prefix(k)?.strip_prefix('=')?.parse::<u64>().ok());
             Some(MetricLine::Header { page_kb: key("page_kb")?, cpus: key("cpus")? as u32 })
         }
@@ -69,7 +73,8 @@ pub fn parse_line(line: &str) -> Option<MetricLine> {
     }
 }
 
-/// A /proc/PID/stat line: utime, stime, num_threads and rss are fields 14, 15, 20 and 24.
+/// A /proc/PID/stat line, whole or (as the agent sends it) up to field 24: utime, stime,
+/// num_threads and rss are fields 14, 15, 20 and 24.
 fn parse_stat(s: &str) -> Option<MetricLine> {
     let (pid, name, f) = crate::procstat::split(s)?;
     let n = |field: usize| crate::procstat::number(&f, field);
@@ -124,8 +129,13 @@ pub(crate) struct Collector {
     page_kb: u64,
     cpus: u32,
     headers: usize,
-    /// The last /proc/uptime (uptime, idle); P lines take their time from it.
+    /// The last /proc/uptime (uptime, idle), for the guest's CPU between two of them.
     last_uptime: Option<(f64, f64)>,
+    /// Host seconds less guest uptime at the last sample that carried /proc/uptime: how a
+    /// sample without it is put on the guest's clock.
+    offset: Option<f64>,
+    /// The guest uptime of the sample being received, if it carried /proc/uptime.
+    sample_uptime: Option<f64>,
     guest: Vec<GuestPoint>,
     /// The last /proc/meminfo values: total, free, and available (none before Linux 3.14).
     mem: (u64, u64, Option<u64>),
@@ -133,7 +143,7 @@ pub(crate) struct Collector {
     procs: BTreeMap<String, Vec<ProcPoint>>,
     last_host: Option<(f64, u64)>,
     host: Vec<HostPoint>,
-    /// Samples the agent has sent (U lines), and the interval the host asks for them at.
+    /// Samples the agent has sent (`.` lines), and the interval the host asks for them at.
     samples: usize,
     interval_ms: Option<u64>,
 }
@@ -148,13 +158,14 @@ pub struct AgentProgress {
 }
 
 impl Collector {
-    pub fn push(&mut self, line: MetricLine) {
+    /// Take `line`, received at `host_t` seconds on the host's clock (any fixed origin).
+    pub fn push(&mut self, line: MetricLine, host_t: f64) {
         match line {
             MetricLine::Header { page_kb, cpus } => {
                 (self.page_kb, self.cpus) = (page_kb, cpus);
                 self.headers += 1;
                 // A restarted agent's idle time and PIDs do not continue the old ones.
-                self.last_uptime = None;
+                (self.last_uptime, self.sample_uptime) = (None, None);
                 self.last_proc.clear();
             }
             MetricLine::Mem { field, kb } => match field {
@@ -163,8 +174,12 @@ impl Collector {
                 MemField::Free => self.mem.1 = kb,
                 MemField::Available => self.mem.2 = Some(kb),
             },
-            MetricLine::Uptime { uptime, idle } => {
+            MetricLine::End => {
                 self.samples += 1;
+                self.sample_uptime = None;
+            }
+            MetricLine::Uptime { uptime, idle } => {
+                (self.offset, self.sample_uptime) = (Some(host_t - uptime), Some(uptime));
                 if let Some((u0, i0)) = self.last_uptime.filter(|(u0, _)| uptime > *u0) {
                     let idle_share = (idle - i0) / ((uptime - u0) * self.cpus.max(1) as f64);
                     self.guest.push(GuestPoint {
@@ -177,7 +192,7 @@ impl Collector {
                 self.last_uptime = Some((uptime, idle));
             }
             MetricLine::Proc { pid, name, ticks, rss_pages, threads } => {
-                let Some((uptime, _)) = self.last_uptime else { return };
+                let Some(uptime) = self.sample_uptime.or(self.offset.map(|o| host_t - o)) else { return };
                 if let Some((t0, k0)) = self.last_proc.insert(pid, (uptime, ticks)) {
                     let dt = uptime - t0;
                     if dt > 0.0 {
@@ -222,13 +237,14 @@ pub(crate) async fn attach(
 ) -> std::io::Result<OwnedWriteHalf> {
     let (read, write) = UnixStream::connect(sock).await?.into_split();
     let mut file = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
+    let t0 = Instant::now();
     tokio::spawn(async move {
         let mut lines = BufReader::new(read).lines();
         while let Ok(Some(line)) = lines.next_line().await {
             let line = line.trim_end_matches('\r');
             let _ = writeln!(file, "{line}");
             if let Some(m) = parse_line(line) {
-                collector.lock().expect("metrics lock").push(m);
+                collector.lock().expect("metrics lock").push(m, t0.elapsed().as_secs_f64());
             }
         }
     });
@@ -270,13 +286,21 @@ mod tests {
     const STAT: &str = "147 (haproxy) S 141 141 1 52288 141 4194304 66 0 0 0 40 35 0 0 20 0 1 0 681 \
                         2138112 331 18446744073709551615 4194304 5972170 281474806382144 0 0 0 0";
 
+    /// Feed `lines`, each received at its host time.
+    fn feed(c: &mut Collector, lines: &[(&str, f64)]) {
+        for (l, t) in lines {
+            c.push(parse_line(l).unwrap_or_else(|| panic!("{l}")), *t);
+        }
+    }
+
     #[test]
     fn parses_agent_lines() {
         assert_eq!(
-            parse_line("H routerlab-metrics v2 clk_tck=100 page_kb=4 cpus=1"),
+            parse_line("H routerlab-metrics v3 clk_tck=100 page_kb=4 cpus=1"),
             Some(MetricLine::Header { page_kb: 4, cpus: 1 })
         );
-        assert_eq!(parse_line("H routerlab-metrics v1 clk_tck=100 interval_ms=500"), None, "the old protocol");
+        assert_eq!(parse_line("H routerlab-metrics v2 clk_tck=100 page_kb=4 cpus=1"), None, "the old protocol");
+        assert_eq!(parse_line("."), Some(MetricLine::End));
         assert_eq!(
             parse_line("MemAvailable:     182316 kB"),
             Some(MetricLine::Mem { field: MemField::Available, kb: 182316 })
@@ -286,6 +310,10 @@ mod tests {
             parse_line(STAT),
             Some(MetricLine::Proc { pid: 147, name: "haproxy".into(), ticks: 75, rss_pages: 331, threads: 1 })
         );
+        let cut = &STAT[..STAT.find("18446744073709551615").unwrap()];
+        assert_eq!(parse_line(cut), parse_line(STAT), "up to the RSS, as the agent sends it");
+        let short = &STAT[..STAT.find(" 331 ").unwrap()];
+        assert_eq!(parse_line(short), None, "cut before the RSS");
         let odd = STAT.replace("(haproxy)", "(a) b (c)");
         assert!(matches!(parse_line(&odd), Some(MetricLine::Proc { ref name, ticks: 75, .. }) if name == "a) b (c"));
         let bad = [
@@ -295,7 +323,8 @@ mod tests {
             "147 (haproxy) S 1 2",
             "MemTotal: x kB",
             "Buffers: 5 kB",
-            "H routerlab-metrics v2 cpus=1",
+            "H routerlab-metrics v3 cpus=1",
+            "..",
         ];
         for bad in bad {
             assert_eq!(parse_line(bad), None, "{bad}");
@@ -306,25 +335,30 @@ mod tests {
     fn cpu_percentages_from_deltas() {
         let mut c = Collector::default();
         let proc_line = |ticks: u64| STAT.replace(" 40 35 ", &format!(" {ticks} 0 "));
-        for l in [
-            "H routerlab-metrics v2 clk_tck=100 page_kb=4 cpus=2".to_string(),
-            "MemTotal: 1000 kB".into(),
-            "MemFree: 700 kB".into(),
-            "MemAvailable: 800 kB".into(),
-            "1.00 1.00".into(),
-            proc_line(0),
-            // 1 s on 2 CPUs with 0.5 s idle: 75% busy.
-            "2.00 1.50".into(),
-            proc_line(75),
-            // A kernel without MemAvailable: free stands in.
-            "MemTotal: 1000 kB".into(),
-            "MemFree: 600 kB".into(),
-            "3.00 2.50".into(),
-        ] {
-            c.push(parse_line(&l).unwrap());
-        }
+        let (p0, p75) = (proc_line(0), proc_line(75));
+        feed(
+            &mut c,
+            &[
+                ("H routerlab-metrics v3 clk_tck=100 page_kb=4 cpus=2", 0.0),
+                ("MemTotal: 1000 kB", 100.0),
+                ("MemFree: 700 kB", 100.0),
+                ("MemAvailable: 800 kB", 100.0),
+                ("1.00 1.00", 100.0),
+                (&p0, 100.0),
+                (".", 100.0),
+                // 1 s on 2 CPUs with 0.5 s idle: 75% busy.
+                ("2.00 1.50", 101.0),
+                (&p75, 101.0),
+                (".", 101.0),
+                // A kernel without MemAvailable: free stands in.
+                ("MemTotal: 1000 kB", 102.0),
+                ("MemFree: 600 kB", 102.0),
+                ("3.00 2.50", 102.0),
+                (".", 102.0),
+            ],
+        );
         let s = c.series();
-        assert_eq!(c.progress(), AgentProgress { samples: 3, interval_ms: None, headers: 1 }, "uptime lines count");
+        assert_eq!(c.progress(), AgentProgress { samples: 3, interval_ms: None, headers: 1 }, "`.` lines count");
         c.set_interval(Duration::from_millis(500));
         assert_eq!(c.progress().interval_ms, Some(500));
         assert_eq!(s.guest.len(), 2);
@@ -340,17 +374,49 @@ mod tests {
     }
 
     #[test]
+    fn samples_without_the_guest_clock_are_put_on_it_by_the_host_clock() {
+        let mut c = Collector::default();
+        let proc_line = |ticks: u64| STAT.replace(" 40 35 ", &format!(" {ticks} 0 "));
+        let (p0, p25, p50) = (proc_line(0), proc_line(25), proc_line(50));
+        feed(&mut c, &[("H routerlab-metrics v3 clk_tck=100 page_kb=4 cpus=1", 0.0), (&p0, 1.0), (".", 1.0)]);
+        assert_eq!(c.progress().samples, 1);
+        assert!(c.series().procs.is_empty(), "no guest clock yet: the sample has no time");
+        feed(
+            &mut c,
+            &[
+                // The host receives the clock 40 s after the guest's boot on its own clock.
+                ("10.0 9.0", 50.0),
+                (&p0, 50.0),
+                (".", 50.0),
+                (&p25, 50.5),
+                (".", 50.5),
+                (&p50, 51.5),
+                (".", 51.5),
+            ],
+        );
+        let p = &c.series().procs["haproxy"];
+        let at: Vec<f64> = p.iter().map(|p| p.uptime).collect();
+        assert_eq!(at, [10.5, 11.5], "guest uptimes");
+        assert!((p[0].cpu_pct - 50.0).abs() < 1e-9 && (p[1].cpu_pct - 25.0).abs() < 1e-9, "{p:?}");
+        assert_eq!(c.progress().samples, 4);
+    }
+
+    #[test]
     fn a_restarted_agent_does_not_continue_the_old_deltas() {
         let mut c = Collector::default();
-        for l in [
-            "H routerlab-metrics v2 clk_tck=100 page_kb=4 cpus=1",
-            "10.0 5.0",
-            "H routerlab-metrics v2 clk_tck=100 page_kb=4 cpus=1",
-            "11.0 9.0",
-            "12.0 9.5",
-        ] {
-            c.push(parse_line(l).unwrap());
-        }
+        feed(
+            &mut c,
+            &[
+                ("H routerlab-metrics v3 clk_tck=100 page_kb=4 cpus=1", 0.0),
+                ("10.0 5.0", 0.0),
+                (".", 0.0),
+                ("H routerlab-metrics v3 clk_tck=100 page_kb=4 cpus=1", 0.5),
+                ("11.0 9.0", 1.0),
+                (".", 1.0),
+                ("12.0 9.5", 2.0),
+                (".", 2.0),
+            ],
+        );
         let g = c.series().guest;
         assert_eq!(g.len(), 1, "no point across the restart: {g:?}");
         assert!((g[0].cpu_pct - 50.0).abs() < 1e-9);

@@ -14,6 +14,7 @@ mod qmp;
 mod target;
 mod upload;
 
+pub use agent::{ask_line, CYCLE};
 pub use args::{cmdline, qemu_args, shell_script, ConsoleMode, Nic, NicBackend, Readiness, VmConfig, VmPaths};
 pub use boot::{boot, resolve_image, BootOptions, Flavour, ImageSource, ResolvedImage, MGMT_CMDLINE};
 pub use error::VmError;
