@@ -25,6 +25,7 @@ enum Msg {
     Watch(String),
     Pause(bool),
     Ask(&'static str),
+    Clock,
 }
 
 /// A handle on the agent's driver; dropping every handle ends it.
@@ -53,6 +54,11 @@ impl AgentLink {
         let _ = self.tx.send(Msg::Pause(paused));
     }
 
+    /// Take the guest's clock with the next sample, whatever the cycle (after a pause).
+    pub fn clock_next(&self) {
+        let _ = self.tx.send(Msg::Clock);
+    }
+
     /// Ask for one sample now with `line` (an [`ask_line`]), paused or not: how a cell
     /// measures one sample's cost on its own.
     pub fn ask(&self, line: &'static str) {
@@ -78,6 +84,15 @@ pub fn ask_line(n: u64) -> &'static str {
     }
 }
 
+/// `ask`, with the guest's clock if `clock` and it has none.
+fn with_clock(ask: &'static str, clock: bool) -> &'static str {
+    if clock && ask == "t\n" {
+        "t u\n"
+    } else {
+        ask
+    }
+}
+
 /// Whether to ask now: never before the agent has said hello or while paused, and with at
 /// most one ask in flight, so a busy guest answers late rather than in a burst.
 fn should_ask(samples: usize, awaited: Option<(usize, Instant)>, paused: bool, now: Instant) -> bool {
@@ -87,13 +102,14 @@ fn should_ask(samples: usize, awaited: Option<(usize, Instant)>, paused: bool, n
 async fn drive(mut port: OwnedWriteHalf, collector: Arc<Mutex<Collector>>, mut rx: mpsc::UnboundedReceiver<Msg>) {
     let mut every = tokio::time::interval(INTERVAL);
     every.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let (mut paused, mut watch, mut headers, mut n) = (false, None::<String>, 0, 0u64);
+    let (mut paused, mut watch, mut headers, mut n, mut clock) = (false, None::<String>, 0, 0u64, false);
     let mut awaited = None;
     loop {
         let out = tokio::select! {
             msg = rx.recv() => match msg {
                 None => return,
                 Some(Msg::Pause(p)) => { paused = p; None }
+                Some(Msg::Clock) => { clock = true; None }
                 Some(Msg::Watch(line)) => Some(watch.insert(line).clone()).filter(|_| headers > 0),
                 Some(Msg::Ask(line)) => {
                     let p = collector.lock().expect("metrics lock").progress();
@@ -110,7 +126,7 @@ async fn drive(mut port: OwnedWriteHalf, collector: Arc<Mutex<Collector>>, mut r
                     out.extend(watch.clone());
                 }
                 if headers > 0 && should_ask(p.samples, awaited, paused, Instant::now()) {
-                    out.push_str(ask_line(n));
+                    out.push_str(with_clock(ask_line(n), std::mem::take(&mut clock)));
                     (n, awaited) = (n + 1, Some((p.samples + 1, Instant::now())));
                 }
                 Some(out).filter(|o| !o.is_empty())
@@ -133,6 +149,13 @@ mod tests {
         let asks: Vec<_> = (0..10).map(ask_line).collect();
         let (full, clock, plain) = ("t m u\n", "t u\n", "t\n");
         assert_eq!(asks, [full, plain, plain, plain, clock, plain, plain, plain, full, plain]);
+    }
+
+    #[test]
+    fn a_clock_asked_for_is_added_to_a_plain_ask() {
+        assert_eq!(with_clock("t\n", true), "t u\n");
+        assert_eq!(with_clock("t m u\n", true), "t m u\n");
+        assert_eq!(with_clock("t\n", false), "t\n");
     }
 
     #[test]

@@ -315,8 +315,14 @@ impl Vm {
         self.qmp_command("stop").await
     }
 
-    /// Let a paused guest run again (QMP `cont`).
+    /// Let a paused guest run again (QMP `cont`). Its clock stood still while the host's ran,
+    /// so the metrics take the guest's clock again before they place another sample (set up
+    /// before `cont`, so that no answer comes first).
     pub async fn resume(&self) -> Result<(), VmError> {
+        self.metrics.lock().expect("metrics lock").resync();
+        if let Some(a) = &self.agent {
+            a.clock_next();
+        }
         self.qmp_command("cont").await
     }
 

@@ -205,6 +205,14 @@ impl Collector {
         }
     }
 
+    /// The guest was paused: its clock stood still while the host's ran, so the offset
+    /// between them is stale. Samples without /proc/uptime are left out until one with it
+    /// comes, and no process's CPU is taken across the pause.
+    pub fn resync(&mut self) {
+        self.offset = None;
+        self.last_proc.clear();
+    }
+
     pub fn set_interval(&mut self, interval: Duration) {
         self.interval_ms = Some(interval.as_millis() as u64);
     }
@@ -399,6 +407,23 @@ mod tests {
         assert_eq!(at, [10.5, 11.5], "guest uptimes");
         assert!((p[0].cpu_pct - 50.0).abs() < 1e-9 && (p[1].cpu_pct - 25.0).abs() < 1e-9, "{p:?}");
         assert_eq!(c.progress().samples, 4);
+    }
+
+    #[test]
+    fn after_a_pause_samples_wait_for_the_guest_clock() {
+        let mut c = Collector::default();
+        let proc_line = |ticks: u64| STAT.replace(" 40 35 ", &format!(" {ticks} 0 "));
+        let (p0, p50, p90, p140) = (proc_line(0), proc_line(50), proc_line(90), proc_line(140));
+        let head = ("H routerlab-metrics v3 clk_tck=100 page_kb=4 cpus=1", 0.0);
+        feed(&mut c, &[head, ("10.0 9.0", 50.0), (&p0, 50.0), (".", 50.0), (&p50, 51.0), (".", 51.0)]);
+        c.resync();
+        // Paused for 30 s of host time: the guest's clock went on from 11.0, not 41.0.
+        feed(&mut c, &[(&p90, 81.5), (".", 81.5), ("12.0 10.0", 82.0), (&p90, 82.0), (".", 82.0)]);
+        feed(&mut c, &[(&p140, 82.5), (".", 82.5)]);
+        let p = &c.series().procs["haproxy"];
+        let at: Vec<(f64, f64)> = p.iter().map(|p| (p.uptime, p.cpu_pct)).collect();
+        assert_eq!(at, [(11.0, 50.0), (12.5, 100.0)], "none across the pause, none off the guest clock");
+        assert_eq!(c.progress().samples, 5);
     }
 
     #[test]
