@@ -240,7 +240,7 @@ mod tests {
     use super::*;
 
     fn r(t: f64, user: u64, kernel: u64) -> InsnReading {
-        InsnReading { t, user, kernel }
+        InsnReading { t, user, kernel, idle_s: None }
     }
 
     #[test]

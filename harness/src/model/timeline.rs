@@ -246,7 +246,7 @@ mod tests {
     fn insn_rates_share_the_timeline_clock_and_start_at_the_idle_window() {
         let mut t =
             Timeline { phases: vec![Phase { name: "steady".into(), start_s: 0.0, end_s: 4.0 }], ..Default::default() };
-        let r = |t, user, kernel| InsnReading { t, user, kernel };
+        let r = |t, user, kernel| InsnReading { t, user, kernel, idle_s: None };
         // Before idle (dropped), idle 8-10, load from 10 (the origin).
         let s = [r(7.0, 0, 0), r(8.0, 100, 1_000), r(9.0, 200, 2_000), r(10.0, 300, 3_000), r(10.5, 50_300, 53_000)];
         t.add_insns(&s, 10.0, Some((8.0, 10.0)));

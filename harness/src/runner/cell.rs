@@ -179,7 +179,13 @@ async fn drive(
     r.helpers = Some(p.helpers.clone());
     tokio::time::sleep(Duration::from_millis(600)).await; // one more metrics sample
     let series = s.vm.metrics();
-    r.metrics = Some(metrics(&series, &process, p.up0, p.up1, r.timings.steady_s));
+    let mut m = metrics(&series, &process, p.up0, p.up1, r.timings.steady_s);
+    // The plugin's idle time gives the guest's CPU over exactly the steady phase; the
+    // agent's /proc/uptime only every 2 s, over windows that straddle its ends.
+    if let Some(busy) = probe.steady.and_then(|(a, b)| a.busy_pct(&b)) {
+        m.guest_cpu_mean_pct = Some(busy);
+    }
+    r.metrics = Some(m);
     if !process.is_empty() && r.metrics.as_ref().is_some_and(|m| m.samples == 0) {
         tracing::warn!("{}: no metrics samples of {process} in the steady phase", dir.display());
     }

@@ -61,19 +61,34 @@ pub struct InsnReading {
     pub t: f64,
     pub user: u64,
     pub kernel: u64,
+    /// Seconds the vCPUs spent idle so far (their mean), if the plugin says.
+    #[serde(default)]
+    pub idle_s: Option<f64>,
 }
 
 impl InsnReading {
     pub fn total(&self) -> u64 {
         self.user + self.kernel
     }
+
+    /// The guest's CPU busy share from `self` to `later`, percent, if both carry idle time.
+    pub fn busy_pct(&self, later: &InsnReading) -> Option<f64> {
+        let dt = later.t - self.t;
+        let idle = later.idle_s? - self.idle_s?;
+        (dt > 0.0).then(|| (100.0 * (1.0 - idle / dt)).clamp(0.0, 100.0))
+    }
 }
 
-/// Parse the plugin's answer line `<user> <kernel>`.
-pub fn parse_answer(line: &str) -> Option<(u64, u64)> {
+/// Parse the plugin's answer line `<user> <kernel> [<idle_ns>]`: instructions, and idle
+/// nanoseconds per vCPU (an older plugin does not send them).
+pub fn parse_answer(line: &str) -> Option<(u64, u64, Option<u64>)> {
     let mut w = line.split_whitespace();
     let (u, k) = (w.next()?.parse().ok()?, w.next()?.parse().ok()?);
-    w.next().is_none().then_some((u, k))
+    let idle = match w.next() {
+        Some(i) => Some(i.parse().ok()?),
+        None => None,
+    };
+    w.next().is_none().then_some((u, k, idle))
 }
 
 /// One connection to the plugin's socket.
@@ -97,9 +112,9 @@ impl InsnClient {
         let mut line = String::new();
         g.1.read_line(&mut line)?;
         let t = self.origin.elapsed().as_secs_f64();
-        let (user, kernel) = parse_answer(&line)
+        let (user, kernel, idle) = parse_answer(&line)
             .ok_or_else(|| std::io::Error::other(format!("insn-count answered {:?}", line.trim())))?;
-        Ok(InsnReading { t, user, kernel })
+        Ok(InsnReading { t, user, kernel, idle_s: idle.map(|ns| ns as f64 / 1e9) })
     }
 }
 
@@ -157,11 +172,21 @@ mod tests {
     }
 
     #[test]
-    fn answers_are_two_numbers_and_nothing_else() {
-        assert_eq!(parse_answer("12 34\n"), Some((12, 34)));
+    fn answers_are_counts_then_idle_time_and_nothing_else() {
+        assert_eq!(parse_answer("12 34 5\n"), Some((12, 34, Some(5))));
+        assert_eq!(parse_answer("12 34\n"), Some((12, 34, None)), "an older plugin");
         assert_eq!(parse_answer("12\n"), None);
-        assert_eq!(parse_answer("12 34 5\n"), None);
+        assert_eq!(parse_answer("12 34 5 6\n"), None);
+        assert_eq!(parse_answer("12 34 x\n"), None);
         assert_eq!(parse_answer("-1 3\n"), None);
+    }
+
+    #[test]
+    fn busy_share_is_what_the_vcpus_did_not_idle() {
+        let at = |t, idle_s| InsnReading { t, user: 0, kernel: 0, idle_s };
+        assert_eq!(at(10.0, Some(4.0)).busy_pct(&at(12.0, Some(4.5))), Some(75.0));
+        assert_eq!(at(10.0, Some(4.0)).busy_pct(&at(12.0, None)), None, "no idle time, no share");
+        assert_eq!(at(10.0, Some(4.0)).busy_pct(&at(10.0, Some(4.0))), None, "no time between");
     }
 
     #[test]

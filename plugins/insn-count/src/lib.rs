@@ -1,19 +1,24 @@
-//! QEMU TCG plugin: guest instructions executed, user and kernel apart, answered on a unix
-//! socket. See README.md for the arguments and the protocol.
+//! QEMU TCG plugin: guest instructions executed, user and kernel apart, and the time the
+//! vCPUs spent idle, answered on a unix socket. See README.md for the arguments and the
+//! protocol.
 //!
 //! Counting is inline: at translation each block gets one `add n_insns` into its vCPU's
 //! scoreboard entry, user or kernel by the block's start address. Nothing runs per
-//! instruction, and no callback runs when a block executes.
+//! instruction, and no callback runs when a block executes. Idle time comes from QEMU's
+//! idle and resume callbacks: a clock read and an atomic store each time a vCPU halts.
 // Unit tests build without the `register!` hook, so the QEMU-facing half is unused there.
 #![cfg_attr(test, allow(dead_code))]
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
+use std::time::Instant;
 
 use qemu_plugin::install::{Args, Info};
 use qemu_plugin::sys::{
-    qemu_plugin_id_t, qemu_plugin_op, qemu_plugin_register_vcpu_tb_exec_inline_per_vcpu,
+    qemu_plugin_id_t, qemu_plugin_num_vcpus, qemu_plugin_op, qemu_plugin_register_vcpu_idle_cb,
+    qemu_plugin_register_vcpu_resume_cb, qemu_plugin_register_vcpu_tb_exec_inline_per_vcpu,
     qemu_plugin_register_vcpu_tb_trans_cb, qemu_plugin_scoreboard_new, qemu_plugin_tb, qemu_plugin_tb_n_insns,
     qemu_plugin_tb_vaddr, qemu_plugin_u64, qemu_plugin_u64_sum,
 };
@@ -47,9 +52,75 @@ fn parse_u64(v: &str) -> Option<u64> {
     }
 }
 
-/// The answer to one query: user and kernel totals.
-pub fn answer(user: u64, kernel: u64) -> String {
-    format!("{user} {kernel}\n")
+/// The answer to one query: user and kernel totals, and idle nanoseconds per vCPU.
+pub fn answer(user: u64, kernel: u64, idle_ns: u64) -> String {
+    format!("{user} {kernel} {idle_ns}\n")
+}
+
+/// Idle time per vCPU (the routers run one; more than this many are not counted).
+const MAX_VCPUS: usize = 64;
+
+/// Each vCPU's idle nanoseconds so far, and since when it idles now (0: it runs), on a
+/// clock of the plugin's own.
+struct Idle {
+    start: Instant,
+    total: [AtomicU64; MAX_VCPUS],
+    since: [AtomicU64; MAX_VCPUS],
+}
+
+impl Idle {
+    fn new() -> Idle {
+        Idle {
+            start: Instant::now(),
+            total: [const { AtomicU64::new(0) }; MAX_VCPUS],
+            since: [const { AtomicU64::new(0) }; MAX_VCPUS],
+        }
+    }
+
+    /// Nanoseconds on the plugin's clock, never 0 (which marks a running vCPU).
+    fn now(&self) -> u64 {
+        self.start.elapsed().as_nanos() as u64 + 1
+    }
+
+    fn halt(&self, vcpu: usize, now: u64) {
+        if let Some(s) = self.since.get(vcpu) {
+            s.store(now, Ordering::Relaxed);
+        }
+    }
+
+    fn resume(&self, vcpu: usize, now: u64) {
+        let Some(s) = self.since.get(vcpu) else { return };
+        let since = s.swap(0, Ordering::Relaxed);
+        if since > 0 {
+            self.total[vcpu].fetch_add(now.saturating_sub(since), Ordering::Relaxed);
+        }
+    }
+
+    /// Idle nanoseconds per vCPU, over the first `vcpus`, counting an idle spell up to `now`.
+    fn per_vcpu(&self, vcpus: usize, now: u64) -> u64 {
+        let n = vcpus.clamp(1, MAX_VCPUS);
+        let sum: u64 = (0..n)
+            .map(|v| {
+                let since = self.since[v].load(Ordering::Relaxed);
+                self.total[v].load(Ordering::Relaxed) + if since > 0 { now.saturating_sub(since) } else { 0 }
+            })
+            .sum();
+        sum / n as u64
+    }
+}
+
+static IDLE: OnceLock<Idle> = OnceLock::new();
+
+unsafe extern "C" fn on_idle(_id: qemu_plugin_id_t, vcpu: std::os::raw::c_uint) {
+    if let Some(i) = IDLE.get() {
+        i.halt(vcpu as usize, i.now());
+    }
+}
+
+unsafe extern "C" fn on_resume(_id: qemu_plugin_id_t, vcpu: std::os::raw::c_uint) {
+    if let Some(i) = IDLE.get() {
+        i.resume(vcpu as usize, i.now());
+    }
 }
 
 /// The two per-vCPU counters, as scoreboard entries. QEMU owns the memory; the pointers
@@ -95,7 +166,12 @@ fn reply(conn: UnixStream, c: Counters) {
             return;
         }
         let (u, k) = totals(&c);
-        if out.write_all(answer(u, k).as_bytes()).is_err() {
+        let idle = IDLE.get().map_or(0, |i| {
+            // SAFETY: a plain query of QEMU's vCPU count.
+            let vcpus = unsafe { qemu_plugin_num_vcpus() }.max(1) as usize;
+            i.per_vcpu(vcpus, i.now())
+        });
+        if out.write_all(answer(u, k, idle).as_bytes()).is_err() {
             return;
         }
     }
@@ -134,8 +210,13 @@ fn start(id: PluginId, raw: &[String]) -> Result<(), String> {
         .name("insn-count".into())
         .spawn(move || serve(listener, c))
         .map_err(|e| format!("thread: {e}"))?;
-    // SAFETY: registering a plain C callback with QEMU.
-    unsafe { qemu_plugin_register_vcpu_tb_trans_cb(id, Some(on_translate)) };
+    let _ = IDLE.set(Idle::new());
+    // SAFETY: registering plain C callbacks with QEMU.
+    unsafe {
+        qemu_plugin_register_vcpu_tb_trans_cb(id, Some(on_translate));
+        qemu_plugin_register_vcpu_idle_cb(id, Some(on_idle));
+        qemu_plugin_register_vcpu_resume_cb(id, Some(on_resume));
+    }
     Ok(())
 }
 
@@ -166,7 +247,23 @@ mod tests {
     }
 
     #[test]
-    fn answer_is_one_line_of_two_numbers() {
-        assert_eq!(answer(12, 3_000_000_000), "12 3000000000\n");
+    fn answer_is_one_line_of_three_numbers() {
+        assert_eq!(answer(12, 3_000_000_000, 7), "12 3000000000 7\n");
+    }
+
+    #[test]
+    fn idle_time_counts_halted_spells_and_the_one_in_progress() {
+        let i = Idle::new();
+        i.halt(0, 100);
+        i.resume(0, 400);
+        i.resume(0, 500); // a resume without a halt adds nothing
+        assert_eq!(i.per_vcpu(1, 1_000), 300);
+        i.halt(0, 900);
+        assert_eq!(i.per_vcpu(1, 1_000), 400, "idle since 900, asked at 1000");
+        // Two vCPUs: the second idled 200 of the time; per vCPU is the mean.
+        i.halt(1, 800);
+        assert_eq!(i.per_vcpu(2, 1_000), 300);
+        i.halt(MAX_VCPUS + 3, 10); // out of range: ignored, not a panic
+        i.resume(MAX_VCPUS + 3, 20);
     }
 }
