@@ -209,9 +209,10 @@ pub enum VmCmd {
         /// Upload LOCAL to GUEST_PATH before running CMD (LOCAL:GUEST_PATH, repeatable).
         #[arg(long, value_name = "LOCAL:GUEST")]
         upload: Vec<String>,
-        /// Write the guest instructions the command took (user, kernel, seconds) as JSON. The
-        /// metrics agent is not asked for samples while the command runs, so they are the
-        /// command's and the guest's own background.
+        /// Write the guest instructions the command took (user, kernel, seconds) and the
+        /// guest's CPU busy share meanwhile (busy_pct) as JSON. The metrics agent is not asked
+        /// for samples while the command runs, so they are the command's and the guest's own
+        /// background.
         #[arg(long, value_name = "PATH")]
         insns: Option<PathBuf>,
         #[command(flatten)]

@@ -54,6 +54,16 @@ fn the_plugin_counts_a_fixed_workload_the_same_across_boots() {
         let (min, max) = (*counts.iter().min().unwrap(), *counts.iter().max().unwrap());
         assert!(min > 100_000_000, "{target}: the loop is hundreds of millions of user instructions: {counts:?}");
         assert!((max - min) as f64 / (min as f64) < 0.001, "{target}: within 0.1% across boots: {counts:?}");
+        // The plugin's idle time: the loop keeps the guest's CPU busy, a sleep leaves it idle.
+        let busy = json(&d.path().join("boot0/insns.json"))["busy_pct"].as_f64().unwrap();
+        assert!(busy > 90.0, "{target}: the loop kept the guest {busy:.1}% busy");
+        let (j, rd) = (d.path().join("sleep.json"), d.path().join("sleep"));
+        let args =
+            ["vm", "run", target, "--insns", j.to_str().unwrap(), "--run-dir", rd.to_str().unwrap(), "--", "sleep 2"];
+        let o = routerlab(&args, &[]);
+        assert!(o.status.success(), "{}", text(&o));
+        let idle = json(&j)["busy_pct"].as_f64().unwrap();
+        assert!(idle < 30.0, "{target}: `sleep 2` kept the guest {idle:.1}% busy");
     }
 }
 

@@ -100,6 +100,8 @@ struct CommandCost {
     user: u64,
     kernel: u64,
     seconds: f64,
+    /// The guest's CPU busy share meanwhile, percent (from the plugin's idle time).
+    busy_pct: Option<f64>,
 }
 
 impl CommandCost {
@@ -113,7 +115,7 @@ impl CommandCost {
 
 fn command_cost(a: Result<InsnReading, String>, b: Result<InsnReading, String>) -> Result<CommandCost, String> {
     let (a, b) = (a?, b?);
-    Ok(CommandCost { user: b.user - a.user, kernel: b.kernel - a.kernel, seconds: b.t - a.t })
+    Ok(CommandCost { user: b.user - a.user, kernel: b.kernel - a.kernel, seconds: b.t - a.t, busy_pct: a.busy_pct(&b) })
 }
 
 /// UTC `yyyymmddThhmmssZ`, for run directory names.
