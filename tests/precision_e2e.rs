@@ -85,7 +85,11 @@ fn a_plugin_qemu_refuses_leaves_the_vm_running_and_the_reason_said() {
     let t = text(&o);
     assert!(o.status.success() && t.contains("up"), "{t}");
     assert!(t.contains("instruction counts: unavailable (QEMU did not load the insn-count plugin"), "{t}");
-    let o = routerlab(&["vm", "run", "aarch64-virt", "--", "true"], &[("ROUTERLAB_INSN_PLUGIN", "/nonexistent.so")]);
+    let rd = d.path().join("missing");
+    let o = routerlab(
+        &["vm", "run", "aarch64-virt", "--run-dir", rd.to_str().unwrap(), "--", "true"],
+        &[("ROUTERLAB_INSN_PLUGIN", "/nonexistent.so")],
+    );
     assert!(text(&o).contains("unavailable (ROUTERLAB_INSN_PLUGIN=/nonexistent.so does not exist)"), "{}", text(&o));
 }
 
