@@ -294,6 +294,11 @@ mod tests {
     const STAT: &str = "147 (haproxy) S 141 141 1 52288 141 4194304 66 0 0 0 40 35 0 0 20 0 1 0 681 \
                         2138112 331 18446744073709551615 4194304 5972170 281474806382144 0 0 0 0";
 
+    /// [`STAT`] with `ticks` of CPU (utime; stime 0).
+    fn proc_line(ticks: u64) -> String {
+        STAT.replace(" 40 35 ", &format!(" {ticks} 0 "))
+    }
+
     /// Feed `lines`, each received at its host time.
     fn feed(c: &mut Collector, lines: &[(&str, f64)]) {
         for (l, t) in lines {
@@ -342,7 +347,6 @@ mod tests {
     #[test]
     fn cpu_percentages_from_deltas() {
         let mut c = Collector::default();
-        let proc_line = |ticks: u64| STAT.replace(" 40 35 ", &format!(" {ticks} 0 "));
         let (p0, p75) = (proc_line(0), proc_line(75));
         feed(
             &mut c,
@@ -384,7 +388,6 @@ mod tests {
     #[test]
     fn samples_without_the_guest_clock_are_put_on_it_by_the_host_clock() {
         let mut c = Collector::default();
-        let proc_line = |ticks: u64| STAT.replace(" 40 35 ", &format!(" {ticks} 0 "));
         let (p0, p25, p50) = (proc_line(0), proc_line(25), proc_line(50));
         feed(&mut c, &[("H routerlab-metrics v3 clk_tck=100 page_kb=4 cpus=1", 0.0), (&p0, 1.0), (".", 1.0)]);
         assert_eq!(c.progress().samples, 1);
@@ -412,7 +415,6 @@ mod tests {
     #[test]
     fn after_a_pause_samples_wait_for_the_guest_clock() {
         let mut c = Collector::default();
-        let proc_line = |ticks: u64| STAT.replace(" 40 35 ", &format!(" {ticks} 0 "));
         let (p0, p50, p90, p140) = (proc_line(0), proc_line(50), proc_line(90), proc_line(140));
         let head = ("H routerlab-metrics v3 clk_tck=100 page_kb=4 cpus=1", 0.0);
         feed(&mut c, &[head, ("10.0 9.0", 50.0), (&p0, 50.0), (".", 50.0), (&p50, 51.0), (".", 51.0)]);
