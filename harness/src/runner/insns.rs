@@ -1,6 +1,7 @@
 //! A cell's instruction-count readings: the idle window (the metrics agent's cost, asked for
 //! one sample at a time, then the quiet rate with the agent stopped), then the counters at
-//! each load phase's start and end. The arithmetic is in [`crate::cost`]; this only decides when to read.
+//! each load phase's start and end. The arithmetic is in [`crate::cost`]; this only decides
+//! when to read.
 use std::time::{Duration, Instant};
 
 use crate::cost::{background, AgentAsk, AgentCost, InsnSection, PhaseCost, Rate};
