@@ -26,16 +26,19 @@ fn json(p: &Path) -> serde_json::Value {
 }
 
 /// A fixed guest workload, user instructions per boot (`vm run` stops asking the metrics
-/// agent for samples while the command runs). The loop is hundreds of millions of
-/// instructions, so what varies (the console line's arrival, an agent sample in flight when
-/// the asking stops: tens of thousands) stays under 0.1%.
+/// agent for samples while the command runs, and reads the counters with the guest at rest
+/// before and after it, so the shell's prompt is always in the window, never half). What
+/// still varies (the console line's arrival in pieces, an agent wake-up) is hundreds of
+/// instructions in hundreds of millions; a race with the prompt was 250 k each time.
 fn workload_user_insns(target: &str, dir: &Path) -> u64 {
     let j = dir.join("insns.json");
     let cmd = "i=0; while [ $i -lt 40000 ]; do i=$((i+1)); done; echo $i";
     let (j, d) = (j.to_str().unwrap(), dir.to_str().unwrap());
     let o = routerlab(&["vm", "run", target, "--timeout", "180s", "--insns", j, "--run-dir", d, "--", cmd], &[]);
     assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("40000"), "{}", text(&o));
-    json(Path::new(j))["user"].as_u64().unwrap()
+    let j = json(Path::new(j));
+    assert_eq!(j["at_rest"], true, "{target}: the guest came to rest around the command: {j}");
+    j["user"].as_u64().unwrap()
 }
 
 #[test]

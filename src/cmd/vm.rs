@@ -1,4 +1,5 @@
 use std::path::PathBuf;
+use std::time::Duration;
 
 use harness::image::cache_root;
 use harness::vm::{
@@ -47,15 +48,15 @@ pub fn run(cmd: VmCmd) -> CmdResult {
                     eprintln!("routerlab: uploaded {} to {guest} in {:.2}s", local.display(), t.as_secs_f64());
                 }
                 // Only the command and the guest's own background count: the host stops asking
-                // the metrics agent for samples meanwhile.
+                // the metrics agent for samples meanwhile, and reads from rest to rest.
                 vm.agent_pause(true);
-                let before = vm.insns();
+                let before = vm.insns_at_rest(REST_LIMIT).await;
                 let out = match timeout {
                     Some(t) => vm.exec_timeout(&command, t).await,
                     None => vm.exec(&command).await,
                 }
                 .map_err(Failure::lib)?;
-                let cost = command_cost(before, vm.insns());
+                let cost = command_cost(before, vm.insns_at_rest(REST_LIMIT).await);
                 eprintln!(
                     "routerlab: {}",
                     cost.as_ref().map_or_else(|w| format!("instruction counts: unavailable ({w})"), |c| c.line())
@@ -93,8 +94,11 @@ fn command_line(words: &[String]) -> Result<String, Failure> {
     }
 }
 
-/// Guest instructions between two readings around a console command (the shell's own
-/// handling of the line included).
+/// How long `vm run` waits for the guest to come to rest around the command.
+const REST_LIMIT: Duration = Duration::from_secs(5);
+
+/// Guest instructions around a console command, from the guest at rest before it to the
+/// guest at rest after it (the shell's own handling of the line and its prompt included).
 #[derive(serde::Serialize)]
 struct CommandCost {
     user: u64,
@@ -102,20 +106,34 @@ struct CommandCost {
     seconds: f64,
     /// The guest's CPU busy share meanwhile, percent (from the plugin's idle time).
     busy_pct: Option<f64>,
+    /// Whether the guest came to rest on both sides; if not, the count is not exact.
+    at_rest: bool,
 }
 
 impl CommandCost {
     fn line(&self) -> String {
         format!(
-            "the command took {} user + {} kernel guest instructions in {:.2}s",
-            self.user, self.kernel, self.seconds
+            "the command took {} user + {} kernel guest instructions in {:.2}s{}",
+            self.user,
+            self.kernel,
+            self.seconds,
+            if self.at_rest { "" } else { " (not exact: the guest did not come to rest around it)" }
         )
     }
 }
 
-fn command_cost(a: Result<InsnReading, String>, b: Result<InsnReading, String>) -> Result<CommandCost, String> {
-    let (a, b) = (a?, b?);
-    Ok(CommandCost { user: b.user - a.user, kernel: b.kernel - a.kernel, seconds: b.t - a.t, busy_pct: a.busy_pct(&b) })
+type AtRest = Result<(Option<InsnReading>, InsnReading), String>;
+
+fn command_cost(before: AtRest, after: AtRest) -> Result<CommandCost, String> {
+    let ((rest_a, a), (rest_b, last_b)) = (before?, after?);
+    let b = rest_b.unwrap_or(last_b);
+    Ok(CommandCost {
+        user: b.user - a.user,
+        kernel: b.kernel - a.kernel,
+        seconds: b.t - a.t,
+        busy_pct: a.busy_pct(&b),
+        at_rest: rest_a.is_some() && rest_b.is_some(),
+    })
 }
 
 /// UTC `yyyymmddThhmmssZ`, for run directory names.

@@ -79,6 +79,46 @@ impl InsnReading {
     }
 }
 
+/// User instructions a guest at rest may still execute over the quiet time.
+pub const STILL_USER: u64 = 2_000;
+
+/// Watches readings until the guest is at rest: its user-mode count stands (nearly) still
+/// while its vCPUs idle, for `quiet` seconds. A console command's count is only exact
+/// between two such moments; otherwise the shell's prompt and line editing (about 250 k
+/// instructions on mipsel) fall in or out of the window by a race with the host.
+/// "Nearly": a paused metrics agent still wakes now and then for about a hundred user
+/// instructions, which must not restart the wait.
+#[derive(Debug)]
+pub struct Settle {
+    quiet: f64,
+    first: Option<InsnReading>,
+}
+
+impl Settle {
+    pub fn new(quiet: Duration) -> Settle {
+        Settle { quiet: quiet.as_secs_f64(), first: None }
+    }
+
+    /// Feed the next reading; once at rest, the first and the latest reading of the rest.
+    /// Idle time is required so that a VM the host did not schedule is not taken as at
+    /// rest (a plugin without idle time: the user count alone decides).
+    pub fn feed(&mut self, r: InsnReading) -> Option<(InsnReading, InsnReading)> {
+        let first = match &self.first {
+            Some(f) if r.user.saturating_sub(f.user) <= STILL_USER => f,
+            _ => {
+                self.first = Some(r);
+                return None;
+            }
+        };
+        let span = r.t - first.t;
+        let idled = match (first.idle_s, r.idle_s) {
+            (Some(a), Some(b)) => b - a >= span / 2.0,
+            _ => true,
+        };
+        (span >= self.quiet && idled).then_some((*first, r))
+    }
+}
+
 /// Parse the plugin's answer line `<user> <kernel> [<idle_ns>]`: instructions, and idle
 /// nanoseconds per vCPU (an older plugin does not send them).
 pub fn parse_answer(line: &str) -> Option<(u64, u64, Option<u64>)> {
@@ -218,5 +258,23 @@ mod tests {
         std::thread::sleep(SAMPLE_EVERY * 3);
         let s = c.series();
         assert!(s.len() >= 2 && s.windows(2).all(|w| w[1].user > w[0].user && w[1].t >= w[0].t), "{s:?}");
+    }
+
+    #[test]
+    fn rest_is_a_still_user_count_while_the_vcpus_idle() {
+        let at = |t, user, idle_s| InsnReading { t, user, kernel: 0, idle_s };
+        let mut s = Settle::new(Duration::from_millis(100));
+        assert_eq!(s.feed(at(1.00, 10, Some(0.0))), None);
+        assert_eq!(s.feed(at(1.05, 90_000, Some(0.0))), None, "the shell still runs");
+        assert_eq!(s.feed(at(1.10, 90_000, Some(0.04))), None, "not quiet long enough");
+        assert_eq!(s.feed(at(1.20, 90_100, Some(0.06))), None, "still, but the vCPU was not idle: a host stall");
+        let (first, last) = s.feed(at(1.30, 90_000 + STILL_USER, Some(0.20))).unwrap();
+        assert_eq!((first.t, last.t), (1.05, 1.30), "the rest began at the first still reading");
+        let mut s = Settle::new(Duration::from_millis(100));
+        s.feed(at(1.0, 5, Some(0.0)));
+        assert_eq!(s.feed(at(1.1, 6 + STILL_USER, Some(0.1))), None, "more than a wake-up: still running");
+        let mut s = Settle::new(Duration::from_millis(100));
+        s.feed(at(1.0, 5, None));
+        assert!(s.feed(at(1.1, 5, None)).is_some(), "without idle time the count decides");
     }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::agent::AgentLink;
 use super::args::{qemu_args, shell_script, Readiness, VmConfig, VmPaths};
 use super::console::{extract, wrap, Console};
-use super::insns::{InsnCounter, InsnReading, InsnSetup};
+use super::insns::{InsnCounter, InsnReading, InsnSetup, Settle};
 use super::metrics::{Collector, MetricsSeries};
 use super::qmp::Qmp;
 use super::{timeout_mult, VmError};
@@ -276,6 +276,24 @@ impl Vm {
         match &self.insns {
             Ok(c) => c.read().map_err(|e| format!("reading the insn-count plugin: {e}")),
             Err(why) => Err(why.clone()),
+        }
+    }
+
+    /// Wait until the guest is at rest (see [`Settle`]) and give the first and the latest
+    /// reading of the rest; `None` in place of them when it did not come to rest in `limit`
+    /// (a background job keeps running), with the latest reading.
+    pub async fn insns_at_rest(&self, limit: Duration) -> Result<(Option<InsnReading>, InsnReading), String> {
+        let mut settle = Settle::new(Duration::from_millis(150));
+        let end = Instant::now() + limit;
+        loop {
+            let r = self.insns()?;
+            if let Some((first, last)) = settle.feed(r) {
+                return Ok((Some(first), last));
+            }
+            if Instant::now() >= end {
+                return Ok((None, r));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
