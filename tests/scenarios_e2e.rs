@@ -443,6 +443,7 @@ fn faults_are_applied_recovered_from_and_reported() {
     let net = cells.iter().find(|c| c["scenario"] == "network-faults").unwrap();
     let max_ms = net["load"]["latency_us"]["total"]["max"].as_u64().unwrap() / 1000;
     assert!(max_ms >= 900, "the slowest request took {max_ms} ms: did the faults happen? {out}");
+    freeze_is_on_the_plots_clock(net);
     let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
     for a in [
         "fault: flap-tunnel",
@@ -454,6 +455,34 @@ fn faults_are_applied_recovered_from_and_reported() {
         assert!(html.contains(a), "{a} not in the report");
     }
     assert_eq!(code, 0, "{out}");
+}
+
+/// The plots share the host's clock, which goes on while the router is frozen: the steady
+/// phase spans the load's seconds, the freeze included, and no guest sample and no guest
+/// instruction falls inside the freeze. (On the guest's uptime, which stands still then,
+/// the phase came out a second short and later samples slid into the fault's window.)
+fn freeze_is_on_the_plots_clock(cell: &serde_json::Value) {
+    let path = Path::new(cell["dir"].as_str().unwrap()).join("timeline.json");
+    let t: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let span = |p: &serde_json::Value| (p["start_s"].as_f64().unwrap(), p["end_s"].as_f64().unwrap());
+    let phase = |name: &str| t["phases"].as_array().unwrap().iter().find(|p| p["name"] == name).map(span);
+    let (s0, s1) = phase("steady").unwrap();
+    let load_s = cell["load"]["duration_s"].as_f64().unwrap();
+    assert!(((s1 - s0) - load_s).abs() < 0.5, "steady phase {s0:.2}..{s1:.2} s for a {load_s:.2} s load");
+    let faults = t["faults"].as_array().unwrap();
+    let (f0, f1) = faults.iter().find(|f| f["name"] == "fault: pause-router").map(span).unwrap();
+    assert!(f1 - f0 >= 0.9, "the freeze is 1 s: {f0:.2}..{f1:.2}");
+    let inside = |x: f64| x > f0 + 0.25 && x < f1 - 0.25;
+    let guest: Vec<f64> = t["guest"].as_array().unwrap().iter().map(|g| g["t"].as_f64().unwrap()).collect();
+    assert!(!guest.iter().any(|&x| inside(x)), "a guest sample inside the freeze {f0:.2}..{f1:.2}: {guest:?}");
+    let busy: Vec<&serde_json::Value> = t["insns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| inside(p["t"].as_f64().unwrap()))
+        .filter(|p| p["user_per_s"].as_f64().unwrap() + p["kernel_per_s"].as_f64().unwrap() > 0.0)
+        .collect();
+    assert!(busy.is_empty(), "the frozen guest ran in {f0:.2}..{f1:.2}: {busy:?}");
 }
 
 /// The negative control: a proxy killed and never restarted fails the cell, and the

@@ -1,5 +1,5 @@
-//! `timeline.json`: what a cell measured over time, on one clock (seconds since warm-up
-//! started), for the HTML report's plots. The summary numbers live in `report.json`; this
+//! `timeline.json`: what a cell measured over time, on one clock (host seconds since the
+//! warm-up started; a paused guest's uptime stands still, the host's clock does not), for the HTML report's plots. The summary numbers live in `report.json`; this
 //! file keeps the series behind them so a report can be re-rendered from the run directory.
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -69,11 +69,20 @@ pub struct Timeline {
     pub faults: Vec<Phase>,
 }
 
-/// Where the load phases sit, in guest uptime seconds (the metrics agent's clock).
+/// Where the load phases sit, in seconds on the VM's host clock (`Vm::host_clock`, the
+/// clock of the metrics' `host_t` and of the instruction readings).
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PhaseClock {
     pub warmup_start: Option<f64>,
     pub steady_start: f64,
     pub steady_end: f64,
+}
+
+impl PhaseClock {
+    /// The timeline's zero: the first load phase's start.
+    pub fn origin(&self) -> f64 {
+        self.warmup_start.unwrap_or(self.steady_start)
+    }
 }
 
 impl Timeline {
@@ -85,7 +94,7 @@ impl Timeline {
         process: &str,
         steady_journal: &Path,
     ) -> Timeline {
-        let origin = clock.warmup_start.unwrap_or(clock.steady_start);
+        let origin = clock.origin();
         let rel = |u: f64| u - origin;
         let mut t = Timeline { proxy_process: process.into(), ..Default::default() };
         if let (Some(w0), Some(w)) = (clock.warmup_start, warmup) {
@@ -95,16 +104,16 @@ impl Timeline {
         let s0 = rel(clock.steady_start);
         t.phases.push(Phase { name: "steady".into(), start_s: s0, end_s: rel(clock.steady_end) });
         t.throughput.extend(whole_seconds(steady, s0));
-        t.proxy = process_samples(metrics, process, |u| u >= origin)
+        t.proxy = process_samples(metrics, process, |h| h >= origin)
             .into_iter()
-            .map(|(u, cpu_pct, rss_kb)| ProcSample { t: rel(u), cpu_pct, rss_kb })
+            .map(|(h, cpu_pct, rss_kb)| ProcSample { t: rel(h), cpu_pct, rss_kb })
             .collect();
         t.guest = metrics
             .guest
             .iter()
-            .filter(|g| g.uptime >= origin)
+            .filter(|g| g.host_t >= origin)
             .map(|g| GuestSample {
-                t: rel(g.uptime),
+                t: rel(g.host_t),
                 cpu_pct: g.cpu_pct,
                 mem_used_kb: g.mem_total_kb.saturating_sub(g.mem_available_kb),
                 mem_total_kb: g.mem_total_kb,
@@ -131,7 +140,7 @@ impl Timeline {
     }
 
     /// Add the instruction rate series and the idle phase. `origin` is the host-clock time
-    /// of this timeline's zero (the first load phase's first reading), `idle` the host-clock
+    /// of this timeline's zero (the first load phase's start), `idle` the host-clock
     /// window without load, if one was measured.
     pub fn add_insns(&mut self, series: &[InsnReading], origin: f64, idle: Option<(f64, f64)>) {
         let from = idle.map(|i| i.0).unwrap_or(origin);
@@ -161,16 +170,17 @@ impl Timeline {
     }
 }
 
-/// A process's samples whose guest uptime `keep` accepts, summed per sample time (nginx's
-/// master and workers share a name): (uptime, percent of one guest CPU, RSS KiB).
+/// A process's samples whose host time (`host_t`) `keep` accepts, summed per sample (nginx's
+/// master and workers share a name): (host time, percent of one guest CPU, RSS KiB).
 pub(crate) fn process_samples(
     series: &MetricsSeries,
     process: &str,
     keep: impl Fn(f64) -> bool,
 ) -> Vec<(f64, f64, u64)> {
     let mut by_t: BTreeMap<u64, (f64, f64, u64)> = BTreeMap::new();
-    for p in series.procs.get(process).into_iter().flatten().filter(|p| keep(p.uptime)) {
-        let e = by_t.entry((p.uptime * 100.0) as u64).or_insert((p.uptime, 0.0, 0));
+    // One sample's lines share its uptime; their host times differ by the lines' arrival.
+    for p in series.procs.get(process).into_iter().flatten().filter(|p| keep(p.host_t)) {
+        let e = by_t.entry((p.uptime * 100.0) as u64).or_insert((p.host_t, 0.0, 0));
         e.1 += p.cpu_pct;
         e.2 += p.rss_kb;
     }
@@ -227,15 +237,26 @@ mod tests {
         let steady: LoadSummary =
             serde_json::from_str(include_str!("../../tests/fixtures/steady.load.json")).expect("fixture");
         let mut m = MetricsSeries::default();
-        let p = |uptime, pid, cpu_pct, rss_kb| ProcPoint { uptime, pid, cpu_pct, rss_kb, threads: 1 };
-        // Before the warm-up (ignored), then master + worker at one sample time.
-        m.procs.insert("nginx".into(), vec![p(9.0, 1, 5.0, 100), p(12.0, 1, 1.0, 1000), p(12.0, 2, 40.0, 3000)]);
-        m.guest.push(GuestPoint { uptime: 12.0, cpu_pct: 50.0, mem_total_kb: 200, mem_available_kb: 150 });
-        let clock = PhaseClock { warmup_start: None, steady_start: 10.0, steady_end: 20.0 };
+        // Host clock = guest uptime + 100 until a 5 s pause at host 110, + 105 after it.
+        let p = |uptime, host_t, pid, cpu_pct, rss_kb| ProcPoint { uptime, host_t, pid, cpu_pct, rss_kb, threads: 1 };
+        // Before the warm-up (ignored), then master + worker at one sample time (their
+        // lines arrive a little apart), then one sample after the pause.
+        m.procs.insert(
+            "nginx".into(),
+            vec![p(9.0, 109.0, 1, 5.0, 100), p(12.0, 117.0, 1, 1.0, 1000), p(12.0, 117.01, 2, 40.0, 3000)],
+        );
+        m.guest.push(GuestPoint {
+            uptime: 12.0,
+            host_t: 117.0,
+            cpu_pct: 50.0,
+            mem_total_kb: 200,
+            mem_available_kb: 150,
+        });
+        let clock = PhaseClock { warmup_start: None, steady_start: 110.0, steady_end: 120.0 };
         let t = Timeline::build(&clock, None, &steady, &m, "nginx", Path::new("/nonexistent"));
         assert_eq!(t.phases, vec![Phase { name: "steady".into(), start_s: 0.0, end_s: 10.0 }]);
-        assert_eq!(t.proxy, vec![ProcSample { t: 2.0, cpu_pct: 41.0, rss_kb: 4000 }]);
-        assert_eq!(t.guest[0].mem_used_kb, 50);
+        assert_eq!(t.proxy, vec![ProcSample { t: 7.0, cpu_pct: 41.0, rss_kb: 4000 }], "after the pause, on host time");
+        assert_eq!((t.guest[0].t, t.guest[0].mem_used_kb), (7.0, 50));
         let whole = steady.duration_s.floor() as usize;
         assert_eq!(t.throughput.len(), whole.min(steady.timeline.len()), "partial last second left out");
         assert_eq!(t.throughput[0], (0.5, steady.timeline[0]));

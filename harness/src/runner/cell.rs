@@ -179,7 +179,7 @@ async fn drive(
     r.helpers = Some(p.helpers.clone());
     tokio::time::sleep(Duration::from_millis(600)).await; // one more metrics sample
     let series = s.vm.metrics();
-    let mut m = metrics(&series, &process, p.up0, p.up1, r.timings.steady_s);
+    let mut m = metrics(&series, &process, &p.clock);
     // The plugin's idle time gives the guest's CPU over exactly the steady phase; the
     // agent's /proc/uptime only every 2 s, over windows that straddle its ends.
     if let Some(busy) = probe.steady.and_then(|(a, b)| a.busy_pct(&b)) {
@@ -189,13 +189,12 @@ async fn drive(
     if !process.is_empty() && r.metrics.as_ref().is_some_and(|m| m.samples == 0) {
         tracing::warn!("{}: no metrics samples of {process} in the steady phase", dir.display());
     }
-    let clock = PhaseClock { warmup_start: p.warm.as_ref().map(|w| w.0), steady_start: p.up0, steady_end: p.up1 };
     let journal = dir.join("steady.journal.tsv");
-    let mut timeline = Timeline::build(&clock, p.warm.as_ref().map(|w| &w.1), &p.steady, &series, &process, &journal);
+    let mut timeline = Timeline::build(&p.clock, p.warm.as_ref(), &p.steady, &series, &process, &journal);
     timeline.add_faults(&r.faults);
-    r.insns = Some(probe.section(p.warm.as_ref().map(|w| &w.1), &p.steady));
-    if let Some(origin) = probe.warmup.or(probe.steady).map(|w| w.0.t) {
-        timeline.add_insns(&s.vm.insn_series(), origin, idle_window);
+    r.insns = Some(probe.section(p.warm.as_ref(), &p.steady));
+    if probe.warmup.or(probe.steady).is_some() {
+        timeline.add_insns(&s.vm.insn_series(), p.clock.origin(), idle_window);
     }
     if let Err(e) = timeline.write(&dir.join("timeline.json")) {
         tracing::warn!("{}: {e}", dir.join("timeline.json").display());
@@ -267,15 +266,16 @@ fn reconcile_cell(plan: &Plan, target: Target, dir: &Path, log_dir: &Path, r: &m
     Ok(())
 }
 
-fn metrics(s: &MetricsSeries, process: &str, up0: f64, up1: f64, steady_s: f64) -> ProxyMetrics {
+/// The steady phase's metrics; samples are taken by when the host received them, up to a
+/// second past the phase (a sample reports the time before it).
+fn metrics(s: &MetricsSeries, process: &str, clock: &PhaseClock) -> ProxyMetrics {
     let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
-    let in_window = |u: f64| u >= up0 && u <= up1 + 1.0;
+    let in_window = |h: f64| h >= clock.steady_start && h <= clock.steady_end + 1.0;
     // The layer-4 forward has no proxy process: its CPU and RSS are absent, not 0.
     let p = if process.is_empty() { Vec::new() } else { process_samples(s, process, in_window) };
     let cpu: Vec<f64> = p.iter().map(|v| v.1).collect();
-    let g: Vec<_> = s.guest.iter().filter(|p| in_window(p.uptime)).collect();
-    let last = s.host.last().map(|h| h.t).unwrap_or(0.0);
-    let h: Vec<f64> = s.host.iter().filter(|p| p.t >= last - steady_s).map(|p| p.cpu_pct).collect();
+    let g: Vec<_> = s.guest.iter().filter(|p| in_window(p.host_t)).collect();
+    let h: Vec<f64> = s.host.iter().filter(|p| in_window(p.t)).map(|p| p.cpu_pct).collect();
     ProxyMetrics {
         process: (!process.is_empty()).then(|| process.to_string()),
         cpu_mean_pct: mean(&cpu),
@@ -288,7 +288,7 @@ fn metrics(s: &MetricsSeries, process: &str, up0: f64, up1: f64, steady_s: f64) 
         samples: p.len(),
         rss_growth: Growth::fit_settled(&p.iter().map(|v| (v.0, v.2)).collect::<Vec<_>>()),
         guest_mem_used_growth: Growth::fit_settled(
-            &g.iter().map(|p| (p.uptime, p.mem_total_kb.saturating_sub(p.mem_available_kb))).collect::<Vec<_>>(),
+            &g.iter().map(|p| (p.host_t, p.mem_total_kb.saturating_sub(p.mem_available_kb))).collect::<Vec<_>>(),
         ),
     }
 }

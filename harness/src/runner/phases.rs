@@ -15,8 +15,9 @@ use super::helper_rss::RssSampler;
 use super::insns::CostProbe;
 use super::RunError;
 use crate::load::LoadSummary;
+use crate::model::PhaseClock;
 use crate::scenario::{ConnPolicyPlan, Plan};
-use crate::vm::{InsnReading, Vm};
+use crate::vm::InsnReading;
 
 /// Where the load is sent from and to, and the cell directory its files go to.
 pub(crate) struct LoadTarget<'a> {
@@ -28,16 +29,14 @@ pub(crate) struct LoadTarget<'a> {
     pub keylog: Option<&'a Path>,
 }
 
-/// What the two phases gave: summaries, host seconds and guest uptimes at the boundaries.
+/// What the two phases gave: summaries, their lengths, and where they sit on the VM's host
+/// clock.
 pub(crate) struct Phases {
-    /// Guest uptime at the warm-up's start, and its summary.
-    pub warm: Option<(f64, LoadSummary)>,
+    pub warm: Option<LoadSummary>,
     pub steady: LoadSummary,
     pub warmup_s: f64,
     pub steady_s: f64,
-    /// Guest uptime at the steady phase's start and end.
-    pub up0: f64,
-    pub up1: f64,
+    pub clock: PhaseClock,
     /// The faults as they happened.
     pub faults: Vec<crate::model::FaultRecord>,
     /// The load generator's and backend's RSS over the steady phase.
@@ -65,7 +64,7 @@ pub(crate) async fn run(
     })?;
     crate::proc::die_with_parent(&mut cmd);
     ctx.phase(if warm { "warm-up load" } else { "steady load" });
-    let upw = uptime(host.vm).await;
+    let host_w = host.vm.host_clock();
     let start = probe.read(host.vm);
     let t0 = Instant::now();
     let mut child = Command::from(cmd)
@@ -83,7 +82,8 @@ pub(crate) async fn run(
         let _ = stderr.read_to_string(&mut s).await;
         s
     });
-    let mut b = Boundaries { warmup_s: 0.0, steady_s: 0.0, up0: upw, up1: upw, steady_from: start, t: t0, end: None };
+    let clock = PhaseClock { warmup_start: warm.then_some(host_w), steady_start: host_w, steady_end: host_w };
+    let mut b = Boundaries { warmup_s: 0.0, steady_s: 0.0, clock, steady_from: start, t: t0, end: None };
     let mut inj = Injector::new(faults);
     if !warm {
         inj.begin();
@@ -99,12 +99,11 @@ pub(crate) async fn run(
     }
     let summary = |stem: &str| read_summary(&dir.join(format!("{stem}.load.json"))).map_err(&cause);
     Ok(Phases {
-        warm: if warm { Some((upw, summary("warmup")?)) } else { None },
+        warm: if warm { Some(summary("warmup")?) } else { None },
         steady: summary("steady")?,
         warmup_s: b.warmup_s,
         steady_s: b.steady_s,
-        up0: b.up0,
-        up1: b.up1,
+        clock: b.clock,
         faults: fault_records,
         helpers,
     })
@@ -136,7 +135,7 @@ async fn follow_marks(
         match line.trim() {
             "mark warmup-end" => {
                 b.warmup_s = b.t.elapsed().as_secs_f64();
-                b.up0 = uptime(host.vm).await;
+                b.clock.steady_start = host.vm.host_clock();
                 let r = probe.read(host.vm);
                 probe.warmup = start.zip(r);
                 (b.steady_from, b.t) = (r, Instant::now());
@@ -148,10 +147,10 @@ async fn follow_marks(
             "mark steady-end" => {
                 b.steady_s = b.t.elapsed().as_secs_f64();
                 b.end = Some(Instant::now());
+                b.clock.steady_end = host.vm.host_clock();
                 probe.steady = b.steady_from.zip(probe.read(host.vm));
                 // A fault still open ends before the guest is asked anything.
                 inj.finish(host).await?;
-                b.up1 = uptime(host.vm).await;
             }
             other => tracing::debug!("load: {other}"),
         }
@@ -172,8 +171,7 @@ async fn at(deadline: Option<tokio::time::Instant>) {
 struct Boundaries {
     warmup_s: f64,
     steady_s: f64,
-    up0: f64,
-    up1: f64,
+    clock: PhaseClock,
     steady_from: Option<InsnReading>,
     t: Instant,
     /// When the steady phase ended.
@@ -240,9 +238,4 @@ pub(crate) fn write_hlog(dir: &Path, stem: &str, phase_s: f64) {
     if let Err(e) = std::fs::write(dir.join(format!("{stem}.hlog")), log) {
         tracing::warn!("{}: {e}", dir.join(format!("{stem}.hlog")).display());
     }
-}
-
-/// The guest's uptime in seconds (0 if the console does not answer).
-async fn uptime(vm: &mut Vm) -> f64 {
-    vm.exec("cut -d' ' -f1 /proc/uptime").await.ok().and_then(|o| o.stdout.trim().parse().ok()).unwrap_or(0.0)
 }

@@ -97,20 +97,21 @@ impl Vm {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let mut guard = KillOnError(Some(child));
-        let attached = attach(&cfg, &paths).await;
+        // The host clock of every reading (metrics, counters), a few ms before the CPU runs.
+        let started = Instant::now();
+        let attached = attach(&cfg, &paths, started).await;
         let (console, qmp, metrics, agent) = match attached {
             Ok(a) => a,
             // QEMU can create its sockets and then exit (a plugin it refuses): say that.
             Err(e) => return Err(guard.exited(&vm, &paths).await.unwrap_or(e)),
         };
-        let started = Instant::now();
         let insns = match &cfg.insn {
             InsnSetup::Load { .. } => InsnCounter::start(&paths.insn_sock, started)
                 .map_err(|e| format!("plugin socket {}: {e}", paths.insn_sock.display())),
             InsnSetup::Unavailable(why) => Err(why.clone()),
         };
         let child = guard.disarm();
-        super::metrics::sample_host(child.id(), metrics.clone());
+        super::metrics::sample_host(child.id(), metrics.clone(), started);
         let mgmt = cfg.cmdline_extra.iter().any(|w| w.starts_with("routerlab.mgmt="));
         Ok(Vm { cfg, paths, child, console, qmp: tokio::sync::Mutex::new(qmp), metrics, agent, started, mgmt, insns })
     }
@@ -302,7 +303,8 @@ impl Vm {
         self.insns.as_ref().map(|c| c.series()).unwrap_or_default()
     }
 
-    /// Seconds since QEMU's CPU was let run: the clock of [`InsnReading::t`].
+    /// Seconds on the VM's host clock (from just before QEMU's CPU was let run): the clock of
+    /// [`InsnReading::t`] and of the metrics' `host_t`.
     pub fn host_clock(&self) -> f64 {
         self.started.elapsed().as_secs_f64()
     }
@@ -385,7 +387,7 @@ impl Drop for Vm {
 type Attached = (Console, Qmp, Arc<Mutex<Collector>>, Option<AgentLink>);
 
 /// Console, QMP (the CPU let run) and the metrics stream of a just-spawned QEMU.
-async fn attach(cfg: &VmConfig, paths: &VmPaths) -> Result<Attached, VmError> {
+async fn attach(cfg: &VmConfig, paths: &VmPaths, started: Instant) -> Result<Attached, VmError> {
     let vm = &cfg.name;
     let io = |path: &PathBuf| {
         let (vm, path) = (vm.clone(), path.clone());
@@ -396,7 +398,7 @@ async fn attach(cfg: &VmConfig, paths: &VmPaths) -> Result<Attached, VmError> {
     let metrics = Arc::new(Mutex::new(Collector::default()));
     let mut agent = None;
     if cfg.metrics {
-        let port = super::metrics::attach(&paths.metrics_sock, &paths.metrics_log, metrics.clone())
+        let port = super::metrics::attach(&paths.metrics_sock, &paths.metrics_log, metrics.clone(), started)
             .await
             .map_err(io(&paths.metrics_sock))?;
         agent = Some(AgentLink::start(port, metrics.clone()));

@@ -90,6 +90,9 @@ fn parse_stat(s: &str) -> Option<MetricLine> {
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct GuestPoint {
     pub uptime: f64,
+    /// When the host received it: seconds on the VM's host clock (`Vm::host_clock`), which
+    /// goes on while the guest is paused and its uptime stands still.
+    pub host_t: f64,
     /// Busy share of all guest CPUs since the previous sample, percent.
     pub cpu_pct: f64,
     pub mem_total_kb: u64,
@@ -99,6 +102,8 @@ pub struct GuestPoint {
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct ProcPoint {
     pub uptime: f64,
+    /// As [`GuestPoint::host_t`].
+    pub host_t: f64,
     pub pid: u32,
     /// Percent of one guest CPU since the previous sample of the same pid.
     pub cpu_pct: f64,
@@ -184,6 +189,7 @@ impl Collector {
                     let idle_share = (idle - i0) / ((uptime - u0) * self.cpus.max(1) as f64);
                     self.guest.push(GuestPoint {
                         uptime,
+                        host_t,
                         cpu_pct: (100.0 * (1.0 - idle_share)).clamp(0.0, 100.0),
                         mem_total_kb: self.mem.0,
                         mem_available_kb: self.mem.2.unwrap_or(self.mem.1),
@@ -198,7 +204,14 @@ impl Collector {
                     if dt > 0.0 {
                         let cpu_pct = 100.0 * ticks.saturating_sub(k0) as f64 / GUEST_HZ / dt;
                         let rss_kb = rss_pages * self.page_kb;
-                        self.procs.entry(name).or_default().push(ProcPoint { uptime, pid, cpu_pct, rss_kb, threads });
+                        self.procs.entry(name).or_default().push(ProcPoint {
+                            uptime,
+                            host_t,
+                            pid,
+                            cpu_pct,
+                            rss_kb,
+                            threads,
+                        });
                     }
                 }
             }
@@ -236,16 +249,17 @@ impl Collector {
     }
 }
 
-/// Read the agent's stream from QEMU's socket into `collector`, keeping a raw log. Returns
-/// the socket's write half, which talks to the agent.
+/// Read the agent's stream from QEMU's socket into `collector`, keeping a raw log; lines
+/// are stamped with seconds since `t0` (the VM's host clock). Returns the socket's write
+/// half, which talks to the agent.
 pub(crate) async fn attach(
     sock: &Path,
     log: &Path,
     collector: Arc<Mutex<Collector>>,
+    t0: Instant,
 ) -> std::io::Result<OwnedWriteHalf> {
     let (read, write) = UnixStream::connect(sock).await?.into_split();
     let mut file = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
-    let t0 = Instant::now();
     tokio::spawn(async move {
         let mut lines = BufReader::new(read).lines();
         while let Ok(Some(line)) = lines.next_line().await {
@@ -259,11 +273,11 @@ pub(crate) async fn attach(
     Ok(write)
 }
 
-/// Sample the QEMU process (utime+stime, VmRSS) every 500 ms until it is gone.
-pub(crate) fn sample_host(pid: u32, collector: Arc<Mutex<Collector>>) {
+/// Sample the QEMU process (utime+stime, VmRSS) every 500 ms until it is gone, on the
+/// clock of `t0`.
+pub(crate) fn sample_host(pid: u32, collector: Arc<Mutex<Collector>>, t0: Instant) {
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    let t0 = Instant::now();
     tokio::spawn(async move {
         loop {
             let Some((ticks, rss)) = read_proc(pid) else { break };
