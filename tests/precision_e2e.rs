@@ -150,10 +150,11 @@ fn candidate(doc: &serde_json::Value, metric: &str) -> serde_json::Value {
 
 /// Both targets. On aarch64-virt, 4+4 cells of the 4-rule plant, which costs about 3% more
 /// per request (the issue asks for 2-5%): three runs called it +3.3% [+2.6%, +4.0%], +3.1%
-/// [+2.4%, +3.7%] and +3.1% [+2.7%, +3.4%], so the gate here is 1%, not 2%. On mipsel-malta,
-/// 3+3 cells of the 12-rule plant (+17% to +29% there) behind a 2% gate: a 4 s cell serves
-/// 150-300 requests, req/s can hardly differ between cells, and the fit's interval is then
-/// loose (Fieller's, `compare::fit`); a warm-up that times out adds handshakes to one cell.
+/// [+2.4%, +3.7%] and +3.1% [+2.7%, +3.4%], so the gate here is 1%, not 2%. On mipsel-malta
+/// no rule count lands in 2-5%: one `set-header` rule costs +1.2% [+0.6%, +1.7%] and +1.6%
+/// [+0.6%, +2.5%] (3+3 cells, could detect ±0.8% and ±1.3%), two +8%, four +33% with req/s
+/// down 60% (docs/reports.md). So there 4+4 cells of the one-rule plant behind a 0.5% gate:
+/// a smaller change than the issue's, resolved the same way, while req/s could detect ±20-43%.
 #[test]
 fn the_instruction_gate_catches_a_planted_regression() {
     if !harness::testkit::can_run(
@@ -163,7 +164,7 @@ fn the_instruction_gate_catches_a_planted_regression() {
         return;
     }
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let plans = [("aarch64-virt", "4", "haproxy-plant", "1.01x"), ("mipsel-malta", "3", "haproxy-plant12", "1.02x")];
+    let plans = [("aarch64-virt", "4", "haproxy-plant", "1.01x"), ("mipsel-malta", "4", "haproxy-plant1", "1.005x")];
     for (target, repeat, plant, gate) in plans {
         let d = tempfile::tempdir().unwrap();
         let run = d.path().join("ab");
