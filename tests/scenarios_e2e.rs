@@ -483,6 +483,13 @@ fn freeze_is_on_the_plots_clock(cell: &serde_json::Value) {
         .filter(|p| p["user_per_s"].as_f64().unwrap() + p["kernel_per_s"].as_f64().unwrap() > 0.0)
         .collect();
     assert!(busy.is_empty(), "the frozen guest ran in {f0:.2}..{f1:.2}: {busy:?}");
+    // The plugin's busy share: none while frozen, most of the CPU under load.
+    let pts = t["insns"].as_array().unwrap();
+    let share = |p: &serde_json::Value| p["busy_pct"].as_f64().unwrap_or(0.0);
+    assert!(pts.iter().filter(|p| inside(p["t"].as_f64().unwrap())).all(|p| share(p) == 0.0), "{pts:?}");
+    let loaded = pts.iter().filter(|p| (s0 + 0.5..f0 - 0.5).contains(&p["t"].as_f64().unwrap()));
+    let max = loaded.map(share).fold(0.0, f64::max);
+    assert!(max > 50.0, "the guest's busy share under load, from the plugin: at most {max:.1}%");
 }
 
 /// The negative control: a proxy killed and never restarted fails the cell, and the

@@ -38,6 +38,10 @@ pub struct InsnRatePoint {
     pub t: f64,
     pub user_per_s: f64,
     pub kernel_per_s: f64,
+    /// The guest CPU's busy share meanwhile, percent, from the plugin's idle time: the
+    /// guest's CPU at ten samples a second (the metrics agent gives it every 2 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub busy_pct: Option<f64>,
 }
 
 /// One HDR percentile curve: (percentile, microseconds) pairs.
@@ -156,6 +160,9 @@ impl Timeline {
                     t: (w[0].t + w[1].t) / 2.0 - origin,
                     user_per_s: r.user_per_s,
                     kernel_per_s: r.kernel_per_s,
+                    // A frozen guest (`pause-router`) neither idles nor runs: no instruction
+                    // ran, so it was not busy.
+                    busy_pct: w[0].busy_pct(&w[1]).map(|b| if w[1].total() == w[0].total() { 0.0 } else { b }),
                 })
             })
             .collect();
@@ -267,13 +274,28 @@ mod tests {
     fn insn_rates_share_the_timeline_clock_and_start_at_the_idle_window() {
         let mut t =
             Timeline { phases: vec![Phase { name: "steady".into(), start_s: 0.0, end_s: 4.0 }], ..Default::default() };
-        let r = |t, user, kernel| InsnReading { t, user, kernel, idle_s: None };
-        // Before idle (dropped), idle 8-10, load from 10 (the origin).
-        let s = [r(7.0, 0, 0), r(8.0, 100, 1_000), r(9.0, 200, 2_000), r(10.0, 300, 3_000), r(10.5, 50_300, 53_000)];
+        let r = |t, user, kernel, idle_s| InsnReading { t, user, kernel, idle_s };
+        // Before idle (dropped), idle 8-10, load from 10 (the origin); the last reading
+        // from a plugin that does not say its idle time.
+        let s = [
+            r(7.0, 0, 0, Some(0.0)),
+            r(8.0, 100, 1_000, Some(0.9)),
+            r(9.0, 200, 2_000, Some(1.8)),
+            r(10.0, 300, 3_000, Some(2.0)),
+            r(10.5, 50_300, 53_000, None),
+        ];
+        let frozen = [r(20.0, 5, 5, Some(1.0)), r(21.0, 5, 5, Some(1.0))];
+        t.add_insns(&frozen, 20.0, None);
+        assert_eq!(t.insns[0].busy_pct, Some(0.0), "not busy while frozen: {:?}", t.insns);
         t.add_insns(&s, 10.0, Some((8.0, 10.0)));
         assert_eq!(t.phases[0], Phase { name: "idle".into(), start_s: -2.0, end_s: 0.0 });
         assert_eq!(t.insns.len(), 3, "{:?}", t.insns);
-        assert_eq!(t.insns[0], InsnRatePoint { t: -1.5, user_per_s: 100.0, kernel_per_s: 1_000.0 });
-        assert_eq!(t.insns[2], InsnRatePoint { t: 0.25, user_per_s: 100_000.0, kernel_per_s: 100_000.0 });
+        let busy = t.insns.iter().map(|p| p.busy_pct.map(|b| b.round())).collect::<Vec<_>>();
+        assert_eq!(busy, [Some(10.0), Some(80.0), None], "the busy share of each interval");
+        assert_eq!(
+            t.insns[2],
+            InsnRatePoint { t: 0.25, user_per_s: 100_000.0, kernel_per_s: 100_000.0, busy_pct: None }
+        );
+        assert_eq!((t.insns[0].t, t.insns[0].user_per_s, t.insns[0].kernel_per_s), (-1.5, 100.0, 1_000.0));
     }
 }

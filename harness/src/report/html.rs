@@ -347,7 +347,14 @@ fn plots(c: &CellView) -> Result<String, ReportError> {
     b.push_str(&figure("throughput", time_plot("Throughput", "requests/s", &thr_series, &marks)?));
     let cpu: Vec<_> = t.proxy.iter().map(|p| (p.t, p.cpu_pct)).collect();
     let label = format!("{} CPU", t.proxy_process);
-    b.push_str(&figure("cpu", time_plot("Proxy CPU", "% of one guest CPU", &[f(&cpu, &label)], &marks)?));
+    let mut cpu_series = vec![f(&cpu, &label)];
+    // The whole guest's CPU, ten times a second, where the insn-count plugin said it.
+    let busy: Vec<_> = t.insns.iter().filter_map(|p| Some((p.t, p.busy_pct?))).collect();
+    let title = if busy.is_empty() { "Proxy CPU" } else { "Proxy and guest CPU" };
+    if !busy.is_empty() {
+        cpu_series.push(f(&busy, "guest busy"));
+    }
+    b.push_str(&figure("cpu", time_plot(title, "% of one guest CPU", &cpu_series, &marks)?));
     let rss: Vec<_> = t.proxy.iter().map(|p| (p.t, p.rss_kb as f64 / 1024.0)).collect();
     let label = format!("{} RSS", t.proxy_process);
     b.push_str(&figure("rss", time_plot("Proxy RSS", "MiB", &[f(&rss, &label)], &marks)?));
