@@ -182,7 +182,8 @@ async fn drive(
     let mut m = metrics(&series, &process, &p.clock);
     // The plugin's idle time gives the guest's CPU over exactly the steady phase; the
     // agent's /proc/uptime only every 2 s, over windows that straddle its ends.
-    if let Some(busy) = probe.steady.and_then(|(a, b)| a.busy_pct(&b)) {
+    let insn_series = s.vm.insn_series();
+    if let Some(busy) = probe.steady.and_then(|(a, b)| crate::vm::busy_pct_over(&insn_series, &a, &b)) {
         m.guest_cpu_mean_pct = Some(busy);
     }
     r.metrics = Some(m);
@@ -194,7 +195,7 @@ async fn drive(
     timeline.add_faults(&r.faults);
     r.insns = Some(probe.section(p.warm.as_ref(), &p.steady));
     if probe.warmup.or(probe.steady).is_some() {
-        timeline.add_insns(&s.vm.insn_series(), p.clock.origin(), idle_window);
+        timeline.add_insns(&insn_series, p.clock.origin(), idle_window);
     }
     if let Err(e) = timeline.write(&dir.join("timeline.json")) {
         tracing::warn!("{}: {e}", dir.join("timeline.json").display());

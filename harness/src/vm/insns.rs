@@ -79,6 +79,21 @@ impl InsnReading {
     }
 }
 
+/// The guest CPU's busy share from `a` to `b`, percent, with the time it was frozen (QMP
+/// `stop`, a `pause-router` fault) counted as not busy: a frozen vCPU neither idles nor
+/// runs, so by idle time alone it would read as busy. Frozen: the intervals of `series`
+/// in which no instruction ran and no idle time passed.
+pub fn busy_pct_over(series: &[InsnReading], a: &InsnReading, b: &InsnReading) -> Option<f64> {
+    let (dt, idle) = (b.t - a.t, b.idle_s? - a.idle_s?);
+    let frozen: f64 = series
+        .windows(2)
+        .filter(|w| w[0].t >= a.t && w[1].t <= b.t)
+        .filter(|w| w[0].total() == w[1].total() && w[0].idle_s == w[1].idle_s)
+        .map(|w| w[1].t - w[0].t)
+        .sum();
+    (dt > 0.0).then(|| (100.0 * (1.0 - (idle + frozen) / dt)).clamp(0.0, 100.0))
+}
+
 /// User instructions a guest at rest may still execute over the quiet time.
 pub const STILL_USER: u64 = 2_000;
 
@@ -276,5 +291,17 @@ mod tests {
         let mut s = Settle::new(Duration::from_millis(100));
         s.feed(at(1.0, 5, None));
         assert!(s.feed(at(1.1, 5, None)).is_some(), "without idle time the count decides");
+    }
+
+    #[test]
+    fn frozen_time_is_not_busy() {
+        let at = |t, n, idle| InsnReading { t, user: n, kernel: n, idle_s: Some(idle) };
+        // 10 s: busy 0-4, frozen 4-6 (nothing ran, no idle time), half idle 6-10.
+        let s = [at(0.0, 0, 0.0), at(4.0, 400, 0.0), at(5.0, 400, 0.0), at(6.0, 400, 0.0), at(10.0, 800, 2.0)];
+        assert_eq!(busy_pct_over(&s, &s[0], &s[4]), Some(60.0), "4 s busy + 2 s of the half-idle 4 s");
+        assert_eq!(s[0].busy_pct(&s[4]), Some(80.0), "idle time alone takes the freeze for work");
+        assert_eq!(busy_pct_over(&s, &s[1], &s[3]), Some(0.0));
+        let no_idle = InsnReading { idle_s: None, ..s[4] };
+        assert_eq!(busy_pct_over(&s, &s[0], &no_idle), None);
     }
 }

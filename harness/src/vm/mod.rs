@@ -18,7 +18,9 @@ pub use agent::{ask_line, CYCLE};
 pub use args::{cmdline, qemu_args, shell_script, ConsoleMode, Nic, NicBackend, Readiness, VmConfig, VmPaths};
 pub use boot::{boot, resolve_image, BootOptions, Flavour, ImageSource, ResolvedImage, MGMT_CMDLINE};
 pub use error::VmError;
-pub use insns::{find_plugin, parse_answer, plugin_arg, InsnReading, InsnSetup, Settle, PLUGIN_ENV, PLUGIN_FILE};
+pub use insns::{
+    busy_pct_over, find_plugin, parse_answer, plugin_arg, InsnReading, InsnSetup, Settle, PLUGIN_ENV, PLUGIN_FILE,
+};
 pub use machine::{ExecOutput, Vm, READY_MARKER};
 pub use metrics::{parse_line, AgentProgress, GuestPoint, HostPoint, MemField, MetricLine, MetricsSeries, ProcPoint};
 pub use openwrt::{install_ipk, ACTIVATE_PROMPT};
