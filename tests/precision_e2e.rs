@@ -188,16 +188,12 @@ fn the_instruction_gate_catches_a_planted_regression() {
         let doc = json(&j);
         let insns = candidate(&doc, "insns/req");
         assert_eq!(insns["change"], "worse", "{target}: {insns}");
+        // Not asserted: that req/s could not tell. On a noisy host it cannot (measured on
+        // aarch64: could detect ±88-149% against ±0.4-0.9% for instructions), but on a quiet
+        // one it can resolve under 1% (once here: 318 req/s ±0.5%, could detect ±0.6%), and a
+        // plant that costs a saturated guest 3% more instructions does cost it req/s.
         let rps = candidate(&doc, "rps");
-        // What instructions resolve, wall-clock throughput cannot: the smallest change the
-        // run could detect is smaller for instructions. (Measured on aarch64: ±0.4-0.9%
-        // against ±88-149% for req/s; on mipsel ±4.5-15% against ±77-306%. Both widths are
-        // themselves estimates from a few cells, so the test asks only for the order.)
-        let (di, dr) = (
-            insns["estimate"]["detectable_pct"].as_f64().unwrap(),
-            rps["estimate"]["detectable_pct"].as_f64().unwrap(),
-        );
-        assert!(dr > di, "{target}: insns detect ±{di:.1}%, req/s ±{dr:.1}%: {t}");
+        eprintln!("{target}: req/s {}, could detect ±{}%", rps["change"], rps["estimate"]["detectable_pct"]);
     }
 }
 
@@ -214,11 +210,18 @@ fn a_a_with_a_host_cpu_burner_keeps_instructions_per_request_and_the_gate_quiet(
     let run = |out: &PathBuf| run_haproxy("aarch64-virt", out, &["--repeat", "3"]);
     let (quiet, burned) = (d.path().join("quiet"), d.path().join("burned"));
     run(&quiet);
-    // A busy loop on one of the two host cores, beside QEMU, for the second run only.
-    let mut burner = Command::new("sh").args(["-c", "while :; do :; done"]).spawn().unwrap();
+    // A busy loop on every host core, beside QEMU, for the second run only. One on a
+    // two-core host did not bite on a quiet day (313-317 req/s in all six cells); two took
+    // req/s from 262 to 104-121, while net instructions per request stayed 184.7-185.9 k
+    // quiet and 185.6-187.7 k burned.
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut burners: Vec<_> =
+        (0..cores).map(|_| Command::new("sh").args(["-c", "while :; do :; done"]).spawn().unwrap()).collect();
     run(&burned);
-    let _ = burner.kill();
-    let _ = burner.wait();
+    for b in &mut burners {
+        let _ = b.kill();
+        let _ = b.wait();
+    }
     let j = d.path().join("c.json");
     let o = routerlab(
         &[
