@@ -1,5 +1,6 @@
 //! `timeline.json`: what a cell measured over time, on one clock (host seconds since the
-//! warm-up started; a paused guest's uptime stands still, the host's clock does not), for the HTML report's plots. The summary numbers live in `report.json`; this
+//! warm-up started; a paused guest's uptime stands still, the host's clock does not), for
+//! the HTML report's plots. The summary numbers live in `report.json`; this
 //! file keeps the series behind them so a report can be re-rendered from the run directory.
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -7,7 +8,7 @@ use std::path::Path;
 use crate::cost::Rate;
 use crate::hist::LatencyHist;
 use crate::load::{read_journal, LoadSummary};
-use crate::vm::{InsnReading, MetricsSeries};
+use crate::vm::{busy_pct_over, InsnReading, MetricsSeries};
 
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Phase {
@@ -160,9 +161,7 @@ impl Timeline {
                     t: (w[0].t + w[1].t) / 2.0 - origin,
                     user_per_s: r.user_per_s,
                     kernel_per_s: r.kernel_per_s,
-                    // A frozen guest (`pause-router`) neither idles nor runs: no instruction
-                    // ran, so it was not busy.
-                    busy_pct: w[0].busy_pct(&w[1]).map(|b| if w[1].total() == w[0].total() { 0.0 } else { b }),
+                    busy_pct: busy_pct_over(w, &w[0], &w[1]),
                 })
             })
             .collect();

@@ -81,15 +81,14 @@ impl InsnReading {
 
 /// The guest CPU's busy share from `a` to `b`, percent, with the time it was frozen (QMP
 /// `stop`, a `pause-router` fault) counted as not busy: a frozen vCPU neither idles nor
-/// runs, so by idle time alone it would read as busy. Frozen: the intervals of `series`
-/// in which no instruction ran and no idle time passed.
+/// runs, so by idle time alone it would read as busy. Wherever `series` shows an interval
+/// in which no instruction ran, none of it was busy, whatever the idle time says.
 pub fn busy_pct_over(series: &[InsnReading], a: &InsnReading, b: &InsnReading) -> Option<f64> {
     let (dt, idle) = (b.t - a.t, b.idle_s? - a.idle_s?);
     let frozen: f64 = series
         .windows(2)
-        .filter(|w| w[0].t >= a.t && w[1].t <= b.t)
-        .filter(|w| w[0].total() == w[1].total() && w[0].idle_s == w[1].idle_s)
-        .map(|w| w[1].t - w[0].t)
+        .filter(|w| w[0].t >= a.t && w[1].t <= b.t && w[0].total() == w[1].total())
+        .map(|w| ((w[1].t - w[0].t) - (w[1].idle_s.unwrap_or(0.0) - w[0].idle_s.unwrap_or(0.0))).max(0.0))
         .sum();
     (dt > 0.0).then(|| (100.0 * (1.0 - (idle + frozen) / dt)).clamp(0.0, 100.0))
 }
@@ -301,6 +300,9 @@ mod tests {
         assert_eq!(busy_pct_over(&s, &s[0], &s[4]), Some(60.0), "4 s busy + 2 s of the half-idle 4 s");
         assert_eq!(s[0].busy_pct(&s[4]), Some(80.0), "idle time alone takes the freeze for work");
         assert_eq!(busy_pct_over(&s, &s[1], &s[3]), Some(0.0));
+        // Frozen while idle: the plugin's idle time ran on for part of the interval.
+        let part = [at(0.0, 0, 0.0), at(1.0, 0, 0.3)];
+        assert_eq!(busy_pct_over(&part, &part[0], &part[1]), Some(0.0), "no instruction ran");
         let no_idle = InsnReading { idle_s: None, ..s[4] };
         assert_eq!(busy_pct_over(&s, &s[0], &no_idle), None);
     }
