@@ -73,9 +73,7 @@ impl InsnReading {
 
     /// The guest's CPU busy share from `self` to `later`, percent, if both carry idle time.
     pub fn busy_pct(&self, later: &InsnReading) -> Option<f64> {
-        let dt = later.t - self.t;
-        let idle = later.idle_s? - self.idle_s?;
-        (dt > 0.0).then(|| (100.0 * (1.0 - idle / dt)).clamp(0.0, 100.0))
+        busy_pct_over(&[], self, later)
     }
 }
 
