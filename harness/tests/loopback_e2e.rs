@@ -141,6 +141,9 @@ async fn errors_are_classified_and_accounted() {
     assert_eq!((r.sent, r.logged, r.failed_unlogged, r.answered_unlogged), (20, 0, 20, 0));
     let checks = r.assertions(&Expect::Preserved, 1.0);
     assert!(!checks.iter().find(|a| a.name == "observed").unwrap().passed, "no observation is never a pass");
+    // A failing cell says how its requests failed, not only how many.
+    let rate = checks.iter().find(|a| a.name == "error-rate").unwrap();
+    assert!(rate.evidence.ends_with("failed (100.00%, limit 100.00%): connect 20"), "{}", rate.evidence);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::Reconciliation;
@@ -64,7 +65,13 @@ impl Reconciliation {
         out.push(check(
             "error-rate",
             rate <= max_error_rate,
-            format!("{errors}/{} failed ({:.2}%, limit {:.2}%)", self.sent, rate * 100.0, max_error_rate * 100.0),
+            format!(
+                "{errors}/{} failed ({:.2}%, limit {:.2}%){}",
+                self.sent,
+                rate * 100.0,
+                max_error_rate * 100.0,
+                by_class(&self.failed_by_class)
+            ),
         ));
         let examples = || {
             self.mismatch_examples
@@ -100,6 +107,16 @@ impl Reconciliation {
             }
         }
         out
+    }
+}
+
+/// `: connect 540, timeout 10`, the failures by class; empty without failures.
+fn by_class(classes: &BTreeMap<String, u64>) -> String {
+    let parts: Vec<String> = classes.iter().filter(|(_, n)| **n > 0).map(|(c, n)| format!("{c} {n}")).collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", parts.join(", "))
     }
 }
 
