@@ -138,8 +138,18 @@ fn without_counts_every_output_says_unavailable_never_zero() {
 fn run_haproxy(target: &str, out: &Path, extra: &[&str]) -> String {
     let args = ["run", "scenarios/haproxy-reencrypt-xff.toml", "--target", target, "--duration", "4s", "--out"];
     let o = routerlab(&[&args[..], &[out.to_str().unwrap()], extra].concat(), &[]);
-    assert!(o.status.success(), "{}", text(&o));
+    assert!(o.status.success(), "{}\nthe run is kept in {}", text(&o), keep(out).display());
     text(&o)
+}
+
+/// A copy of a failed run's directory that outlives the test's temporary one, so its
+/// transcripts and capture can be read after CI.
+fn keep(run: &Path) -> PathBuf {
+    let name = format!("routerlab-failed-{}-{}", std::process::id(), run.file_name().unwrap().to_string_lossy());
+    let kept = std::env::temp_dir().join(name);
+    let copied = Command::new("cp").arg("-a").arg(run).arg(&kept).status();
+    assert!(copied.is_ok_and(|s| s.success()), "copying {} to {}", run.display(), kept.display());
+    kept
 }
 
 /// The instruction rows of `compare --json` for the candidate side.
