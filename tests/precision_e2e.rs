@@ -159,13 +159,13 @@ fn candidate(doc: &serde_json::Value, metric: &str) -> serde_json::Value {
 }
 
 /// Both targets. On aarch64-virt, 4+4 cells of the 4-rule plant, which costs about 3% more
-/// per request (the issue asks for 2-5%): three runs called it +3.3% [+2.6%, +4.0%], +3.1%
-/// [+2.4%, +3.7%] and +3.1% [+2.7%, +3.4%], so the gate here is 1%, not 2%. On mipsel-malta
-/// no rule count lands in 2-5% (docs/reports.md): one `set-header` rule costs +1-2%, which
-/// 3+3 cells resolved twice (+1.2% [+0.6%, +1.7%], +1.6% [+0.6%, +2.5%]) and 4+4 cells once
-/// did not (+1.1% [-0.4%, +2.5%], although every plant cell cost more than every baseline
-/// cell: the fit's shared background is loose when the sides' req/s differ); two rules cost
-/// +8%, four +8-33%. So there 3+3 cells of the 12-rule plant (+17% to +29%) behind a 2% gate.
+/// per request (the issue asks for 2-5%): runs called it +3.3% [+2.6%, +4.0%], +3.1%
+/// [+2.4%, +3.7%], +3.1% [+2.7%, +3.4%] and, 3+3 cells from per-cell net figures, +3.3%
+/// [+3.0%, +3.5%]; so the gate here is 1%, not 2%. On mipsel-malta no plant lands in 2-5%
+/// (docs/reports.md): one `set-header` rule costs +1-2% (3+3 cells: +1.2% [+0.5%, +1.9%],
+/// +1.5% [+0.6%, +2.4%], too near a gate to trip every time); two rules +8-11%, four
+/// +8-37%, one rule with a 64-byte value +18%. So there 3+3 cells of the 12-rule plant
+/// (+17% to +65%) behind a 2% gate.
 #[test]
 fn the_instruction_gate_catches_a_planted_regression() {
     if !harness::testkit::can_run(
@@ -251,18 +251,18 @@ fn a_a_with_a_host_cpu_burner_keeps_instructions_per_request_and_the_gate_quiet(
     let doc = json(&j);
     let insns = candidate(&doc, "insns/req");
     // One build against itself: the gate stays quiet (above), the interval reaches "no
-    // change beyond the gate's 2%", and the point estimate is near 1: within 8%, because
-    // with req/s halved on one side the fit's shared background is loose (two runs with a
-    // burner per core: -2.2% [-9.7%, +4.5%] and -4.7% [-10.5%, +0.5%]). A bare "the 95%
-    // interval holds 1" would fail one run in twenty by design. (The issue's goal, ±1%, is not
-    // reached on this machine kind: one run here called the burned side −2.5% [−2.6%, −2.4%],
-    // its kernel instructions per request 4.5% fewer; see docs/reports.md.)
+    // change beyond the gate's 2%", and the point estimate is near 1: within 4%, because a
+    // host's load moves how the guest's work bunches (measured: -2.4% [-3.2%, -1.6%] with one
+    // burner, +0.5% [-0.7%, +1.8%] with one per core; the fit used before said -2.2% [-9.7%,
+    // +4.5%] and -4.7% [-10.5%, +0.5%] there). A bare "the 95% interval holds 1" would fail
+    // one run in twenty by design, and more where the host's load really moves the figure.
+    // (The issue's goal, ±1%, is not reached on this machine kind; see docs/reports.md.)
     let e = &insns["estimate"];
     let (lo, hi, ratio) =
         (e["ci95"][0].as_f64().unwrap(), e["ci95"][1].as_f64().unwrap(), e["ratio"].as_f64().unwrap());
     assert_ne!(insns["change"], "worse", "{t}");
     assert!(lo <= 1.02 && 0.98 <= hi, "one build against itself: [{lo:.4}, {hi:.4}]: {t}");
-    assert!((ratio - 1.0).abs() < 0.08, "one build against itself: {ratio:.4}: {t}");
+    assert!((ratio - 1.0).abs() < 0.04, "one build against itself: {ratio:.4}: {t}");
     let rps: Vec<f64> = [&quiet, &burned]
         .iter()
         .flat_map(|r| json(&r.join("report.json"))["cells"].as_array().unwrap().clone())

@@ -235,3 +235,34 @@ fn one_ab_run_compares_its_builds() {
     assert_eq!(row(&c, Metric::Throughput).stats[1].unwrap().n, 3, "three repetitions per build");
     assert_eq!(c.groups[0].verdicts[1], [Some(harness::model::Verdict::Preserved); 3]);
 }
+
+fn steady(r: &mut Report, cell: usize) -> &mut harness::cost::PhaseCost {
+    r.cells[cell].insns.as_mut().and_then(|i| i.steady.as_mut()).expect("a steady phase's counts")
+}
+
+fn ab_insns() -> Report {
+    let p = fixtures().join("runs/ab-insns/report.json");
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+#[test]
+fn instruction_counts_compare_each_cells_net_figure_and_fit_only_without_one() {
+    use harness::compare::Method;
+    // Every cell measured its background: the pairs' net figures decide.
+    let run = ab_insns();
+    let c = compare(&[("ab".into(), run.clone())]);
+    let e = row(&c, Metric::Insns).estimates[1].unwrap();
+    assert_eq!(e.method, Method::Paired, "{e:?}");
+    assert!(e.lo > 1.0 && row(&c, Metric::Insns).changes[1] == Change::Worse { certain: true }, "{e:?}");
+    // A cell without a background has no net figure: the fit takes the background out.
+    let mut no_bg = run.clone();
+    let s = steady(&mut no_bg, 1);
+    (s.per_request, s.per_request_user, s.per_request_kernel) = (None, None, None);
+    let e = row(&compare(&[("ab".into(), no_bg)]), Metric::Insns).estimates[1].unwrap();
+    assert_eq!(e.method, Method::Fit, "{e:?}");
+    // A cell that reopened its connections in the steady phase: the fit with a handshake term.
+    let mut reconnected = run;
+    steady(&mut reconnected, 0).full_handshakes = 3;
+    let e = row(&compare(&[("ab".into(), reconnected)]), Metric::Insns).estimates[1].unwrap();
+    assert_eq!(e.method, Method::FitHandshakes, "{e:?}");
+}

@@ -35,14 +35,19 @@ pub fn fit(a: &[FitPoint], b: &[FitPoint]) -> Option<Estimate> {
     }
     // Only a mix calls for the handshake term: where every cell has handshakes (a new
     // connection per request), they are part of what a request costs.
-    let with = a.iter().chain(b).filter(|p| p.handshakes > 0.0).count();
-    if with > 0 && with < a.len() + b.len() {
+    if mixes_handshakes(a, b) {
         if let Some(mut e) = fit_with(a, b, true) {
             e.method = Method::FitHandshakes;
             return Some(e);
         }
     }
     fit_with(a, b, false)
+}
+
+/// Whether some cells, not all, opened connections in their steady phase.
+pub fn mixes_handshakes(a: &[FitPoint], b: &[FitPoint]) -> bool {
+    let with = a.iter().chain(b).filter(|p| p.handshakes > 0.0).count();
+    with > 0 && with < a.len() + b.len()
 }
 
 fn fit_with(a: &[FitPoint], b: &[FitPoint], handshakes: bool) -> Option<Estimate> {

@@ -160,8 +160,8 @@ pub fn comparison_markdown(cmp: &Comparison, tripped: &[Tripped]) -> String {
     let labels: Vec<&str> = cmp.sides.iter().map(|s| s.label.as_str()).collect();
     let _ = writeln!(
         out,
-        "Baseline: `{}`. Ratios are candidate / baseline with their 95% interval (paired A/B, Welch, or for \
-         instruction counts the fit insns/s = a·req/s + b); ± is half the range over repetitions.\n",
+        "Baseline: `{}`. Ratios are candidate / baseline with their 95% interval (paired A/B, or Welch; for \
+         instruction counts without a measured background, the fit insns/s = a·req/s + b); ± is half the range over repetitions.\n",
         labels[0]
     );
     for g in &cmp.groups {

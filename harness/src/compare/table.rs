@@ -1,6 +1,6 @@
 //! Grouping cells into sides and rows: which runs are compared, per (scenario, target),
 //! with median and spread over repetitions and a call on whether a difference is noise.
-use super::fit::fit;
+use super::fit::{fit, mixes_handshakes};
 use super::metric::Metric;
 use super::stats::{paired, welch, Estimate};
 use crate::model::{CellReport, Outcome, Report, Verdict};
@@ -242,8 +242,15 @@ fn estimate(
 ) -> Option<Estimate> {
     if metric.is_insns() {
         let pts = |cs: &[&CellReport]| cs.iter().filter_map(|c| metric.fit_point(c)).collect::<Vec<_>>();
-        if let Some(e) = fit(&pts(a), &pts(b)) {
-            return Some(e);
+        let (pa, pb) = (pts(a), pts(b));
+        // Each cell's own net figure is the sharper measure where every cell has one (its
+        // idle window measured the background) and none has handshakes the others lack:
+        // the fit's shared background is loose when the sides' req/s differ.
+        let nets = a.iter().chain(b).all(|c| metric.value(c).is_some());
+        if !nets || mixes_handshakes(&pa, &pb) {
+            if let Some(e) = fit(&pa, &pb) {
+                return Some(e);
+            }
         }
     }
     let by_rep = |cs: &[&CellReport]| -> Option<Vec<f64>> {
