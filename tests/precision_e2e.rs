@@ -208,6 +208,49 @@ fn the_instruction_gate_catches_a_planted_regression() {
     }
 }
 
+/// `run` of one A/B (A B A B, `--repeat 4`) that starts a busy loop on every host core once
+/// two pairs are done, and stops them when the run ends; its output and the host's cores.
+fn run_with_burner_for_half(out: &Path, builds: &str) -> (Output, usize) {
+    use std::io::BufRead;
+    let args = ["run", "scenarios/haproxy-reencrypt-xff.toml", "--target", "aarch64-virt", "--duration", "4s"];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_routerlab"))
+        .args(args)
+        .args(["--repeat", "4", "--builds", builds, "--out", out.to_str().unwrap()])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let (mut burners, mut ended, mut err) = (Vec::new(), 0, Vec::new());
+    for line in std::io::BufReader::new(child.stderr.take().unwrap()).lines().map_while(Result::ok) {
+        // A cell's last line: "routerlab: <scenario> on <target> [<build>] #2: pass".
+        let cell_end = line.contains("] ") || line.contains("]:");
+        if cell_end && [": pass", ": fail", ": error"].iter().any(|e| line.ends_with(e)) {
+            ended += 1;
+            if ended == 4 {
+                let spin = || Command::new("sh").args(["-c", "while :; do :; done"]).spawn().unwrap();
+                burners = (0..cores).map(|_| spin()).collect();
+            }
+        }
+        err.extend_from_slice(line.as_bytes());
+        err.push(b'\n');
+    }
+    let mut o = child.wait_with_output().unwrap();
+    for b in &mut burners {
+        let _ = b.kill();
+        let _ = b.wait();
+    }
+    o.stderr = err;
+    (o, burners.len())
+}
+
+/// The issue's A/A: one build, 4+4 cells, a host CPU burner beside QEMU for half of them.
+/// Both sides are the image's HAProxy in one run (A B A B), so each pair ran on an equally
+/// loaded host, as an A/B should. Two A/As across runs instead (3 cells quiet, then 3 with
+/// burners) read -2.4% [-3.2%, -1.6%], +0.2% [-0.8%, +1.2%], +0.5% [-0.7%, +1.8%] and +3.8%
+/// [+0.4%, +7.4%]: a host's load moves the guest's kernel instructions per request from run
+/// to run, and a test that compares across runs asserts the host, not routerlab.
 #[test]
 fn a_a_with_a_host_cpu_burner_keeps_instructions_per_request_and_the_gate_quiet() {
     if !harness::testkit::can_run(
@@ -218,56 +261,37 @@ fn a_a_with_a_host_cpu_burner_keeps_instructions_per_request_and_the_gate_quiet(
     }
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let d = tempfile::tempdir().unwrap();
-    let run = |out: &PathBuf| run_haproxy("aarch64-virt", out, &["--repeat", "3"]);
-    let (quiet, burned) = (d.path().join("quiet"), d.path().join("burned"));
-    run(&quiet);
-    // A busy loop on every host core, beside QEMU, for the second run only. One on a
-    // two-core host did not bite on a quiet day (313-317 req/s in all six cells); two took
-    // req/s from 262 to 104-121, while net instructions per request stayed 184.7-185.9 k
-    // quiet and 185.6-187.7 k burned.
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let mut burners: Vec<_> =
-        (0..cores).map(|_| Command::new("sh").args(["-c", "while :; do :; done"]).spawn().unwrap()).collect();
-    run(&burned);
-    for b in &mut burners {
-        let _ = b.kill();
-        let _ = b.wait();
-    }
+    // The same build under a second name: no config of its own, so the image's.
+    let again = d.path().join("haproxy-image-again.toml");
+    std::fs::write(&again, "name = \"haproxy-image-again\"\n").unwrap();
+    let builds = format!("scenarios/builds/haproxy-image.toml,{}", again.display());
+    let run = d.path().join("aa");
+    let (o, burners) = run_with_burner_for_half(&run, &builds);
+    assert!(o.status.success(), "{}\nthe run is kept in {}", text(&o), keep(&run).display());
+    assert!(burners > 0, "the burners started after two pairs: {}", text(&o));
     let j = d.path().join("c.json");
-    let o = routerlab(
-        &[
-            "compare",
-            quiet.to_str().unwrap(),
-            burned.to_str().unwrap(),
-            "--fail-if",
-            "insns/req > 1.02x",
-            "--json",
-            j.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let (r, j) = (run.to_str().unwrap(), j.to_str().unwrap());
+    let o = routerlab(&["compare", r, "--fail-if", "insns/req > 1.02x", "--json", j], &[]);
     let t = text(&o);
     assert_eq!(o.status.code(), Some(0), "A/A must not trip: {t}");
-    let doc = json(&j);
-    let insns = candidate(&doc, "insns/req");
-    // One build against itself: the gate stays quiet (above), the interval reaches "no
-    // change beyond the gate's 2%", and the point estimate is near 1: within 4%, because a
-    // host's load moves how the guest's work bunches (measured: -2.4% [-3.2%, -1.6%] with one
-    // burner, +0.5% [-0.7%, +1.8%] with one per core; the fit used before said -2.2% [-9.7%,
-    // +4.5%] and -4.7% [-10.5%, +0.5%] there). A bare "the 95% interval holds 1" would fail
-    // one run in twenty by design, and more where the host's load really moves the figure.
-    // (The issue's goal, ±1%, is not reached on this machine kind; see docs/reports.md.)
+    let insns = candidate(&json(Path::new(j)), "insns/req");
     let e = &insns["estimate"];
+    assert_eq!(e["method"], "paired", "{t}");
     let (lo, hi, ratio) =
         (e["ci95"][0].as_f64().unwrap(), e["ci95"][1].as_f64().unwrap(), e["ratio"].as_f64().unwrap());
-    assert_ne!(insns["change"], "worse", "{t}");
+    // The interval reaches "no change beyond the gate's 2%" and the point estimate is
+    // within it. (Not "the interval holds 1": that fails one A/A in twenty by design.)
     assert!(lo <= 1.02 && 0.98 <= hi, "one build against itself: [{lo:.4}, {hi:.4}]: {t}");
-    assert!((ratio - 1.0).abs() < 0.04, "one build against itself: {ratio:.4}: {t}");
-    let rps: Vec<f64> = [&quiet, &burned]
-        .iter()
-        .flat_map(|r| json(&r.join("report.json"))["cells"].as_array().unwrap().clone())
-        .map(|c| c["load"]["requests_per_s"].as_f64().unwrap())
-        .collect();
-    let (lo, hi) = (rps.iter().cloned().fold(f64::MAX, f64::min), rps.iter().cloned().fold(0.0, f64::max));
-    assert!(hi / lo > 1.05, "req/s should move visibly with the burner: {rps:?}");
+    assert!((ratio - 1.0).abs() < 0.02, "one build against itself: {ratio:.4}: {t}");
+    // req/s moved visibly with the burners: repetitions 3 and 4 against 1 and 2.
+    let cells = json(&run.join("report.json"))["cells"].as_array().unwrap().clone();
+    let rps = |burned: bool| -> Vec<f64> {
+        let half = cells.iter().filter(|c| (c["repetition"].as_u64().unwrap() > 2) == burned);
+        half.map(|c| c["load"]["requests_per_s"].as_f64().unwrap()).collect()
+    };
+    let (quiet, burned) = (rps(false), rps(true));
+    let max_burned = burned.iter().cloned().fold(0.0, f64::max);
+    let min_quiet = quiet.iter().cloned().fold(f64::MAX, f64::min);
+    assert!(max_burned < 0.95 * min_quiet, "req/s should fall with the burners: {quiet:?} then {burned:?}");
+    eprintln!("A/A: insns/req {ratio:.4} [{lo:.4}, {hi:.4}]; req/s {quiet:?} quiet, {burned:?} burned");
 }
