@@ -45,7 +45,7 @@ pub fn fit(a: &[FitPoint], b: &[FitPoint]) -> Option<Estimate> {
 }
 
 /// Whether some cells, not all, opened connections in their steady phase.
-pub fn mixes_handshakes(a: &[FitPoint], b: &[FitPoint]) -> bool {
+pub(super) fn mixes_handshakes(a: &[FitPoint], b: &[FitPoint]) -> bool {
     let with = a.iter().chain(b).filter(|p| p.handshakes > 0.0).count();
     with > 0 && with < a.len() + b.len()
 }

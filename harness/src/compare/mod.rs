@@ -11,7 +11,7 @@ mod table;
 
 pub use error::CompareError;
 pub use export::{bmf, comparison_json};
-pub use fit::{fit, mixes_handshakes, FitPoint};
+pub use fit::{fit, FitPoint};
 pub use gate::{evaluate, Gate, Op, Tripped};
 pub use metric::Metric;
 pub use render::{comparison_html, comparison_markdown, comparison_text, overlay_members};

@@ -230,8 +230,9 @@ fn median_ratio(a: &Stats, b: &Stats) -> f64 {
     }
 }
 
-/// The candidate against the baseline with an interval: the per-request fit for
-/// instruction counts, pairs for the builds of one A/B run, else Welch.
+/// The candidate against the baseline with an interval: pairs for the builds of one A/B
+/// run, else Welch; for instruction counts without a net figure in every cell, or with
+/// steady-phase handshakes in some cells only, the per-request fit.
 fn estimate(
     metric: Metric,
     a: &[&CellReport],
