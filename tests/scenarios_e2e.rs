@@ -493,7 +493,8 @@ fn freeze_is_on_the_plots_clock(cell: &serde_json::Value) {
 }
 
 /// The negative control: a proxy killed and never restarted fails the cell, and the
-/// evidence names the client addresses that were never served again.
+/// evidence names the client addresses that were never served again, and that the proxy
+/// was gone after the load.
 #[test]
 fn a_proxy_nobody_restarts_fails_the_cell_with_evidence() {
     if !harness::testkit::can_run(
@@ -525,6 +526,11 @@ fn a_proxy_nobody_restarts_fails_the_cell_with_evidence() {
     let evidence = rec["evidence"].as_str().unwrap();
     assert!(evidence.contains("never succeeded again") && evidence.contains("203.0.113."), "{evidence}");
     assert!(out.contains("FAIL fault-1-recovery"), "the terminal says why: {out}");
+    // And the proxy is found gone after the load (a zombie of init's, or reaped).
+    let running = c["assertions"].as_array().unwrap().iter().find(|a| a["name"] == "proxy-running");
+    let running = running.expect("a proxy-running check");
+    assert_eq!(running["passed"], false);
+    assert!(running["evidence"].as_str().unwrap().starts_with("haproxy was not running after the load"), "{running}");
 }
 
 /// A build that turns backend connection reuse off on purpose (nginx's re-encrypt template

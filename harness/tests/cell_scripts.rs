@@ -110,13 +110,20 @@ fn every_script_reaches_the_router_and_expects_what_its_scenario_says() {
                 "{name}"
             );
             match plan.proxy.kind {
-                ProxyKind::L4Forward => assert!(s.proxy.process.is_none() && s.proxy.stop.is_none(), "{name}"),
+                ProxyKind::L4Forward => {
+                    assert!(s.proxy.process.is_none() && s.proxy.stop.is_none() && s.proxy.alive.is_none(), "{name}")
+                }
                 _ => {
                     let start = match s.proxy.deploy.last() {
                         Some(GuestStep::Run(c)) => c.clone(),
                         other => panic!("{name}: the last step starts the proxy, not {other:?}"),
                     };
                     assert!(start.contains(s.proxy.process.as_deref().unwrap()), "{name}: {start}");
+                    let alive = s.proxy.alive.as_deref().unwrap_or_default();
+                    assert!(
+                        alive.contains(&format!("pidof {}", s.proxy.process.as_deref().unwrap())),
+                        "{name}: {alive}"
+                    );
                     assert!(s
                         .proxy
                         .deploy

@@ -205,6 +205,7 @@ async fn drive(
 
     ctx.phase("reconcile");
     reconcile_cell(plan, target, dir, &s.log_dir, r)?;
+    r.assertions.extend(super::deploy::exited(&mut s.vm, &script).await);
     r.backend_rejects = super::rejects::since(&s.log_dir, rejects_from);
     if let Some(a) = r.backend_rejects.as_ref().and_then(|b| super::rejects::assertion(b, !plan.faults.is_empty())) {
         r.assertions.push(a);

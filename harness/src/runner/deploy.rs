@@ -6,6 +6,7 @@ use super::error::PathError;
 use super::script::{listening, ProxyScript};
 use super::RunError;
 use crate::netlab::GuestStep;
+use crate::reconcile::Assertion;
 use crate::vm::Vm;
 
 fn vm_err(target: &str, phase: &'static str) -> impl Fn(crate::vm::VmError) -> RunError {
@@ -68,12 +69,35 @@ pub(crate) async fn deploy(vm: &mut Vm, target: &str, p: &ProxyScript) -> Result
     Ok(())
 }
 
+/// After the load: a failed `proxy-running` check if the proxy exited during the cell (a
+/// crash; HAProxy's watchdog kills a process whose one task ran for 2 s of CPU time, which
+/// a starved host can charge to it), with its log's own words; `None` while it runs, for
+/// l4-forward, or if the console cannot tell.
+pub(crate) async fn exited(vm: &mut Vm, p: &ProxyScript) -> Option<Assertion> {
+    let (process, alive) = (p.process.as_ref()?, p.alive.as_ref()?);
+    let out = vm.exec(alive).await.ok()?;
+    if out.stdout.trim() != "gone" {
+        return None;
+    }
+    let log = vm.exec("tail -20 /tmp/proxy.log 2>/dev/null").await.map(|o| o.stdout).unwrap_or_default();
+    Some(Assertion {
+        name: "proxy-running".into(),
+        passed: false,
+        evidence: format!("{process} was not running after the load; its log: {}", first_error(&log)),
+    })
+}
+
 /// The proxy's own words: the first line that looks like an error, else the last line.
 fn first_error(text: &str) -> String {
     let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
     lines
         .iter()
-        .find(|l| l.contains("[ALERT]") || l.contains("emerg") || l.to_lowercase().contains("error"))
+        .find(|l| {
+            let lower = l.to_lowercase();
+            l.contains("[ALERT]")
+                || l.contains("emerg")
+                || ["error", "about to kill", "panic"].iter().any(|w| lower.contains(w))
+        })
         .or(lines.last())
         .map(|l| l.to_string())
         .unwrap_or_else(|| "no output".into())
@@ -104,5 +128,8 @@ mod tests {
         let t = "[NOTICE] something\n[ALERT]    (1) : config : parsing [/etc/x.cfg:12] : unknown keyword 'bogus'\nmore";
         assert!(super::first_error(t).contains("unknown keyword 'bogus'"));
         assert_eq!(super::first_error("only line"), "only line");
+        // HAProxy's watchdog, before its thread dump.
+        let t = "Thread 1 is about to kill the process.\n*>Thread 1 : id=0x0 act=1 glob=0 wq=1 rq=0\n  stuck=1";
+        assert_eq!(super::first_error(t), "Thread 1 is about to kill the process.");
     }
 }

@@ -18,6 +18,7 @@ const START_HAPROXY: &str = include_str!("../../../scenarios/templates/router/st
 const START_NGINX: &str = include_str!("../../../scenarios/templates/router/start-nginx.sh");
 const START_CUSTOM: &str = include_str!("../../../scenarios/templates/router/start-custom.sh");
 const STOP: &str = include_str!("../../../scenarios/templates/router/stop.sh");
+const ALIVE: &str = include_str!("../../../scenarios/templates/router/alive.sh");
 const DIRECTIVES: &str = include_str!("../../../scenarios/templates/client-ip-directives.toml");
 
 /// Where the proxy's files go in the guest.
@@ -57,6 +58,8 @@ pub struct ProxyScript {
     /// Stops the proxy and waits until nothing listens on 443. None for l4-forward, whose
     /// NAT rules stay: each of its cells gets a router of its own.
     pub stop: Option<String>,
+    /// Prints `alive` while the proxy runs, `gone` once it exited. None for l4-forward.
+    pub alive: Option<String>,
     /// What the cell's `proxy.conf` keeps: the rendered config, or the l4 ruleset.
     pub config: String,
 }
@@ -154,7 +157,8 @@ pub fn proxy_script(
                 GuestStep::File { contents, .. } => Some(contents.clone()),
                 _ => None,
             });
-            return Ok(ProxyScript { process: None, deploy, stop: None, config: config.unwrap_or_default() });
+            let config = config.unwrap_or_default();
+            return Ok(ProxyScript { process: None, deploy, stop: None, alive: None, config });
         }
         (k, Some(m)) => (k, m),
         (_, None) => return Err(bad("no proxy mode")),
@@ -179,7 +183,9 @@ pub fn proxy_script(
     deploy.extend(start.into_iter().map(GuestStep::Run));
     let stop = Vars::from([("process", process.clone()), ("listening_443", listening(443))]);
     let stop = commands(&render("router/stop.sh", STOP, &stop)?).join("; ");
-    Ok(ProxyScript { process: Some(process), deploy, stop: Some(stop), config })
+    let alive = Vars::from([("process", process.clone())]);
+    let alive = commands(&render("router/alive.sh", ALIVE, &alive)?).join("; ");
+    Ok(ProxyScript { process: Some(process), deploy, stop: Some(stop), alive: Some(alive), config })
 }
 
 /// The fields of the proxy templates, from the lab's addresses and the scenario.
@@ -296,6 +302,9 @@ impl std::fmt::Display for CellScript {
         steps(f, &self.proxy.deploy)?;
         if let Some(stop) = &self.proxy.stop {
             writeln!(f, "  stop {stop}")?;
+        }
+        if let Some(alive) = &self.proxy.alive {
+            writeln!(f, "  alive {alive}")?;
         }
         writeln!(f, "backend: routerlab {}", self.backend_args.join(" "))?;
         let n = self.sources.len();
