@@ -64,7 +64,7 @@ pub(crate) async fn deploy(vm: &mut Vm, target: &str, p: &ProxyScript) -> Result
             message: first_error(&out.stdout),
         });
     }
-    wait_listener(vm, target, process, 443).await?;
+    wait_listener(vm, target, process, p.alive.as_deref(), 443).await?;
     vm.agent_watch(&[process]);
     Ok(())
 }
@@ -103,21 +103,39 @@ fn first_error(text: &str) -> String {
         .unwrap_or_else(|| "no output".into())
 }
 
-/// Wait until something listens on `port`.
-async fn wait_listener(vm: &mut Vm, target: &str, process: &str, port: u16) -> Result<(), RunError> {
-    let check = format!("if {}; then echo yes; fi", listening(port));
+/// Wait until something listens on `port`; fail at once, with the proxy's log, if `alive`
+/// (the script's check) says the process exited first.
+async fn wait_listener(
+    vm: &mut Vm,
+    target: &str,
+    process: &str,
+    alive: Option<&str>,
+    port: u16,
+) -> Result<(), RunError> {
+    let check = match alive {
+        Some(a) => format!("if {}; then echo yes; else {a}; fi", listening(port)),
+        None => format!("if {}; then echo yes; fi", listening(port)),
+    };
+    let mut gone = false;
     let up = async || {
         let out = vm.exec(&check).await.map_err(vm_err(target, "wait for listener"))?;
-        Ok::<_, RunError>(out.stdout.trim() == "yes")
+        gone = out.stdout.trim() == "gone";
+        Ok::<_, RunError>(out.stdout.trim() == "yes" || gone)
     };
-    if crate::wait::poll_until(Duration::from_secs(20), Duration::from_millis(300), up).await? {
+    let done = crate::wait::poll_until(Duration::from_secs(20), Duration::from_millis(300), up).await?;
+    if done && !gone {
         return Ok(());
     }
-    let log = vm.exec("cat /tmp/proxy.log 2>/dev/null | tail -5").await.map(|o| o.stdout).unwrap_or_default();
+    let log = vm.exec("cat /tmp/proxy.log 2>/dev/null | tail -20").await.map(|o| o.stdout).unwrap_or_default();
+    let what = if gone {
+        "exited before it listened".to_string()
+    } else {
+        format!("nothing listens on port {port} after 20 s")
+    };
     Err(RunError::Deploy {
         target: target.into(),
         proxy: process.into(),
-        message: format!("nothing listens on port {port} after 20 s: {}", first_error(&log)),
+        message: format!("{what}: {}", first_error(&log)),
     })
 }
 
