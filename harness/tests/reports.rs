@@ -266,3 +266,17 @@ fn instruction_counts_compare_each_cells_net_figure_and_fit_only_without_one() {
     let e = row(&compare(&[("ab".into(), reconnected)]), Metric::Insns).estimates[1].unwrap();
     assert_eq!(e.method, Method::FitHandshakes, "{e:?}");
 }
+
+#[test]
+fn sides_at_very_different_req_s_get_a_note_under_instruction_counts() {
+    let run = ab_insns();
+    let note = "the req/s of haproxy-image's; instructions per request move with req/s";
+    let text = harness::compare::comparison_text(&compare(&[("ab".into(), run.clone())]), &[]);
+    assert!(!text.contains(note), "{text}");
+    let mut slow = run;
+    for c in slow.cells.iter_mut().filter(|c| c.build.as_ref().is_some_and(|b| b.name == "haproxy-plant")) {
+        c.load.as_mut().unwrap().requests_per_s /= 2.0;
+    }
+    let text = harness::compare::comparison_text(&compare(&[("ab".into(), slow)]), &[]);
+    assert!(text.contains(&format!("note: haproxy-plant's cells ran at 0.55x {note}")), "{text}");
+}

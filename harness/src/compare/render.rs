@@ -70,6 +70,7 @@ pub fn verdict_lines(cmp: &Comparison, g: &Group) -> Vec<String> {
                 ));
             }
         }
+        out.extend(speed_note(cmp, g, i));
         for r in g.rows.iter().filter(|r| SENTENCES.contains(&r.metric)) {
             let line = match (r.estimates[i], r.stats[i]) {
                 (Some(e), _) => e.sentence(),
@@ -80,6 +81,29 @@ pub fn verdict_lines(cmp: &Comparison, g: &Group) -> Vec<String> {
         }
     }
     out
+}
+
+/// Sides whose req/s differ this much (either way) get a note under instruction counts.
+const SPEED_APART: f64 = 1.5;
+
+/// A note when candidate `i`'s cells ran at a very different req/s from the baseline's,
+/// and its instruction counts were compared cell by cell: per-request figures then carry
+/// a different share of the work the guest does per second.
+fn speed_note(cmp: &Comparison, g: &Group, i: usize) -> Option<String> {
+    let row = |m: Metric| g.rows.iter().find(|r| r.metric == m);
+    let insns = row(Metric::Insns)?.estimates.get(i).copied().flatten()?;
+    let rps = row(Metric::Throughput)?;
+    let (a, b) = (rps.stats.first().copied().flatten()?, rps.stats.get(i).copied().flatten()?);
+    let x = b.median / a.median;
+    if insns.method.is_fit() || !x.is_finite() || (1.0 / SPEED_APART..=SPEED_APART).contains(&x) {
+        return None;
+    }
+    Some(format!(
+        "note: {}'s cells ran at {x:.2}x the req/s of {}'s; instructions per request move with req/s on an \
+         unevenly loaded host (per-second work, and on mipsel TLB refills), so read a small insns/req change \
+         with care (docs/reports.md)",
+        cmp.sides[i].label, cmp.sides[0].label
+    ))
 }
 
 fn verdict_cell(g: &Group, i: usize) -> String {
