@@ -240,7 +240,7 @@ fn a_broken_proxy_config_is_reported_with_haproxys_own_message() {
     let err = report["cells"][0]["error"].as_str().unwrap();
     assert!(err.contains("deploying haproxy failed") && err.contains("bogus_keyword_for_test"), "{err}");
     // A config that passes HAProxy's check but cannot start (an address the router does not
-    // have): the deploy fails as soon as the process exits, with its own words.
+    // have): the deploy fails with HAProxy's own words from its log.
     std::fs::write(repo.join("unbindable.cfg"), good.replace("bind :443 ssl", "bind 192.0.2.99:443 ssl")).unwrap();
     let build = repo.join("unbindable.toml");
     std::fs::write(&build, "name = \"haproxy-unbindable\"\nconfig = \"unbindable.cfg\"\n").unwrap();
@@ -250,7 +250,7 @@ fn a_broken_proxy_config_is_reported_with_haproxys_own_message() {
         run(&[&args[..], &["--builds", build.to_str().unwrap()]].concat(), &dir.path().join("out2"));
     assert_eq!(code, 101, "{text}");
     let err = report["cells"][0]["error"].as_str().unwrap();
-    assert!(err.contains("exited before it listened") && err.contains("cannot bind socket"), "{err}");
+    assert!(err.contains("deploying haproxy failed") && err.contains("cannot bind socket"), "{err}");
 }
 
 #[test]

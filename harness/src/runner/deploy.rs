@@ -58,11 +58,11 @@ pub(crate) async fn deploy(vm: &mut Vm, target: &str, p: &ProxyScript) -> Result
     run_steps(vm, target, "deploy", files).await?;
     let out = vm.exec(start).await.map_err(vm_err(target, "start proxy"))?;
     if out.status != 0 {
-        return Err(RunError::Deploy {
-            target: target.into(),
-            proxy: process.clone(),
-            message: first_error(&out.stdout),
-        });
+        // A start that passed the config check says why in its log (HAProxy binds before
+        // it becomes a daemon).
+        let log = vm.exec("tail -20 /tmp/proxy.log 2>/dev/null").await.map(|o| o.stdout).unwrap_or_default();
+        let message = first_error(&format!("{}\n{log}", out.stdout));
+        return Err(RunError::Deploy { target: target.into(), proxy: process.clone(), message });
     }
     wait_listener(vm, target, process, p.alive.as_deref(), 443).await?;
     vm.agent_watch(&[process]);
