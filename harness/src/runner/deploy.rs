@@ -60,7 +60,7 @@ pub(crate) async fn deploy(vm: &mut Vm, target: &str, p: &ProxyScript) -> Result
     if out.status != 0 {
         // A start that passed the config check says why in its log (HAProxy binds before
         // it becomes a daemon).
-        let log = vm.exec("tail -20 /tmp/proxy.log 2>/dev/null").await.map(|o| o.stdout).unwrap_or_default();
+        let log = proxy_log(vm).await;
         let message = first_error(&format!("{}\n{log}", out.stdout));
         return Err(RunError::Deploy { target: target.into(), proxy: process.clone(), message });
     }
@@ -79,12 +79,17 @@ pub(crate) async fn exited(vm: &mut Vm, p: &ProxyScript) -> Option<Assertion> {
     if out.stdout.trim() != "gone" {
         return None;
     }
-    let log = vm.exec("tail -20 /tmp/proxy.log 2>/dev/null").await.map(|o| o.stdout).unwrap_or_default();
+    let log = proxy_log(vm).await;
     Some(Assertion {
         name: "proxy-running".into(),
         passed: false,
         evidence: format!("{process} was not running after the load; its log: {}", first_error(&log)),
     })
+}
+
+/// The last lines the proxy wrote to its log on the router (empty if it cannot be read).
+async fn proxy_log(vm: &mut Vm) -> String {
+    vm.exec("tail -20 /tmp/proxy.log 2>/dev/null").await.map(|o| o.stdout).unwrap_or_default()
 }
 
 /// The proxy's own words: the first line that looks like an error, else the last line.
@@ -126,7 +131,7 @@ async fn wait_listener(
     if done && !gone {
         return Ok(());
     }
-    let log = vm.exec("cat /tmp/proxy.log 2>/dev/null | tail -20").await.map(|o| o.stdout).unwrap_or_default();
+    let log = proxy_log(vm).await;
     let what = if gone {
         "exited before it listened".to_string()
     } else {
