@@ -247,7 +247,7 @@ fn estimate(
         // Each cell's own net figure is the sharper measure where every cell has one (its
         // idle window measured the background) and none has handshakes the others lack:
         // the fit's shared background is loose when the sides' req/s differ.
-        let nets = a.iter().chain(b).all(|c| metric.value(c).is_some());
+        let nets = va.len() == a.len() && vb.len() == b.len();
         if !nets || mixes_handshakes(&pa, &pb) {
             if let Some(e) = fit(&pa, &pb) {
                 return Some(e);
