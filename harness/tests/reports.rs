@@ -280,3 +280,26 @@ fn sides_at_very_different_req_s_get_a_note_under_instruction_counts() {
     let text = harness::compare::comparison_text(&compare(&[("ab".into(), slow)]), &[]);
     assert!(text.contains(&format!("note: haproxy-plant's cells ran at 0.55x {note}")), "{text}");
 }
+
+#[test]
+fn tlb_refills_get_a_row_only_where_cells_count_them() {
+    let gate = |c: &harness::compare::Comparison, g: &str| evaluate(c, &[g.parse().unwrap()]);
+    // aarch64 walks its page tables in hardware: no refill counts, no row of dashes, and a
+    // gate on an absolute count says it was not measured rather than passing.
+    let run = ab_insns();
+    let c = compare(&[("ab".into(), run.clone())]);
+    assert!(c.groups[0].rows.iter().all(|r| r.metric != Metric::TlbRefills));
+    let t = gate(&c, "tlb-refills/req > 5000");
+    assert!(t.len() == 1 && t[0].detail == "tlb-refills/req not measured", "{t:?}");
+    // Counted (as on mipsel): a plant that refills six times as often is called worse.
+    let mut counted = run;
+    for (i, c) in counted.cells.iter_mut().enumerate() {
+        let plant = c.build.as_ref().is_some_and(|b| b.name == "haproxy-plant");
+        let s = c.insns.as_mut().and_then(|i| i.steady.as_mut()).unwrap();
+        s.tlb_refills_per_request = Some(if plant { 4200.0 } else { 620.0 } + i as f64);
+    }
+    let c = compare(&[("ab".into(), counted)]);
+    assert_eq!(row(&c, Metric::TlbRefills).changes[1], Change::Worse { certain: true });
+    assert_eq!(gate(&c, "tlb-refills/req > 2x").len(), 1);
+    assert!(gate(&c, "tlb-refills/req > 8x").is_empty());
+}

@@ -108,14 +108,17 @@ struct CommandCost {
     busy_pct: Option<f64>,
     /// Whether the guest came to rest on both sides; if not, the count is not exact.
     at_rest: bool,
+    /// Software TLB refills meanwhile, where the image counts them (MIPS).
+    tlb_refills: Option<u64>,
 }
 
 impl CommandCost {
     fn line(&self) -> String {
         format!(
-            "the command took {} user + {} kernel guest instructions in {:.2}s{}",
+            "the command took {} user + {} kernel guest instructions{} in {:.2}s{}",
             self.user,
             self.kernel,
+            self.tlb_refills.map(|n| format!(" and {n} TLB refills")).unwrap_or_default(),
             self.seconds,
             if self.at_rest { "" } else { " (not exact: the guest did not come to rest around it)" }
         )
@@ -133,6 +136,7 @@ fn command_cost(before: AtRest, after: AtRest) -> Result<CommandCost, String> {
         seconds: b.t - a.t,
         busy_pct: a.busy_pct(&b),
         at_rest: rest_a.is_some() && rest_b.is_some(),
+        tlb_refills: b.tlb_refills.zip(a.tlb_refills).map(|(b, a)| b.saturating_sub(a)),
     })
 }
 

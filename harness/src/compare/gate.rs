@@ -154,8 +154,8 @@ pub fn evaluate(cmp: &Comparison, gates: &[Gate]) -> Vec<Tripped> {
                         }
                     }
                     Threshold::Absolute(x) => {
-                        let Some(row) = g.rows.iter().find(|r| r.metric == gate.metric) else { continue };
-                        let Some(st) = row.stats[s] else {
+                        // No row: no cell counts it (TLB refills on aarch64), so not measured.
+                        let Some(st) = g.rows.iter().find(|r| r.metric == gate.metric).and_then(|r| r.stats[s]) else {
                             out.push(trip(format!("{} not measured", gate.metric.name())));
                             continue;
                         };

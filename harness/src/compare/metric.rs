@@ -18,13 +18,16 @@ pub enum Metric {
     Insns,
     InsnsUser,
     InsnsKernel,
+    /// Software TLB refills per request (MIPS), background subtracted.
+    TlbRefills,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 13] = [
+    pub const ALL: [Metric; 14] = [
         Metric::Insns,
         Metric::InsnsUser,
         Metric::InsnsKernel,
+        Metric::TlbRefills,
         Metric::Throughput,
         Metric::Handshakes,
         Metric::P50,
@@ -53,6 +56,7 @@ impl Metric {
             Metric::Insns => "insns/req",
             Metric::InsnsUser => "insns/req-user",
             Metric::InsnsKernel => "insns/req-kernel",
+            Metric::TlbRefills => "tlb-refills/req",
         }
     }
 
@@ -66,6 +70,7 @@ impl Metric {
             Metric::BackendReuse => "req/conn",
             Metric::ClientIp => "",
             Metric::Insns | Metric::InsnsUser | Metric::InsnsKernel => "insns",
+            Metric::TlbRefills => "refills",
         }
     }
 
@@ -98,9 +103,9 @@ impl Metric {
     }
 
     /// Changes smaller than this share are never called (wall-clock metrics wobble by
-    /// about 2% run to run on an emulated router; instruction counts do not).
+    /// about 2% run to run on an emulated router; counts of guest work do not).
     pub fn noise_floor(self) -> f64 {
-        if self.is_insns() {
+        if self.is_insns() || self == Metric::TlbRefills {
             0.0
         } else {
             super::MIN_CHANGE
@@ -121,6 +126,7 @@ impl Metric {
             "peak-rss" | "memory" => "rss",
             "handshakes/s" => "handshakes",
             "insns" | "instructions" | "insns-per-req" => "insns/req",
+            "tlb" | "tlb-refills" => "tlb-refills/req",
             other => other,
         };
         Metric::ALL.into_iter().find(|m| m.name() == alias)
@@ -154,6 +160,7 @@ impl Metric {
             Metric::Insns => steady(c)?.per_request,
             Metric::InsnsUser => steady(c)?.per_request_user,
             Metric::InsnsKernel => steady(c)?.per_request_kernel,
+            Metric::TlbRefills => steady(c)?.tlb_refills_per_request,
         }
     }
 
@@ -194,5 +201,19 @@ mod tests {
         assert_eq!(Metric::BackendReuse.value(&c), Some(200.0));
         assert!(Metric::BackendReuse.higher_is_better());
         assert_eq!(Metric::parse("req/backend-conn"), Some(Metric::BackendReuse));
+    }
+
+    #[test]
+    fn tlb_refills_are_read_from_the_steady_phase_and_absent_where_not_counted() {
+        let mut c = CellReport::default();
+        assert_eq!(Metric::TlbRefills.value(&c), None);
+        let steady = crate::cost::PhaseCost { tlb_refills_per_request: Some(630.0), ..Default::default() };
+        c.insns = Some(crate::cost::InsnSection { steady: Some(steady), ..Default::default() });
+        assert_eq!(Metric::TlbRefills.value(&c), Some(630.0));
+        c.insns.as_mut().unwrap().steady.as_mut().unwrap().tlb_refills_per_request = None;
+        assert_eq!(Metric::TlbRefills.value(&c), None, "aarch64 counts none: not 0");
+        assert_eq!(Metric::parse("tlb"), Some(Metric::TlbRefills));
+        assert!(!Metric::TlbRefills.higher_is_better());
+        assert_eq!(Metric::TlbRefills.noise_floor(), 0.0);
     }
 }

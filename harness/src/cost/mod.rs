@@ -13,6 +13,9 @@ pub struct Rate {
     pub seconds: f64,
     pub user_per_s: f64,
     pub kernel_per_s: f64,
+    /// TLB refills per second, where the plugin counts them (MIPS).
+    #[serde(default)]
+    pub tlb_refills_per_s: Option<f64>,
 }
 
 impl Rate {
@@ -26,12 +29,18 @@ impl Rate {
             seconds,
             user_per_s: (b.user - a.user) as f64 / seconds,
             kernel_per_s: (b.kernel - a.kernel) as f64 / seconds,
+            tlb_refills_per_s: tlb_refills(a, b).map(|n| n as f64 / seconds),
         })
     }
 
     pub fn total_per_s(&self) -> f64 {
         self.user_per_s + self.kernel_per_s
     }
+}
+
+/// TLB refills from `a` to `b`, if both readings count them.
+fn tlb_refills(a: &InsnReading, b: &InsnReading) -> Option<u64> {
+    b.tlb_refills?.checked_sub(a.tlb_refills?)
 }
 
 /// What the metrics agent costs the router per sample, and per second at its interval.
@@ -113,11 +122,12 @@ impl AgentCost {
     }
 }
 
-/// The background a phase runs on: the quiet rate plus the agent at its interval.
+/// The background a phase runs on: the quiet rate plus the agent at its interval. (The
+/// agent's own TLB refills are not measured apart: the quiet rate's are subtracted.)
 pub fn background(quiet: &Rate, agent: Option<&AgentCost>) -> Rate {
     let (u, k) =
         agent.map(|a| (a.per_sample_user / a.interval_s, a.per_sample_kernel / a.interval_s)).unwrap_or_default();
-    Rate { seconds: quiet.seconds, user_per_s: quiet.user_per_s + u, kernel_per_s: quiet.kernel_per_s + k }
+    Rate { user_per_s: quiet.user_per_s + u, kernel_per_s: quiet.kernel_per_s + k, ..*quiet }
 }
 
 /// One load phase's instructions.
@@ -140,6 +150,12 @@ pub struct PhaseCost {
     pub per_request_kernel: Option<f64>,
     pub per_handshake_raw: Option<f64>,
     pub per_handshake: Option<f64>,
+    /// TLB refills in the phase, where the plugin counts them (MIPS), and per request with
+    /// the background's refills subtracted.
+    #[serde(default)]
+    pub tlb_refills: Option<u64>,
+    #[serde(default)]
+    pub tlb_refills_per_request: Option<f64>,
 }
 
 impl PhaseCost {
@@ -153,6 +169,9 @@ impl PhaseCost {
         let net_user = user as f64 - bu;
         let net_kernel = kernel as f64 - bk;
         let bg = background.is_some();
+        let tlb = tlb_refills(a, b);
+        let tlb_bg = background.and_then(|r| r.tlb_refills_per_s).map(|r| r * seconds);
+        let tlb_net = tlb.zip(tlb_bg).and_then(|(n, bg)| per(n as f64 - bg, requests));
         PhaseCost {
             seconds,
             user,
@@ -167,6 +186,8 @@ impl PhaseCost {
             per_request_kernel: per(net_kernel, requests).filter(|_| bg),
             per_handshake_raw: per(total as f64, hs),
             per_handshake: per(net_user + net_kernel, hs).filter(|_| bg),
+            tlb_refills: tlb,
+            tlb_refills_per_request: tlb_net,
         }
     }
 }
@@ -196,7 +217,10 @@ impl InsnSection {
             return format!("instruction counts: unavailable ({why})");
         }
         let Some(s) = &self.steady else { return "instruction counts: unavailable (no steady phase)".into() };
-        let line = Self::per_request_line(s);
+        let mut line = Self::per_request_line(s);
+        if let Some(t) = s.tlb_refills_per_request {
+            line.push_str(&format!(", {} TLB refills/req", human(t)));
+        }
         // On kept connections the steady phase has none: these came from connections opened
         // again (a warm-up whose requests timed out), and each is millions of instructions.
         match s.full_handshakes {
@@ -240,7 +264,7 @@ mod tests {
     use super::*;
 
     fn r(t: f64, user: u64, kernel: u64) -> InsnReading {
-        InsnReading { t, user, kernel, idle_s: None }
+        InsnReading { t, user, kernel, idle_s: None, tlb_refills: None }
     }
 
     #[test]
@@ -259,6 +283,27 @@ mod tests {
     }
 
     #[test]
+    fn tlb_refills_are_counted_only_where_both_readings_have_them_and_net_of_the_background() {
+        let tlb = |t, n: Option<u64>| InsnReading { tlb_refills: n, ..r(t, 0, 0) };
+        // 100 refills/s at rest; 1000 requests over 4 s with 630.4 k refills in all.
+        let bg = Rate::between(&tlb(0.0, Some(0)), &tlb(2.0, Some(200))).unwrap();
+        assert_eq!(bg.tlb_refills_per_s, Some(100.0));
+        let c = PhaseCost::new(&tlb(10.0, Some(1_000)), &tlb(14.0, Some(631_400)), Some(&bg), 1000, 0);
+        assert_eq!((c.tlb_refills, c.tlb_refills_per_request), (Some(630_400), Some(630.0)));
+        assert_eq!(
+            background(&bg, None).tlb_refills_per_s,
+            Some(100.0),
+            "the quiet rate's refills are the background's"
+        );
+        // A plugin that does not count them (aarch64), or no background: no figure, never 0.
+        let c = PhaseCost::new(&tlb(10.0, None), &tlb(14.0, None), Some(&bg), 1000, 0);
+        assert_eq!((c.tlb_refills, c.tlb_refills_per_request), (None, None));
+        let c = PhaseCost::new(&tlb(10.0, Some(0)), &tlb(14.0, Some(5)), None, 1000, 0);
+        assert_eq!((c.tlb_refills, c.tlb_refills_per_request), (Some(5), None));
+        assert_eq!(Rate::between(&tlb(0.0, None), &tlb(1.0, Some(3))).unwrap().tlb_refills_per_s, None);
+    }
+
+    #[test]
     fn nothing_to_divide_by_is_none_not_zero() {
         let c = PhaseCost::new(&r(0.0, 0, 0), &r(1.0, 10, 10), None, 0, 0);
         assert_eq!((c.per_request_raw, c.per_request, c.per_handshake_raw), (None, None, None));
@@ -274,7 +319,7 @@ mod tests {
 
     #[test]
     fn the_agent_costs_its_window_less_the_quiet_rate_per_sample() {
-        let quiet = Rate { seconds: 1.0, user_per_s: 100.0, kernel_per_s: 20_000.0 };
+        let quiet = Rate { seconds: 1.0, user_per_s: 100.0, kernel_per_s: 20_000.0, tlb_refills_per_s: None };
         // Two samples in 1.0 s: 2 x (300 k user + 200 k kernel) over the quiet background.
         let a = AgentCost::new(&r(5.0, 0, 0), &r(6.0, 600_100, 420_000), 2, &quiet, 0.5).unwrap();
         assert_eq!((a.per_sample_user, a.per_sample_kernel, a.per_s), (300_000.0, 200_000.0, 1_000_000.0));
@@ -288,7 +333,7 @@ mod tests {
         let ask = |ask, t: f64, user, kernel| AgentAsk { ask, before: r(t, 0, 0), after: r(t + 0.25, user, kernel) };
         // Plain asks cost 40 k + 60 k; one caught something else. The clock adds 20 k kernel,
         // memory 40 k more. 200/s of quiet background is 50 user instructions per 0.25 s ask.
-        let quiet = Rate { seconds: 1.0, user_per_s: 200.0, kernel_per_s: 0.0 };
+        let quiet = Rate { seconds: 1.0, user_per_s: 200.0, kernel_per_s: 0.0, tlb_refills_per_s: None };
         let asks = [
             ask("t m u", 0.0, 40_050, 120_000),
             ask("t", 1.0, 40_050, 60_000),
@@ -309,7 +354,7 @@ mod tests {
     fn headline_says_unavailable_with_the_reason_never_zero() {
         let s = InsnSection::unavailable("QEMU did not load the insn-count plugin: bad ELF");
         assert_eq!(s.headline(), "instruction counts: unavailable (QEMU did not load the insn-count plugin: bad ELF)");
-        let bg = Rate { seconds: 1.0, user_per_s: 0.0, kernel_per_s: 0.0 };
+        let bg = Rate { seconds: 1.0, user_per_s: 0.0, kernel_per_s: 0.0, tlb_refills_per_s: None };
         let steady = PhaseCost::new(&r(0.0, 0, 0), &r(2.0, 198_000_000, 0), Some(&bg), 1000, 0);
         let s = InsnSection { steady: Some(steady), ..Default::default() };
         assert_eq!(s.headline(), "198.0 k insns/req net (198.0 k raw), 99.0 M insns/s");
@@ -324,5 +369,11 @@ mod tests {
         let reopened = PhaseCost::new(&r(0.0, 0, 0), &r(2.0, 198_000_000, 0), Some(&bg), 1000, 3);
         let s = InsnSection { steady: Some(reopened), ..Default::default() };
         assert_eq!(s.headline(), "198.0 k insns/req net (198.0 k raw), 99.0 M insns/s; includes 3 full TLS handshakes");
+        // Where TLB refills are counted (MIPS), the line says how many each request cost.
+        let tlb = |t, user, n| InsnReading { tlb_refills: Some(n), ..r(t, user, 0) };
+        let bg = Rate { tlb_refills_per_s: Some(0.0), ..bg };
+        let counted = PhaseCost::new(&tlb(0.0, 0, 0), &tlb(2.0, 198_000_000, 630_000), Some(&bg), 1000, 0);
+        let s = InsnSection { steady: Some(counted), ..Default::default() };
+        assert_eq!(s.headline(), "198.0 k insns/req net (198.0 k raw), 99.0 M insns/s, 630 TLB refills/req");
     }
 }

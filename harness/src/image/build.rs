@@ -59,6 +59,9 @@ pub struct Manifest {
     /// Lowest kernel virtual address, from the recipe (instruction counts split on it).
     #[serde(default)]
     pub kernel_base: Option<u64>,
+    /// The guest's TLB refill instruction (hex bytes), from the recipe, where it has one.
+    #[serde(default)]
+    pub tlb_refill_insn: Option<String>,
     pub built_at: String,
     pub build_seconds: f64,
 }
@@ -165,6 +168,7 @@ pub fn build(name: &str, opts: &BuildOptions) -> Result<BuiltImage, ImageError> 
         packages,
         cmdline: recipe.cmdline.clone(),
         kernel_base: recipe.kernel_base(),
+        tlb_refill_insn: recipe.tlb_refill_insn.clone(),
         built_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         build_seconds: t0.elapsed().as_secs_f64(),
     };

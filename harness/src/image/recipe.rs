@@ -47,6 +47,11 @@ pub struct Recipe {
     /// Lowest kernel virtual address (hex), where instruction counts split user from kernel.
     #[serde(default)]
     pub kernel_base: Option<String>,
+    /// The guest's TLB refill instruction as hex bytes in the order it stores them (MIPS
+    /// `tlbwr` on a little-endian guest: "06000042"), where a kernel refills its TLB in
+    /// software; the instruction plugin counts its executions.
+    #[serde(default)]
+    pub tlb_refill_insn: Option<String>,
     #[serde(skip)]
     pub path: PathBuf,
 }
@@ -107,6 +112,12 @@ impl Recipe {
         let bad = |message: String| ImageError::RecipeInvalid { path: self.path.clone(), message };
         if let (Some(s), None) = (&self.kernel_base, self.kernel_base()) {
             return Err(bad(format!("kernel-base {s:?} is not a hex address like \"0x80000000\"")));
+        }
+        if let Some(s) = &self.tlb_refill_insn {
+            let hex = s.len() % 2 == 0 && (2..=32).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit());
+            if !hex {
+                return Err(bad(format!("tlb-refill-insn {s:?} is not 1-16 bytes of hex like \"06000042\"")));
+            }
         }
         if self.triplet() == "unknown" {
             return Err(bad(format!("debian-arch {:?} is not one of arm64, armhf, mipsel, amd64", self.debian_arch)));
@@ -173,6 +184,11 @@ mod tests {
             "name = \"x\"\ndebian-arch = \"arm64\"\nkernel-package = \"k\"\nkernel-base = \"80000000\"\npackages = []\nbinaries = []\n",
         );
         assert!(Recipe::load(&p).unwrap_err().to_string().contains("kernel-base \"80000000\" is not a hex address"));
+        let p = write(
+            d.path(),
+            "name = \"x\"\ndebian-arch = \"mipsel\"\nkernel-package = \"k\"\ntlb-refill-insn = \"0x42000006\"\npackages = []\nbinaries = []\n",
+        );
+        assert!(Recipe::load(&p).unwrap_err().to_string().contains("tlb-refill-insn \"0x42000006\" is not 1-16 bytes"));
     }
 
     #[test]
@@ -184,6 +200,9 @@ mod tests {
             assert!(r.binaries.iter().any(|b| b.ends_with("/haproxy")));
             let base = r.kernel_base().expect("every shipped recipe splits user from kernel");
             assert_eq!(base, if name.starts_with("aarch64") { 0xffff_0000_0000_0000 } else { 0x8000_0000 });
+            // MIPS refills its TLB in software (`tlbwr`, little-endian); arm64 walks tables in hardware.
+            let tlb = if name.starts_with("mipsel") { Some("06000042") } else { None };
+            assert_eq!(r.tlb_refill_insn.as_deref(), tlb, "{name}");
         }
         let e = Recipe::find(&dir, "sparc-sun4m").unwrap_err().to_string();
         assert!(e.contains("aarch64-virt") && e.contains("mipsel-malta"), "{e}");

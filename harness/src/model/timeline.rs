@@ -273,7 +273,7 @@ mod tests {
     fn insn_rates_share_the_timeline_clock_and_start_at_the_idle_window() {
         let mut t =
             Timeline { phases: vec![Phase { name: "steady".into(), start_s: 0.0, end_s: 4.0 }], ..Default::default() };
-        let r = |t, user, kernel, idle_s| InsnReading { t, user, kernel, idle_s };
+        let r = |t, user, kernel, idle_s| InsnReading { t, user, kernel, idle_s, tlb_refills: None };
         // Before idle (dropped), idle 8-10, load from 10 (the origin); the last reading
         // from a plugin that does not say its idle time.
         let s = [

@@ -302,6 +302,9 @@ fn insns_numbers(k: &crate::model::CellReport) -> String {
         );
     }
     b.push_str("</table>");
+    if let Some((n, per)) = i.steady.as_ref().and_then(|s| Some((s.tlb_refills?, s.tlb_refills_per_request?))) {
+        let _ = write!(b, "<p>TLB refills (done in software by the guest's kernel): {} per request in the steady phase, net, {} in all.</p>", human(per), human(n as f64));
+    }
     if let Some(bg) = &i.background {
         let _ = write!(
             b,

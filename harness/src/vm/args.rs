@@ -225,9 +225,9 @@ pub fn qemu_args(cfg: &VmConfig) -> Vec<OsString> {
         }
         push(&mut a, &["-netdev", &netdev, "-device", &dev]);
     }
-    if let InsnSetup::Load { lib, kernel_base } = &cfg.insn {
+    if let InsnSetup::Load { lib, isa } = &cfg.insn {
         // `boot` turns a path QEMU cannot take into InsnSetup::Unavailable first.
-        if let Ok(arg) = plugin_arg(lib, &paths.insn_sock, *kernel_base) {
+        if let Ok(arg) = plugin_arg(lib, &paths.insn_sock, isa) {
             push(&mut a, &["-plugin", &arg]);
         }
     }
@@ -369,7 +369,8 @@ mod tests {
     fn the_insn_plugin_is_loaded_only_when_asked_with_its_socket_in_the_run_dir() {
         let mut c = cfg(Target::Aarch64Virt);
         assert!(after(&s(&qemu_args(&c)), "-plugin").is_empty());
-        c.insn = InsnSetup::Load { lib: "/t/libinsn_count.so".into(), kernel_base: 0xffff_0000_0000_0000 };
+        let isa = crate::vm::GuestIsa { kernel_base: 0xffff_0000_0000_0000, tlb_refill: None };
+        c.insn = InsnSetup::Load { lib: "/t/libinsn_count.so".into(), isa };
         assert_eq!(
             after(&s(&qemu_args(&c)), "-plugin"),
             ["/t/libinsn_count.so,sock=/run/x/router.insn.sock,kernel_base=0xffff000000000000"]

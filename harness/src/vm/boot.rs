@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::args::{Nic, NicBackend, Readiness, VmConfig};
-use super::insns::{plugin_arg, InsnSetup};
+use super::insns::{plugin_arg, GuestIsa, InsnSetup};
 
 /// The management address on eth0 for QEMU user networking (host = 10.0.2.2).
 pub const MGMT_CMDLINE: &str = "routerlab.mgmt=10.0.2.15/24,10.0.2.2";
@@ -65,12 +65,13 @@ impl BootOptions {
     }
 }
 
-/// A kernel, its initramfs, and where its kernel's addresses begin (if the image says).
+/// A kernel, its initramfs, and what the instruction plugin needs to know of the guest
+/// (if the image says).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedImage {
     pub kernel: PathBuf,
     pub initrd: Option<PathBuf>,
-    pub kernel_base: Option<u64>,
+    pub isa: Option<GuestIsa>,
 }
 
 /// Kernel and optional initramfs for `target`.
@@ -88,7 +89,9 @@ pub fn resolve_image(target: Target, src: &ImageSource) -> Result<ResolvedImage,
                 path: images_dir.join(format!("{target}.toml")),
                 source: std::io::Error::other(e.to_string()),
             })?;
-            Ok(ResolvedImage { kernel: img.kernel, initrd: Some(img.initrd), kernel_base: img.manifest.kernel_base })
+            let m = &img.manifest;
+            let isa = m.kernel_base.map(|kernel_base| GuestIsa { kernel_base, tlb_refill: m.tlb_refill_insn.clone() });
+            Ok(ResolvedImage { kernel: img.kernel, initrd: Some(img.initrd), isa })
         }
         ImageSource::Path(p) => {
             let s = p.to_string_lossy();
@@ -99,7 +102,7 @@ pub fn resolve_image(target: Target, src: &ImageSource) -> Result<ResolvedImage,
                         return Err(missing(f, what));
                     }
                 }
-                return Ok(ResolvedImage { kernel: k, initrd: Some(i), kernel_base: None });
+                return Ok(ResolvedImage { kernel: k, initrd: Some(i), isa: None });
             }
             if p.is_dir() {
                 let k = p.join("kernel");
@@ -107,10 +110,10 @@ pub fn resolve_image(target: Target, src: &ImageSource) -> Result<ResolvedImage,
                     return Err(missing(&k, "kernel"));
                 }
                 let i = p.join("initrd.gz");
-                return Ok(ResolvedImage { kernel: k, initrd: i.is_file().then_some(i), kernel_base: None });
+                return Ok(ResolvedImage { kernel: k, initrd: i.is_file().then_some(i), isa: None });
             }
             if p.is_file() {
-                return Ok(ResolvedImage { kernel: p.clone(), initrd: None, kernel_base: None });
+                return Ok(ResolvedImage { kernel: p.clone(), initrd: None, isa: None });
             }
             Err(missing(p, "image"))
         }
@@ -121,7 +124,7 @@ pub fn resolve_image(target: Target, src: &ImageSource) -> Result<ResolvedImage,
 pub async fn boot(target: Target, src: &ImageSource, opts: &BootOptions) -> Result<(Vm, Duration), VmError> {
     let img = resolve_image(target, src)?;
     let mut cfg = VmConfig::new(&opts.name, target, img.kernel, img.initrd, opts.run_dir.clone());
-    cfg.insn = insn_setup(&opts.insn_plugin, img.kernel_base, &cfg);
+    cfg.insn = insn_setup(&opts.insn_plugin, img.isa, &cfg);
     cfg.memory_mib = opts.memory_mib;
     cfg.cmdline_extra = opts.cmdline_extra.clone();
     if opts.mgmt {
@@ -157,16 +160,16 @@ pub async fn boot(target: Target, src: &ImageSource, opts: &BootOptions) -> Resu
 }
 
 /// What the VM's instruction counting will be: the plugin, or the reason there is none.
-fn insn_setup(plugin: &Result<PathBuf, String>, kernel_base: Option<u64>, cfg: &VmConfig) -> InsnSetup {
+fn insn_setup(plugin: &Result<PathBuf, String>, isa: Option<GuestIsa>, cfg: &VmConfig) -> InsnSetup {
     let lib = match plugin {
         Ok(lib) => lib,
         Err(why) => return InsnSetup::Unavailable(why.clone()),
     };
-    let Some(kernel_base) = kernel_base else {
+    let Some(isa) = isa else {
         return InsnSetup::Unavailable("the image names no kernel base (kernel-base in its recipe)".into());
     };
-    match plugin_arg(lib, &cfg.paths().insn_sock, kernel_base) {
-        Ok(_) => InsnSetup::Load { lib: lib.clone(), kernel_base },
+    match plugin_arg(lib, &cfg.paths().insn_sock, &isa) {
+        Ok(_) => InsnSetup::Load { lib: lib.clone(), isa },
         Err(why) => InsnSetup::Unavailable(why),
     }
 }

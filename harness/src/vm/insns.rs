@@ -15,11 +15,20 @@ pub const PLUGIN_ENV: &str = "ROUTERLAB_INSN_PLUGIN";
 /// How often the sampler reads the counters.
 pub const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 
+/// What the image recipe tells the plugin about the guest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestIsa {
+    /// Lowest kernel address: splits user from kernel.
+    pub kernel_base: u64,
+    /// The TLB refill instruction's bytes in hex, where the kernel refills in software.
+    pub tlb_refill: Option<String>,
+}
+
 /// Whether a VM counts instructions, and with what.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InsnSetup {
-    /// Load the plugin; `kernel_base` splits user from kernel (from the image recipe).
-    Load { lib: PathBuf, kernel_base: u64 },
+    /// Load the plugin, told about the guest by its image.
+    Load { lib: PathBuf, isa: GuestIsa },
     /// Not counted, and why (said in every report instead of a zero).
     Unavailable(String),
 }
@@ -30,15 +39,17 @@ impl Default for InsnSetup {
     }
 }
 
-/// The `-plugin` value: `LIB,sock=SOCK,kernel_base=0x...`. QEMU splits it on commas, so a
-/// path with a comma cannot be passed; that is an error, not a silently wrong argument.
-pub fn plugin_arg(lib: &Path, sock: &Path, kernel_base: u64) -> Result<String, String> {
+/// The `-plugin` value: `LIB,sock=SOCK,kernel_base=0x...[,tlb_refill=HEX]`. QEMU splits it
+/// on commas, so a path with a comma cannot be passed; that is an error, not a silently
+/// wrong argument.
+pub fn plugin_arg(lib: &Path, sock: &Path, isa: &GuestIsa) -> Result<String, String> {
     for p in [lib, sock] {
         if p.to_string_lossy().contains(',') {
             return Err(format!("{}: QEMU cannot take a plugin path with a comma", p.display()));
         }
     }
-    Ok(format!("{},sock={},kernel_base={kernel_base:#x}", lib.display(), sock.display()))
+    let tlb = isa.tlb_refill.as_deref().map(|t| format!(",tlb_refill={t}")).unwrap_or_default();
+    Ok(format!("{},sock={},kernel_base={:#x}{tlb}", lib.display(), sock.display(), isa.kernel_base))
 }
 
 /// The plugin beside `exe` (cargo puts both in target/release), or `$ROUTERLAB_INSN_PLUGIN`.
@@ -64,6 +75,9 @@ pub struct InsnReading {
     /// Seconds the vCPUs spent idle so far (their mean), if the plugin says.
     #[serde(default)]
     pub idle_s: Option<f64>,
+    /// TLB refills so far, where the image names its refill instruction (MIPS `tlbwr`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tlb_refills: Option<u64>,
 }
 
 impl InsnReading {
@@ -131,16 +145,29 @@ impl Settle {
     }
 }
 
-/// Parse the plugin's answer line `<user> <kernel> [<idle_ns>]`: instructions, and idle
-/// nanoseconds per vCPU (an older plugin does not send them).
-pub fn parse_answer(line: &str) -> Option<(u64, u64, Option<u64>)> {
+/// The plugin's answer to one query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Answer {
+    pub user: u64,
+    pub kernel: u64,
+    /// Idle nanoseconds per vCPU (an older plugin does not send them).
+    pub idle_ns: Option<u64>,
+    /// TLB refills, sent only where the image names its refill instruction.
+    pub tlb_refills: Option<u64>,
+}
+
+/// Parse the plugin's answer line `<user> <kernel> [<idle_ns> [<tlb_refills>]]`.
+pub fn parse_answer(line: &str) -> Option<Answer> {
     let mut w = line.split_whitespace();
-    let (u, k) = (w.next()?.parse().ok()?, w.next()?.parse().ok()?);
-    let idle = match w.next() {
-        Some(i) => Some(i.parse().ok()?),
-        None => None,
+    let (user, kernel) = (w.next()?.parse().ok()?, w.next()?.parse().ok()?);
+    let mut next = || -> Option<Option<u64>> {
+        match w.next() {
+            Some(x) => x.parse().ok().map(Some),
+            None => Some(None),
+        }
     };
-    w.next().is_none().then_some((u, k, idle))
+    let (idle_ns, tlb_refills) = (next()?, next()?);
+    w.next().is_none().then_some(Answer { user, kernel, idle_ns, tlb_refills })
 }
 
 /// One connection to the plugin's socket.
@@ -164,9 +191,10 @@ impl InsnClient {
         let mut line = String::new();
         g.1.read_line(&mut line)?;
         let t = self.origin.elapsed().as_secs_f64();
-        let (user, kernel, idle) = parse_answer(&line)
+        let a = parse_answer(&line)
             .ok_or_else(|| std::io::Error::other(format!("insn-count answered {:?}", line.trim())))?;
-        Ok(InsnReading { t, user, kernel, idle_s: idle.map(|ns| ns as f64 / 1e9) })
+        let idle_s = a.idle_ns.map(|ns| ns as f64 / 1e9);
+        Ok(InsnReading { t, user: a.user, kernel: a.kernel, idle_s, tlb_refills: a.tlb_refills })
     }
 }
 
@@ -218,24 +246,31 @@ mod tests {
 
     #[test]
     fn plugin_arg_is_lib_then_key_values_in_hex() {
-        let a = plugin_arg(Path::new("/t/libinsn_count.so"), Path::new("/r/router.insn.sock"), 0x8000_0000).unwrap();
+        let mut isa = GuestIsa { kernel_base: 0x8000_0000, tlb_refill: None };
+        let a = plugin_arg(Path::new("/t/libinsn_count.so"), Path::new("/r/router.insn.sock"), &isa).unwrap();
         assert_eq!(a, "/t/libinsn_count.so,sock=/r/router.insn.sock,kernel_base=0x80000000");
-        assert!(plugin_arg(Path::new("/a,b/lib.so"), Path::new("/r/s"), 1).unwrap_err().contains("comma"));
+        isa.tlb_refill = Some("06000042".into());
+        let a = plugin_arg(Path::new("/t/l.so"), Path::new("/r/s"), &isa).unwrap();
+        assert_eq!(a, "/t/l.so,sock=/r/s,kernel_base=0x80000000,tlb_refill=06000042");
+        assert!(plugin_arg(Path::new("/a,b/lib.so"), Path::new("/r/s"), &isa).unwrap_err().contains("comma"));
     }
 
     #[test]
-    fn answers_are_counts_then_idle_time_and_nothing_else() {
-        assert_eq!(parse_answer("12 34 5\n"), Some((12, 34, Some(5))));
-        assert_eq!(parse_answer("12 34\n"), Some((12, 34, None)), "an older plugin");
+    fn answers_are_counts_then_idle_time_then_tlb_refills_and_nothing_else() {
+        let ans = |idle_ns, tlb_refills| Some(Answer { user: 12, kernel: 34, idle_ns, tlb_refills });
+        assert_eq!(parse_answer("12 34 5\n"), ans(Some(5), None));
+        assert_eq!(parse_answer("12 34\n"), ans(None, None), "an older plugin");
+        assert_eq!(parse_answer("12 34 5 6\n"), ans(Some(5), Some(6)), "with TLB refills");
         assert_eq!(parse_answer("12\n"), None);
-        assert_eq!(parse_answer("12 34 5 6\n"), None);
+        assert_eq!(parse_answer("12 34 5 6 7\n"), None);
         assert_eq!(parse_answer("12 34 x\n"), None);
+        assert_eq!(parse_answer("12 34 5 x\n"), None);
         assert_eq!(parse_answer("-1 3\n"), None);
     }
 
     #[test]
     fn busy_share_is_what_the_vcpus_did_not_idle() {
-        let at = |t, idle_s| InsnReading { t, user: 0, kernel: 0, idle_s };
+        let at = |t, idle_s| InsnReading { t, user: 0, kernel: 0, idle_s, tlb_refills: None };
         assert_eq!(at(10.0, Some(4.0)).busy_pct(&at(12.0, Some(4.5))), Some(75.0));
         assert_eq!(at(10.0, Some(4.0)).busy_pct(&at(12.0, None)), None, "no idle time, no share");
         assert_eq!(at(10.0, Some(4.0)).busy_pct(&at(10.0, Some(4.0))), None, "no time between");
@@ -274,7 +309,7 @@ mod tests {
 
     #[test]
     fn rest_is_a_still_user_count_while_the_vcpus_idle() {
-        let at = |t, user, idle_s| InsnReading { t, user, kernel: 0, idle_s };
+        let at = |t, user, idle_s| InsnReading { t, user, kernel: 0, idle_s, tlb_refills: None };
         let mut s = Settle::new(Duration::from_millis(100));
         assert_eq!(s.feed(at(1.00, 10, Some(0.0))), None);
         assert_eq!(s.feed(at(1.05, 90_000, Some(0.0))), None, "the shell still runs");
@@ -292,7 +327,7 @@ mod tests {
 
     #[test]
     fn frozen_time_is_not_busy() {
-        let at = |t, n, idle| InsnReading { t, user: n, kernel: n, idle_s: Some(idle) };
+        let at = |t, n, idle| InsnReading { t, user: n, kernel: n, idle_s: Some(idle), tlb_refills: None };
         // 10 s: busy 0-4, frozen 4-6 (nothing ran, no idle time), half idle 6-10.
         let s = [at(0.0, 0, 0.0), at(4.0, 400, 0.0), at(5.0, 400, 0.0), at(6.0, 400, 0.0), at(10.0, 800, 2.0)];
         assert_eq!(busy_pct_over(&s, &s[0], &s[4]), Some(60.0), "4 s busy + 2 s of the half-idle 4 s");

@@ -19,7 +19,8 @@ pub use args::{cmdline, qemu_args, shell_script, ConsoleMode, Nic, NicBackend, R
 pub use boot::{boot, resolve_image, BootOptions, Flavour, ImageSource, ResolvedImage, MGMT_CMDLINE};
 pub use error::VmError;
 pub use insns::{
-    busy_pct_over, find_plugin, parse_answer, plugin_arg, InsnReading, InsnSetup, Settle, PLUGIN_ENV, PLUGIN_FILE,
+    busy_pct_over, find_plugin, parse_answer, plugin_arg, Answer, GuestIsa, InsnReading, InsnSetup, Settle, PLUGIN_ENV,
+    PLUGIN_FILE,
 };
 pub use machine::{ExecOutput, Vm, READY_MARKER};
 pub use metrics::{parse_line, AgentProgress, GuestPoint, HostPoint, MemField, MetricLine, MetricsSeries, ProcPoint};

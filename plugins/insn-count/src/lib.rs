@@ -4,7 +4,9 @@
 //!
 //! Counting is inline: at translation each block gets one `add n_insns` into its vCPU's
 //! scoreboard entry, user or kernel by the block's start address. Nothing runs per
-//! instruction, and no callback runs when a block executes. Idle time comes from QEMU's
+//! instruction, and no callback runs when a block executes. Where the image names its TLB
+//! refill instruction (MIPS `tlbwr`), a block holding it gets a second add into a third
+//! entry, which counts the guest's software TLB refills. Idle time comes from QEMU's
 //! idle and resume callbacks: a clock read and an atomic store each time a vCPU halts.
 // Unit tests build without the `register!` hook, so the QEMU-facing half is unused there.
 #![cfg_attr(test, allow(dead_code))]
@@ -17,10 +19,10 @@ use std::time::Instant;
 
 use qemu_plugin::install::{Args, Info};
 use qemu_plugin::sys::{
-    qemu_plugin_id_t, qemu_plugin_num_vcpus, qemu_plugin_op, qemu_plugin_register_vcpu_idle_cb,
+    qemu_plugin_id_t, qemu_plugin_insn_data, qemu_plugin_num_vcpus, qemu_plugin_op, qemu_plugin_register_vcpu_idle_cb,
     qemu_plugin_register_vcpu_resume_cb, qemu_plugin_register_vcpu_tb_exec_inline_per_vcpu,
-    qemu_plugin_register_vcpu_tb_trans_cb, qemu_plugin_scoreboard_new, qemu_plugin_tb, qemu_plugin_tb_n_insns,
-    qemu_plugin_tb_vaddr, qemu_plugin_u64, qemu_plugin_u64_sum,
+    qemu_plugin_register_vcpu_tb_trans_cb, qemu_plugin_scoreboard_new, qemu_plugin_tb, qemu_plugin_tb_get_insn,
+    qemu_plugin_tb_n_insns, qemu_plugin_tb_vaddr, qemu_plugin_u64, qemu_plugin_u64_sum,
 };
 use qemu_plugin::{HasCallbacks, PluginId, Register};
 
@@ -29,20 +31,38 @@ use qemu_plugin::{HasCallbacks, PluginId, Register};
 pub struct Options {
     pub sock: String,
     pub kernel_base: u64,
+    /// The TLB refill instruction's bytes as the guest stores them, if the image names one.
+    pub tlb_refill: Option<Vec<u8>>,
 }
 
-/// Parse `sock=PATH,kernel_base=0x...` (as QEMU splits them: one `key=value` per item).
+/// Parse `sock=PATH,kernel_base=0x...[,tlb_refill=HEX]` (as QEMU splits them: one
+/// `key=value` per item).
 pub fn parse_options(raw: &[String]) -> Result<Options, String> {
-    let (mut sock, mut base) = (None, None);
+    let (mut sock, mut base, mut tlb) = (None, None, None);
     for item in raw {
         let (k, v) = item.split_once('=').ok_or_else(|| format!("argument {item:?} is not key=value"))?;
         match k {
             "sock" if !v.is_empty() => sock = Some(v.to_string()),
             "kernel_base" => base = Some(parse_u64(v).ok_or_else(|| format!("kernel_base={v}: not a number"))?),
-            _ => return Err(format!("unknown argument {item:?} (expected sock=PATH, kernel_base=ADDR)")),
+            "tlb_refill" => tlb = Some(parse_bytes(v).ok_or_else(|| format!("tlb_refill={v}: not 1-16 bytes of hex"))?),
+            _ => {
+                return Err(format!("unknown argument {item:?} (expected sock=PATH, kernel_base=ADDR, tlb_refill=HEX)"))
+            }
         }
     }
-    Ok(Options { sock: sock.ok_or("sock=PATH is required")?, kernel_base: base.ok_or("kernel_base=ADDR is required")? })
+    Ok(Options {
+        sock: sock.ok_or("sock=PATH is required")?,
+        kernel_base: base.ok_or("kernel_base=ADDR is required")?,
+        tlb_refill: tlb,
+    })
+}
+
+/// `06000042` -> [0x06, 0x00, 0x00, 0x42]: bytes in the order written, 1 to 16 of them.
+pub fn parse_bytes(v: &str) -> Option<Vec<u8>> {
+    if v.is_empty() || !v.len().is_multiple_of(2) || v.len() > 32 || !v.is_ascii() {
+        return None;
+    }
+    (0..v.len()).step_by(2).map(|i| u8::from_str_radix(&v[i..i + 2], 16).ok()).collect()
 }
 
 fn parse_u64(v: &str) -> Option<u64> {
@@ -52,9 +72,13 @@ fn parse_u64(v: &str) -> Option<u64> {
     }
 }
 
-/// The answer to one query: user and kernel totals, and idle nanoseconds per vCPU.
-pub fn answer(user: u64, kernel: u64, idle_ns: u64) -> String {
-    format!("{user} {kernel} {idle_ns}\n")
+/// The answer to one query: user and kernel totals, idle nanoseconds per vCPU, and the TLB
+/// refills where they are counted.
+pub fn answer(user: u64, kernel: u64, idle_ns: u64, tlb_refills: Option<u64>) -> String {
+    match tlb_refills {
+        Some(t) => format!("{user} {kernel} {idle_ns} {t}\n"),
+        None => format!("{user} {kernel} {idle_ns}\n"),
+    }
 }
 
 /// Idle time per vCPU (the routers run one; more than this many are not counted).
@@ -123,13 +147,15 @@ unsafe extern "C" fn on_resume(_id: qemu_plugin_id_t, vcpu: std::os::raw::c_uint
     }
 }
 
-/// The two per-vCPU counters, as scoreboard entries. QEMU owns the memory; the pointers
-/// stay valid for the plugin's life (no vCPU hotplug on the routers we run).
+/// The per-vCPU counters, as scoreboard entries. QEMU owns the memory; the pointers stay
+/// valid for the plugin's life (no vCPU hotplug on the routers we run).
 #[derive(Clone, Copy)]
 struct Counters {
     user: qemu_plugin_u64,
     kernel: qemu_plugin_u64,
     kernel_base: u64,
+    /// Executions of the TLB refill instruction, and that instruction (leaked, 'static).
+    tlb: Option<(qemu_plugin_u64, &'static [u8])>,
 }
 // SAFETY: the scoreboard is QEMU's, lives as long as the plugin, and its u64 slots are read
 // with plain aligned loads (qemu_plugin_u64_sum) while vCPU threads add to them.
@@ -143,14 +169,45 @@ unsafe extern "C" fn on_translate(_id: qemu_plugin_id_t, tb: *mut qemu_plugin_tb
     // SAFETY: QEMU passes a valid block handle for the duration of this callback.
     unsafe {
         let n = qemu_plugin_tb_n_insns(tb) as u64;
-        let entry = if qemu_plugin_tb_vaddr(tb) >= c.kernel_base { c.kernel } else { c.user };
+        let kernel = qemu_plugin_tb_vaddr(tb) >= c.kernel_base;
+        let entry = if kernel { c.kernel } else { c.user };
         qemu_plugin_register_vcpu_tb_exec_inline_per_vcpu(tb, qemu_plugin_op::QEMU_PLUGIN_INLINE_ADD_U64, entry, n);
+        // TLB refills run in the kernel; user blocks are never scanned.
+        if let Some((tlb, insn)) = c.tlb.filter(|_| kernel) {
+            let hits = matches_in(tb, n as usize, insn);
+            if hits > 0 {
+                qemu_plugin_register_vcpu_tb_exec_inline_per_vcpu(
+                    tb,
+                    qemu_plugin_op::QEMU_PLUGIN_INLINE_ADD_U64,
+                    tlb,
+                    hits,
+                );
+            }
+        }
     }
 }
 
-fn totals(c: &Counters) -> (u64, u64) {
+/// How many of the block's `n` instructions are exactly `want`.
+///
+/// # Safety
+/// `tb` must be the block handle QEMU passed to the current translate callback.
+unsafe fn matches_in(tb: *mut qemu_plugin_tb, n: usize, want: &[u8]) -> u64 {
+    let mut buf = [0u8; 16];
+    let mut hits = 0;
+    for i in 0..n {
+        // SAFETY: i < n_insns, and the handle is valid for this callback; data is copied.
+        let got = unsafe {
+            let insn = qemu_plugin_tb_get_insn(tb, i);
+            qemu_plugin_insn_data(insn, buf.as_mut_ptr().cast(), buf.len())
+        };
+        hits += u64::from(got == want.len() && buf[..got] == *want);
+    }
+    hits
+}
+
+fn totals(c: &Counters) -> (u64, u64, Option<u64>) {
     // SAFETY: see `Counters`.
-    unsafe { (qemu_plugin_u64_sum(c.user), qemu_plugin_u64_sum(c.kernel)) }
+    unsafe { (qemu_plugin_u64_sum(c.user), qemu_plugin_u64_sum(c.kernel), c.tlb.map(|(t, _)| qemu_plugin_u64_sum(t))) }
 }
 
 fn serve(listener: UnixListener, c: Counters) {
@@ -165,13 +222,13 @@ fn reply(conn: UnixStream, c: Counters) {
         if line.is_err() {
             return;
         }
-        let (u, k) = totals(&c);
+        let (u, k, tlb) = totals(&c);
         let idle = IDLE.get().map_or(0, |i| {
             // SAFETY: a plain query of QEMU's vCPU count.
             let vcpus = unsafe { qemu_plugin_num_vcpus() }.max(1) as usize;
             i.per_vcpu(vcpus, i.now())
         });
-        if out.write_all(answer(u, k, idle).as_bytes()).is_err() {
+        if out.write_all(answer(u, k, idle, tlb).as_bytes()).is_err() {
             return;
         }
     }
@@ -198,12 +255,13 @@ fn start(id: PluginId, raw: &[String]) -> Result<(), String> {
     let opts = parse_options(raw)?;
     let _ = std::fs::remove_file(&opts.sock);
     let listener = UnixListener::bind(&opts.sock).map_err(|e| format!("{}: {e}", opts.sock))?;
-    // SAFETY: a scoreboard of two u64 per vCPU; QEMU allocates and zeroes it.
-    let score = unsafe { qemu_plugin_scoreboard_new(16) };
+    // SAFETY: a scoreboard of three u64 per vCPU; QEMU allocates and zeroes it.
+    let score = unsafe { qemu_plugin_scoreboard_new(24) };
     let c = Counters {
         user: qemu_plugin_u64 { score, offset: 0 },
         kernel: qemu_plugin_u64 { score, offset: 8 },
         kernel_base: opts.kernel_base,
+        tlb: opts.tlb_refill.map(|b| (qemu_plugin_u64 { score, offset: 16 }, &*Vec::leak(b))),
     };
     COUNTERS.set(c).map_err(|_| "loaded twice".to_string())?;
     std::thread::Builder::new()
@@ -234,7 +292,9 @@ mod tests {
     #[test]
     fn options_take_hex_and_decimal_bases() {
         let o = parse_options(&s(&["sock=/run/x/router.insn.sock", "kernel_base=0xffff000000000000"])).unwrap();
-        assert_eq!(o, Options { sock: "/run/x/router.insn.sock".into(), kernel_base: 0xffff_0000_0000_0000 });
+        let want =
+            Options { sock: "/run/x/router.insn.sock".into(), kernel_base: 0xffff_0000_0000_0000, tlb_refill: None };
+        assert_eq!(o, want);
         assert_eq!(parse_options(&s(&["kernel_base=2147483648", "sock=a"])).unwrap().kernel_base, 0x8000_0000);
     }
 
@@ -244,11 +304,24 @@ mod tests {
         assert!(parse_options(&s(&["sock=a"])).unwrap_err().contains("kernel_base"));
         assert!(parse_options(&s(&["sock=a", "kernel_base=zz"])).unwrap_err().contains("not a number"));
         assert!(parse_options(&s(&["sock=a", "kernel_base=1", "verbose=1"])).unwrap_err().contains("verbose"));
+        for bad in ["", "0", "06000g42", "0600004", &"00".repeat(17)] {
+            let e = parse_options(&s(&["sock=a", "kernel_base=1", &format!("tlb_refill={bad}")])).unwrap_err();
+            assert!(e.contains("not 1-16 bytes of hex"), "{bad:?}: {e}");
+        }
     }
 
     #[test]
-    fn answer_is_one_line_of_three_numbers() {
-        assert_eq!(answer(12, 3_000_000_000, 7), "12 3000000000 7\n");
+    fn the_tlb_refill_instruction_is_bytes_in_the_order_given() {
+        // MIPS `tlbwr` (0x42000006) as a little-endian guest stores it.
+        let o = parse_options(&s(&["sock=a", "kernel_base=0x80000000", "tlb_refill=06000042"])).unwrap();
+        assert_eq!(o.tlb_refill, Some(vec![0x06, 0x00, 0x00, 0x42]));
+        assert_eq!(parse_bytes("42000006"), Some(vec![0x42, 0, 0, 0x06]));
+    }
+
+    #[test]
+    fn answer_is_one_line_of_three_numbers_and_refills_only_where_counted() {
+        assert_eq!(answer(12, 3_000_000_000, 7, None), "12 3000000000 7\n");
+        assert_eq!(answer(12, 3_000_000_000, 7, Some(0)), "12 3000000000 7 0\n");
     }
 
     #[test]
