@@ -116,7 +116,11 @@ pub fn build(name: &str, opts: &BuildOptions) -> Result<BuiltImage, ImageError> 
     }
     // One builder per recipe at a time, across threads and processes; whoever waited
     // finds the other's result.
-    let _lock = BuildLock::acquire(&opts.cache.join("images"), &recipe.name)?;
+    let images = opts.cache.join("images");
+    let _lock = BuildLock::acquire(&images, &recipe.name)?;
+    for p in super::cache::prune_scratch(&images, &recipe.name) {
+        tracing::info!("removed {}: scratch of an image build that did not finish", p.display());
+    }
     if !opts.force {
         if let Some(img) = BuiltImage::open(&dir) {
             return Ok(img);
@@ -129,7 +133,8 @@ pub fn build(name: &str, opts: &BuildOptions) -> Result<BuiltImage, ImageError> 
     wanted.extend(recipe.packages.iter().cloned());
     let debs = apt.fetch(&wanted)?;
 
-    let tmp = opts.cache.join("images").join(format!(".tmp-{}-{key}-{}", recipe.name, std::process::id()));
+    let scratch = super::cache::Scratch::new(&images, &recipe.name, &key);
+    let tmp = scratch.path().to_path_buf();
     let _ = std::fs::remove_dir_all(&tmp);
     let root = tmp.join("root");
     std::fs::create_dir_all(&root).map_err(io(&root))?;
@@ -177,7 +182,7 @@ pub fn build(name: &str, opts: &BuildOptions) -> Result<BuiltImage, ImageError> 
         .map_err(io(&mpath))?;
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::rename(&out, &dir).map_err(io(&dir))?;
-    let _ = std::fs::remove_dir_all(&tmp);
+    drop(scratch);
     BuiltImage::open(&dir)
         .map(|mut b| {
             b.cache_hit = false;

@@ -30,3 +30,79 @@ pub fn list_cached(cache: &Path) -> Vec<(PathBuf, Manifest)> {
     out.sort_by(|a, b| b.1.built_at.cmp(&a.1.built_at));
     out
 }
+
+/// A build's scratch directory, `images/.tmp-NAME-KEY-PID`: removed however the build
+/// ends (done, an error, a panic). A builder killed outright leaves it behind, an unpacked
+/// root of hundreds of MB; the next build of the recipe removes it ([`prune_scratch`]).
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    pub fn new(images: &Path, name: &str, key: &str) -> Scratch {
+        Scratch(images.join(format!(".tmp-{name}-{key}-{}", std::process::id())))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Remove scratch directories of recipe `name` whose builder is gone. Called with the
+/// recipe's build lock held, so no live builder of it is left out by mistake; another
+/// recipe's (`NAME-be`) does not parse as this one's and stays.
+pub fn prune_scratch(images: &Path, name: &str) -> Vec<PathBuf> {
+    let prefix = format!(".tmp-{name}-");
+    let dead = |rest: &str| {
+        let Some((key, pid)) = rest.split_once('-') else { return false };
+        let key_ok = key.len() == 16 && key.bytes().all(|b| b.is_ascii_hexdigit());
+        key_ok && pid.parse::<u32>().is_ok_and(|p| !Path::new(&format!("/proc/{p}")).exists())
+    };
+    let Ok(rd) = std::fs::read_dir(images) else { return Vec::new() };
+    let stale: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_str().and_then(|n| n.strip_prefix(&prefix)).is_some_and(dead))
+        .map(|e| e.path())
+        .collect();
+    stale.into_iter().filter(|p| std::fs::remove_dir_all(p).is_ok()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scratch_of_dead_builders_of_this_recipe_is_pruned_and_nothing_else() {
+        let d = tempfile::tempdir().unwrap();
+        let key = "e752a72126c76e97";
+        let mk = |n: &str| {
+            std::fs::create_dir_all(d.path().join(n).join("root/bin")).unwrap();
+            d.path().join(n)
+        };
+        let dead = mk(&format!(".tmp-mipsel-malta-{key}-4000000000"));
+        let alive = mk(&format!(".tmp-mipsel-malta-{key}-{}", std::process::id()));
+        let other_recipe = mk(&format!(".tmp-mipsel-malta-be-{key}-4000000000"));
+        let image = mk(&format!("mipsel-malta-{key}"));
+        assert_eq!(prune_scratch(d.path(), "mipsel-malta"), vec![dead.clone()]);
+        assert!(!dead.exists() && alive.exists() && other_recipe.exists() && image.exists());
+        assert!(prune_scratch(&d.path().join("missing"), "x").is_empty(), "no cache yet");
+    }
+
+    #[test]
+    fn scratch_goes_when_the_build_ends_however_it_ends() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Scratch::new(d.path(), "x", "0123456789abcdef");
+        std::fs::create_dir_all(s.path().join("root")).unwrap();
+        let p = s.path().to_path_buf();
+        assert!(p.file_name().unwrap().to_str().unwrap().ends_with(&format!("-{}", std::process::id())));
+        let r = std::panic::catch_unwind(move || {
+            let _s = s;
+            panic!("a failed unpack");
+        });
+        assert!(r.is_err() && !p.exists());
+    }
+}
