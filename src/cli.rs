@@ -73,7 +73,8 @@ pub enum Command {
         #[arg(required = true, value_name = "FILE|DIR")]
         paths: Vec<PathBuf>,
     },
-    /// Remove what crashed runs left behind (namespaces, processes, temp dirs), per their ledgers.
+    /// Remove what crashed runs left behind (namespaces, processes, temp dirs), per their ledgers,
+    /// and the scratch of image builds whose builder is gone.
     Clean {
         /// Where ledgers live (default $ROUTERLAB_STATE or /run/routerlab).
         #[arg(long, value_name = "DIR")]

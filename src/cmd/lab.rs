@@ -63,7 +63,12 @@ pub fn clean(state: Option<PathBuf>) -> CmdResult {
     for d in &r.dirs {
         outln!("dir {}", d.display());
     }
-    if r.runs.is_empty() {
+    // An image build killed outright leaves its unpacked packages in the cache.
+    let scratch = harness::image::prune_scratch(&harness::image::cache_root().join("images"), None);
+    for d in &scratch {
+        outln!("dir {} (an image build's scratch; its builder is gone)", d.display());
+    }
+    if r.runs.is_empty() && scratch.is_empty() {
         outln!("nothing to clean in {}", dir.display());
     }
     for e in &r.errors {

@@ -118,7 +118,7 @@ pub fn build(name: &str, opts: &BuildOptions) -> Result<BuiltImage, ImageError> 
     // finds the other's result.
     let images = opts.cache.join("images");
     let _lock = BuildLock::acquire(&images, &recipe.name)?;
-    for p in super::cache::prune_scratch(&images, &recipe.name) {
+    for p in super::cache::prune_scratch(&images, Some(&recipe.name)) {
         tracing::info!("removed {}: scratch of an image build that did not finish", p.display());
     }
     if !opts.force {

@@ -52,23 +52,26 @@ impl Drop for Scratch {
     }
 }
 
-/// Remove scratch directories of recipe `name` whose builder is gone. Called with the
-/// recipe's build lock held, so no live builder of it is left out by mistake; another
-/// recipe's (`NAME-be`) does not parse as this one's and stays.
-pub fn prune_scratch(images: &Path, name: &str) -> Vec<PathBuf> {
-    let prefix = format!(".tmp-{name}-");
-    let dead = |rest: &str| {
-        let Some((key, pid)) = rest.split_once('-') else { return false };
-        let key_ok = key.len() == 16 && key.bytes().all(|b| b.is_ascii_hexdigit());
-        key_ok && pid.parse::<u32>().is_ok_and(|p| !Path::new(&format!("/proc/{p}")).exists())
+/// The recipe and builder pid of a scratch directory's name, `.tmp-NAME-KEY-PID`.
+fn scratch_owner(file: &str) -> Option<(&str, u32)> {
+    let (rest, pid) = file.strip_prefix(".tmp-")?.rsplit_once('-')?;
+    let (name, key) = rest.rsplit_once('-')?;
+    let key_ok = key.len() == 16 && key.bytes().all(|b| b.is_ascii_hexdigit());
+    key_ok.then_some((name, pid.parse().ok()?))
+}
+
+/// Remove scratch directories whose builder is gone: of recipe `only` (a build does this
+/// holding the recipe's lock), or of every recipe (`routerlab clean`). A live builder's pid
+/// exists, so its scratch stays either way.
+pub fn prune_scratch(images: &Path, only: Option<&str>) -> Vec<PathBuf> {
+    let stale = |file: &str| {
+        scratch_owner(file)
+            .is_some_and(|(name, pid)| only.is_none_or(|o| o == name) && !Path::new(&format!("/proc/{pid}")).exists())
     };
     let Ok(rd) = std::fs::read_dir(images) else { return Vec::new() };
-    let stale: Vec<PathBuf> = rd
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_str().and_then(|n| n.strip_prefix(&prefix)).is_some_and(dead))
-        .map(|e| e.path())
-        .collect();
-    stale.into_iter().filter(|p| std::fs::remove_dir_all(p).is_ok()).collect()
+    let dirs: Vec<PathBuf> =
+        rd.filter_map(|e| e.ok()).filter(|e| e.file_name().to_str().is_some_and(stale)).map(|e| e.path()).collect();
+    dirs.into_iter().filter(|p| std::fs::remove_dir_all(p).is_ok()).collect()
 }
 
 #[cfg(test)]
@@ -76,7 +79,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn scratch_of_dead_builders_of_this_recipe_is_pruned_and_nothing_else() {
+    fn scratch_of_dead_builders_is_pruned_by_recipe_or_all_and_nothing_else() {
         let d = tempfile::tempdir().unwrap();
         let key = "e752a72126c76e97";
         let mk = |n: &str| {
@@ -87,9 +90,15 @@ mod tests {
         let alive = mk(&format!(".tmp-mipsel-malta-{key}-{}", std::process::id()));
         let other_recipe = mk(&format!(".tmp-mipsel-malta-be-{key}-4000000000"));
         let image = mk(&format!("mipsel-malta-{key}"));
-        assert_eq!(prune_scratch(d.path(), "mipsel-malta"), vec![dead.clone()]);
+        assert_eq!(prune_scratch(d.path(), Some("mipsel-malta")), vec![dead.clone()]);
         assert!(!dead.exists() && alive.exists() && other_recipe.exists() && image.exists());
-        assert!(prune_scratch(&d.path().join("missing"), "x").is_empty(), "no cache yet");
+        // `routerlab clean`: every recipe's dead builders, still not a live one's.
+        assert_eq!(prune_scratch(d.path(), None), vec![other_recipe.clone()]);
+        assert!(alive.exists() && image.exists());
+        assert!(prune_scratch(&d.path().join("missing"), None).is_empty(), "no cache yet");
+        assert_eq!(scratch_owner(".tmp-mipsel-malta-be-0123456789abcdef-42"), Some(("mipsel-malta-be", 42)));
+        assert_eq!(scratch_owner(".tmp-x-0123-42"), None, "not a key");
+        assert_eq!(scratch_owner("mipsel-malta-0123456789abcdef"), None, "an image, not scratch");
     }
 
     #[test]

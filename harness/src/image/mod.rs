@@ -13,7 +13,7 @@ mod tree;
 
 pub(crate) use apt::{run as run_command, AptState};
 pub use build::{build, recipe_key, sha256_hex, Artifact, BuildOptions, BuiltImage, Manifest, PackageInfo};
-pub use cache::{cache_root, list_cached};
+pub use cache::{cache_root, list_cached, prune_scratch};
 pub use cpio::CpioWriter;
 pub use error::ImageError;
 pub use fetch::{fetch, load_pins, Artifact as PinnedArtifact};
