@@ -298,8 +298,24 @@ fn tlb_refills_get_a_row_only_where_cells_count_them() {
         let s = c.insns.as_mut().and_then(|i| i.steady.as_mut()).unwrap();
         s.tlb_refills_per_request = Some(if plant { 4200.0 } else { 620.0 } + i as f64);
     }
-    let c = compare(&[("ab".into(), counted)]);
+    let c = compare(&[("ab".into(), counted.clone())]);
     assert_eq!(row(&c, Metric::TlbRefills).changes[1], Change::Worse { certain: true });
+    // So many more refills is a working set that outgrew the TLB: the text says so.
+    let note = "x the TLB refills of haproxy-image's";
+    let text = harness::compare::comparison_text(&c, &[]);
+    assert!(
+        text.contains(&format!(
+            "note: haproxy-plant's requests took 6.8{note} (4203 against 622 per request): its working set outgrew"
+        )),
+        "{text}"
+    );
+    let mut near = counted;
+    for c in near.cells.iter_mut() {
+        let s = c.insns.as_mut().and_then(|i| i.steady.as_mut()).unwrap();
+        s.tlb_refills_per_request = s.tlb_refills_per_request.map(|t| if t > 4000.0 { t - 3400.0 } else { t });
+    }
+    let text = harness::compare::comparison_text(&compare(&[("ab".into(), near)]), &[]);
+    assert!(!text.contains(note), "a third more refills is not the cliff: {text}");
     assert_eq!(gate(&c, "tlb-refills/req > 2x").len(), 1);
     assert!(gate(&c, "tlb-refills/req > 8x").is_empty());
 }

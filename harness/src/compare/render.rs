@@ -71,6 +71,7 @@ pub fn verdict_lines(cmp: &Comparison, g: &Group) -> Vec<String> {
             }
         }
         out.extend(speed_note(cmp, g, i));
+        out.extend(tlb_note(cmp, g, i));
         for r in g.rows.iter().filter(|r| SENTENCES.contains(&r.metric)) {
             let line = match (r.estimates[i], r.stats[i]) {
                 (Some(e), _) => e.sentence(),
@@ -103,6 +104,32 @@ fn speed_note(cmp: &Comparison, g: &Group, i: usize) -> Option<String> {
          unevenly loaded host (per-second work, and on mipsel TLB refills), so read a small insns/req change \
          with care (docs/reports.md)",
         cmp.sides[i].label, cmp.sides[0].label
+    ))
+}
+
+/// TLB refill ratios past this (either way) get a note.
+const TLB_APART: f64 = 1.5;
+
+/// A note when candidate `i` refilled the TLB far more (or less) often per request than the
+/// baseline: where the kernel refills it in software (MIPS), that is a working set crossing
+/// the TLB's reach, which moves kernel instructions out of proportion to the change.
+fn tlb_note(cmp: &Comparison, g: &Group, i: usize) -> Option<String> {
+    let row = g.rows.iter().find(|r| r.metric == Metric::TlbRefills)?;
+    let e = row.estimates.get(i).copied().flatten()?;
+    let (a, b) = (row.stats.first().copied().flatten()?, row.stats.get(i).copied().flatten()?);
+    if !e.significant() || (1.0 / TLB_APART..=TLB_APART).contains(&e.ratio) {
+        return None;
+    }
+    Some(format!(
+        "note: {}'s requests took {:.1}x the TLB refills of {}'s ({:.0} against {:.0} per request): its working \
+         set {} the router's TLB, which moves kernel instructions out of proportion to the change \
+         (docs/reports.md)",
+        cmp.sides[i].label,
+        e.ratio,
+        cmp.sides[0].label,
+        b.median,
+        a.median,
+        if e.ratio > 1.0 { "outgrew" } else { "fits better in" }
     ))
 }
 
