@@ -141,15 +141,7 @@ pub fn build(name: &str, opts: &BuildOptions) -> Result<BuiltImage, ImageError> 
     let packages = unpack(&debs, &root)?;
     let (tree, libraries, kver, nmod) = assemble(&recipe, &root, &key)?;
 
-    let kernel_src =
-        ["vmlinuz", "vmlinux"].iter().map(|k| root.join(format!("boot/{k}-{kver}"))).find(|p| p.is_file()).ok_or_else(
-            || ImageError::Missing {
-                what: "kernel",
-                name: kver.clone(),
-                arch: recipe.debian_arch.clone(),
-                path: root.join("boot"),
-            },
-        )?;
+    let kernel_src = find_kernel(&root, &kver, &recipe.debian_arch)?;
     let out = tmp.join("out");
     std::fs::create_dir_all(&out).map_err(io(&out))?;
     let kernel = out.join("kernel");
@@ -192,6 +184,17 @@ pub fn build(name: &str, opts: &BuildOptions) -> Result<BuiltImage, ImageError> 
             path: dir.clone(),
             source: std::io::Error::other("image vanished after build"),
         })
+}
+
+/// The unpacked kernel package's image, `boot/vmlinuz-KVER` (or `vmlinux-` on MIPS).
+fn find_kernel(root: &Path, kver: &str, arch: &str) -> Result<PathBuf, ImageError> {
+    let missing =
+        || ImageError::Missing { what: "kernel", name: kver.into(), arch: arch.into(), path: root.join("boot") };
+    ["vmlinuz", "vmlinux"]
+        .iter()
+        .map(|k| root.join(format!("boot/{k}-{kver}")))
+        .find(|p| p.is_file())
+        .ok_or_else(missing)
 }
 
 /// Unpack every package into `root`, noting what each was.
