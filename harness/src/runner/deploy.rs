@@ -80,11 +80,36 @@ pub(crate) async fn exited(vm: &mut Vm, p: &ProxyScript) -> Option<Assertion> {
         return None;
     }
     let log = proxy_log(vm).await;
+    let dmesg = vm.exec("dmesg | grep -A2 'fatal signal' | tail -15").await.map(|o| o.stdout).unwrap_or_default();
+    let signal = fatal_signal(&dmesg, process).map(|s| format!("; the kernel: {s}")).unwrap_or_default();
     Some(Assertion {
         name: "proxy-running".into(),
         passed: false,
-        evidence: format!("{process} was not running after the load; its log: {}", first_error(&log)),
+        evidence: format!("{process} was not running after the load{signal}; its log: {}", first_error(&log)),
     })
+}
+
+/// The guest kernel's word on how `process` died (`print-fatal-signals`, set by the image's
+/// init): `potentially unexpected fatal signal 6.`, named by the register dump's next line
+/// (`CPU: 0 PID: 228 Comm: haproxy ...`) or by a `haproxy/228:` prefix, with what it means.
+fn fatal_signal(dmesg: &str, process: &str) -> Option<String> {
+    let lines: Vec<&str> = dmesg.lines().collect();
+    let whose = |i: usize| {
+        let named = |l: &&str| l.contains(&format!("Comm: {process} ")) || l.contains(&format!("{process}/"));
+        named(&lines[i]) || lines.get(i + 1).is_some_and(named)
+    };
+    let i = (0..lines.len()).rev().find(|&i| lines[i].contains("fatal signal") && whose(i))?;
+    let n: u32 = lines[i].rsplit("fatal signal ").next()?.trim().trim_end_matches('.').parse().ok()?;
+    let why = match n {
+        6 => {
+            " (SIGABRT: HAProxy's watchdog aborts a task that ran for 2 s of CPU time, and an emulated \
+               router is charged for the time a busy host did not run it)"
+        }
+        11 => " (SIGSEGV: a crash)",
+        4 => " (SIGILL: an instruction this CPU does not have)",
+        _ => "",
+    };
+    Some(format!("died of signal {n}{why}"))
 }
 
 /// The last lines the proxy wrote to its log on the router (empty if it cannot be read).
@@ -146,6 +171,20 @@ async fn wait_listener(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_kernel_says_which_signal_killed_the_proxy() {
+        // As Debian's 6.1 mipsel kernel writes it: the process is named on the next line.
+        let dmesg = "[   12.3] nginx/80: potentially unexpected fatal signal 11.\n\
+                     [   16.318730] potentially unexpected fatal signal 6.\n\
+                     [   16.318997] CPU: 0 PID: 228 Comm: haproxy Not tainted 6.1.0-50-4kc-malta #1\n";
+        let s = super::fatal_signal(dmesg, "haproxy").unwrap();
+        assert!(s.starts_with("died of signal 6 (SIGABRT: HAProxy's watchdog"), "{s}");
+        assert_eq!(super::fatal_signal(dmesg, "nginx").as_deref(), Some("died of signal 11 (SIGSEGV: a crash)"));
+        assert_eq!(super::fatal_signal(dmesg, "haprox"), None, "a name's prefix is not the name");
+        assert_eq!(super::fatal_signal(dmesg, "hitch"), None, "nothing said of it");
+        assert_eq!(super::fatal_signal("haproxy/1: potentially unexpected fatal signal x.", "haproxy"), None);
+    }
+
     #[test]
     fn proxy_errors_are_found() {
         let t = "[NOTICE] something\n[ALERT]    (1) : config : parsing [/etc/x.cfg:12] : unknown keyword 'bogus'\nmore";
