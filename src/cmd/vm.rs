@@ -136,7 +136,7 @@ fn command_cost(before: AtRest, after: AtRest) -> Result<CommandCost, String> {
         seconds: b.t - a.t,
         busy_pct: a.busy_pct(&b),
         at_rest: rest_a.is_some() && rest_b.is_some(),
-        tlb_refills: b.tlb_refills.zip(a.tlb_refills).map(|(b, a)| b.saturating_sub(a)),
+        tlb_refills: b.tlb_refills_since(&a),
     })
 }
 

@@ -177,12 +177,12 @@ pub fn compare(inputs: &[(String, Report)]) -> Comparison {
             let paired = sides.iter().all(|s| s.input == sides[0].input);
             // TLB refills are counted on targets that refill in software (MIPS) only: no row
             // where no cell has them, rather than a row of dashes on aarch64.
-            let shown = |m: &Metric| match m {
-                Metric::ClientIp => false,
-                Metric::TlbRefills => cells.iter().flatten().any(|c| m.value(c).is_some()),
-                _ => true,
-            };
-            let rows = Metric::ALL.into_iter().filter(shown).map(|m| row(m, &cells, paired)).collect();
+            let rows = Metric::ALL
+                .into_iter()
+                .filter(|m| *m != Metric::ClientIp)
+                .map(|m| row(m, &cells, paired))
+                .filter(|r| r.metric != Metric::TlbRefills || r.stats.iter().any(Option::is_some))
+                .collect();
             let verdicts = cells.iter().map(|cs| cs.iter().map(|c| c.client_ip.verdict).collect()).collect();
             let outcomes = cells.iter().map(|cs| cs.iter().map(|c| c.outcome).collect()).collect();
             let counted = cells.iter().map(|cs| counted(cs)).collect();

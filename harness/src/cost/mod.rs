@@ -29,18 +29,13 @@ impl Rate {
             seconds,
             user_per_s: (b.user - a.user) as f64 / seconds,
             kernel_per_s: (b.kernel - a.kernel) as f64 / seconds,
-            tlb_refills_per_s: tlb_refills(a, b).map(|n| n as f64 / seconds),
+            tlb_refills_per_s: b.tlb_refills_since(a).map(|n| n as f64 / seconds),
         })
     }
 
     pub fn total_per_s(&self) -> f64 {
         self.user_per_s + self.kernel_per_s
     }
-}
-
-/// TLB refills from `a` to `b`, if both readings count them.
-fn tlb_refills(a: &InsnReading, b: &InsnReading) -> Option<u64> {
-    b.tlb_refills?.checked_sub(a.tlb_refills?)
 }
 
 /// What the metrics agent costs the router per sample, and per second at its interval.
@@ -169,7 +164,7 @@ impl PhaseCost {
         let net_user = user as f64 - bu;
         let net_kernel = kernel as f64 - bk;
         let bg = background.is_some();
-        let tlb = tlb_refills(a, b);
+        let tlb = b.tlb_refills_since(a);
         let tlb_bg = background.and_then(|r| r.tlb_refills_per_s).map(|r| r * seconds);
         let tlb_net = tlb.zip(tlb_bg).and_then(|(n, bg)| per(n as f64 - bg, requests));
         PhaseCost {

@@ -85,6 +85,11 @@ impl InsnReading {
         self.user + self.kernel
     }
 
+    /// TLB refills since `earlier`, if both readings count them.
+    pub fn tlb_refills_since(&self, earlier: &InsnReading) -> Option<u64> {
+        self.tlb_refills?.checked_sub(earlier.tlb_refills?)
+    }
+
     /// The guest's CPU busy share from `self` to `later`, percent, if both carry idle time.
     pub fn busy_pct(&self, later: &InsnReading) -> Option<f64> {
         busy_pct_over(&[], self, later)
