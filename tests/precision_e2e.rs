@@ -163,14 +163,16 @@ fn candidate(doc: &serde_json::Value, metric: &str) -> serde_json::Value {
     m["sides"][1].clone()
 }
 
-/// Both targets. On aarch64-virt, 4+4 cells of the 4-rule plant, which costs about 3% more
-/// per request (the issue asks for 2-5%): runs called it +3.3% [+2.6%, +4.0%], +3.1%
-/// [+2.4%, +3.7%], +3.1% [+2.7%, +3.4%] and, 3+3 cells from per-cell net figures, +3.3%
-/// [+3.0%, +3.5%]; so the gate here is 1%, not 2%. On mipsel-malta no plant lands in 2-5%
-/// (docs/reports.md): one `set-header` rule costs +1-2% (3+3 cells: +1.2% [+0.5%, +1.9%],
-/// +1.5% [+0.6%, +2.4%], too near a gate to trip every time); two rules +8-11%, four
-/// +8-37%, one rule with a 64-byte value +18%. So there 3+3 cells of the 12-rule plant
-/// (+17% to +65%) behind a 2% gate.
+/// Both targets. On aarch64-virt, 4+4 cells of the 2-rule plant, which costs about 4% more
+/// user-space instructions per request (the issue asks for 2-5%), behind a 2% gate on
+/// `insns/req-user`. Not the total: its kernel share follows the host's speed (the guest's
+/// timer work while busy, about 1 M instructions per second a request takes), so on a busy
+/// CI host the 4-rule plant's +3.8% total read [+1.0%, +6.6%] against a 1% gate, where its
+/// user-space +7.6% read [+7.1%, +8.1%] (docs/reports.md). On mipsel-malta no plant lands in
+/// 2-5% (docs/reports.md): one `set-header` rule costs +1-2% (3+3 cells: +1.2% [+0.5%, +1.9%],
+/// +1.5% [+0.6%, +2.4%], too near a gate to trip every time); two rules +8-11%, four +8-37%,
+/// one rule with a 64-byte value +18%. So there 3+3 cells of the 12-rule plant (+17% to +65%
+/// in total) behind a 2% gate on the total, most of it the kernel's TLB refills.
 #[test]
 fn the_instruction_gate_catches_a_planted_regression() {
     if !harness::testkit::can_run(
@@ -180,8 +182,11 @@ fn the_instruction_gate_catches_a_planted_regression() {
         return;
     }
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let plans = [("aarch64-virt", "4", "haproxy-plant", "1.01x"), ("mipsel-malta", "3", "haproxy-plant12", "1.02x")];
-    for (target, repeat, plant, gate) in plans {
+    let plans = [
+        ("aarch64-virt", "4", "haproxy-plant2", "insns/req-user"),
+        ("mipsel-malta", "3", "haproxy-plant12", "insns/req"),
+    ];
+    for (target, repeat, plant, gated) in plans {
         let d = tempfile::tempdir().unwrap();
         let run = d.path().join("ab");
         let builds = format!("scenarios/builds/haproxy-image.toml,scenarios/builds/{plant}.toml");
@@ -193,7 +198,7 @@ fn the_instruction_gate_catches_a_planted_regression() {
                 "compare",
                 run.to_str().unwrap(),
                 "--fail-if",
-                &format!("insns/req > {gate}"),
+                &format!("{gated} > 1.02x"),
                 "--json",
                 j.to_str().unwrap(),
             ],
@@ -202,8 +207,10 @@ fn the_instruction_gate_catches_a_planted_regression() {
         let t = text(&o);
         assert_eq!(o.status.code(), Some(102), "{target}: the plant trips the gate: {t}\n{log}");
         let doc = json(&j);
-        let insns = candidate(&doc, "insns/req");
+        let insns = candidate(&doc, gated);
         assert_eq!(insns["change"], "worse", "{target}: {insns}");
+        let total = candidate(&doc, "insns/req");
+        eprintln!("{target}: insns/req {} {}", total["change"], total["estimate"]["ci95"]);
         // On mipsel the plant's rules outgrow the 16-entry TLB: refills per request rise
         // (the 4-rule plant: 618 to 4247). aarch64 refills in hardware: no such row.
         let metrics = doc["groups"][0]["metrics"].as_array().unwrap();
@@ -264,6 +271,13 @@ fn run_with_burner_for_half(out: &Path, builds: &str) -> (Output, usize) {
 /// burners) read -2.4% [-3.2%, -1.6%], +0.2% [-0.8%, +1.2%], +0.5% [-0.7%, +1.8%] and +3.8%
 /// [+0.4%, +7.4%]: a host's load moves the guest's kernel instructions per request from run
 /// to run, and a test that compares across runs asserts the host, not routerlab.
+///
+/// Within a run the kernel's share still follows each cell's speed (about 1 M instructions
+/// per second a request takes: the guest's timer work while busy), and on a busy CI host
+/// the total read 0.977x [0.922, 1.035] while user space read 1.001x [0.993, 1.009]. So the
+/// point estimate is held to 1% in user space, where the gate belongs (as rustc-perf gates
+/// on instructions:u), and the total only to what a gate needs: not tripped, and an
+/// interval that reaches "no change beyond 2%".
 #[test]
 fn a_a_with_a_host_cpu_burner_keeps_instructions_per_request_and_the_gate_quiet() {
     if !harness::testkit::can_run(
@@ -284,18 +298,24 @@ fn a_a_with_a_host_cpu_burner_keeps_instructions_per_request_and_the_gate_quiet(
     assert!(burners > 0, "the burners started after two pairs: {}", text(&o));
     let j = d.path().join("c.json");
     let (r, j) = (run.to_str().unwrap(), j.to_str().unwrap());
-    let o = routerlab(&["compare", r, "--fail-if", "insns/req > 1.02x", "--json", j], &[]);
+    let gates = ["--fail-if", "insns/req-user > 1.01x", "--fail-if", "insns/req > 1.02x"];
+    let o = routerlab(&[&["compare", r, "--json", j][..], &gates[..]].concat(), &[]);
     let t = text(&o);
-    assert_eq!(o.status.code(), Some(0), "A/A must not trip: {t}");
-    let insns = candidate(&json(Path::new(j)), "insns/req");
-    let e = &insns["estimate"];
-    assert_eq!(e["method"], "paired", "{t}");
-    let (lo, hi, ratio) =
-        (e["ci95"][0].as_f64().unwrap(), e["ci95"][1].as_f64().unwrap(), e["ratio"].as_f64().unwrap());
-    // The interval reaches "no change beyond the gate's 2%" and the point estimate is
-    // within it. (Not "the interval holds 1": that fails one A/A in twenty by design.)
-    assert!(lo <= 1.02 && 0.98 <= hi, "one build against itself: [{lo:.4}, {hi:.4}]: {t}");
-    assert!((ratio - 1.0).abs() < 0.02, "one build against itself: {ratio:.4}: {t}");
+    assert_eq!(o.status.code(), Some(0), "A/A must trip neither gate: {t}");
+    let doc = json(Path::new(j));
+    let interval = |metric: &str| {
+        let e = candidate(&doc, metric)["estimate"].clone();
+        assert_eq!(e["method"], "paired", "{metric}: {t}");
+        let f = |v: &serde_json::Value| v.as_f64().unwrap();
+        (f(&e["ci95"][0]), f(&e["ci95"][1]), f(&e["ratio"]))
+    };
+    // The interval reaches "no change beyond the gate" and the point estimate is within 1%
+    // in user space. (Not "the interval holds 1": that fails one A/A in twenty by design.)
+    let (lo, hi, ratio) = interval("insns/req-user");
+    assert!(lo <= 1.01 && 0.99 <= hi, "user space, one build against itself: [{lo:.4}, {hi:.4}]: {t}");
+    assert!((ratio - 1.0).abs() < 0.01, "user space, one build against itself: {ratio:.4}: {t}");
+    let (tlo, thi, total) = interval("insns/req");
+    assert!(tlo <= 1.02 && 0.98 <= thi, "one build against itself: [{tlo:.4}, {thi:.4}]: {t}");
     // req/s moved visibly with the burners: repetitions 3 and 4 against 1 and 2.
     let cells = json(&run.join("report.json"))["cells"].as_array().unwrap().clone();
     let rps = |burned: bool| -> Vec<f64> {
@@ -303,8 +323,9 @@ fn a_a_with_a_host_cpu_burner_keeps_instructions_per_request_and_the_gate_quiet(
         half.map(|c| c["load"]["requests_per_s"].as_f64().unwrap()).collect()
     };
     let (quiet, burned) = (rps(false), rps(true));
-    let max_burned = burned.iter().cloned().fold(0.0, f64::max);
-    let min_quiet = quiet.iter().cloned().fold(f64::MAX, f64::min);
-    assert!(max_burned < 0.95 * min_quiet, "req/s should fall with the burners: {quiet:?} then {burned:?}");
-    eprintln!("A/A: insns/req {ratio:.4} [{lo:.4}, {hi:.4}]; req/s {quiet:?} quiet, {burned:?} burned");
+    // On average: one burned cell can outrun a quiet one on a host that is busy anyway.
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    assert!(mean(&burned) < 0.95 * mean(&quiet), "req/s should fall with the burners: {quiet:?} then {burned:?}");
+    eprintln!("A/A: insns/req-user {ratio:.4} [{lo:.4}, {hi:.4}], insns/req {total:.4} [{tlo:.4}, {thi:.4}]");
+    eprintln!("A/A: req/s {quiet:?} quiet, {burned:?} burned");
 }
