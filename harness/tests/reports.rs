@@ -282,6 +282,28 @@ fn sides_at_very_different_req_s_get_a_note_under_instruction_counts() {
 }
 
 #[test]
+fn a_kernel_part_that_hides_what_user_space_shows_gets_a_note() {
+    let note = "kernel instructions per request could detect only";
+    let run = ab_insns();
+    let text = harness::compare::comparison_text(&compare(&[("ab".into(), run.clone())]), &[]);
+    assert!(!text.contains(note), "total and user space agree: {text}");
+    // The plant's kernel part scattered by a busy host: ±4% cell to cell.
+    let mut scattered = run;
+    let plant = scattered.cells.iter_mut().filter(|c| c.build.as_ref().is_some_and(|b| b.name == "haproxy-plant"));
+    for (c, k) in plant.zip([8_000.0, -8_000.0, 1_000.0]) {
+        let s = c.insns.as_mut().and_then(|i| i.steady.as_mut()).unwrap();
+        s.per_request_kernel = s.per_request_kernel.map(|v| v + k);
+        s.per_request = s.per_request.map(|v| v + k);
+    }
+    let c = compare(&[("ab".into(), scattered)]);
+    assert_eq!(row(&c, Metric::Insns).changes[1], Change::WithinNoise);
+    assert_eq!(row(&c, Metric::InsnsUser).changes[1], Change::Worse { certain: true });
+    let text = harness::compare::comparison_text(&c, &[]);
+    assert!(text.contains(&format!("note: haproxy-plant's {note} ±")), "{text}");
+    assert!(text.contains("so on a busy host gate on insns/req-user"), "{text}");
+}
+
+#[test]
 fn tlb_refills_get_a_row_only_where_cells_count_them() {
     let gate = |c: &harness::compare::Comparison, g: &str| evaluate(c, &[g.parse().unwrap()]);
     // aarch64 walks its page tables in hardware: no refill counts, no row of dashes, and a

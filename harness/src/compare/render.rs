@@ -72,6 +72,7 @@ pub fn verdict_lines(cmp: &Comparison, g: &Group) -> Vec<String> {
         }
         out.extend(speed_note(cmp, g, i));
         out.extend(tlb_note(cmp, g, i));
+        out.extend(kernel_note(cmp, g, i));
         for r in g.rows.iter().filter(|r| SENTENCES.contains(&r.metric)) {
             let line = match (r.estimates[i], r.stats[i]) {
                 (Some(e), _) => e.sentence(),
@@ -82,6 +83,27 @@ pub fn verdict_lines(cmp: &Comparison, g: &Group) -> Vec<String> {
         }
     }
     out
+}
+
+/// The kernel's detectable change past this many times user space's gets a note.
+const KERNEL_LOOSER: f64 = 3.0;
+
+/// A note when the total and user space disagree on whether candidate `i` changed, and the
+/// kernel's part scattered far more than user space's: the guest's timer work runs while it
+/// is busy, so per request it follows how long requests took on the host.
+fn kernel_note(cmp: &Comparison, g: &Group, i: usize) -> Option<String> {
+    let est = |m: Metric| g.rows.iter().find(|r| r.metric == m)?.estimates.get(i).copied().flatten();
+    let (total, user, kernel) = (est(Metric::Insns)?, est(Metric::InsnsUser)?, est(Metric::InsnsKernel)?);
+    let looser = kernel.detectable_pct >= KERNEL_LOOSER * user.detectable_pct;
+    if total.significant() == user.significant() || !looser || kernel.method.is_fit() {
+        return None;
+    }
+    Some(format!(
+        "note: {}'s kernel instructions per request could detect only ±{:.1}% where user space could detect \
+         ±{:.1}%: the guest's timer work follows how long each request took on the host, so on a busy host \
+         gate on insns/req-user (docs/reports.md)",
+        cmp.sides[i].label, kernel.detectable_pct, user.detectable_pct
+    ))
 }
 
 /// Sides whose req/s differ this much (either way) get a note under instruction counts.
