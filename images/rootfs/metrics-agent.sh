@@ -33,7 +33,9 @@
 # - PIDs are found only when the host names the processes, a watched PID vanishes, or a
 #   watched name has no PID yet and a process has started since (/proc/loadavg's last PID).
 #   That scan lists /proc with one `sh` and reads each /proc/N/comm. A worker forked later
-#   while every watched PID lives on is not seen until one of these;
+#   while every watched PID lives on is not seen until one of these. A process that starts
+#   during a scan, after the listing, is looked for again at the next sample: the scan
+#   counts as seen only the PIDs up to its own `sh`;
 # - PORT should not be a tty: a virtio console cost about 260 k guest instructions per
 #   sample in the tty layer, a virtio serial port (init's default) about 14 k.
 port=${1:-/dev/hvc0}
@@ -79,8 +81,9 @@ function forget(   k) {
     lost = 0
 }
 # The stat files of the PIDs of the watched names, from each /proc/N/comm.
-function scan(   ls, all, k, i, cm, found) {
+function scan(   ls, all, k, i, cm, found, before) {
     forget(); found = " "
+    before = lastpid()
     ls = "cd /proc && echo [0-9]*"
     all = ""
     ls | getline all
@@ -96,7 +99,10 @@ function scan(   ls, all, k, i, cm, found) {
     missing = 0
     k = split(names, d, " ")
     for (i = 1; i <= k; i++) if (!index(found, " " d[i] " ")) missing = 1
+    # The one PID a scan itself adds is the listing `sh`. Any other since `before` may
+    # have started after the listing: leave it unseen, so a missing name is looked for again.
     seen = lastpid()
+    if (seen + 0 != before + 1) seen = before
 }
 $1 == "w" {
     names = " "
