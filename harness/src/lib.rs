@@ -4,6 +4,7 @@ pub mod backend;
 pub mod capture;
 pub mod compare;
 pub mod cost;
+pub mod errtext;
 pub mod forwarded;
 pub mod hist;
 pub mod image;

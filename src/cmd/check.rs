@@ -52,7 +52,7 @@ pub fn run(paths: Vec<PathBuf>) -> CmdResult {
             }
             Err(e) => {
                 bad += 1;
-                eprintln!("routerlab: error: {e}");
+                eprintln!("routerlab: error: {}", harness::errtext::Chain(&e));
             }
         }
     }

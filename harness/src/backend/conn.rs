@@ -89,18 +89,18 @@ where
 
 fn reject(shared: &Shared, listener: &Listener, peer: SocketAddr, e: &ProxyError) {
     shared.stats.reject(e.reason());
-    tracing::warn!(%peer, listener = %listener.addr, reason = e.reason(), "rejected connection: {e}");
+    tracing::warn!(%peer, listener = %listener.addr, reason = e.reason(), "rejected connection: {}", crate::errtext::Chain(e));
     if let Some(log) = &shared.reject_log {
         let rec = RejectRecord {
             time: chrono::Utc::now().fixed_offset(),
             peer_addr: Endpoint::from(peer),
             listener: listener.addr.to_string(),
             reason: e.reason().to_string(),
-            detail: e.to_string(),
+            detail: crate::errtext::chain(e),
         };
         if let Err(err) = log.write(&rec) {
             shared.stats.log_error();
-            tracing::error!("{err}");
+            tracing::error!("{}", crate::errtext::Chain(&err));
         }
     }
 }

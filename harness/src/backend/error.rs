@@ -9,7 +9,7 @@ pub enum BackendError {
     TlsMissing { addr: SocketAddr },
     #[error("listener {addr} uses PROXY protocol {mode} but no --trusted CIDR says who may send it")]
     NoTrustedForProxy { addr: SocketAddr, mode: String },
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),

@@ -59,7 +59,7 @@ pub(crate) fn handle<B>(shared: &Shared, info: &ConnInfo, req: Request<B>) -> Re
     };
     if let Err(e) = shared.log.write(&rec) {
         shared.stats.log_error();
-        tracing::error!("{e}");
+        tracing::error!("{}", crate::errtext::Chain(&e));
         // An unlogged request must not look like a success to the load generator.
         return Response::builder()
             .status(StatusCode::INTERNAL_SERVER_ERROR)

@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
-    #[error("capture on {at}: {source}")]
+    #[error("capture on {at}")]
     Lab {
         at: String,
         #[source]
@@ -10,7 +10,7 @@ pub enum CaptureError {
     },
     #[error("capture on {at}: tcpdump did not start ({why}): {stderr}")]
     NotListening { at: String, why: String, stderr: String },
-    #[error("cannot run {program}: {source}")]
+    #[error("cannot run {program}")]
     Spawn {
         program: String,
         #[source]
@@ -18,7 +18,7 @@ pub enum CaptureError {
     },
     #[error("{program} on {path} exited {status}: {stderr}")]
     Tool { program: &'static str, path: PathBuf, status: std::process::ExitStatus, stderr: String },
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: PathBuf,
         #[source]

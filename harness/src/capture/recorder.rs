@@ -81,7 +81,7 @@ impl Recorder {
                     bytes: std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
                     path: path.display().to_string(),
                 }),
-                Err(e) => tracing::warn!("capture {}: {e}", p.link),
+                Err(e) => tracing::warn!("capture {}: {}", p.link, crate::errtext::Chain(&e)),
             }
         }
         (files, dropped)

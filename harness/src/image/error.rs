@@ -3,7 +3,7 @@ use std::path::PathBuf;
 /// Image-build errors, naming the recipe, package, file or command concerned.
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
-    #[error("cannot read recipe {path}: {source}")]
+    #[error("cannot read recipe {path}")]
     RecipeRead { path: PathBuf, source: std::io::Error },
     #[error("{path}:{line}:{column}: {message}")]
     RecipeParse { path: PathBuf, line: usize, column: usize, message: String },
@@ -13,9 +13,9 @@ pub enum ImageError {
     UnknownImage { name: String, dir: PathBuf, available: String },
     #[error("`{command}` failed ({status}): {stderr}")]
     Command { command: String, status: String, stderr: String },
-    #[error("cannot run `{command}`: {source} (is it installed? ci/setup installs it)")]
+    #[error("cannot run `{command}` (is it installed? ci/setup installs it)")]
     Spawn { command: String, source: std::io::Error },
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("{path} is not a usable ELF file: {detail}")]
     Elf { path: PathBuf, detail: String },

@@ -17,7 +17,7 @@ pub enum LoadError {
     BadOption(String),
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
-    #[error("cannot write journal {path}: {source}")]
+    #[error("cannot write journal {path}")]
     Journal { path: PathBuf, source: std::io::Error },
     #[error("cannot read journal {path}: {detail}")]
     JournalRead { path: PathBuf, detail: String },

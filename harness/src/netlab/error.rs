@@ -9,7 +9,7 @@ pub enum LabError {
     BadLink { link: String, detail: String },
     #[error("host {host}: `{command}` failed: {stderr}")]
     Command { host: String, command: String, stderr: String },
-    #[error("cannot run {program}: {source}")]
+    #[error("cannot run {program}")]
     Spawn { program: String, source: std::io::Error },
     #[error("ledger {path}: {detail}")]
     Ledger { path: PathBuf, detail: String },

@@ -33,7 +33,7 @@ pub enum ProxyError {
     Truncated(usize),
     #[error("no complete PROXY header within {0:?}")]
     Timeout(Duration),
-    #[error("reading PROXY header: {0}")]
+    #[error("reading PROXY header")]
     Io(#[from] std::io::Error),
 }
 

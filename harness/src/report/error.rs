@@ -5,7 +5,7 @@ use std::path::PathBuf;
 pub enum ReportError {
     #[error("{path}: {detail}")]
     Read { path: PathBuf, detail: String },
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Write { path: PathBuf, source: std::io::Error },
     #[error("cell {cell:?} is in both {first} and {second}: merge each shard once")]
     Duplicate { cell: String, first: PathBuf, second: PathBuf },

@@ -17,8 +17,11 @@ impl Session {
         match Recorder::start(&mut self.lab, &self.capture_points, &dir.join("capture")).await {
             Ok(rec) => self.recorder = Some(rec),
             Err(e) => {
-                r.capture =
-                    Some(CaptureSection { mode: mode.to_string(), error: Some(e.to_string()), ..Default::default() })
+                r.capture = Some(CaptureSection {
+                    mode: mode.to_string(),
+                    error: Some(crate::errtext::chain(&e)),
+                    ..Default::default()
+                })
             }
         }
     }

@@ -112,7 +112,7 @@ pub async fn run_cells(
         Err(e) => {
             for c in cells {
                 let mut r = new_report(plan, target, c);
-                finish(&mut r, Err(e.to_string()));
+                finish(&mut r, Err(crate::errtext::chain(&e)));
                 sink(r);
             }
             return;
@@ -131,7 +131,7 @@ pub async fn run_cells(
             result = drive(plan, target, c, ctx, &mut r, &mut session).await.map(|stop| previous = stop);
         }
         session.collect(&c.dir).await;
-        finish(&mut r, result.map_err(|e| e.to_string()));
+        finish(&mut r, result.map_err(|e| crate::errtext::chain(&e)));
         session.finish_capture(ctx.capture, &c.dir, &mut r).await;
         if i + 1 == cells.len() {
             ctx.phase("teardown");

@@ -2,14 +2,14 @@
 /// the error that caused it as its source.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("{target}: {phase}: {source}")]
+    #[error("{target}: {phase}")]
     Lab {
         target: String,
         phase: &'static str,
         #[source]
         source: crate::netlab::LabError,
     },
-    #[error("{target}: {phase}: {source}")]
+    #[error("{target}: {phase}")]
     Vm {
         target: String,
         phase: &'static str,
@@ -19,7 +19,7 @@ pub enum RunError {
     #[error("{target}: deploying {proxy} failed: {message}")]
     Deploy { target: String, proxy: String, message: String },
     /// Any other library or I/O error, kept whole.
-    #[error("{target}: {phase}: {source}")]
+    #[error("{target}: {phase}")]
     Cause {
         target: String,
         phase: &'static str,
@@ -49,7 +49,7 @@ impl RunError {
 
 /// An I/O error on a file the runner read or wrote, naming the file.
 #[derive(Debug, thiserror::Error)]
-#[error("{path}: {source}")]
+#[error("{path}")]
 pub struct PathError {
     pub path: std::path::PathBuf,
     #[source]

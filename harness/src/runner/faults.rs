@@ -63,14 +63,14 @@ impl<'a> Injector<'a> {
             let result = run_ops(&self.faults[i].end, host).await;
             let r = self.records.last_mut().expect("the open fault was recorded");
             r.end_s = since(Instant::now());
-            return result.inspect_err(|e| r.error = Some(e.to_string()));
+            return result.inspect_err(|e| r.error = Some(crate::errtext::chain(e)));
         }
         let Some(f) = self.faults.get(self.next) else { return Ok(()) };
         self.next += 1;
         let start_s = since(Instant::now());
         let result = run_ops(&f.start, host).await;
         let end_s = since(Instant::now());
-        let error = result.as_ref().err().map(|e| e.to_string());
+        let error = result.as_ref().err().map(|e| crate::errtext::chain(e));
         self.records.push(FaultRecord { action: kebab(&f.plan.action), start_s, end_s, error });
         if f.plan.action.lasts() && result.is_ok() {
             self.open = Some(self.next - 1);

@@ -27,7 +27,7 @@ pub(crate) struct Installed {
 pub(crate) enum StageError {
     #[error(transparent)]
     Image(#[from] crate::image::ImageError),
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: PathBuf,
         #[source]

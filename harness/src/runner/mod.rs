@@ -25,7 +25,7 @@ pub use crate::model::{
     latency_curves, GuestSample, InsnRatePoint, LatencyCurve, Phase, PhaseClock, ProcSample, Timeline,
 };
 pub use cell::{interrupted_cell, run_cells, CellSpec, PhaseFn, RunContext};
-pub use error::RunError;
+pub use error::{PathError, RunError};
 pub use fault_script::{FaultOp, FaultScript};
 pub use script::{plan_cell, CellDirs, CellScript, ProxyBinary, ProxyScript, ScriptError};
 pub use shard::Shard;

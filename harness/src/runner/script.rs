@@ -30,7 +30,7 @@ const PKI_FILES: [&str; 4] = ["frontend.pem", "frontend.crt", "frontend.key", "c
 pub enum ScriptError {
     #[error("scenario {scenario}: {detail}")]
     Plan { scenario: String, detail: String },
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Read {
         path: PathBuf,
         #[source]

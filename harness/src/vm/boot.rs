@@ -84,11 +84,8 @@ pub fn resolve_image(target: Target, src: &ImageSource) -> Result<ResolvedImage,
     match src {
         ImageSource::Recipe { images_dir, cache } => {
             let opts = BuildOptions { images_dir: images_dir.clone(), cache: cache.clone(), force: false };
-            let img = build(target.name(), &opts).map_err(|e| VmError::Io {
-                vm: target.to_string(),
-                path: images_dir.join(format!("{target}.toml")),
-                source: std::io::Error::other(e.to_string()),
-            })?;
+            let img =
+                build(target.name(), &opts).map_err(|source| VmError::Image { vm: target.to_string(), source })?;
             let m = &img.manifest;
             let isa = m.kernel_base.map(|kernel_base| GuestIsa { kernel_base, tlb_refill: m.tlb_refill_insn.clone() });
             Ok(ResolvedImage { kernel: img.kernel, initrd: Some(img.initrd), isa })

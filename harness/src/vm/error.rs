@@ -6,7 +6,7 @@ use std::time::Duration;
 pub enum VmError {
     #[error("unknown target {0:?} (expected mipsel-malta, mips-malta or aarch64-virt)")]
     UnknownTarget(String),
-    #[error("vm {vm}: cannot start {binary}: {source} (ci/setup installs QEMU)")]
+    #[error("vm {vm}: cannot start {binary} (ci/setup installs QEMU)")]
     Spawn { vm: String, binary: String, source: std::io::Error },
     #[error("vm {vm}: QEMU exited at once ({status}): {stderr}")]
     QemuExited { vm: String, status: String, stderr: String },
@@ -14,7 +14,7 @@ pub enum VmError {
     DiedDuring { vm: String, status: String, during: String, console: String },
     #[error("vm {vm}: no {what} within {timeout:?}; last console lines:\n{console}")]
     Timeout { vm: String, what: String, timeout: Duration, console: String },
-    #[error("vm {vm}: QMP: {source}")]
+    #[error("vm {vm}: QMP")]
     Qmp {
         vm: String,
         #[source]
@@ -22,8 +22,15 @@ pub enum VmError {
     },
     #[error("vm {vm}: {detail}")]
     NotReady { vm: String, detail: String },
-    #[error("vm {vm}: {path}: {source}")]
+    #[error("vm {vm}: {path}")]
     Io { vm: String, path: PathBuf, source: std::io::Error },
+    /// The target's image could not be built or found.
+    #[error("vm {vm}: image")]
+    Image {
+        vm: String,
+        #[source]
+        source: crate::image::ImageError,
+    },
     #[error("vm {vm}: command too long for the console ({len} bytes, limit {limit}); upload a script instead")]
     CommandTooLong { vm: String, len: usize, limit: usize },
     #[error("vm {vm}: upload of {path} failed: {detail}")]

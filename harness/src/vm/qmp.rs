@@ -9,17 +9,17 @@ use tokio::net::UnixStream;
 /// What went wrong talking to QEMU's monitor.
 #[derive(Debug, thiserror::Error)]
 pub enum QmpError {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Connect {
         path: std::path::PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("socket: {0}")]
+    #[error("QMP socket")]
     Io(#[from] std::io::Error),
     #[error("QMP socket closed")]
     Closed,
-    #[error("bad QMP message {line:?}: {source}")]
+    #[error("bad QMP message {line:?}")]
     Json {
         line: String,
         #[source]
