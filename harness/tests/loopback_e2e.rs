@@ -131,6 +131,9 @@ async fn errors_are_classified_and_accounted() {
     cfg.journal = Some(lab.dir.path().join("dead.tsv"));
     let s = harness::load::run(cfg).await.unwrap();
     assert_eq!((s.sent, s.ok, s.errors.connect), (20, 0, 20));
+    // No request succeeded, so there is no latency to report; the failures have their own.
+    assert_eq!(s.latency_us.total.count, 0, "{:?}", s.latency_us.total);
+    assert_eq!(s.latency_us.failed.map(|f| f.count), Some(20));
     // A server whose certificate the client can't verify: TLS errors.
     let mut cfg = lab.load_config(&url(&b, "https"), &SOURCES, 5);
     cfg.trust = harness::tls::ClientTrust::Ca(lab.pki.frontend_cert.clone());
@@ -200,4 +203,49 @@ async fn merged_histograms_give_the_percentiles_of_all_requests_together() {
     // One cell without its histogram (an older report.json): no pooled value, not a wrong one.
     cells[1].load.as_mut().unwrap().latency_us.effective_hist = None;
     assert_eq!(Metric::P99.pooled(&cells.iter().collect::<Vec<_>>()), None);
+}
+
+/// Latency is of successful requests only. The backend is killed 1 s into an open-loop run
+/// of new connections and restarted 1 s later, so the run mixes fast connect failures with
+/// answers; the summary's percentiles must equal those of the journal's successful lines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_comes_from_successful_requests_only() {
+    use harness::hist::LatencyHist;
+    let lab = Lab::new();
+    let mut b = lab.backend("127.0.0.1:0").await;
+    let addr = b.listeners()[0].addr;
+    let mut cfg = lab.load_config(&format!("https://{addr}/"), &SOURCES, 0);
+    cfg.mode = Mode::Open { rate: 150.0, connections: 32 };
+    cfg.stop = Stop::After(std::time::Duration::from_secs(3));
+    cfg.policy = ConnPolicy::NewConn;
+    let run = tokio::spawn(harness::load::run(cfg));
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    b.stop();
+    drop(b);
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let _again = lab.backend(&addr.to_string()).await;
+    let s = run.await.unwrap().unwrap();
+    assert!(s.ok > 50 && s.errors.connect > 50, "a mixed run: {} ok, errors {:?}", s.ok, s.errors);
+    let (_, entries) = read_journal(&lab.journal()).unwrap();
+    let (mut total, mut corrected, mut ttfb, mut failed) = Default::default();
+    let hist = |h: &mut LatencyHist, v: Option<u64>| h.record(v.unwrap());
+    for e in entries.map(Result::unwrap) {
+        if e.outcome.error_class().is_none() {
+            hist(&mut total, e.total_us);
+            hist(&mut corrected, e.corrected_us);
+            hist(&mut ttfb, e.ttfb_us);
+        } else {
+            hist(&mut failed, e.total_us);
+        }
+    }
+    let l = &s.latency_us;
+    assert_eq!(l.total, total.percentiles());
+    assert_eq!(l.total_corrected, Some(corrected.percentiles()));
+    assert_eq!(l.ttfb, ttfb.percentiles());
+    assert_eq!(l.total.count, s.ok);
+    assert_eq!(l.failed, Some(failed.percentiles()));
+    assert_eq!(l.failed.unwrap().count, s.errors.total());
+    // The histogram compare pools is the successful requests' too.
+    let pooled = LatencyHist::decode(l.effective_hist.as_deref().unwrap()).unwrap();
+    assert_eq!(pooled.len(), s.ok);
 }

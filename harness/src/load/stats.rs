@@ -9,10 +9,13 @@ use crate::hist::LatencyHist;
 pub(crate) struct WorkerStats {
     pub handshake: LatencyHist,
     pub ttfb: LatencyHist,
-    /// Completion minus actual send time (what closed-loop tools report).
+    /// Completion minus actual send time (what closed-loop tools report), successful
+    /// requests only, as `ttfb` and `corrected` are.
     pub total: LatencyHist,
     /// Completion minus intended send time (open loop only).
     pub corrected: LatencyHist,
+    /// Failed requests (no answer, or 4xx/5xx): send to failure, kept apart.
+    pub failed: LatencyHist,
     pub sent: u64,
     pub ok: u64,
     pub errors: [u64; 5],
@@ -45,6 +48,7 @@ impl WorkerStats {
         self.ttfb.merge(&o.ttfb);
         self.total.merge(&o.total);
         self.corrected.merge(&o.corrected);
+        self.failed.merge(&o.failed);
         self.sent += o.sent;
         self.ok += o.ok;
         for (a, b) in self.errors.iter_mut().zip(o.errors) {

@@ -34,6 +34,10 @@ pub struct LatencySet {
     pub total: Percentiles,
     /// From the intended send time (open loop); `None` in closed loop.
     pub total_corrected: Option<Percentiles>,
+    /// Failed requests (no answer, or an HTTP status of 400 or more), from send to
+    /// failure; `None` when none failed. Every other figure here is of successful requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<Percentiles>,
     /// The histogram behind [`LatencySet::effective_total`], HdrHistogram V2 in base64:
     /// `compare` merges these across repetitions instead of taking a median of percentiles.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -132,6 +136,7 @@ impl LoadSummary {
                 ttfb: s.ttfb.percentiles(),
                 total: s.total.percentiles(),
                 total_corrected: matches!(cfg.mode, Mode::Open { .. }).then(|| s.corrected.percentiles()),
+                failed: (!s.failed.is_empty()).then(|| s.failed.percentiles()),
                 effective_hist: Some(
                     if matches!(cfg.mode, Mode::Open { .. }) { &s.corrected } else { &s.total }.encode(),
                 ),
@@ -185,7 +190,7 @@ impl fmt::Display for LoadSummary {
             "  errors    connect {} tls {} timeout {} http-status {} protocol {}",
             e.connect, e.tls, e.timeout, e.http_status, e.protocol
         )?;
-        writeln!(f, "  latency ms      p50      p90      p99    p99.9      max")?;
+        writeln!(f, "  latency ms      p50      p90      p99    p99.9      max   (successful requests)")?;
         let mut row = |name: &str, p: &Percentiles| {
             writeln!(
                 f,
@@ -202,6 +207,9 @@ impl fmt::Display for LoadSummary {
         row("total", &self.latency_us.total)?;
         if let Some(c) = &self.latency_us.total_corrected {
             row("corrected", c)?;
+        }
+        if let Some(x) = &self.latency_us.failed {
+            row("failed", x)?;
         }
         if let Some(j) = &self.journal {
             writeln!(f, "  journal   {j}")?;

@@ -174,12 +174,20 @@ impl Attempt {
             }
         }
         if let Ok(x) = &self.result {
-            s.ttfb.record_duration(x.ttfb - self.start);
             s.bytes += x.body_bytes;
         }
-        s.total.record_duration(self.done - self.start);
-        if let Some(at) = self.intended {
-            s.corrected.record_duration(self.done.saturating_duration_since(at));
+        // Latency is taken from successful requests only, as wrk and oha do: a refused
+        // connection would pull the percentiles down and a timeout push them up, so a build
+        // that fails fast could look faster. Failures keep a histogram of their own.
+        match &self.result {
+            Ok(x) if self.outcome().error_class().is_none() => {
+                s.ttfb.record_duration(x.ttfb - self.start);
+                s.total.record_duration(self.done - self.start);
+                if let Some(at) = self.intended {
+                    s.corrected.record_duration(self.done.saturating_duration_since(at));
+                }
+            }
+            _ => s.failed.record_duration(self.done - self.start),
         }
         s.count(self.outcome(), (self.done - t0).as_secs() as usize);
     }

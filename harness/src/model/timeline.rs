@@ -214,11 +214,12 @@ fn failures_per_second(journal: &Path, start: f64) -> Vec<(f64, u64)> {
         .collect()
 }
 
-/// HDR percentile curves of the journal's latency columns; curves with no values are left out.
+/// HDR percentile curves of the journal's latency columns, successful requests only as in
+/// the summary; curves with no values are left out.
 pub fn latency_curves(journal: &Path) -> Vec<LatencyCurve> {
     let Ok((_, entries)) = read_journal(journal) else { return Vec::new() };
     let mut h: [LatencyHist; 4] = Default::default();
-    for e in entries.flatten() {
+    for e in entries.flatten().filter(|e| e.outcome.error_class().is_none()) {
         for (i, v) in [e.total_us, e.corrected_us, e.handshake_us, e.ttfb_us].into_iter().enumerate() {
             if let Some(v) = v {
                 h[i].record(v);

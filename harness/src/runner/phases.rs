@@ -228,6 +228,7 @@ pub(crate) fn write_hlog(dir: &Path, stem: &str, phase_s: f64) {
     let Ok((_, entries)) = crate::load::read_journal(&journal) else { return };
     let points: Vec<(u64, u64)> = entries
         .flatten()
+        .filter(|e| e.outcome.error_class().is_none())
         .filter_map(|e| {
             let total = e.total_us?;
             Some((e.start_us + total, e.corrected_us.unwrap_or(total)))
