@@ -97,10 +97,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
     /// Override every scenario's steady phase (e.g. short phases in CI).
-    #[arg(long, value_parser = duration, value_name = "D")]
+    #[arg(long, value_parser = positive_duration, allow_hyphen_values = true, value_name = "D")]
     pub duration: Option<Duration>,
     /// Override every scenario's warm-up phase.
-    #[arg(long, value_parser = duration, value_name = "D")]
+    #[arg(long, value_parser = duration, allow_hyphen_values = true, value_name = "D")]
     pub warmup: Option<Duration>,
     /// Proxy build files to run alternately (A B A B ...) instead of the scenarios' own builds.
     #[arg(long, value_delimiter = ',', value_name = "A.toml,B.toml")]
@@ -118,7 +118,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub list: bool,
     /// Override every scenario's idle window (background instruction rate; 0s skips it).
-    #[arg(long, value_parser = duration, value_name = "D")]
+    #[arg(long, value_parser = duration, allow_hyphen_values = true, value_name = "D")]
     pub idle: Option<Duration>,
     /// Do not load the insn-count QEMU plugin (no instruction counts; reports say so).
     #[arg(long)]
@@ -205,7 +205,7 @@ pub enum VmCmd {
         #[arg(long, value_name = "DIR")]
         run_dir: Option<PathBuf>,
         /// Budget for the command (default per target, times ROUTERLAB_TIMEOUT_MULT).
-        #[arg(long, value_parser = duration, value_name = "D")]
+        #[arg(long, value_parser = positive_duration, allow_hyphen_values = true, value_name = "D")]
         timeout: Option<Duration>,
         /// Upload LOCAL to GUEST_PATH before running CMD (LOCAL:GUEST_PATH, repeatable).
         #[arg(long, value_name = "LOCAL:GUEST")]
@@ -269,8 +269,22 @@ pub struct ImageDirs {
     pub cache: Option<PathBuf>,
 }
 
+/// A phase length or budget: zero is allowed (for a phase, it skips the phase), a negative
+/// value is not. The scenario file's fields follow the same rules (`scenario::ctx`).
 fn duration(s: &str) -> Result<Duration, String> {
+    if s.trim_start().starts_with('-') {
+        return Err(format!("{s:?} is negative; a duration is 0s or more"));
+    }
     humantime::parse_duration(s).map_err(|e| format!("{s:?} is not a duration like 10s or 500ms: {e}"))
+}
+
+/// A length that must be more than zero: a steady phase of 0s measures nothing, a 0s timeout
+/// fails everything.
+fn positive_duration(s: &str) -> Result<Duration, String> {
+    match duration(s)? {
+        d if d.is_zero() => Err(format!("{s:?} is zero; it must be longer than 0s")),
+        d => Ok(d),
+    }
 }
 
 fn cidr(s: &str) -> Result<IpNet, String> {
@@ -307,7 +321,7 @@ pub struct BackendArgs {
     #[arg(long, value_name = "PATH")]
     pub reject_log: Option<PathBuf>,
     /// How long to wait for a complete PROXY header.
-    #[arg(long, default_value = "3s", value_parser = duration, value_name = "DURATION")]
+    #[arg(long, default_value = "3s", value_parser = positive_duration, allow_hyphen_values = true, value_name = "DURATION")]
     pub header_timeout: Duration,
     /// Size of the response body.
     #[arg(long, default_value_t = 3, value_name = "N")]
@@ -328,7 +342,7 @@ pub struct LoadArgs {
     #[arg(short = 'r', long, value_name = "R")]
     pub rate: Option<f64>,
     /// How long to run (default 10s).
-    #[arg(short = 'd', long, value_parser = duration, conflicts_with = "requests", value_name = "D")]
+    #[arg(short = 'd', long, value_parser = positive_duration, allow_hyphen_values = true, conflicts_with = "requests", value_name = "D")]
     pub duration: Option<Duration>,
     /// Stop after N requests.
     #[arg(short = 'n', long, value_name = "N")]
@@ -354,7 +368,7 @@ pub struct LoadArgs {
     #[arg(short = 'H', long, value_name = "'Name: value'")]
     pub header: Vec<String>,
     /// Per-request time budget, connect and handshake included.
-    #[arg(long, default_value = "10s", value_parser = duration, value_name = "D")]
+    #[arg(long, default_value = "10s", value_parser = positive_duration, allow_hyphen_values = true, value_name = "D")]
     pub timeout: Duration,
     /// Write the summary as JSON.
     #[arg(long, value_name = "PATH")]
@@ -372,7 +386,7 @@ pub struct LoadArgs {
     /// phase opens none (and pays no TLS handshake) of its own. A connection with no success
     /// yet keeps trying past D, for at most --timeout more. Its summary and journal go
     /// to --warmup-json and --warmup-journal; its request ids take the prefix `warmup-<run-id>`.
-    #[arg(long, value_parser = duration, value_name = "D")]
+    #[arg(long, value_parser = duration, allow_hyphen_values = true, value_name = "D")]
     pub warmup: Option<Duration>,
     #[arg(long, value_name = "PATH", requires = "warmup")]
     pub warmup_json: Option<PathBuf>,

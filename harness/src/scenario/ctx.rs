@@ -58,6 +58,22 @@ impl Ctx<'_> {
             }),
         }
     }
+
+    /// A duration that must be longer than zero (a steady phase, a latency budget), as the
+    /// command line's `--duration` is.
+    pub(crate) fn positive_duration(
+        &self,
+        v: &Option<Spanned<String>>,
+        field: &str,
+        default: Duration,
+    ) -> Result<Duration, ScenarioError> {
+        match (self.duration(v, field, default)?, v) {
+            (d, Some(s)) if d.is_zero() => {
+                self.err(s.span(), field, format!("{:?} is zero; it must be longer than 0s", s.get_ref()))
+            }
+            (d, _) => Ok(d),
+        }
+    }
 }
 
 pub(crate) fn impair(

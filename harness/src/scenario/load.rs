@@ -206,7 +206,7 @@ fn load(c: &Ctx<'_>, l: &RawLoad) -> Result<LoadPlan, ScenarioError> {
     Ok(LoadPlan {
         idle: c.duration(&l.idle, "load.idle", Duration::from_secs(3))?,
         warmup: c.duration(&l.warmup, "load.warmup", Duration::from_secs(1))?,
-        duration: c.duration(&l.duration, "load.duration", Duration::from_secs(10))?,
+        duration: c.positive_duration(&l.duration, "load.duration", Duration::from_secs(10))?,
         // Closed loop: the clients, each waiting for its answer. Open loop (wrk2's -c with -R):
         // the connections the rate is spread over.
         connections: l
@@ -246,7 +246,11 @@ fn expect(c: &Ctx<'_>, e: &RawExpect) -> Result<(Verdict, f64, Budgets), Scenari
             None => Ok(None),
         }
     };
-    let p99 = e.max_p99.as_ref().map(|s| c.duration(&Some(s.clone()), "expect.max-p99", Duration::ZERO)).transpose()?;
+    let p99 = e
+        .max_p99
+        .as_ref()
+        .map(|s| c.positive_duration(&Some(s.clone()), "expect.max-p99", Duration::ZERO))
+        .transpose()?;
     let budgets = Budgets {
         p99,
         proxy_cpu_pct: positive(&e.max_proxy_cpu, "expect.max-proxy-cpu")?,
@@ -314,6 +318,19 @@ mod tests {
         assert!(e.contains("expect.max-proxy-rss-growth: must be a positive number"), "{e}");
         let e = plan(&format!("{HEAD}max-proxy-cpu = -1.0\n")).unwrap_err().to_string();
         assert!(e.contains("expect.max-proxy-cpu: must be a positive number"), "{e}");
+        let e = plan(&format!("{HEAD}max-p99 = \"0ms\"\n")).unwrap_err().to_string();
+        assert!(e.contains("expect.max-p99: \"0ms\" is zero"), "{e}");
+    }
+
+    #[test]
+    fn a_steady_phase_of_zero_or_less_is_refused_at_its_line() {
+        let e = plan(&format!("{HEAD}[load]\nduration = \"0s\"\n")).unwrap_err().to_string();
+        assert!(e.contains(":8:12: load.duration: \"0s\" is zero; it must be longer than 0s"), "{e}");
+        let e = plan(&format!("{HEAD}[load]\nduration = \"-2s\"\n")).unwrap_err().to_string();
+        assert!(e.contains(":8:12: load.duration: \"-2s\" is not a duration"), "{e}");
+        // Zero warm-up and idle windows skip those phases, as documented.
+        let p = plan(&format!("{HEAD}[load]\nwarmup = \"0s\"\nidle = \"0s\"\n")).unwrap();
+        assert_eq!((p.load.warmup, p.load.idle), (Duration::ZERO, Duration::ZERO));
     }
 
     #[test]
