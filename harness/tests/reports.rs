@@ -56,6 +56,29 @@ fn html_report_has_its_sections_and_plots() {
     assert!(cpu.contains("phase: steady") && cpu.contains("phase: warm-up"));
 }
 
+/// No field of a cell's header ends in a colon with nothing after it: a passing cell whose
+/// backend rejected nothing says "none" (it used to say "0 connections rejected by the
+/// backend:").
+#[test]
+fn no_evidence_line_is_left_empty() {
+    let mut run = ab();
+    run.cells[0].cell.backend_rejects = Some(harness::model::RejectSummary::default());
+    let doc = Html::parse_document(&html_page(&run).unwrap());
+    let mut seen = 0;
+    for dl in doc.select(&sel("section.cell dl.meta")) {
+        let keys: Vec<String> = dl.select(&sel("dt")).map(|d| d.text().collect()).collect();
+        let values: Vec<String> = dl.select(&sel("dd")).map(|d| d.text().collect()).collect();
+        for (k, v) in keys.iter().zip(&values) {
+            assert!(!v.trim().is_empty() && !v.trim_end().ends_with(':'), "{k}: {v:?}");
+            if k == "backend rejects" {
+                assert_eq!(v, "none");
+                seen += 1;
+            }
+        }
+    }
+    assert_eq!(seen, 1, "the cell given an empty rejects summary shows it");
+}
+
 #[test]
 fn html_report_is_self_contained() {
     let html = html_page(&ab()).unwrap();

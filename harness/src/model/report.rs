@@ -92,10 +92,16 @@ pub struct RejectSummary {
 }
 
 impl RejectSummary {
-    /// `480 connections rejected by the backend: proxy-version 480; e.g. ...`.
+    /// `480 connections rejected by the backend: proxy-version 480; e.g. ...`, or `none`.
     pub fn describe(&self) -> String {
+        if self.count == 0 {
+            return "none".into();
+        }
         let reasons: Vec<String> = self.reasons.iter().map(|(r, n)| format!("{r} {n}")).collect();
-        let mut s = format!("{} connections rejected by the backend: {}", self.count, reasons.join(", "));
+        let mut s = format!("{} connections rejected by the backend", self.count);
+        if !reasons.is_empty() {
+            s.push_str(&format!(": {}", reasons.join(", ")));
+        }
         if !self.examples.is_empty() {
             s.push_str(&format!("; e.g. {}", self.examples.join("; ")));
         }
