@@ -52,6 +52,39 @@ fn bad_flags_and_values_are_one_line_exit_2() {
     assert_bad_input(&["certs", "--out", "/tmp/x", "--name", "r", "--ip", "1.2.3"], "1.2.3");
 }
 
+/// Zero or negative phase lengths and budgets are refused before anything starts (no VM,
+/// no lab: a run would take seconds and leave a run directory); a zero warm-up or idle
+/// window is a documented way to skip that phase.
+#[test]
+fn zero_and_negative_durations_are_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("never");
+    let o = out.to_str().unwrap();
+    for flag in ["--duration", "--warmup", "--idle"] {
+        assert_bad_input(&["run", "haproxy-reencrypt-xff", flag, "-2s", "--out", o], "\"-2s\" is negative");
+    }
+    assert_bad_input(&["run", "haproxy-reencrypt-xff", "--duration", "0s", "--out", o], "\"0s\" is zero");
+    assert!(!out.exists(), "a refused run writes nothing");
+    assert_bad_input(&["load", "https://127.0.0.1:1/", "-k", "--duration", "0s"], "--duration");
+    assert_bad_input(&["load", "https://127.0.0.1:1/", "-k", "--timeout", "0ms"], "--timeout");
+    assert_bad_input(&["load", "https://127.0.0.1:1/", "-k", "--warmup", "-1s"], "is negative");
+    assert_bad_input(&["vm", "run", "aarch64-virt", "--timeout", "0s", "--", "true"], "--timeout");
+    assert_bad_input(&["backend", "--listen", "127.0.0.1:0", "--access-log", "/tmp/x", "--header-timeout", "0s"], "0s");
+    // --list prints the cells without running them: a zero idle or warm-up is accepted.
+    let ok = routerlab(&["run", "haproxy-reencrypt-xff", "--warmup", "0s", "--idle", "0s", "--list"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
+}
+
+/// Each cause once: the message does not embed the source the chain prints after it.
+#[test]
+fn a_missing_scenario_says_why_once() {
+    let out = routerlab(&["run", "/nonexistent/scenario.toml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    assert!(err.contains("/nonexistent/scenario.toml"), "{err}");
+}
+
 #[test]
 fn missing_or_unreadable_certificate_is_named() {
     let dir = tempfile::tempdir().unwrap();
@@ -295,14 +328,8 @@ fn compare_and_report_refuse_bad_input_in_one_line() {
 #[test]
 fn report_writes_html_markdown_and_junit_into_the_run() {
     let d = tempfile::tempdir().unwrap();
-    let src = Path::new(&fixture("runs/deploy-error")).to_path_buf();
     let run = d.path().join("run");
-    std::fs::create_dir_all(&run).unwrap();
-    for e in walk(&src) {
-        let dst = run.join(e.strip_prefix(&src).unwrap());
-        std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
-        std::fs::copy(&e, &dst).unwrap();
-    }
+    copy_fixture_run("runs/deploy-error", &run);
     let out = routerlab(&["report", run.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     for f in ["report.html", "summary.md", "junit.xml"] {
@@ -310,6 +337,46 @@ fn report_writes_html_markdown_and_junit_into_the_run() {
     }
     let out = routerlab(&["report", run.to_str().unwrap(), "--markdown"]);
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("## routerlab: 0/1 cells passed"));
+}
+
+fn copy_fixture_run(name: &str, to: &Path) {
+    let src = Path::new(&fixture(name)).to_path_buf();
+    for e in walk(&src) {
+        let dst = to.join(e.strip_prefix(&src).unwrap());
+        std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+        std::fs::copy(&e, &dst).unwrap();
+    }
+}
+
+/// An A/B run's report opens with the builds' verdict, before the cells: report.html,
+/// summary.md and the CI step summary alike, and comparison.html is written beside them.
+#[test]
+fn an_ab_runs_report_opens_with_the_comparison() {
+    let d = tempfile::tempdir().unwrap();
+    let run = d.path().join("ab");
+    copy_fixture_run("runs/ab", &run);
+    let out = routerlab(&["report", run.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    let (cmp, cells) =
+        (html.find("id=\"comparison\"").expect("a comparison section"), html.find("id=\"overview\"").unwrap());
+    assert!(cmp < cells, "the comparison comes before the cells");
+    assert!(html[cmp..cells].contains("insns/req") && html[cmp..cells].contains("<ul class=\"verdicts\">"));
+    assert!(html[cmp..cells].contains("href=\"comparison.html\""));
+    assert!(run.join("comparison.html").is_file() && run.join("comparison.md").is_file());
+    let md = std::fs::read_to_string(run.join("summary.md")).unwrap();
+    let (cmp, cells) = (md.find("### Builds compared").expect("in summary.md"), md.find("| cell | result").unwrap());
+    assert!(cmp < cells, "{md}");
+    assert!(md[cmp..cells].contains("Baseline: `haproxy-"), "{md}");
+    // `run --builds` appends this same summary.md text to the CI step summary.
+    let out = routerlab(&["report", run.to_str().unwrap(), "--markdown"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("### Builds compared"));
+    // A run of one build has nothing to compare: no section, no comparison files.
+    let one = d.path().join("one");
+    copy_fixture_run("runs/deploy-error", &one);
+    assert_eq!(routerlab(&["report", one.to_str().unwrap()]).status.code(), Some(0));
+    assert!(!std::fs::read_to_string(one.join("report.html")).unwrap().contains("id=\"comparison\""));
+    assert!(!one.join("comparison.html").exists());
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {

@@ -1,7 +1,8 @@
 //! `routerlab report RUN_DIR`: the HTML report, Markdown summary and JUnit XML of a run.
 use std::path::PathBuf;
 
-use harness::report::{html_page, junit_xml, load_run, markdown, RunView};
+use harness::compare::{comparison_markdown_body, comparison_tables_html, Comparison};
+use harness::report::{html_page_with, junit_xml, load_run, markdown_with, RunView};
 
 use super::write_text as write;
 use crate::cli::ReportArgs;
@@ -9,16 +10,20 @@ use crate::exit::{Classify, CmdResult, Code, Failure};
 
 pub fn run(a: ReportArgs) -> CmdResult {
     let view = load_run(&a.run).bad_input()?;
+    let lead = Lead::of(&view);
     let all = !a.html && !a.markdown && a.junit.is_none();
     if a.html || all {
-        outln!("{}", write_html(&view)?.display());
+        outln!("{}", write_html(&view, &lead)?.display());
     }
     if a.markdown {
-        let md = markdown(&view);
+        let md = markdown_with(&view, &lead.markdown);
         write(&view.root.join("summary.md"), &md)?;
         out!("{md}");
     } else if all {
-        write(&view.root.join("summary.md"), &markdown(&view))?;
+        write(&view.root.join("summary.md"), &markdown_with(&view, &lead.markdown))?;
+    }
+    if let (Some(cmp), true) = (&lead.comparison, a.html || all) {
+        write_comparison(&view, cmp)?;
     }
     if let Some(path) = a.junit.clone().or_else(|| all.then(|| view.root.join("junit.xml"))) {
         write(&path, &junit_xml(&view))?;
@@ -26,10 +31,53 @@ pub fn run(a: ReportArgs) -> CmdResult {
     Ok(Code::Ok)
 }
 
-fn write_html(view: &RunView) -> Result<PathBuf, Failure> {
+fn write_html(view: &RunView, lead: &Lead) -> Result<PathBuf, Failure> {
     let path = view.root.join("report.html");
-    write(&path, &html_page(view).infra()?)?;
+    write(&path, &html_page_with(view, &lead.html).infra()?)?;
     Ok(path)
+}
+
+/// What opens the report of a run that ran more than one build (`run --builds`): the
+/// builds compared, with their one-line verdicts, before the cells. The verdict is what
+/// such a run is for, so report.html, summary.md and the CI step summary lead with it.
+pub struct Lead {
+    pub comparison: Option<Comparison>,
+    html: String,
+    markdown: String,
+}
+
+impl Lead {
+    pub fn of(view: &RunView) -> Lead {
+        let label = view.root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let cmp = harness::compare::compare(&[(label, view.report.clone())]);
+        if cmp.sides.len() < 2 {
+            return Lead { comparison: None, html: String::new(), markdown: String::new() };
+        }
+        let baseline = &cmp.sides[0].label;
+        let html = format!(
+            "<section id=\"comparison\"><h2>Builds compared</h2><p>Baseline: <code>{}</code>. Ratios are \
+             candidate / baseline with their 95% interval. <a href=\"comparison.html\">comparison.html</a> overlays \
+             the builds' latency and throughput.</p>{}</section>\n",
+            html_escape(baseline),
+            comparison_tables_html(&cmp, &[])
+        );
+        let markdown = format!(
+            "### Builds compared\n\n{}\n`comparison.html` in the run directory overlays the builds' plots.\n\n\
+             ### Cells\n\n",
+            comparison_markdown_body(&cmp, &[], "####")
+        );
+        Lead { comparison: Some(cmp), html, markdown }
+    }
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// comparison.md and comparison.html (the builds' plots overlaid) beside report.html.
+pub fn write_comparison(view: &RunView, cmp: &Comparison) -> Result<(), Failure> {
+    let (md, html) = (view.root.join("comparison.md"), view.root.join("comparison.html"));
+    super::compare::write_outputs(cmp, &[], std::slice::from_ref(view), Some(&md), Some(&html))
 }
 
 /// `routerlab merge RUN_DIR... --out DIR`: one run from a sharded matrix's run directories.
@@ -38,17 +86,25 @@ pub fn merge(runs: &[PathBuf], out: &std::path::Path) -> CmdResult {
     let report = harness::report::merge(&views, out).bad_input()?;
     super::write_json(&out.join("report.json"), &report)?;
     let view = load_run(out).infra()?;
-    write_html(&view)?;
-    write(&out.join("summary.md"), &markdown(&view))?;
+    let lead = Lead::of(&view);
+    write_html(&view, &lead)?;
+    write(&out.join("summary.md"), &markdown_with(&view, &lead.markdown))?;
+    if let Some(cmp) = &lead.comparison {
+        write_comparison(&view, cmp)?;
+    }
     write(&out.join("junit.xml"), &junit_xml(&view))?;
     outln!("{}: {} cells from {} runs", out.join("report.json").display(), report.cells.len(), runs.len());
     Ok(Code::Ok)
 }
 
-/// Everything `routerlab run` leaves beside report.json: report.html, summary.md, junit.xml.
-pub fn render_all(view: &RunView) -> Result<(), Failure> {
-    write_html(view)?;
-    let md = markdown(view);
+/// Everything `routerlab run` leaves beside report.json: report.html, summary.md, junit.xml,
+/// and for a run of several builds their comparison.
+pub fn render_all(view: &RunView, lead: &Lead) -> Result<(), Failure> {
+    write_html(view, lead)?;
+    if let Some(cmp) = &lead.comparison {
+        write_comparison(view, cmp)?;
+    }
+    let md = markdown_with(view, &lead.markdown);
     write(&view.root.join("summary.md"), &md)?;
     super::step_summary(&md)?;
     write(&view.root.join("junit.xml"), &junit_xml(&view))

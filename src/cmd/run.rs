@@ -42,7 +42,7 @@ pub fn run(a: RunArgs) -> CmdResult {
     sink.write(&report)?;
     print_summary(&report.cells);
     outln!("report: {}", out.join("report.json").display());
-    render(&a, &report, &out, several_builds, &label)?;
+    render(&a, &report, &out, several_builds)?;
     Ok(exit_code(&report, interrupted))
 }
 
@@ -172,35 +172,33 @@ async fn run_matrix(
 
 /// report.html, summary.md and junit.xml (unless --no-render), and with several builds
 /// their comparison.
-fn render(
-    a: &RunArgs,
-    report: &Report,
-    out: &std::path::Path,
-    several_builds: bool,
-    label: &str,
-) -> Result<(), Failure> {
+fn render(a: &RunArgs, report: &Report, out: &std::path::Path, several_builds: bool) -> Result<(), Failure> {
+    if a.no_render && !(several_builds && !report.cells.is_empty()) {
+        return Ok(());
+    }
     // The run directory read back once, for the rendered report and the builds' comparison.
-    let view = match (!a.no_render || several_builds).then(|| harness::report::load_run(out)) {
-        Some(Err(e)) => {
-            eprintln!("routerlab: error: {e}");
-            None
+    let view = match harness::report::load_run(out) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("routerlab: error: {}", harness::errtext::Chain(&e));
+            return Ok(());
         }
-        v => v.and_then(Result::ok),
     };
-    if let (Some(view), false) = (&view, a.no_render) {
-        match super::report::render_all(view) {
+    let lead = super::report::Lead::of(&view);
+    if a.no_render {
+        if let Some(cmp) = &lead.comparison {
+            super::report::write_comparison(&view, cmp)?;
+        }
+    } else {
+        match super::report::render_all(&view, &lead) {
             Ok(()) => outln!("html: {}", out.join("report.html").display()),
             Err(f) => {
                 f.report();
             }
         }
     }
-    if let Some(view) = view.as_ref().filter(|_| several_builds && !report.cells.is_empty()) {
-        let cmp = harness::compare::compare(&[(label.to_string(), report.clone())]);
-        out!("\n{}", harness::compare::comparison_text(&cmp, &[]));
-        // Markdown, and the builds' latency and throughput overlaid beside the per-cell report.
-        let (md, html) = (out.join("comparison.md"), out.join("comparison.html"));
-        super::compare::write_outputs(&cmp, &[], std::slice::from_ref(view), Some(&md), Some(&html))?;
+    if let Some(cmp) = &lead.comparison {
+        out!("\n{}", harness::compare::comparison_text(cmp, &[]));
     }
     Ok(())
 }
@@ -344,6 +342,6 @@ fn clean_dead(state: &std::path::Path) {
                 eprintln!("routerlab: clean: {e}");
             }
         }
-        Err(e) => eprintln!("routerlab: clean: {e}"),
+        Err(e) => eprintln!("routerlab: clean: {}", harness::errtext::Chain(&e)),
     }
 }

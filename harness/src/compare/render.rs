@@ -229,7 +229,13 @@ fn gate_text(tripped: &[Tripped]) -> String {
 }
 
 pub fn comparison_markdown(cmp: &Comparison, tripped: &[Tripped]) -> String {
-    let mut out = String::from("## routerlab compare\n\n");
+    format!("## routerlab compare\n\n{}", comparison_markdown_body(cmp, tripped, "###"))
+}
+
+/// The comparison's Markdown under a heading of the caller's: each group's table (titled
+/// with `heading`, such as `###`) and one-line verdicts, then the gates.
+pub fn comparison_markdown_body(cmp: &Comparison, tripped: &[Tripped], heading: &str) -> String {
+    let mut out = String::new();
     let labels: Vec<&str> = cmp.sides.iter().map(|s| s.label.as_str()).collect();
     let _ = writeln!(
         out,
@@ -239,7 +245,7 @@ pub fn comparison_markdown(cmp: &Comparison, tripped: &[Tripped]) -> String {
     );
     for g in &cmp.groups {
         let rows = grid(cmp, g);
-        let _ = writeln!(out, "### {}\n", g.title());
+        let _ = writeln!(out, "{heading} {}\n", g.title());
         let _ = writeln!(out, "| {} |", rows[0].join(" | "));
         let _ = writeln!(out, "|{}", "---|".repeat(rows[0].len()));
         for r in &rows[1..] {
@@ -254,7 +260,7 @@ pub fn comparison_markdown(cmp: &Comparison, tripped: &[Tripped]) -> String {
     if tripped.is_empty() {
         out.push_str("No regression gate tripped.\n");
     } else {
-        out.push_str("### Regressions\n\n");
+        let _ = writeln!(out, "{heading} Regressions\n");
         for t in tripped {
             let _ = writeln!(out, "- `{}`: {} [{}]: {}", t.gate, t.group, t.side, t.detail);
         }
@@ -268,6 +274,12 @@ pub fn comparison_html(
     tripped: &[Tripped],
     cells: &[(String, Vec<(String, &CellView)>)],
 ) -> Result<String, ReportError> {
+    overlay_page("routerlab compare", &comparison_tables_html(cmp, tripped), cells)
+}
+
+/// Each group's table and one-line verdicts, then any tripped gate: what opens an A/B
+/// run's report.html as well as comparison.html.
+pub fn comparison_tables_html(cmp: &Comparison, tripped: &[Tripped]) -> String {
     let mut t = String::new();
     for g in &cmp.groups {
         let rows = grid(cmp, g);
@@ -293,7 +305,7 @@ pub fn comparison_html(
         }
         t.push_str("</ul>");
     }
-    overlay_page("routerlab compare", &t, cells)
+    t
 }
 
 /// For each group, the cells behind each side (`views` in input order), labelled

@@ -30,6 +30,12 @@ fn page(title: &str, body: &str) -> String {
 
 /// The report for one run directory.
 pub fn html_page(run: &RunView) -> Result<String, ReportError> {
+    html_page_with(run, "")
+}
+
+/// The report with `lead` (an HTML fragment, such as an A/B run's comparison of its
+/// builds) between the run's header and its cells.
+pub fn html_page_with(run: &RunView, lead: &str) -> Result<String, ReportError> {
     let r = &run.report;
     let title = match run.cells.as_slice() {
         [one] => format!("routerlab: {}", one.title()),
@@ -53,6 +59,7 @@ pub fn html_page(run: &RunView) -> Result<String, ReportError> {
         let _ = write!(b, "<dt>{k}</dt><dd>{}</dd>", esc(&v));
     }
     b.push_str("</dl></header>\n");
+    b.push_str(lead);
     b.push_str(&overview(run));
     for (i, c) in run.cells.iter().enumerate() {
         b.push_str(&cell_section(i, c, run)?);

@@ -10,6 +10,12 @@ pub(crate) fn cell(s: &str) -> String {
 }
 
 pub fn markdown(run: &RunView) -> String {
+    markdown_with(run, "")
+}
+
+/// The summary with `lead` (Markdown, such as an A/B run's comparison) between the run's
+/// headline and its table of cells.
+pub fn markdown_with(run: &RunView, lead: &str) -> String {
     let r = &run.report;
     let passed = run.cells.iter().filter(|c| c.cell.outcome == Outcome::Pass).count();
     let mut m = format!(
@@ -20,6 +26,7 @@ pub fn markdown(run: &RunView) -> String {
         cell(&r.host),
         r.started_at
     );
+    m.push_str(lead);
     m.push_str(
         "| cell | result | client IP | sent | mismatches | req/s | p99 ms | proxy CPU % | peak RSS MiB | insns/req | req/conn client / backend |\n",
     );

@@ -11,10 +11,10 @@ mod view;
 
 pub use error::ReportError;
 pub(crate) use html::esc;
-pub use html::{html_page, overlay_page};
+pub use html::{html_page, html_page_with, overlay_page};
 pub use junit::junit_xml;
 pub(crate) use markdown::cell as md_cell;
-pub use markdown::markdown;
+pub use markdown::{markdown, markdown_with};
 pub use merge::merge;
 pub use plots::{latency_plot, time_plot, Series};
 pub use view::{load_run, CellView, RunView, CELL_FILES};
