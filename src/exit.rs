@@ -79,6 +79,9 @@ pub fn code_of(e: &anyhow::Error) -> Code {
                     | I::UnknownImage { .. }
                     | I::MissingModule { .. }
                     | I::Missing { .. }
+                    | I::MirrorMissing { .. }
+                    | I::PinMismatch { .. }
+                    | I::Feed { .. }
             )
         } else if let Some(l) = cause.downcast_ref::<L>() {
             matches!(l, L::BadHost { .. } | L::BadLink { .. } | L::Options { .. })

@@ -18,7 +18,7 @@ pub fn run(cmd: ImageCmd) -> CmdResult {
                 let img = build(&name, &opts).map_err(Failure::lib)?;
                 let m = &img.manifest;
                 outln!(
-                    "{} {} kernel {} ({:.1} MiB) initrd {:.1} MiB gz / {:.1} MiB unpacked, {} packages, {} modules, {:.2}s{}",
+                    "{} {} kernel {} ({:.1} MiB) initrd {:.1} MiB gz / {:.1} MiB unpacked, {} packages, {} modules{}, {:.2}s{}",
                     m.name,
                     img.dir.display(),
                     m.kernel_version,
@@ -27,6 +27,10 @@ pub fn run(cmd: ImageCmd) -> CmdResult {
                     mib(m.initrd_unpacked_bytes),
                     m.packages.len(),
                     m.modules,
+                    m.openwrt
+                        .as_ref()
+                        .map(|o| format!(", OpenWrt {} userland ({} feed packages)", o.release, o.packages.len()))
+                        .unwrap_or_default(),
                     t.elapsed().as_secs_f64(),
                     if img.cache_hit { " (cache hit)" } else { "" }
                 );

@@ -12,7 +12,7 @@ use super::tree::{FileSource, Node, Tree};
 use super::{elf, modules, CpioWriter, ImageError, Recipe};
 
 /// Bump when the builder's output for the same recipe changes.
-const BUILDER_VERSION: &str = "routerlab-image-builder 2";
+const BUILDER_VERSION: &str = "routerlab-image-builder 3";
 
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
@@ -62,8 +62,22 @@ pub struct Manifest {
     /// The guest's TLB refill instruction (hex bytes), from the recipe, where it has one.
     #[serde(default)]
     pub tlb_refill_insn: Option<String>,
+    /// The OpenWrt userland, where the image has one instead of Debian's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openwrt: Option<OpenWrtManifest>,
     pub built_at: String,
     pub build_seconds: f64,
+}
+
+/// What an OpenWrt image's userland is: the release, and for a feed build each package
+/// installed (name and version) and the dependencies Debian's kernel stands in for.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OpenWrtManifest {
+    pub release: String,
+    #[serde(default)]
+    pub packages: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub provided: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -127,6 +141,10 @@ pub fn build(name: &str, opts: &BuildOptions) -> Result<BuiltImage, ImageError> 
         }
     }
     let t0 = Instant::now();
+    // A missing or altered OpenWrt input fails here, before anything is fetched.
+    if let Some(spec) = &recipe.openwrt {
+        super::openwrt::verify_pins(spec, &super::openwrt::mirror_dir(&opts.images_dir))?;
+    }
     let apt = AptState::new(&opts.cache, &recipe.debian_arch)?;
     apt.update_if_stale()?;
     let mut wanted = vec![recipe.kernel_package.clone()];
@@ -139,7 +157,11 @@ pub fn build(name: &str, opts: &BuildOptions) -> Result<BuiltImage, ImageError> 
     let root = tmp.join("root");
     std::fs::create_dir_all(&root).map_err(io(&root))?;
     let packages = unpack(&debs, &root)?;
-    let (tree, libraries, kver, nmod) = assemble(&recipe, &root, &key)?;
+    let (mut tree, libraries, kver, nmod) = assemble(&recipe, &root, &key)?;
+    let openwrt = match &recipe.openwrt {
+        Some(spec) => Some(add_openwrt(&mut tree, spec, &opts.images_dir, &tmp.join("openwrt"))?),
+        None => None,
+    };
 
     let kernel_src = find_kernel(&root, &kver, &recipe.debian_arch)?;
     let out = tmp.join("out");
@@ -166,6 +188,7 @@ pub fn build(name: &str, opts: &BuildOptions) -> Result<BuiltImage, ImageError> 
         cmdline: recipe.cmdline.clone(),
         kernel_base: recipe.kernel_base(),
         tlb_refill_insn: recipe.tlb_refill_insn.clone(),
+        openwrt,
         built_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         build_seconds: t0.elapsed().as_secs_f64(),
     };
@@ -184,6 +207,45 @@ pub fn build(name: &str, opts: &BuildOptions) -> Result<BuiltImage, ImageError> 
             path: dir.clone(),
             source: std::io::Error::other("image vanished after build"),
         })
+}
+
+/// The OpenWrt userland under everything else: unpacked from the mirror, then laid into
+/// the tree where the Debian parts (modules, carried-in tools, the recipe's files) have not
+/// already put something, so those win.
+fn add_openwrt(
+    tree: &mut Tree,
+    spec: &super::openwrt::OpenWrtSpec,
+    images_dir: &Path,
+    root: &Path,
+) -> Result<OpenWrtManifest, ImageError> {
+    let mirror = super::openwrt::mirror_dir(images_dir);
+    let feed = super::openwrt::unpack_userland(spec, &mirror, root)?;
+    let mut userland = Tree::default();
+    userland.add_root(root)?;
+    for (path, node) in userland.nodes {
+        match tree.nodes.get(&path) {
+            // A base directory of ours where OpenWrt has a link (`/var` -> `/tmp`): OpenWrt's
+            // link, without the directories we would have made beneath it.
+            Some(Node::Dir { .. }) if matches!(node, Node::Symlink { .. }) => {
+                let under = format!("{path}/");
+                tree.nodes.retain(|p, n| !(p.starts_with(&under) && matches!(n, Node::Dir { .. })));
+                tree.nodes.insert(path, node);
+            }
+            Some(Node::Dir { .. }) if matches!(node, Node::Dir { .. }) => {
+                tree.nodes.insert(path, node);
+            }
+            Some(_) => {}
+            None => {
+                tree.nodes.insert(path, node);
+            }
+        }
+    }
+    let feed = feed.unwrap_or_default();
+    Ok(OpenWrtManifest {
+        release: spec.release.clone(),
+        packages: feed.installed,
+        provided: feed.provided.into_iter().collect(),
+    })
 }
 
 /// The unpacked kernel package's image, `boot/vmlinuz-KVER` (or `vmlinux-` on MIPS).

@@ -25,6 +25,15 @@ pub enum ImageError {
     Missing { what: &'static str, name: String, arch: String, path: PathBuf },
     #[error("kernel module {name:?} is not in kernel {kver} (check the name with `modinfo`)")]
     MissingModule { name: String, kver: String },
+    #[error(
+        "{file} is missing from the OpenWrt mirror: get {upstream} (sha256 {sha256}) and put it there, \
+         or point {env} at a mirror that has it"
+    )]
+    MirrorMissing { file: PathBuf, env: &'static str, upstream: String, sha256: String },
+    #[error("{file}: sha256 is {actual}, the recipe pins {expected}: refusing it (the original is {upstream})")]
+    PinMismatch { file: PathBuf, expected: String, actual: String, upstream: String },
+    #[error("OpenWrt feed {index}: {detail}")]
+    Feed { index: PathBuf, detail: String },
 }
 
 pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> ImageError {

@@ -8,11 +8,14 @@ mod elf;
 mod error;
 mod fetch;
 mod modules;
+pub mod openwrt;
 mod recipe;
 mod tree;
 
 pub(crate) use apt::{run as run_command, AptState};
-pub use build::{build, recipe_key, sha256_hex, Artifact, BuildOptions, BuiltImage, Manifest, PackageInfo};
+pub use build::{
+    build, recipe_key, sha256_hex, Artifact, BuildOptions, BuiltImage, Manifest, OpenWrtManifest, PackageInfo,
+};
 pub use cache::{cache_root, list_cached, prune_scratch};
 pub use cpio::CpioWriter;
 pub use error::ImageError;

@@ -163,6 +163,10 @@ pub(crate) fn include_modules(
         }
     }
     tree.bytes("/etc/routerlab/modules", (order.join("\n") + "\n").into_bytes(), 0o644);
+    // The same order as paths under /lib/modules/KVER, for an `insmod` that takes a file
+    // (OpenWrt's kmodloader has no modules.dep to read).
+    let paths: Vec<&str> = order.iter().map(|n| db.deps[n].0.as_str()).collect();
+    tree.bytes("/etc/routerlab/module-paths", (paths.join("\n") + "\n").into_bytes(), 0o644);
     Ok(order.len())
 }
 

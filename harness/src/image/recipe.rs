@@ -52,6 +52,10 @@ pub struct Recipe {
     /// software; the instruction plugin counts its executions.
     #[serde(default)]
     pub tlb_refill_insn: Option<String>,
+    /// An OpenWrt userland (rootfs or feed packages) instead of Debian's: then `packages` and
+    /// `binaries` are what is carried in beside it, and the kernel and modules stay Debian's.
+    #[serde(default)]
+    pub openwrt: Option<super::openwrt::OpenWrtSpec>,
     #[serde(skip)]
     pub path: PathBuf,
 }
@@ -118,6 +122,9 @@ impl Recipe {
             if !hex {
                 return Err(bad(format!("tlb-refill-insn {s:?} is not 1-16 bytes of hex like \"06000042\"")));
             }
+        }
+        if let Some(o) = &self.openwrt {
+            o.validate().map_err(bad)?;
         }
         if self.triplet() == "unknown" {
             return Err(bad(format!("debian-arch {:?} is not one of arm64, armhf, mipsel, amd64", self.debian_arch)));
@@ -189,6 +196,16 @@ mod tests {
             "name = \"x\"\ndebian-arch = \"mipsel\"\nkernel-package = \"k\"\ntlb-refill-insn = \"0x42000006\"\npackages = []\nbinaries = []\n",
         );
         assert!(Recipe::load(&p).unwrap_err().to_string().contains("tlb-refill-insn \"0x42000006\" is not 1-16 bytes"));
+        let head = "name = \"x\"\ndebian-arch = \"arm64\"\nkernel-package = \"k\"\npackages = []\nbinaries = []\n";
+        let p = write(d.path(), &format!("{head}[openwrt]\nrelease = \"1\"\n"));
+        assert!(Recipe::load(&p).unwrap_err().to_string().contains("openwrt: needs a rootfs or feeds"));
+        let p = write(
+            d.path(),
+            &format!(
+                "{head}[openwrt]\nrelease = \"1\"\nrootfs = {{ file = \"r\", sha256 = \"abc\", upstream = \"u\" }}\n"
+            ),
+        );
+        assert!(Recipe::load(&p).unwrap_err().to_string().contains("openwrt: r: sha256 \"abc\" is not 64 hex digits"));
     }
 
     #[test]
@@ -203,6 +220,12 @@ mod tests {
             // MIPS refills its TLB in software (`tlbwr`, little-endian); arm64 walks tables in hardware.
             let tlb = if name.starts_with("mipsel") { Some("06000042") } else { None };
             assert_eq!(r.tlb_refill_insn.as_deref(), tlb, "{name}");
+        }
+        for name in ["aarch64-virt-openwrt", "mipsel-malta-openwrt"] {
+            let r = Recipe::find(&dir, name).unwrap();
+            let o = r.openwrt.as_ref().expect("an OpenWrt recipe has its [openwrt] table");
+            assert_eq!(o.rootfs.is_some(), name.starts_with("aarch64"), "{name}: rootfs or feed");
+            assert!(r.files.iter().any(|f| f.to == "/init"), "{name}: routerlab's /init loads Debian's modules");
         }
         let e = Recipe::find(&dir, "sparc-sun4m").unwrap_err().to_string();
         assert!(e.contains("aarch64-virt") && e.contains("mipsel-malta"), "{e}");

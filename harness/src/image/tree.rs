@@ -109,6 +109,42 @@ impl Tree {
     }
 }
 
+impl Tree {
+    /// Every directory, file, link and character device under `root` at the same path in
+    /// the image (an OpenWrt userland taken whole). Other special files are left out.
+    pub fn add_root(&mut self, root: &Path) -> Result<usize, ImageError> {
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        let mut stack = vec![root.to_path_buf()];
+        let mut n = 0;
+        while let Some(dir) = stack.pop() {
+            for e in std::fs::read_dir(&dir).map_err(io(&dir))? {
+                let host = e.map_err(io(&dir))?.path();
+                let rel = host.strip_prefix(root).expect("under root").to_string_lossy().into_owned();
+                let path = format!("/{rel}");
+                let meta = std::fs::symlink_metadata(&host).map_err(io(&host))?;
+                let (ft, mode) = (meta.file_type(), meta.permissions().mode() & 0o7777);
+                if ft.is_symlink() {
+                    let target = std::fs::read_link(&host).map_err(io(&host))?;
+                    self.symlink(&path, &target.to_string_lossy());
+                } else if ft.is_dir() {
+                    self.parent_dirs(&path);
+                    self.nodes.insert(path, Node::Dir { mode });
+                    stack.push(host);
+                } else if ft.is_file() {
+                    self.host_file(&path, host, mode);
+                } else if ft.is_char_device() {
+                    let dev = meta.rdev();
+                    self.chardev(&path, mode, libc::major(dev), libc::minor(dev));
+                } else {
+                    continue;
+                }
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}
+
 /// Resolve `.` and `..` lexically; always absolute.
 pub(crate) fn normalize(path: &str) -> String {
     let mut out: Vec<String> = Vec::new();

@@ -14,6 +14,9 @@ pub enum Need {
     Root,
     /// `qemu-system-aarch64` and `qemu-system-mipsel` on PATH.
     Qemu,
+    /// The OpenWrt mirror (`shared/openwrt` beside the checkout, or
+    /// `$ROUTERLAB_OPENWRT_MIRROR`), which CI has.
+    OpenWrtMirror,
 }
 
 /// The variable that forbids skipping.
@@ -33,6 +36,13 @@ pub fn missing(needs: &[Need]) -> Vec<String> {
                     if !on_path(q) {
                         out.push(q.to_string());
                     }
+                }
+            }
+            Need::OpenWrtMirror => {
+                let images = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../images");
+                let mirror = crate::image::openwrt::mirror_dir(&images);
+                if !mirror.join("README.md").is_file() {
+                    out.push(format!("the OpenWrt mirror at {}", mirror.display()));
                 }
             }
             _ => {}
