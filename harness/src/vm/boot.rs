@@ -120,6 +120,11 @@ pub fn resolve_image(target: Target, src: &ImageSource) -> Result<ResolvedImage,
 /// Start `target` and wait for it to be ready. Returns the VM and its boot time.
 pub async fn boot(target: Target, src: &ImageSource, opts: &BootOptions) -> Result<(Vm, Duration), VmError> {
     let img = resolve_image(target, src)?;
+    // An OpenWrt target's console is procd's, whoever asked.
+    let mut opts = std::borrow::Cow::Borrowed(opts);
+    if target.is_openwrt() && opts.flavour == Flavour::Routerlab {
+        opts.to_mut().flavour = Flavour::OpenWrt;
+    }
     let mut cfg = VmConfig::new(&opts.name, target, img.kernel, img.initrd, opts.run_dir.clone());
     cfg.insn = insn_setup(&opts.insn_plugin, img.isa, &cfg);
     cfg.memory_mib = opts.memory_mib;
@@ -138,6 +143,11 @@ pub async fn boot(target: Target, src: &ImageSource, opts: &BootOptions) -> Resu
         }
         Flavour::OpenWrt => cfg.ready = Readiness::OpenWrtConsole,
     }
+    // Someone else's image on a routerlab target may be OpenWrt's: take whichever console
+    // it shows, rather than wait for a marker only routerlab's /init prints.
+    if matches!(src, ImageSource::Path(_)) && opts.flavour == Flavour::Routerlab {
+        cfg.ready = Readiness::Either(super::READY_MARKER.into());
+    }
     cfg.nics.extend(opts.extra_nics.iter().cloned());
     cfg.netns = opts.netns.clone();
     let mut vm = match Vm::start(cfg.clone()).await {
@@ -149,8 +159,13 @@ pub async fn boot(target: Target, src: &ImageSource, opts: &BootOptions) -> Resu
         }
         r => r?,
     };
-    let t = vm.wait_ready().await?;
-    if opts.mgmt && opts.flavour != Flavour::Routerlab {
+    let mut t = vm.wait_ready().await?;
+    if opts.flavour == Flavour::OpenWrt || (vm.openwrt_console && opts.flavour != Flavour::OpenWrtCompat) {
+        let budget = target.boot_timeout().mul_f64(super::timeout_mult());
+        super::openwrt::wait_netifd(&mut vm, budget).await?;
+        t = vm.started_elapsed();
+    }
+    if opts.mgmt && (opts.flavour != Flavour::Routerlab || vm.openwrt_console) {
         super::openwrt::configure_mgmt(&mut vm).await?;
     }
     Ok((vm, t))

@@ -4,7 +4,9 @@ use std::time::Duration;
 /// VM errors. Each names the VM and, where it helps, ends with the last console lines.
 #[derive(Debug, thiserror::Error)]
 pub enum VmError {
-    #[error("unknown target {0:?} (expected mipsel-malta, mips-malta or aarch64-virt)")]
+    #[error(
+        "unknown target {0:?} (expected mipsel-malta, mips-malta, aarch64-virt, mipsel-malta-openwrt or aarch64-virt-openwrt)"
+    )]
     UnknownTarget(String),
     #[error("vm {vm}: cannot start {binary} (ci/setup installs QEMU)")]
     Spawn { vm: String, binary: String, source: std::io::Error },

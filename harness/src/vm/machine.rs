@@ -36,6 +36,8 @@ pub struct Vm {
     started: Instant,
     /// The management link is configured (uploads can use it).
     pub(crate) mgmt: bool,
+    /// The console readiness found was OpenWrt's (procd's prompt, activated).
+    pub(crate) openwrt_console: bool,
     /// Guest instruction counters, or why there are none.
     insns: Result<InsnCounter, String>,
 }
@@ -113,7 +115,8 @@ impl Vm {
         let child = guard.disarm();
         super::metrics::sample_host(child.id(), metrics.clone(), started);
         let mgmt = cfg.cmdline_extra.iter().any(|w| w.starts_with("routerlab.mgmt="));
-        Ok(Vm { cfg, paths, child, console, qmp: tokio::sync::Mutex::new(qmp), metrics, agent, started, mgmt, insns })
+        let qmp = tokio::sync::Mutex::new(qmp);
+        Ok(Vm { cfg, paths, child, console, qmp, metrics, agent, started, mgmt, openwrt_console: false, insns })
     }
 
     pub fn name(&self) -> &str {
@@ -136,11 +139,20 @@ impl Vm {
             Readiness::Marker(m) => self.wait_marker(&m, boot, "readiness marker").await?,
             Readiness::OpenWrtConsole => {
                 self.wait_marker(super::ACTIVATE_PROMPT, boot, "OpenWrt console prompt").await?;
-                let from = self.console.position();
-                self.send_raw(b"\n").await?;
-                let what = "ash prompt after Enter";
-                self.wait_console(from, Duration::from_secs(10), what, what, |t| t.contains("root@").then_some(()))
+                self.activate_console().await?;
+            }
+            Readiness::Either(m) => {
+                let what = "readiness marker or OpenWrt console prompt";
+                let openwrt = self
+                    .wait_console(0, boot, what, what, |t| match (t.contains(&m), t.contains(super::ACTIVATE_PROMPT)) {
+                        (true, _) => Some(false),
+                        (false, true) => Some(true),
+                        _ => None,
+                    })
                     .await?;
+                if openwrt {
+                    self.activate_console().await?;
+                }
             }
         }
         let after = self.started.elapsed();
@@ -158,6 +170,21 @@ impl Vm {
             });
         }
         Ok(after)
+    }
+
+    /// Host time since QEMU started.
+    pub(crate) fn started_elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Press Enter on procd's "activate this console" and wait for the ash prompt.
+    async fn activate_console(&mut self) -> Result<(), VmError> {
+        let from = self.console.position();
+        self.send_raw(b"\n").await?;
+        let what = "ash prompt after Enter";
+        self.wait_console(from, Duration::from_secs(10), what, what, |t| t.contains("root@").then_some(())).await?;
+        self.openwrt_console = true;
+        Ok(())
     }
 
     /// Wait for `marker` anywhere in the console output (scaled by `ROUTERLAB_TIMEOUT_MULT`).

@@ -9,6 +9,21 @@ use super::{Vm, VmError};
 /// What OpenWrt's procd prints on the console when it is up.
 pub const ACTIVATE_PROMPT: &str = "Please press Enter to activate this console.";
 
+/// Wait until netifd is on ubus (`ubus wait_for network.interface`): procd's console
+/// comes up while the boot scripts still run, and provisioning must not change eth0 before
+/// netifd has set up its own interfaces, or netifd undoes it.
+pub(crate) async fn wait_netifd(vm: &mut Vm, budget: Duration) -> Result<(), VmError> {
+    let cmd = format!("ubus -t {} wait_for network.interface.loopback", budget.as_secs().max(1));
+    let out = vm.exec_timeout(&cmd, budget + Duration::from_secs(10)).await?;
+    if out.status != 0 {
+        return Err(VmError::NotReady {
+            vm: vm.name().into(),
+            detail: format!("netifd was not on ubus within {budget:?}: {}", out.stdout.trim()),
+        });
+    }
+    Ok(())
+}
+
 pub(crate) async fn configure_mgmt(vm: &mut Vm) -> Result<(), VmError> {
     // OpenWrt may have put eth0 in br-lan with 192.168.1.1; take it out for the management link.
     let cmd = "ip link set eth0 nomaster 2>/dev/null; ip addr flush dev eth0; ip addr add 10.0.2.15/24 dev eth0 && \

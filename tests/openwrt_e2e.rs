@@ -1,0 +1,123 @@
+//! Real OpenWrt on both targets: images built offline from the pinned mirror (CI has it
+//! beside the checkout), booted through procd's console, and OpenWrt's own tools answering:
+//! `/etc/openwrt_release`, ubus, uci and opkg, including an `.ipk` installed by real opkg.
+use std::path::Path;
+use std::process::{Command, Output};
+
+use harness::testkit::{can_run, Need};
+
+fn routerlab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_routerlab")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap()
+}
+
+fn text(o: &Output) -> (String, String) {
+    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+/// `vm run TARGET -- CMD`: its stdout, after asserting exit 0.
+fn vm_run(target: &str, dir: &Path, extra: &[&str], cmd: &str) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_routerlab"))
+        .args(["vm", "run", target, "--run-dir", dir.to_str().unwrap()])
+        .args(extra)
+        .args(["--", cmd])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{target}: {cmd}: {out}{err}");
+    out
+}
+
+#[test]
+fn openwrt_images_build_from_the_mirror_and_the_second_build_is_a_cache_hit() {
+    if !can_run("openwrt_images_build_from_the_mirror", &[Need::Root, Need::OpenWrtMirror]) {
+        return;
+    }
+    for name in ["aarch64-virt-openwrt", "mipsel-malta-openwrt"] {
+        let first = routerlab(&["image", "build", name]);
+        let (out, err) = text(&first);
+        assert_eq!(first.status.code(), Some(0), "{name}: {out}{err}");
+        assert!(out.contains("OpenWrt ") && out.contains("userland"), "{out}");
+        let again = routerlab(&["image", "build", name]);
+        let (out, err) = text(&again);
+        assert!(out.trim_end().ends_with("(cache hit)"), "{name}: {out}{err}");
+    }
+    let list = text(&routerlab(&["image", "list"])).0;
+    assert!(list.contains("aarch64-virt-openwrt") && list.contains("mipsel-malta-openwrt"), "{list}");
+}
+
+#[test]
+fn a_bad_mirror_is_refused_with_the_file_both_hashes_and_the_upstream() {
+    if !can_run("a_bad_mirror_is_refused", &[Need::Root, Need::OpenWrtMirror]) {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let cache = d.path().join("cache");
+    let build = |mirror: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_routerlab"))
+            .args(["image", "build", "aarch64-virt-openwrt", "--cache", cache.to_str().unwrap()])
+            .env(harness::image::openwrt::MIRROR_ENV, mirror)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap()
+    };
+    let empty = d.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let (_, err) = text(&build(&empty));
+    assert!(err.contains("missing from the OpenWrt mirror"), "{err}");
+    assert!(err.contains("releases/19.07.7/targets/armvirt/64/openwrt-19.07.7-armvirt-64-default-rootfs.tar.gz"));
+    let bad = d.path().join("bad");
+    std::fs::create_dir_all(bad.join("armvirt-64")).unwrap();
+    std::fs::write(bad.join("armvirt-64/openwrt-19.07.7-armvirt-64-default-rootfs.tar.gz"), b"tampered").unwrap();
+    let o = build(&bad);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let actual = harness::image::sha256_hex(b"tampered");
+    assert!(err.contains(&format!("sha256 is {actual}, the recipe pins 14845be2")), "{err}");
+}
+
+#[test]
+fn openwrt_on_aarch64_boots_through_procd_and_answers_ubus_uci_and_opkg() {
+    if !can_run("openwrt_on_aarch64_boots", &[Need::Root, Need::Qemu, Need::OpenWrtMirror]) {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let out = vm_run(
+        "aarch64-virt-openwrt",
+        d.path(),
+        &[],
+        "cat /etc/openwrt_release; ubus list; ubus call system board; uci get system.@system[0].hostname; opkg list-installed",
+    );
+    assert!(out.contains("DISTRIB_RELEASE='19.07.7'"), "{out}");
+    for object in ["network.interface", "system", "service"] {
+        assert!(out.lines().any(|l| l.trim() == object), "ubus has no {object}: {out}");
+    }
+    assert!(out.contains("\"release\"") && out.contains("OpenWrt"), "ubus call system board: {out}");
+    assert!(out.lines().any(|l| l.starts_with("procd - ")), "opkg list-installed: {out}");
+}
+
+#[test]
+fn openwrt_on_mipsel_boots_on_a_34kf_and_opkg_installs_from_the_feed() {
+    if !can_run("openwrt_on_mipsel_boots", &[Need::Root, Need::Qemu, Need::OpenWrtMirror]) {
+        return;
+    }
+    let mirror = harness::image::openwrt::mirror_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("images"));
+    let socat = mirror.join("mipsel_24kc/packages/socat_1.7.3.4-1_mipsel_24kc.ipk");
+    let up = format!("{}:/tmp/socat.ipk", socat.display());
+    let d = tempfile::tempdir().unwrap();
+    let out = vm_run(
+        "mipsel-malta-openwrt",
+        d.path(),
+        &["--upload", &up],
+        "grep -m1 'cpu model' /proc/cpuinfo; cat /etc/openwrt_release; ubus list; opkg list-installed | grep -c .; \
+         opkg install /tmp/socat.ipk && opkg list-installed | grep '^socat ' && socat -V | head -2",
+    );
+
+    // QEMU's 34Kf: a 34K core with the DSP ASE the feed needs (malta's default 24Kf lacks it).
+    let cpu = out.lines().find(|l| l.starts_with("cpu model")).unwrap_or_default();
+    assert!(cpu.contains("MIPS 34K") && cpu.contains("FPU"), "the target's CPU: {out}");
+    assert!(out.contains("DISTRIB_ARCH='mipsel_24kc'"), "{out}");
+    assert!(out.lines().any(|l| l.trim() == "network.interface"), "{out}");
+    assert!(out.contains("socat - 1.7.3.4-1"), "opkg recorded the install: {out}");
+    assert!(out.contains("socat version 1.7.3.4"), "the installed binary runs: {out}");
+}
