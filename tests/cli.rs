@@ -371,6 +371,19 @@ fn an_ab_runs_report_opens_with_the_comparison() {
     // `run --builds` appends this same summary.md text to the CI step summary.
     let out = routerlab(&["report", run.to_str().unwrap(), "--markdown"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("### Builds compared"));
+    // Two scenarios that each ran a different build are a matrix, not an A/B.
+    let matrix = d.path().join("matrix");
+    copy_fixture_run("runs/ab", &matrix);
+    let path = matrix.join("report.json");
+    let mut r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for c in r["cells"].as_array_mut().unwrap() {
+        if c["build"]["name"] != "haproxy-image" {
+            c["scenario"] = "another-scenario".into();
+        }
+    }
+    std::fs::write(&path, serde_json::to_string(&r).unwrap()).unwrap();
+    assert_eq!(routerlab(&["report", matrix.to_str().unwrap()]).status.code(), Some(0));
+    assert!(!std::fs::read_to_string(matrix.join("report.html")).unwrap().contains("id=\"comparison\""));
     // A run of one build has nothing to compare: no section, no comparison files.
     let one = d.path().join("one");
     copy_fixture_run("runs/deploy-error", &one);

@@ -48,10 +48,22 @@ pub struct Lead {
 
 impl Lead {
     pub fn of(view: &RunView) -> Lead {
+        let none = Lead { comparison: None, html: String::new(), markdown: String::new() };
+        // Builds compared means two builds of one scenario on one target, not a matrix of
+        // scenarios that happen to run different builds.
+        let mut builds: std::collections::BTreeMap<(&str, &str), std::collections::BTreeSet<Option<&str>>> =
+            Default::default();
+        for c in &view.report.cells {
+            let b = c.build.as_ref().map(|b| b.name.as_str());
+            builds.entry((c.scenario.as_str(), c.target.as_str())).or_default().insert(b);
+        }
+        if builds.values().all(|b| b.len() < 2) {
+            return none;
+        }
         let label = view.root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let cmp = harness::compare::compare(&[(label, view.report.clone())]);
         if cmp.sides.len() < 2 {
-            return Lead { comparison: None, html: String::new(), markdown: String::new() };
+            return none;
         }
         let baseline = &cmp.sides[0].label;
         let html = format!(
