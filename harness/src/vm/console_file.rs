@@ -4,20 +4,32 @@
 use super::machine::Vm;
 use super::VmError;
 
-/// Base64 characters per console line.
+/// Base64 characters per console line, at most; less where the shell reads shorter lines.
 const CHUNK: usize = 600;
+/// What a chunk's line adds to it: the exec wrapper, `printf %s '' >> ` and the path.
+const CHUNK_OVERHEAD: usize = 120;
 
 impl Vm {
     /// Write `data` to `path` in the guest (its directory is created) and verify it.
     pub async fn write_file(&mut self, path: &str, data: &[u8]) -> Result<(), VmError> {
         let tmp = format!("{path}.b64");
-        self.must(&format!("mkdir -p \"$(dirname {path})\" && : > {tmp}"), path).await?;
-        let b64 = base64(data);
-        for chunk in b64.as_bytes().chunks(CHUNK) {
-            let chunk = std::str::from_utf8(chunk).expect("base64 is ascii");
-            self.must(&format!("printf %s '{chunk}' >> {tmp}"), path).await?;
-        }
-        let sum = self.must(&format!("base64 -d {tmp} > {path} && rm {tmp} && sha256sum {path}"), path).await?;
+        let size = CHUNK.min(self.max_command().saturating_sub(CHUNK_OVERHEAD + tmp.len())).max(64);
+        let start = format!("mkdir -p \"$(dirname {path})\" && : > {tmp} && command -v base64 || true");
+        let sum = if self.must(&start, path).await?.trim().is_empty() {
+            // No base64 (OpenWrt 19.07's busybox): each byte as an octal escape of the
+            // shell's own printf, four characters a byte.
+            for chunk in data.chunks(size / 4) {
+                let esc: String = chunk.iter().map(|b| format!("\\{b:03o}")).collect();
+                self.must(&format!("printf '{esc}' >> {tmp}"), path).await?;
+            }
+            self.must(&format!("mv {tmp} {path} && sha256sum {path}"), path).await?
+        } else {
+            for chunk in base64(data).as_bytes().chunks(size) {
+                let chunk = std::str::from_utf8(chunk).expect("base64 is ascii");
+                self.must(&format!("printf %s '{chunk}' >> {tmp}"), path).await?;
+            }
+            self.must(&format!("base64 -d {tmp} > {path} && rm {tmp} && sha256sum {path}"), path).await?
+        };
         let want = crate::image::sha256_hex(data);
         if !sum.starts_with(&want) {
             return Err(self.write_error(path, format!("sha256 {sum:?} != {want}")));

@@ -15,8 +15,10 @@ use super::{timeout_mult, VmError};
 
 /// The marker the image's init prints when the system is up.
 pub const READY_MARKER: &str = "routerlab-ready";
-/// Busybox ash's line editor truncates longer lines.
+/// Busybox ash's line editor truncates longer lines: 1024 bytes in Debian's build,
+/// 512 in OpenWrt's (`FEATURE_EDITING_MAX_LEN`), each less a margin.
 const MAX_COMMAND: usize = 900;
+const MAX_COMMAND_OPENWRT: usize = 480;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecOutput {
@@ -172,6 +174,15 @@ impl Vm {
         Ok(after)
     }
 
+    /// The longest console line the guest's shell reads whole.
+    pub(crate) fn max_command(&self) -> usize {
+        if self.openwrt_console || self.cfg.ready == Readiness::OpenWrtConsole {
+            MAX_COMMAND_OPENWRT
+        } else {
+            MAX_COMMAND
+        }
+    }
+
     /// Host time since QEMU started.
     pub(crate) fn started_elapsed(&self) -> Duration {
         self.started.elapsed()
@@ -252,8 +263,9 @@ impl Vm {
     pub async fn exec_timeout(&mut self, cmd: &str, timeout: Duration) -> Result<ExecOutput, VmError> {
         let id = format!("{:08x}", rand::random::<u32>());
         let line = wrap(&id, cmd);
-        if line.len() > MAX_COMMAND {
-            return Err(VmError::CommandTooLong { vm: self.cfg.name.clone(), len: line.len(), limit: MAX_COMMAND });
+        let limit = self.max_command();
+        if line.len() > limit {
+            return Err(VmError::CommandTooLong { vm: self.cfg.name.clone(), len: line.len(), limit });
         }
         let from = self.console.position();
         self.send_raw(line.as_bytes()).await?;
