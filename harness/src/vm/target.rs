@@ -118,3 +118,26 @@ impl std::fmt::Display for Target {
 pub fn timeout_mult() -> f64 {
     std::env::var("ROUTERLAB_TIMEOUT_MULT").ok().and_then(|v| v.parse::<f64>().ok()).filter(|m| *m > 0.0).unwrap_or(1.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// docs/report.schema.json is written by hand: it must name every target a cell can have.
+    #[test]
+    fn the_report_schema_lists_every_target() {
+        let schema: serde_json::Value = serde_json::from_str(include_str!("../../../docs/report.schema.json")).unwrap();
+        let listed: Vec<&str> = schema
+            .pointer("/$defs/cell/properties/target/enum")
+            .and_then(|v| v.as_array())
+            .expect("the cell's target enum")
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let all: Vec<&str> = Target::ALL.iter().map(|t| t.name()).collect();
+        assert_eq!(listed, all);
+        for t in Target::ALL {
+            assert_eq!(t.name().parse::<Target>().unwrap(), t);
+        }
+    }
+}
