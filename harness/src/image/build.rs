@@ -141,15 +141,7 @@ pub fn build(name: &str, opts: &BuildOptions) -> Result<BuiltImage, ImageError> 
         }
     }
     let t0 = Instant::now();
-    // A missing or altered OpenWrt input fails here, before anything is fetched.
-    if let Some(spec) = &recipe.openwrt {
-        super::openwrt::verify_pins(spec, &super::openwrt::mirror_dir(&opts.images_dir))?;
-    }
-    let apt = AptState::new(&opts.cache, &recipe.debian_arch)?;
-    apt.update_if_stale()?;
-    let mut wanted = vec![recipe.kernel_package.clone()];
-    wanted.extend(recipe.packages.iter().cloned());
-    let debs = apt.fetch(&wanted)?;
+    let debs = fetch_inputs(&recipe, opts)?;
 
     let scratch = super::cache::Scratch::new(&images, &recipe.name, &key);
     let tmp = scratch.path().to_path_buf();
@@ -207,6 +199,19 @@ pub fn build(name: &str, opts: &BuildOptions) -> Result<BuiltImage, ImageError> 
             path: dir.clone(),
             source: std::io::Error::other("image vanished after build"),
         })
+}
+
+/// Every input checked or fetched: the OpenWrt mirror's pins first, so a missing or altered
+/// file fails before anything is fetched, then the Debian packages.
+fn fetch_inputs(recipe: &Recipe, opts: &BuildOptions) -> Result<Vec<super::apt::Deb>, ImageError> {
+    if let Some(spec) = &recipe.openwrt {
+        super::openwrt::verify_pins(spec, &super::openwrt::mirror_dir(&opts.images_dir))?;
+    }
+    let apt = AptState::new(&opts.cache, &recipe.debian_arch)?;
+    apt.update_if_stale()?;
+    let mut wanted = vec![recipe.kernel_package.clone()];
+    wanted.extend(recipe.packages.iter().cloned());
+    apt.fetch(&wanted)
 }
 
 /// The OpenWrt userland under everything else: unpacked from the mirror, then laid into
