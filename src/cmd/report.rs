@@ -1,7 +1,7 @@
 //! `routerlab report RUN_DIR`: the HTML report, Markdown summary and JUnit XML of a run.
 use std::path::PathBuf;
 
-use harness::compare::{comparison_markdown_body, comparison_tables_html, Comparison};
+use harness::compare::{run_lead_html, run_lead_markdown, Comparison};
 use harness::report::{html_page_with, junit_xml, load_run, markdown_with, RunView};
 
 use super::write_text as write;
@@ -65,25 +65,9 @@ impl Lead {
         if cmp.sides.len() < 2 {
             return none;
         }
-        let baseline = &cmp.sides[0].label;
-        let html = format!(
-            "<section id=\"comparison\"><h2>Builds compared</h2><p>Baseline: <code>{}</code>. Ratios are \
-             candidate / baseline with their 95% interval. <a href=\"comparison.html\">comparison.html</a> overlays \
-             the builds' latency and throughput.</p>{}</section>\n",
-            html_escape(baseline),
-            comparison_tables_html(&cmp, &[])
-        );
-        let markdown = format!(
-            "### Builds compared\n\n{}\n`comparison.html` in the run directory overlays the builds' plots.\n\n\
-             ### Cells\n\n",
-            comparison_markdown_body(&cmp, &[], "####")
-        );
+        let (html, markdown) = (run_lead_html(&cmp), run_lead_markdown(&cmp));
         Lead { comparison: Some(cmp), html, markdown }
     }
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 /// comparison.md and comparison.html (the builds' plots overlaid) beside report.html.

@@ -15,8 +15,7 @@ pub use fit::{fit, FitPoint};
 pub use gate::{evaluate, Gate, Op, Tripped};
 pub use metric::Metric;
 pub use render::{
-    comparison_html, comparison_markdown, comparison_markdown_body, comparison_tables_html, comparison_text,
-    overlay_members,
+    comparison_html, comparison_markdown, comparison_text, overlay_members, run_lead_html, run_lead_markdown,
 };
 pub use stats::{paired, welch, Estimate, Method, LEVEL, POWER};
 pub use table::{compare, Change, Comparison, Group, Row, Side, Stats, MIN_CHANGE};

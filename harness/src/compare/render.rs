@@ -277,6 +277,26 @@ pub fn comparison_html(
     overlay_page("routerlab compare", &comparison_tables_html(cmp, tripped), cells)
 }
 
+/// The section that opens an A/B run's report.html: the builds compared, before its cells.
+pub fn run_lead_html(cmp: &Comparison) -> String {
+    format!(
+        "<section id=\"comparison\"><h2>Builds compared</h2><p>Baseline: <code>{}</code>. Ratios are \
+         candidate / baseline with their 95% interval. <a href=\"comparison.html\">comparison.html</a> overlays \
+         the builds' latency and throughput.</p>{}</section>\n",
+        esc(&cmp.sides[0].label),
+        comparison_tables_html(cmp, &[])
+    )
+}
+
+/// The same for summary.md (and so the CI step summary), ending where its cells begin.
+pub fn run_lead_markdown(cmp: &Comparison) -> String {
+    format!(
+        "### Builds compared\n\n{}\n`comparison.html` in the run directory overlays the builds' plots.\n\n\
+         ### Cells\n\n",
+        comparison_markdown_body(cmp, &[], "####")
+    )
+}
+
 /// Each group's table and one-line verdicts, then any tripped gate: what opens an A/B
 /// run's report.html as well as comparison.html.
 pub fn comparison_tables_html(cmp: &Comparison, tripped: &[Tripped]) -> String {

@@ -150,10 +150,11 @@ pub fn build(name: &str, opts: &BuildOptions) -> Result<BuiltImage, ImageError> 
     std::fs::create_dir_all(&root).map_err(io(&root))?;
     let packages = unpack(&debs, &root)?;
     let (mut tree, libraries, kver, nmod) = assemble(&recipe, &root, &key)?;
-    let openwrt = match &recipe.openwrt {
-        Some(spec) => Some(add_openwrt(&mut tree, spec, &opts.images_dir, &tmp.join("openwrt"))?),
-        None => None,
-    };
+    let openwrt = recipe
+        .openwrt
+        .as_ref()
+        .map(|o| add_openwrt(&mut tree, o, &opts.images_dir, &tmp.join("openwrt")))
+        .transpose()?;
 
     let kernel_src = find_kernel(&root, &kver, &recipe.debian_arch)?;
     let out = tmp.join("out");
@@ -228,21 +229,18 @@ fn add_openwrt(
     let mut userland = Tree::default();
     userland.add_root(root)?;
     for (path, node) in userland.nodes {
-        match tree.nodes.get(&path) {
+        match (tree.nodes.get(&path), &node) {
             // A base directory of ours where OpenWrt has a link (`/var` -> `/tmp`): OpenWrt's
             // link, without the directories we would have made beneath it.
-            Some(Node::Dir { .. }) if matches!(node, Node::Symlink { .. }) => {
+            (Some(Node::Dir { .. }), Node::Symlink { .. }) => {
                 let under = format!("{path}/");
                 tree.nodes.retain(|p, n| !(p.starts_with(&under) && matches!(n, Node::Dir { .. })));
                 tree.nodes.insert(path, node);
             }
-            Some(Node::Dir { .. }) if matches!(node, Node::Dir { .. }) => {
+            (Some(Node::Dir { .. }), Node::Dir { .. }) | (None, _) => {
                 tree.nodes.insert(path, node);
             }
-            Some(_) => {}
-            None => {
-                tree.nodes.insert(path, node);
-            }
+            _ => {}
         }
     }
     let feed = feed.unwrap_or_default();

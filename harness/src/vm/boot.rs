@@ -121,21 +121,21 @@ pub fn resolve_image(target: Target, src: &ImageSource) -> Result<ResolvedImage,
 pub async fn boot(target: Target, src: &ImageSource, opts: &BootOptions) -> Result<(Vm, Duration), VmError> {
     let img = resolve_image(target, src)?;
     // An OpenWrt target's console is procd's, whoever asked.
-    let mut opts = std::borrow::Cow::Borrowed(opts);
-    if target.is_openwrt() && opts.flavour == Flavour::Routerlab {
-        opts.to_mut().flavour = Flavour::OpenWrt;
-    }
+    let flavour = match opts.flavour {
+        Flavour::Routerlab if target.is_openwrt() => Flavour::OpenWrt,
+        f => f,
+    };
     let mut cfg = VmConfig::new(&opts.name, target, img.kernel, img.initrd, opts.run_dir.clone());
     cfg.insn = insn_setup(&opts.insn_plugin, img.isa, &cfg);
     cfg.memory_mib = opts.memory_mib;
     cfg.cmdline_extra = opts.cmdline_extra.clone();
     if opts.mgmt {
         cfg.nics.push(Nic { id: "mgmt".into(), backend: NicBackend::User, mac: None });
-        if opts.flavour == Flavour::Routerlab {
+        if flavour == Flavour::Routerlab {
             cfg.cmdline_extra.push(MGMT_CMDLINE.into());
         }
     }
-    match opts.flavour {
+    match flavour {
         Flavour::Routerlab => {}
         Flavour::OpenWrtCompat => {
             cfg.cmdline_extra.push("routerlab.flavour=openwrt-compat".into());
@@ -145,7 +145,7 @@ pub async fn boot(target: Target, src: &ImageSource, opts: &BootOptions) -> Resu
     }
     // Someone else's image on a routerlab target may be OpenWrt's: take whichever console
     // it shows, rather than wait for a marker only routerlab's /init prints.
-    if matches!(src, ImageSource::Path(_)) && opts.flavour == Flavour::Routerlab {
+    if matches!(src, ImageSource::Path(_)) && flavour == Flavour::Routerlab {
         cfg.ready = Readiness::Either(super::READY_MARKER.into());
     }
     cfg.nics.extend(opts.extra_nics.iter().cloned());
@@ -160,12 +160,13 @@ pub async fn boot(target: Target, src: &ImageSource, opts: &BootOptions) -> Resu
         r => r?,
     };
     let mut t = vm.wait_ready().await?;
-    if opts.flavour == Flavour::OpenWrt || (vm.openwrt_console && opts.flavour != Flavour::OpenWrtCompat) {
+    // `openwrt_console`: procd's prompt was activated (an OpenWrt image, or the compat flavour).
+    if vm.openwrt_console && flavour != Flavour::OpenWrtCompat {
         let budget = target.boot_timeout().mul_f64(super::timeout_mult());
         super::openwrt::wait_netifd(&mut vm, budget).await?;
         t = vm.started_elapsed();
     }
-    if opts.mgmt && (opts.flavour != Flavour::Routerlab || vm.openwrt_console) {
+    if opts.mgmt && vm.openwrt_console {
         super::openwrt::configure_mgmt(&mut vm).await?;
     }
     Ok((vm, t))

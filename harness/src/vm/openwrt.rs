@@ -9,7 +9,8 @@ use super::{Vm, VmError};
 /// What OpenWrt's procd prints on the console when it is up.
 pub const ACTIVATE_PROMPT: &str = "Please press Enter to activate this console.";
 
-/// Wait until netifd is on ubus (`ubus wait_for network.interface`): procd's console
+/// Wait until netifd is on ubus (`ubus wait_for network.interface.loopback`, the one
+/// interface every configuration has): procd's console
 /// comes up while the boot scripts still run, and provisioning must not change eth0 before
 /// netifd has set up its own interfaces, or netifd undoes it.
 pub(crate) async fn wait_netifd(vm: &mut Vm, budget: Duration) -> Result<(), VmError> {
