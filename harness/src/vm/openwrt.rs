@@ -27,8 +27,12 @@ pub(crate) async fn wait_netifd(vm: &mut Vm, budget: Duration) -> Result<(), VmE
 
 pub(crate) async fn configure_mgmt(vm: &mut Vm) -> Result<(), VmError> {
     // OpenWrt may have put eth0 in br-lan with 192.168.1.1; take it out for the management link.
+    // Then wait for carrier: malta's pcnet reports link from a 2 s watchdog, and until then
+    // the kernel drops what is sent, so an upload right away fails with a network error.
     let cmd = "ip link set eth0 nomaster 2>/dev/null; ip addr flush dev eth0; ip addr add 10.0.2.15/24 dev eth0 && \
-               ip link set eth0 up && (ip route replace default via 10.0.2.2 || true)";
+               ip link set eth0 up && (ip route replace default via 10.0.2.2 || true) && \
+               for i in 1 2 3 4 5 6 7 8 9 10; do [ \"$(cat /sys/class/net/eth0/carrier)\" = 1 ] && break; sleep 1; done; \
+               [ \"$(cat /sys/class/net/eth0/carrier)\" = 1 ] || { echo 'eth0 has no carrier after 10 s'; false; }";
     let out = vm.exec(cmd).await?;
     if out.status != 0 {
         return Err(VmError::Upload {

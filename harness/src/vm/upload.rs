@@ -41,29 +41,15 @@ pub(crate) async fn upload_via(
     let host = if host.contains(':') { format!("[{host}]") } else { host.to_string() };
     let token = format!("{:016x}", rand::random::<u64>());
     let path = format!("/{token}");
-    let server = tokio::spawn(async move {
-        // Serve until the right path has been fetched once; ignore strays.
-        loop {
-            let Ok((mut s, _)) = listener.accept().await else { return };
-            let mut head = vec![0u8; 2048];
-            let n = s.read(&mut head).await.unwrap_or(0);
-            let req = String::from_utf8_lossy(&head[..n]);
-            if req.split_whitespace().nth(1) == Some(path.as_str()) {
-                let hdr = format!(
-                    "HTTP/1.0 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\n\r\n",
-                    data.len()
-                );
-                let _ = s.write_all(hdr.as_bytes()).await;
-                let _ = s.write_all(&data).await;
-                let _ = s.shutdown().await;
-                return;
-            }
-            let _ = s.write_all(b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n").await;
-        }
-    });
+    let server = serve(listener, path, data);
     let q = guest.replace('\'', r"'\''");
     let dir = guest.rsplit_once('/').map(|(d, _)| if d.is_empty() { "/" } else { d }).unwrap_or(".");
-    let cmd = format!("mkdir -p '{dir}' && wget -q -O '{q}' http://{host}:{port}/{token} && sha256sum '{q}'");
+    // A fetch can meet a link that does not carry yet: try three times, then say so with
+    // wget's own exit status.
+    let cmd = format!(
+        "mkdir -p '{dir}' && for i in 1 2 3; do wget -q -O '{q}' http://{host}:{port}/{token}; rc=$?; \
+         [ $rc = 0 ] && break; sleep 1; done; [ $rc = 0 ] && sha256sum '{q}' || {{ echo \"wget exit $rc, 3 tries\"; false; }}"
+    );
     let out = vm.exec_timeout(&cmd, Duration::from_secs(120)).await;
     server.abort();
     let out = out?;
@@ -75,4 +61,89 @@ pub(crate) async fn upload_via(
         return Err(err(format!("sha256 in the guest is {got}, expected {want}")));
     }
     Ok(())
+}
+
+/// Serve `data` at `path` on `listener` until aborted (a retried fetch gets it again);
+/// any other path gets a 404.
+fn serve(listener: TcpListener, path: String, data: Vec<u8>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else { return };
+            let req = read_head(&mut s).await;
+            if req.split_whitespace().nth(1) == Some(path.as_str()) {
+                let hdr = format!(
+                    "HTTP/1.0 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\n\r\n",
+                    data.len()
+                );
+                let _ = s.write_all(hdr.as_bytes()).await;
+                let _ = s.write_all(&data).await;
+                let _ = s.shutdown().await;
+                drain(&mut s).await;
+                continue;
+            }
+            let _ = s.write_all(b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n").await;
+            let _ = s.shutdown().await;
+            drain(&mut s).await;
+        }
+    })
+}
+
+/// The request's head, read up to its blank line (or 8 KiB, or 10 s). OpenWrt's
+/// uclient-fetch sends the request line and the headers in separate writes: answering after
+/// the first and closing with the rest unread makes the kernel reset the connection, and
+/// the client fails with "connection failed" (exit 4) before it reads the body.
+async fn read_head(s: &mut tokio::net::TcpStream) -> String {
+    let mut head = Vec::with_capacity(1024);
+    let mut buf = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => head.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+/// Read until the client closes (or 10 s), so closing never resets what it still reads.
+async fn drain(s: &mut tokio::net::TcpStream) {
+    let mut buf = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+        if n == 0 {
+            break;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A client that sends its request line and headers in two writes, as uclient-fetch
+    /// does, gets the whole body: the server reads the head to its end before answering.
+    #[tokio::test]
+    async fn a_request_head_in_two_writes_gets_the_whole_body() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let data: Vec<u8> = (0..4_000_000u32).map(|i| (i % 251) as u8).collect();
+        let server = serve(listener, "/tok".into(), data.clone());
+        // A stray path first: a 404, and the server keeps serving.
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /other HTTP/1.1\r\n\r\n").await.unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).await.unwrap();
+        assert!(got.starts_with(b"HTTP/1.0 404"), "{}", String::from_utf8_lossy(&got));
+        drop(s);
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /tok HTTP/1.1\r\n").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        s.write_all(b"Host: 10.0.2.2\r\nUser-Agent: uclient-fetch\r\n\r\n").await.unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).await.expect("no reset");
+        let body = got.windows(4).position(|w| w == b"\r\n\r\n").map(|p| &got[p + 4..]).unwrap();
+        assert_eq!(body.len(), data.len());
+        assert!(body == data.as_slice());
+        server.abort();
+    }
 }
