@@ -8,6 +8,7 @@ pub mod errtext;
 pub mod forwarded;
 pub mod hist;
 pub mod image;
+pub mod kinds;
 pub mod load;
 pub mod model;
 pub mod netaddr;

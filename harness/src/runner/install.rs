@@ -141,8 +141,10 @@ pub(crate) async fn install(
 ) -> Result<Installed, RunError> {
     let t = target.to_string();
     let phase = "proxy build";
+    let facts = crate::kinds::facts(kind);
     let (bin, env, source) = if b.source == BuildSource::Image {
-        let name = if kind == ProxyKind::Nginx { "nginx" } else { "haproxy" };
+        // The image's own proxy: the kind's process, found on the guest's PATH.
+        let name = facts.process.as_deref().or(b.process.as_deref()).unwrap_or_default();
         let path = must(vm, &t, "proxy build", &format!("command -v {name}")).await?;
         (path.trim().to_string(), String::new(), "image".to_string())
     } else {
@@ -175,7 +177,7 @@ pub(crate) async fn install(
         };
         (format!("{GUEST_ROOT}/{}", b.path), env, b.describe_source())
     };
-    let flag = if kind == ProxyKind::Custom { "--version" } else { "-v" };
+    let flag = facts.version_flag.as_deref().unwrap_or("--version");
     let version = vm
         .exec(&format!("{env} {bin} {flag} 2>&1 | grep -v '^$' | head -1"))
         .await

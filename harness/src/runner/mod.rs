@@ -19,7 +19,6 @@ mod script;
 mod session;
 mod setup;
 mod shard;
-mod template;
 
 pub use crate::model::{
     latency_curves, GuestSample, InsnRatePoint, LatencyCurve, Phase, PhaseClock, ProcSample, Timeline,
@@ -29,4 +28,3 @@ pub use error::{PathError, RunError};
 pub use fault_script::{FaultOp, FaultScript};
 pub use script::{plan_cell, CellDirs, CellScript, ProxyBinary, ProxyScript, ScriptError};
 pub use shard::Shard;
-pub use template::template_name;

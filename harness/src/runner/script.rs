@@ -2,24 +2,18 @@
 //! proxy's start and stop, the backend's and the load's arguments, and the addresses the
 //! backend must log. `cell.rs` and `session.rs` only execute it; the unit tests and the
 //! snapshots in `tests/snapshots/` read it for every shipped scenario without root or QEMU.
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use super::fault_script::{fault_scripts, FaultOp, FaultScript};
-use super::template::template_name;
 use crate::model::Verdict;
 use crate::netlab::{client_addresses, l4_forward_steps, router_steps, GuestStep, LabOptions, WgPlan, ADDR};
 use crate::reconcile::Expect;
 use crate::scenario::{kebab, BuildPlan, ClientIpHeaderMode, Plan, ProxyKind, ProxyMode};
 use crate::template::{commands, render, TemplateError, Vars};
 
-const START_HAPROXY: &str = include_str!("../../../scenarios/templates/router/start-haproxy.sh");
-const START_NGINX: &str = include_str!("../../../scenarios/templates/router/start-nginx.sh");
-const START_CUSTOM: &str = include_str!("../../../scenarios/templates/router/start-custom.sh");
 const STOP: &str = include_str!("../../../scenarios/templates/router/stop.sh");
 const ALIVE: &str = include_str!("../../../scenarios/templates/router/alive.sh");
-const DIRECTIVES: &str = include_str!("../../../scenarios/templates/client-ip-directives.toml");
 
 /// Where the proxy's files go in the guest.
 const GUEST_PKI: &str = "/etc/routerlab/pki";
@@ -167,7 +161,8 @@ pub fn proxy_script(
     let template = match &spec.config {
         Some(p) => p.clone(),
         None => dirs.templates.join(
-            template_name(kind, mode)
+            crate::kinds::facts(kind)
+                .template(mode)
                 .ok_or_else(|| bad(&format!("no template for {} {}", kebab(&kind), kebab(&mode))))?,
         ),
     };
@@ -190,9 +185,7 @@ pub fn proxy_script(
 
 /// The fields of the proxy templates, from the lab's addresses and the scenario.
 fn config_vars(kind: ProxyKind, header: Option<ClientIpHeaderMode>) -> Vars {
-    let directives: BTreeMap<String, BTreeMap<String, String>> =
-        toml::from_str(DIRECTIVES).expect("client-ip-directives.toml is valid (unit-tested)");
-    let directive = header.and_then(|h| directives.get(&kebab(&kind))?.get(&kebab(&h)).cloned()).unwrap_or_default();
+    let directive = crate::kinds::facts(kind).directive(header);
     let send_proxy = if header == Some(ClientIpHeaderMode::ProxyV1) { "send-proxy" } else { "send-proxy-v2" };
     Vars::from([
         ("frontend_bundle", format!("{GUEST_PKI}/frontend.pem")),
@@ -206,24 +199,19 @@ fn config_vars(kind: ProxyKind, header: Option<ClientIpHeaderMode>) -> Vars {
     ])
 }
 
-/// The process name, the config's guest path and the start commands of a proxy kind.
+/// The process name, the config's guest path and the start commands of a proxy kind: the
+/// kind's facts, where a build (a custom proxy's) names its own process.
 fn start_command(
     kind: ProxyKind,
     spec: &BuildPlan,
     b: &ProxyBinary,
 ) -> Result<(String, &'static str, Vec<String>), ScriptError> {
-    let (process, conf, template, name) = match kind {
-        ProxyKind::Haproxy => {
-            ("haproxy".to_string(), "/etc/routerlab/haproxy.cfg", START_HAPROXY, "router/start-haproxy.sh")
-        }
-        ProxyKind::Nginx => ("nginx".to_string(), "/etc/routerlab/nginx.conf", START_NGINX, "router/start-nginx.sh"),
-        _ => (
-            spec.process.clone().unwrap_or_default(),
-            "/etc/routerlab/custom.conf",
-            START_CUSTOM,
-            "router/start-custom.sh",
-        ),
-    };
+    let facts = crate::kinds::facts(kind);
+    let no =
+        |what: &str| ScriptError::Plan { scenario: String::new(), detail: format!("{} has no {what}", kebab(&kind)) };
+    let (name, template) = crate::kinds::entry(kind).start.ok_or_else(|| no("start script"))?;
+    let process = facts.process.clone().or_else(|| spec.process.clone()).ok_or_else(|| no("process"))?;
+    let conf = facts.config.as_deref().ok_or_else(|| no("config path"))?;
     let start = spec.start.clone().unwrap_or_default().replace("{bin}", &b.bin).replace("{config}", conf);
     let vars = Vars::from([
         ("bin", b.bin.clone()),
@@ -340,19 +328,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_client_ip_directives_parse_and_name_real_kinds_and_modes() {
-        let d: BTreeMap<String, BTreeMap<String, String>> = toml::from_str(DIRECTIVES).unwrap();
-        let kinds = [ProxyKind::Haproxy, ProxyKind::Nginx].map(|k| kebab(&k));
-        let modes = [ClientIpHeaderMode::XffAppend, ClientIpHeaderMode::XffReplace, ClientIpHeaderMode::Forwarded]
-            .map(|m| kebab(&m));
-        assert_eq!(d.keys().cloned().collect::<Vec<_>>(), kinds.to_vec());
-        for (k, per_mode) in &d {
-            assert_eq!(
-                per_mode.keys().cloned().collect::<std::collections::BTreeSet<_>>(),
-                modes.iter().cloned().collect(),
-                "{k}"
-            );
+    fn every_kind_with_templates_has_a_directive_for_each_http_header_it_can_send() {
+        let http = [ClientIpHeaderMode::XffAppend, ClientIpHeaderMode::XffReplace, ClientIpHeaderMode::Forwarded];
+        let mut checked = 0;
+        for e in &crate::kinds::KINDS {
+            let f = crate::kinds::facts(e.kind);
+            if f.templates.is_empty() {
+                continue;
+            }
+            for h in http.iter().filter(|h| f.client_ip_header.contains(h)) {
+                assert!(!config_vars(e.kind, Some(*h))["client_ip_directive"].is_empty(), "{} {h:?}", e.name);
+                checked += 1;
+            }
         }
+        assert_eq!(checked, 6, "haproxy and nginx, three header modes each");
         assert_eq!(
             config_vars(ProxyKind::Haproxy, Some(ClientIpHeaderMode::XffAppend))["client_ip_directive"],
             "option forwardfor"

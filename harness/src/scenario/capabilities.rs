@@ -1,61 +1,44 @@
-//! What each proxy kind can do (`scenarios/templates/capabilities.toml`), checked against a
+//! What each proxy kind can do (its `scenarios/kinds/<kind>.toml`), checked against a
 //! scenario before anything boots: a combination the proxy cannot do is refused with the
 //! file, line, field and the reason, instead of failing every request at run time.
-use std::collections::BTreeMap;
-
 use super::ctx::Ctx;
 use super::raw::RawScenario;
 use super::{kebab, LoadPlan, ProxyMode, ProxyPlan, ScenarioError};
 
-const TABLE: &str = include_str!("../../../scenarios/templates/capabilities.toml");
-
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct KindCaps {
-    modes: Vec<String>,
-    client_ip_header: Vec<String>,
-    #[serde(default)]
-    why_not: BTreeMap<String, String>,
-    http2: bool,
-    why_no_http2: String,
-}
-
-fn table() -> BTreeMap<String, KindCaps> {
-    toml::from_str(TABLE).expect("capabilities.toml is valid (unit-tested)")
-}
-
 /// Refuse what `proxy` cannot do under `load`. Builds with a config of their own are held
 /// only to what the software can do (its client-ip headers), not to the shipped templates.
+/// A kind that lists no headers (l4-forward, custom) is held to the scenario's rules only.
 pub(crate) fn check(c: &Ctx<'_>, raw: &RawScenario, proxy: &ProxyPlan, load: &LoadPlan) -> Result<(), ScenarioError> {
+    let caps = crate::kinds::facts(proxy.kind);
     let kind = kebab(&proxy.kind);
-    let Some(caps) = table().remove(&kind) else { return Ok(()) };
     let (Some(mode), Some(header)) = (proxy.mode, proxy.client_ip_header) else { return Ok(()) };
+    if caps.client_ip_header.is_empty() {
+        return Ok(());
+    }
     let shipped = proxy.builds.iter().all(|b| b.config.is_none());
-    let header = kebab(&header);
     if !caps.client_ip_header.contains(&header) {
+        let header = kebab(&header);
         let span = raw.proxy.client_ip_header.as_ref().map(|h| h.span()).unwrap_or_else(|| raw.proxy.kind.span());
-        let why = caps.why_not.get(&header).cloned().unwrap_or_else(|| format!("{kind} cannot send {header}"));
+        let why = caps.why_not.get(&proxy.client_ip_header.expect("matched")).cloned();
+        let why = why.unwrap_or_else(|| format!("{kind} cannot send {header}"));
         return c.err(span, "proxy.client-ip-header", format!("{kind} cannot send {header}: {why}"));
     }
-    let mode_name = kebab(&mode);
-    if shipped && !caps.modes.contains(&mode_name) {
+    if shipped && caps.template(mode).is_none() {
         let span = raw.proxy.mode.as_ref().map(|m| m.span()).unwrap_or_else(|| raw.proxy.kind.span());
-        let have = caps.modes.join(", ");
+        let have = caps.templates.keys().map(kebab).collect::<Vec<_>>().join(", ");
+        let mode_name = kebab(&mode);
         return c.err(span, "proxy.mode", format!("routerlab ships no {kind} template for {mode_name} (it has {have}); give a [[proxy.build]] a config of its own"));
     }
     let terminating = mode != ProxyMode::PassthroughProxyProtocol;
     if shipped && terminating && load.http2 && !caps.http2 {
         let span = raw.load.http.as_ref().map(|h| h.span()).unwrap_or_else(|| raw.proxy.kind.span());
-        return c.err(span, "load.http", caps.why_no_http2);
+        return c.err(span, "load.http", caps.why_no_http2.clone().unwrap_or_default());
     }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::scenario::ProxyKind;
-
     /// `check`'s answer for a scenario with this `[proxy]` body and `[load]` body.
     fn check_text(proxy: &str, load: &str) -> Result<(), String> {
         let d = tempfile::tempdir().unwrap();
@@ -106,24 +89,5 @@ mod tests {
         // ...but not make nginx send what it cannot.
         let v2 = "kind = \"nginx\"\nmode = \"passthrough-proxy-protocol\"\nclient-ip-header = \"proxy-v2\"";
         assert!(check_text(&format!("{v2}\n{build}"), "").unwrap_err().contains("nginx cannot send proxy-v2"));
-    }
-
-    #[test]
-    fn the_table_parses_and_names_only_known_kinds_modes_and_headers() {
-        let t = table();
-        assert_eq!(t.keys().collect::<Vec<_>>(), ["haproxy", "nginx"]);
-        let modes = ["terminate-reencrypt", "terminate-plain", "passthrough-proxy-protocol"];
-        let headers: Vec<&str> = crate::scenario::ClientIpHeaderMode::ALL.iter().map(|(n, _)| *n).collect();
-        for (kind, caps) in &t {
-            assert!(caps.modes.iter().all(|m| modes.contains(&m.as_str())), "{kind}: {:?}", caps.modes);
-            assert!(caps.client_ip_header.iter().all(|h| headers.contains(&h.as_str())), "{kind}");
-            assert!(caps.why_not.keys().all(|h| headers.contains(&h.as_str()) && !caps.client_ip_header.contains(h)));
-            // Every mode the table claims has a shipped template, and no other has one.
-            let k = [ProxyKind::Haproxy, ProxyKind::Nginx].into_iter().find(|k| kebab(k) == *kind).unwrap();
-            for m in [ProxyMode::TerminateReencrypt, ProxyMode::TerminatePlain, ProxyMode::PassthroughProxyProtocol] {
-                let claimed = caps.modes.contains(&kebab(&m));
-                assert_eq!(crate::runner::template_name(k, m).is_some(), claimed, "{kind} {m:?}");
-            }
-        }
     }
 }

@@ -70,27 +70,19 @@ pub fn load_plan(path: &Path) -> Result<Plan, ScenarioError> {
 }
 
 fn targets(c: &Ctx<'_>, raw: &Spanned<Vec<String>>) -> Result<Vec<Target>, ScenarioError> {
+    let known = Target::ALL.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ");
     if raw.get_ref().is_empty() {
-        return c.err(raw.span(), "targets", "list at least one of mipsel-malta, aarch64-virt");
+        return c.err(raw.span(), "targets", format!("list at least one of {known}"));
     }
     raw.get_ref()
         .iter()
-        .map(|t| {
-            t.parse::<Target>().or_else(|_| {
-                c.err(raw.span(), "targets", format!("{t:?} is not one of mipsel-malta, mips-malta, aarch64-virt"))
-            })
-        })
+        .map(|t| t.parse::<Target>().or_else(|_| c.err(raw.span(), "targets", format!("{t:?} is not one of {known}"))))
         .collect()
 }
 
 /// The proxy kind, mode and client-IP header, checked together, and its builds.
 fn proxy(c: &Ctx<'_>, raw: &RawProxy) -> Result<ProxyPlan, ScenarioError> {
-    let kinds = [
-        ("l4-forward", ProxyKind::L4Forward),
-        ("haproxy", ProxyKind::Haproxy),
-        ("nginx", ProxyKind::Nginx),
-        ("custom", ProxyKind::Custom),
-    ];
+    let kinds = crate::kinds::names();
     let modes = [
         ("terminate-reencrypt", ProxyMode::TerminateReencrypt),
         ("terminate-plain", ProxyMode::TerminatePlain),
@@ -331,6 +323,18 @@ mod tests {
         // Zero warm-up and idle windows skip those phases, as documented.
         let p = plan(&format!("{HEAD}[load]\nwarmup = \"0s\"\nidle = \"0s\"\n")).unwrap();
         assert_eq!((p.load.warmup, p.load.idle), (Duration::ZERO, Duration::ZERO));
+    }
+
+    #[test]
+    fn an_unknown_target_is_refused_with_every_target_there_is() {
+        let e = plan(&HEAD.replace("aarch64-virt", "x86-pc")).unwrap_err().to_string();
+        assert!(e.contains(":2:11: targets: \"x86-pc\" is not one of"), "{e}");
+        for t in Target::ALL {
+            assert!(e.contains(t.name()), "{t:?} missing from: {e}");
+        }
+        // An OpenWrt target is a target like the others.
+        let p = plan(&HEAD.replace("aarch64-virt", "mipsel-malta-openwrt")).unwrap();
+        assert_eq!(p.targets, [Target::MipselMaltaOpenwrt]);
     }
 
     #[test]
