@@ -95,23 +95,6 @@ pub fn code_of(e: &anyhow::Error) -> Code {
     Code::Infrastructure
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn library_errors_map_to_their_codes_in_one_place() {
-        let bad = anyhow::Error::new(harness::vm::VmError::UnknownTarget("sparc".into()));
-        assert_eq!(code_of(&bad), Code::BadInput);
-        let lab = harness::netlab::LabError::Options { detail: "clients: 0".into() };
-        assert_eq!(code_of(&anyhow::Error::new(lab).context("lab up")), Code::BadInput, "found down the chain");
-        let io = std::io::Error::other("disk full");
-        assert_eq!(code_of(&anyhow::Error::new(io)), Code::Infrastructure);
-        let late = harness::vm::VmError::NotReady { vm: "r".into(), detail: "no sockets".into() };
-        assert_eq!(code_of(&anyhow::Error::new(late)), Code::Infrastructure);
-    }
-}
-
 pub type CmdResult = Result<Code, Failure>;
 
 /// Shorthands for mapping library errors.
@@ -126,5 +109,22 @@ impl<T, E: Into<anyhow::Error>> Classify<T> for Result<T, E> {
     }
     fn infra(self) -> Result<T, Failure> {
         self.map_err(|e| Failure::Infrastructure(e.into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_errors_map_to_their_codes_in_one_place() {
+        let bad = anyhow::Error::new(harness::vm::VmError::UnknownTarget("sparc".into()));
+        assert_eq!(code_of(&bad), Code::BadInput);
+        let lab = harness::netlab::LabError::Options { detail: "clients: 0".into() };
+        assert_eq!(code_of(&anyhow::Error::new(lab).context("lab up")), Code::BadInput, "found down the chain");
+        let io = std::io::Error::other("disk full");
+        assert_eq!(code_of(&anyhow::Error::new(io)), Code::Infrastructure);
+        let late = harness::vm::VmError::NotReady { vm: "r".into(), detail: "no sockets".into() };
+        assert_eq!(code_of(&anyhow::Error::new(late)), Code::Infrastructure);
     }
 }

@@ -168,8 +168,11 @@ fn side(doc: &serde_json::Value, metric: &str, i: usize) -> serde_json::Value {
     m["sides"][i].clone()
 }
 
+/// A target, the repetitions of its run, and each plant with the gate it must trip.
+type Plants = (&'static str, &'static str, &'static [(&'static str, &'static str)]);
+
 /// Per target, the plants of one run (A B C A B C) and the gate each must trip.
-const PLANTS: [(&str, &str, &[(&str, &str)]); 2] = [
+const PLANTS: [Plants; 2] = [
     ("aarch64-virt", "4", &[("haproxy-plant2", "insns/req-user > 1.02x")]),
     (
         "mipsel-malta",

@@ -35,6 +35,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::zombie_processes)] // never waited on by design: the kernel must kill it
     fn the_child_dies_when_its_spawning_thread_ends() {
         let pid = std::thread::spawn(|| {
             let child = die_with_parent(Command::new("sleep").arg("30")).spawn().unwrap();

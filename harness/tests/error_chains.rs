@@ -114,6 +114,6 @@ fn real_chains_say_each_cause_once() {
     let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied");
     let run = harness::runner::RunError::caused("aarch64-virt", "deploy", harness::runner::PathError::new(missing, io));
     assert_each_cause_once(&run);
-    let tls = harness::tls::load_certs(missing).err().expect("a missing certificate is refused");
+    let tls = harness::tls::load_certs(missing).expect_err("a missing certificate is refused");
     assert_each_cause_once(&tls);
 }

@@ -158,7 +158,7 @@ fn report(name: &str) -> (String, Report) {
     (name.trim_end_matches(".json").to_string(), serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
 }
 
-fn row<'a>(c: &'a harness::compare::Comparison, m: Metric) -> &'a harness::compare::Row {
+fn row(c: &harness::compare::Comparison, m: Metric) -> &harness::compare::Row {
     c.groups[0].rows.iter().find(|r| r.metric == m).unwrap()
 }
 

@@ -103,5 +103,5 @@ pub fn render_all(view: &RunView, lead: &Lead) -> Result<(), Failure> {
     let md = markdown_with(view, &lead.markdown);
     write(&view.root.join("summary.md"), &md)?;
     super::step_summary(&md)?;
-    write(&view.root.join("junit.xml"), &junit_xml(&view))
+    write(&view.root.join("junit.xml"), &junit_xml(view))
 }

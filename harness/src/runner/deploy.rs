@@ -11,7 +11,7 @@ use crate::vm::Vm;
 
 fn vm_err(target: &str, phase: &'static str) -> impl Fn(crate::vm::VmError) -> RunError {
     let target = target.to_string();
-    move |source| RunError::Vm { target: target.clone(), phase, source }
+    move |source| RunError::Vm { target: target.clone(), phase, source: Box::new(source) }
 }
 
 /// Run guest commands that must succeed.

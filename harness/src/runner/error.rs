@@ -7,14 +7,14 @@ pub enum RunError {
         target: String,
         phase: &'static str,
         #[source]
-        source: crate::netlab::LabError,
+        source: Box<crate::netlab::LabError>,
     },
     #[error("{target}: {phase}")]
     Vm {
         target: String,
         phase: &'static str,
         #[source]
-        source: crate::vm::VmError,
+        source: Box<crate::vm::VmError>,
     },
     #[error("{target}: deploying {proxy} failed: {message}")]
     Deploy { target: String, proxy: String, message: String },

@@ -94,7 +94,7 @@ impl<'a> Injector<'a> {
 
 async fn run_ops(ops: &[FaultOp], h: &mut FaultHost<'_>) -> Result<(), RunError> {
     let t = h.target.to_string();
-    let vm_err = |source| RunError::Vm { target: t.clone(), phase: "fault", source };
+    let vm_err = |source| RunError::Vm { target: t.clone(), phase: "fault", source: Box::new(source) };
     for op in ops {
         match op {
             FaultOp::Guest(cmd) => drop(must(h.vm, &t, "fault", cmd).await?),
@@ -106,7 +106,7 @@ async fn run_ops(ops: &[FaultOp], h: &mut FaultHost<'_>) -> Result<(), RunError>
                 super::setup::start(h.lab, h.backend, h.log_dir, h.ctx).await.map_err(|source| RunError::Lab {
                     target: t.clone(),
                     phase: "fault",
-                    source,
+                    source: Box::new(source),
                 })?;
             }
         }

@@ -162,11 +162,11 @@ pub(crate) async fn install(
         let addr = ADDR::INTERNET_WAN4;
         let listener = lab
             .bind_tcp("internet", format!("{addr}:0").parse().expect("static address"))
-            .map_err(|source| RunError::Lab { target: t.clone(), phase, source })?;
+            .map_err(|source| RunError::Lab { target: t.clone(), phase, source: Box::new(source) })?;
         vm.upload_via(listener, addr, &tarball, "/tmp/build.tgz").await.map_err(|source| RunError::Vm {
             target: t.clone(),
             phase: "proxy build upload",
-            source,
+            source: Box::new(source),
         })?;
         must(vm, &t, "proxy build", &format!("rm -rf {GUEST_ROOT} && mkdir -p {GUEST_ROOT} && tar -xzf /tmp/build.tgz -C {GUEST_ROOT} && rm /tmp/build.tgz")).await?;
         let env = if libs.is_empty() {

@@ -60,7 +60,7 @@ pub(crate) async fn run(
     let mut cmd = host.lab.command("clients", &ctx.exe, &args).map_err(|source| RunError::Lab {
         target: target.to_string(),
         phase: "load",
-        source,
+        source: Box::new(source),
     })?;
     crate::proc::die_with_parent(&mut cmd);
     ctx.phase(if warm { "warm-up load" } else { "steady load" });

@@ -68,7 +68,7 @@ pub(super) async fn lab_with_backend(
     pki_dir: &Path,
     ctx: &RunContext,
 ) -> Result<(Lab, Option<WgPlan>, BackendSpec), RunError> {
-    let lab_err = |phase| move |source| RunError::Lab { target: target.to_string(), phase, source };
+    let lab_err = |phase| move |source| RunError::Lab { target: target.to_string(), phase, source: Box::new(source) };
     let opts = LabOptions {
         clients_v4: plan.lab.clients,
         clients_v6: plan.lab.clients6,
@@ -131,7 +131,11 @@ pub(super) async fn boot_router(
         Nic { id: "tun".into(), backend: NicBackend::Tap { ifname: "tun0".into() }, mac: Some(TUN_MAC.into()) },
     ];
     let src = ImageSource::Recipe { images_dir: ctx.images_dir.clone(), cache: ctx.cache.clone() };
-    boot(target, &src, &bo).await.map_err(|source| RunError::Vm { target: target.to_string(), phase: "boot", source })
+    boot(target, &src, &bo).await.map_err(|source| RunError::Vm {
+        target: target.to_string(),
+        phase: "boot",
+        source: Box::new(source),
+    })
 }
 
 /// The image directory the router booted from, and its kernel and initramfs sizes.
@@ -158,7 +162,7 @@ pub(super) async fn impairments(
         let out = vm
             .exec(&format!("tc qdisc replace dev {ifname} root netem {}", args.join(" ")))
             .await
-            .map_err(|source| RunError::Vm { target: target.into(), phase: "impairments", source })?;
+            .map_err(|source| RunError::Vm { target: target.into(), phase: "impairments", source: Box::new(source) })?;
         if out.status == 0 {
             applied.push(what);
         } else {

@@ -27,6 +27,12 @@ pub struct Lab {
     pub reject_log: PathBuf,
 }
 
+impl Default for Lab {
+    fn default() -> Lab {
+        Lab::new()
+    }
+}
+
 impl Lab {
     pub fn new() -> Lab {
         let dir = tempfile::tempdir().unwrap();

@@ -66,19 +66,6 @@ pub fn can_run(test: &str, needs: &[Need]) -> bool {
     false
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nothing_needed_is_never_missing_and_root_is_judged_by_the_euid() {
-        assert!(missing(&[]).is_empty());
-        // SAFETY: as above.
-        let root = unsafe { libc::geteuid() } == 0;
-        assert_eq!(missing(&[Need::Root]).is_empty(), root);
-    }
-}
-
 /// Cells the scenarios in `dir` make on `target` (on all their targets when `None`): one
 /// per build, counted from the files, so adding a scenario needs no edit in a test.
 pub fn shipped_cells(dir: &std::path::Path, target: Option<&str>) -> usize {
@@ -112,4 +99,17 @@ pub fn files_with_ansi(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_needed_is_never_missing_and_root_is_judged_by_the_euid() {
+        assert!(missing(&[]).is_empty());
+        // SAFETY: as above.
+        let root = unsafe { libc::geteuid() } == 0;
+        assert_eq!(missing(&[Need::Root]).is_empty(), root);
+    }
 }

@@ -161,16 +161,15 @@ pub(crate) fn strip_escapes(s: &str) -> String {
     let mut it = s.chars().peekable();
     while let Some(c) = it.next() {
         match c {
-            '\u{1b}' => match it.next() {
-                Some('[') => {
+            '\u{1b}' => {
+                if it.next() == Some('[') {
                     for c in it.by_ref() {
                         if ('@'..='~').contains(&c) {
                             break;
                         }
                     }
                 }
-                Some(_) | None => {}
-            },
+            }
             '\r' => {}
             c => out.push(c),
         }

@@ -279,8 +279,7 @@ pub(crate) fn sample_host(pid: u32, collector: Arc<Mutex<Collector>>, t0: Instan
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
     tokio::spawn(async move {
-        loop {
-            let Some((ticks, rss)) = read_proc(pid) else { break };
+        while let Some((ticks, rss)) = read_proc(pid) {
             collector.lock().expect("metrics lock").push_host(t0.elapsed().as_secs_f64(), ticks, rss, hz);
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
