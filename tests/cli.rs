@@ -619,3 +619,21 @@ fn toml_files(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// The README's command table names every command `routerlab --help` lists.
+#[test]
+fn the_readme_lists_every_command() {
+    let help = String::from_utf8(routerlab(&["--help"]).stdout).unwrap();
+    let commands: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    assert!(commands.len() >= 14, "parsed too few commands from: {help}");
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let missing: Vec<&&str> = commands.iter().filter(|c| !readme.contains(&format!("`routerlab {c}"))).collect();
+    assert!(missing.is_empty(), "README.md's command table lacks {missing:?}");
+}
