@@ -237,7 +237,7 @@ async fn deploy_cell(
     let script = proxy_script(plan, binary.as_ref().map(|b| (build, b)), &dirs)
         .map_err(|e| RunError::caused(target, "deploy", e))?;
     let faults = fault_scripts(plan, &script).map_err(|e| RunError::caused(target, "faults", e))?;
-    let _ = std::fs::write(dir.join("proxy.conf"), &script.config);
+    write_kept(target, "deploy", &dir.join("proxy.conf"), script.config.as_bytes())?;
     deploy(&mut s.vm, &target.to_string(), &script).await?;
     Ok((script, faults))
 }
@@ -264,8 +264,13 @@ fn reconcile_cell(plan: &Plan, target: Target, dir: &Path, log_dir: &Path, r: &m
         mismatches: rec.mismatches,
         verdict: Some(rec.verdict()),
     };
-    let _ = std::fs::write(dir.join("reconciliation.json"), serde_json::to_string_pretty(&rec).unwrap_or_default());
-    Ok(())
+    let json = serde_json::to_vec_pretty(&rec).map_err(|e| RunError::caused(target, "reconcile", e))?;
+    write_kept(target, "reconcile", &dir.join("reconciliation.json"), &json)
+}
+
+/// Write a file the report reads later: a failure fails the cell, naming the path.
+fn write_kept(target: Target, phase: &'static str, path: &Path, data: &[u8]) -> Result<(), RunError> {
+    std::fs::write(path, data).map_err(|e| RunError::caused(target, phase, super::PathError::new(path, e)))
 }
 
 /// The steady phase's metrics; samples are taken by when the host received them, up to a

@@ -87,18 +87,18 @@ impl Session {
     /// Keep the proxy's and the router's own account of a cell in its directory.
     pub async fn collect(&mut self, dir: &Path) {
         if let Ok(out) = self.vm.exec("cat /tmp/proxy.log /tmp/proxy.check 2>/dev/null").await {
-            let _ = std::fs::write(dir.join("proxy.log"), out.stdout);
+            keep(&dir.join("proxy.log"), out.stdout.as_bytes());
         }
         // The guest kernel's own account (driver stalls, conntrack, OOM), and what ran.
         let cmd = "dmesg | tail -200; echo; cat /proc/net/dev; nft list ruleset; echo; ps -o pid,stat,rss,args; \
                    echo; cat /proc/loadavg; grep -E 'MemAvailable|Shmem:' /proc/meminfo; \
                    cat /proc/sys/net/netfilter/nf_conntrack_count 2>/dev/null";
         if let Ok(out) = self.vm.exec(cmd).await {
-            let _ = std::fs::write(dir.join("guest-kernel.log"), out.stdout);
+            keep(&dir.join("guest-kernel.log"), out.stdout.as_bytes());
         }
         // The host side of the router's links (taps, bridges, veths), with drop counters.
         if let Ok(out) = self.lab.exec_any("router", "ip", &["-s", "-s", "link"]) {
-            let _ = std::fs::write(dir.join("router-host-links.log"), out.stdout);
+            keep(&dir.join("router-host-links.log"), &out.stdout);
         }
     }
 
@@ -117,5 +117,12 @@ impl Session {
             tracing::warn!("teardown: {}", report.errors.join("; "));
         }
         t.elapsed().as_secs_f64()
+    }
+}
+
+/// Keep a transcript; one that cannot be written is said once, and the cell goes on.
+fn keep(path: &Path, data: &[u8]) {
+    if let Err(e) = std::fs::write(path, data) {
+        tracing::warn!("{}: {e}", path.display());
     }
 }
