@@ -123,10 +123,9 @@ pub fn build(name: &str, opts: &BuildOptions) -> Result<BuiltImage, ImageError> 
     let recipe = Recipe::find(&opts.images_dir, name)?;
     let key = recipe_key(&recipe)?;
     let dir = opts.cache.join("images").join(format!("{}-{key}", recipe.name));
-    if !opts.force {
-        if let Some(img) = BuiltImage::open(&dir) {
-            return Ok(img);
-        }
+    let cached = || if opts.force { None } else { BuiltImage::open(&dir) };
+    if let Some(img) = cached() {
+        return Ok(img);
     }
     // One builder per recipe at a time, across threads and processes; whoever waited
     // finds the other's result.
@@ -135,10 +134,8 @@ pub fn build(name: &str, opts: &BuildOptions) -> Result<BuiltImage, ImageError> 
     for p in super::cache::prune_scratch(&images, Some(&recipe.name)) {
         tracing::info!("removed {}: scratch of an image build that did not finish", p.display());
     }
-    if !opts.force {
-        if let Some(img) = BuiltImage::open(&dir) {
-            return Ok(img);
-        }
+    if let Some(img) = cached() {
+        return Ok(img);
     }
     let t0 = Instant::now();
     let debs = fetch_inputs(&recipe, opts)?;
