@@ -176,8 +176,8 @@ const PLANTS: [Plants; 2] = [
     ("aarch64-virt", "4", &[("haproxy-plant2", "insns/req-user > 1.02x")]),
     (
         "mipsel-malta",
-        "3",
-        &[("haproxy-plant-response", "insns/req-user > 1.01x"), ("haproxy-plant12", "insns/req > 1.02x")],
+        "4",
+        &[("haproxy-plant-response", "insns/req-user > 1.005x"), ("haproxy-plant12", "insns/req > 1.02x")],
     ),
 ];
 
@@ -187,8 +187,14 @@ const PLANTS: [Plants; 2] = [
 /// plant's +3.8% total read [+1.0%, +6.6%] against a 1% gate, where its user-space +7.6%
 /// read [+7.1%, +8.1%] (docs/reports.md).
 /// - aarch64-virt, 4+4 cells: two `set-header` rules, +3.5% user [+3.4%, +3.6%], 2% gate.
-/// - mipsel-malta, 3+3+3 cells: one `http-response add-header` rule, +2.4% user ([+2.3%,
-///   +2.5%], [+2.0%, +2.8%] in 4+4), 1% gate. Its total sits at the edge of the TLB cliff
+/// - mipsel-malta, 4+4+4 cells: one `http-response add-header` rule, +2.4% user ([+2.3%,
+///   +2.5%], [+2.0%, +2.8%] in 4+4), a 0.5% gate, the A/A's precision. Busy CI hosts read
+///   it lower in 3+3+3 cells (2 degrees of freedom, t=4.30): +2.1% [+1.0%, +3.2%] and +1.6%
+///   [+0.5%, +2.7%], each touching a 1% gate without tripping it. A fourth repetition
+///   (t=3.18) narrows the interval by about a third, and the gate sits where an unchanged
+///   build is unlikely to trip it (A/A user space read 1.001x [0.993, 1.009]). A bigger plant is no
+///   way out: two response rules cross the TLB cliff (+7.5% user [+4.5%, +10.6%], refills
+///   2.9x). Its total sits at the edge of the TLB cliff
 ///   (+3.6% [+0.8%, +6.4%]; another run +4.4% [-0.8%, +9.8%]), so it gates no total. Beside
 ///   it the 12-rule plant, far past the cliff (+17% to +65% in total, refills many times
 ///   the baseline's), behind a 2% gate on the total.
@@ -218,7 +224,9 @@ fn the_instruction_gate_catches_a_planted_regression() {
         for (i, (plant, gate)) in plants.iter().enumerate().map(|(i, p)| (i + 1, p)) {
             assert!(tripped.iter().any(|x| x["side"] == *plant && x["gate"] == *gate), "{plant}: {gate}: {t}\n{log}");
             let metric = gate.split_whitespace().next().unwrap();
-            assert_eq!(side(&doc, metric, i)["change"], "worse", "{target} {plant}: {t}");
+            let gated = side(&doc, metric, i);
+            assert_eq!(gated["change"], "worse", "{target} {plant}: {t}");
+            eprintln!("{target} {plant}: {metric} {}", gated["estimate"]["ci95"]);
             let (total, rps) = (side(&doc, "insns/req", i), side(&doc, "rps", i));
             eprintln!("{target} {plant}: insns/req {} {}", total["change"], total["estimate"]["ci95"]);
             // Not asserted: that req/s could not tell. On a noisy host it cannot (measured on
