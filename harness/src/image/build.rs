@@ -12,7 +12,7 @@ use super::tree::{FileSource, Node, Tree};
 use super::{elf, modules, CpioWriter, ImageError, Recipe};
 
 /// Bump when the builder's output for the same recipe changes.
-const BUILDER_VERSION: &str = "routerlab-image-builder 3";
+const BUILDER_VERSION: &str = "routerlab-image-builder 5";
 
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
@@ -65,6 +65,13 @@ pub struct Manifest {
     /// The OpenWrt userland, where the image has one instead of Debian's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub openwrt: Option<OpenWrtManifest>,
+    /// What a MIPS user space asks of the CPU (ISA release, ASEs), from its ELF files' ABI
+    /// flags: a target whose CPU lacks it is refused before boot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mips: Option<super::abi::MipsNeeds>,
+    /// The lab's tools and the proxies as the guest's PATH finds them: file, origin, libc.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub programs: Vec<super::programs::Program>,
     pub built_at: String,
     pub build_seconds: f64,
 }
@@ -160,6 +167,7 @@ pub fn build(name: &str, opts: &BuildOptions) -> Result<BuiltImage, ImageError> 
     std::fs::copy(&kernel_src, &kernel).map_err(io(&kernel))?;
     let initrd = out.join("initrd.gz");
     let (files, unpacked) = write_initrd(&tree, &initrd)?;
+    tree.write_index(&out.join("paths.txt"))?;
 
     let manifest = Manifest {
         schema_version: 1,
@@ -179,6 +187,8 @@ pub fn build(name: &str, opts: &BuildOptions) -> Result<BuiltImage, ImageError> 
         kernel_base: recipe.kernel_base(),
         tlb_refill_insn: recipe.tlb_refill_insn.clone(),
         openwrt,
+        mips: super::abi::userland_needs(&tree),
+        programs: programs_of(&tree, recipe.openwrt.is_some().then(|| tmp.join("openwrt")).as_deref()),
         built_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         build_seconds: t0.elapsed().as_secs_f64(),
     };
@@ -246,6 +256,12 @@ fn add_openwrt(
         packages: feed.installed,
         provided: feed.provided.into_iter().collect(),
     })
+}
+
+/// The lab's tools and the image's proxies, as the guest finds them.
+fn programs_of(tree: &Tree, openwrt_root: Option<&Path>) -> Vec<super::programs::Program> {
+    use super::programs::{find, LAB_TOOLS, PROXIES};
+    find(tree, &[&LAB_TOOLS[..], &PROXIES[..]].concat(), openwrt_root)
 }
 
 /// The unpacked kernel package's image, `boot/vmlinuz-KVER` (or `vmlinux-` on MIPS).

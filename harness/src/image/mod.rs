@@ -1,5 +1,6 @@
 //! Router images: a kernel plus a cpio initramfs built reproducibly from Debian packages
 //! for the guest architecture, following a recipe in `images/*.toml`, cached by content hash.
+pub mod abi;
 mod apt;
 mod build;
 mod cache;
@@ -9,6 +10,7 @@ mod error;
 mod fetch;
 mod modules;
 pub mod openwrt;
+pub mod programs;
 mod recipe;
 mod tree;
 

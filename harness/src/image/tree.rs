@@ -110,6 +110,19 @@ impl Tree {
 }
 
 impl Tree {
+    /// `paths.txt` beside the image: every file and link, one absolute path a line, so a
+    /// build's loader and libraries can be looked up before boot without the initramfs.
+    pub fn write_index(&self, path: &Path) -> Result<(), ImageError> {
+        let mut text = String::new();
+        for (name, node) in &self.nodes {
+            if matches!(node, Node::File { .. } | Node::Symlink { .. }) {
+                text.push_str(name);
+                text.push('\n');
+            }
+        }
+        std::fs::write(path, text).map_err(io(path))
+    }
+
     /// Every directory, file, link and character device under `root` at the same path in
     /// the image (an OpenWrt userland taken whole). Other special files are left out.
     pub fn add_root(&mut self, root: &Path) -> Result<usize, ImageError> {
