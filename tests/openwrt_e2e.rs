@@ -121,3 +121,42 @@ fn openwrt_on_mipsel_boots_on_a_34kf_and_opkg_installs_from_the_feed() {
     assert!(out.contains("socat - 1.7.3.4-1"), "opkg recorded the install: {out}");
     assert!(out.contains("socat version 1.7.3.4"), "the installed binary runs: {out}");
 }
+
+/// The MT7621 feed is built `-march=1004kc` and uses the DSP ASE. Given to the Debian
+/// mipsel target, whose malta runs QEMU's default 24Kf, it is refused before QEMU starts,
+/// with the ASE, the file that declares it and the target that fits, never a SIGILL in a
+/// console transcript.
+#[test]
+fn the_mt7621_userland_is_refused_before_boot_on_a_cpu_without_dsp() {
+    if !can_run("the_mt7621_userland_is_refused_before_boot", &[Need::Root, Need::OpenWrtMirror]) {
+        return;
+    }
+    let built = routerlab(&["image", "build", "mipsel-malta-openwrt"]);
+    let (out, err) = text(&built);
+    assert_eq!(built.status.code(), Some(0), "{out}{err}");
+    assert!(out.contains("user space MIPS32 release 2 with DSP"), "image build says what the CPU needs: {out}");
+    let dir = out.split_whitespace().nth(1).unwrap().to_string();
+    let d = tempfile::tempdir().unwrap();
+    let run_dir = d.path().join("vm");
+    let o = routerlab(&[
+        "vm",
+        "run",
+        "mipsel-malta",
+        "--image",
+        &dir,
+        "--run-dir",
+        run_dir.to_str().unwrap(),
+        "--",
+        "true",
+    ]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "a CPU the image cannot run on is bad input: {out}{err}");
+    for says in ["the DSP ASE", "QEMU's 24Kf", "SIGILL", "mipsel-malta-openwrt (34Kf)", "MIPS ABI flags"] {
+        assert!(err.contains(says), "the refusal says {says:?}: {err}");
+    }
+    // QEMU never started: no launch script, no console transcript (router.qemu.sh, router.console.log).
+    let started: Vec<String> = std::fs::read_dir(&run_dir)
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    assert!(!started.iter().any(|f| f.ends_with("qemu.sh") || f.ends_with("console.log")), "{started:?}: {err}");
+}

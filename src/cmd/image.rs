@@ -18,7 +18,7 @@ pub fn run(cmd: ImageCmd) -> CmdResult {
                 let img = build(&name, &opts).map_err(Failure::lib)?;
                 let m = &img.manifest;
                 outln!(
-                    "{} {} kernel {} ({:.1} MiB) initrd {:.1} MiB gz / {:.1} MiB unpacked, {} packages, {} modules{}, {:.2}s{}",
+                    "{} {} kernel {} ({:.1} MiB) initrd {:.1} MiB gz / {:.1} MiB unpacked, {} packages, {} modules{}{}, {:.2}s{}",
                     m.name,
                     img.dir.display(),
                     m.kernel_version,
@@ -31,6 +31,7 @@ pub fn run(cmd: ImageCmd) -> CmdResult {
                         .as_ref()
                         .map(|o| format!(", OpenWrt {} userland ({} feed packages)", o.release, o.packages.len()))
                         .unwrap_or_default(),
+                    m.mips.as_ref().map(|n| format!(", user space {}", n.summary())).unwrap_or_default(),
                     t.elapsed().as_secs_f64(),
                     if img.cache_hit { " (cache hit)" } else { "" }
                 );

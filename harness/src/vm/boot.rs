@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use super::args::{Nic, NicBackend, Readiness, VmConfig};
 use super::insns::{plugin_arg, GuestIsa, InsnSetup};
+use super::mips_cpu::lacking;
+use crate::image::abi::MipsNeeds;
 
 /// The management address on eth0 for QEMU user networking (host = 10.0.2.2).
 pub const MGMT_CMDLINE: &str = "routerlab.mgmt=10.0.2.15/24,10.0.2.2";
@@ -87,6 +89,7 @@ pub fn resolve_image(target: Target, src: &ImageSource) -> Result<ResolvedImage,
             let img =
                 build(target.name(), &opts).map_err(|source| VmError::Image { vm: target.to_string(), source })?;
             let m = &img.manifest;
+            refuse_a_cpu_it_lacks(target, &m.name, m.mips.as_ref())?;
             let isa = m.kernel_base.map(|kernel_base| GuestIsa { kernel_base, tlb_refill: m.tlb_refill_insn.clone() });
             Ok(ResolvedImage { kernel: img.kernel, initrd: Some(img.initrd), isa })
         }
@@ -102,6 +105,10 @@ pub fn resolve_image(target: Target, src: &ImageSource) -> Result<ResolvedImage,
                 return Ok(ResolvedImage { kernel: k, initrd: Some(i), isa: None });
             }
             if p.is_dir() {
+                // A built image directory says what its user space needs of the CPU.
+                if let Some(b) = crate::image::BuiltImage::open(p) {
+                    refuse_a_cpu_it_lacks(target, &p.display().to_string(), b.manifest.mips.as_ref())?;
+                }
                 let k = p.join("kernel");
                 if !k.is_file() {
                     return Err(missing(&k, "kernel"));
@@ -115,6 +122,23 @@ pub fn resolve_image(target: Target, src: &ImageSource) -> Result<ResolvedImage,
             Err(missing(p, "image"))
         }
     }
+}
+
+/// Refuse, before boot, an image whose MIPS user space needs what `target`'s CPU lacks,
+/// naming the targets whose CPU has it.
+fn refuse_a_cpu_it_lacks(target: Target, image: &str, needs: Option<&MipsNeeds>) -> Result<(), VmError> {
+    let (Some(needs), Some(cpu)) = (needs, target.mips_cpu()) else { return Ok(()) };
+    let Some((what, file)) = lacking(needs, &cpu) else { return Ok(()) };
+    let fits: Vec<String> = Target::ALL
+        .iter()
+        .filter_map(|t| t.mips_cpu().filter(|c| lacking(needs, c).is_none()).map(|c| format!("{t} ({})", c.name)))
+        .collect();
+    let fix = match fits.as_slice() {
+        [] => "No routerlab target's CPU has it.".to_string(),
+        f => format!("Boot it on a target whose CPU has it: {}.", f.join(", ")),
+    };
+    let lack = Box::new(super::error::CpuLack { image: image.into(), what, file, cpu: cpu.name, fix });
+    Err(VmError::CpuLacks { vm: target.to_string(), lack })
 }
 
 /// Start `target` and wait for it to be ready. Returns the VM and its boot time.

@@ -33,8 +33,23 @@ pub enum VmError {
         #[source]
         source: crate::image::ImageError,
     },
+    #[error("vm {vm}: {lack}")]
+    CpuLacks { vm: String, lack: Box<CpuLack> },
     #[error("vm {vm}: command too long for the console ({len} bytes, limit {limit}); upload a script instead")]
     CommandTooLong { vm: String, len: usize, limit: usize },
     #[error("vm {vm}: upload of {path} failed: {detail}")]
     Upload { vm: String, path: PathBuf, detail: String },
+}
+
+/// An image's user space needs what the target's CPU lacks (boxed: it is the largest error).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "image {image}'s user space needs {what} ({file} says so in its MIPS ABI flags), and the target runs QEMU's {cpu}, which lacks it: it would die with SIGILL. {fix}"
+)]
+pub struct CpuLack {
+    pub image: String,
+    pub what: String,
+    pub file: String,
+    pub cpu: &'static str,
+    pub fix: String,
 }

@@ -9,6 +9,7 @@ mod error;
 mod insns;
 mod machine;
 mod metrics;
+pub mod mips_cpu;
 mod openwrt;
 mod qmp;
 mod target;

@@ -75,6 +75,11 @@ impl Target {
             Target::Aarch64Virt | Target::Aarch64VirtOpenwrt => Some("cortex-a53"),
         }
     }
+    /// The MIPS CPU model the guest runs (malta's default is the 24Kf), for the check that
+    /// an image's user space needs nothing it lacks.
+    pub fn mips_cpu(self) -> Option<super::mips_cpu::MipsCpu> {
+        self.is_malta().then(|| super::mips_cpu::mips_cpu(self.cpu().unwrap_or("24Kf"))).flatten()
+    }
     /// The guest's serial console device.
     pub fn console(self) -> &'static str {
         match self {
