@@ -67,12 +67,9 @@ pub enum Command {
         #[arg(value_parser = ["scenario", "build"])]
         what: String,
     },
-    /// Validate scenario files without running them.
-    Check {
-        /// Scenario files or directories of them; a bare name is a shipped scenario.
-        #[arg(required = true, value_name = "FILE|DIR")]
-        paths: Vec<PathBuf>,
-    },
+    /// Validate scenario files without running them, and preflight their builds (or
+    /// `--builds`) against their targets (or `--target`): no VM boots.
+    Check(CheckArgs),
     /// Remove what crashed runs left behind (namespaces, processes, temp dirs), per their ledgers,
     /// and the scratch of image builds whose builder is gone.
     Clean {
@@ -80,6 +77,21 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         state: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Scenario files or directories of them; a bare name is a shipped scenario.
+    #[arg(required = true, value_name = "FILE|DIR")]
+    pub paths: Vec<PathBuf>,
+    /// Preflight these build files instead of the scenarios' own.
+    #[arg(long, value_delimiter = ',', value_name = "A.toml,B.toml")]
+    pub builds: Vec<PathBuf>,
+    /// Preflight for these targets instead of the scenarios' own.
+    #[arg(long, value_name = "TARGET")]
+    pub target: Vec<String>,
+    #[command(flatten)]
+    pub dirs: ImageDirs,
 }
 
 #[derive(Debug, Args)]

@@ -87,6 +87,14 @@ pub fn code_of(e: &anyhow::Error) -> Code {
             matches!(l, L::BadHost { .. } | L::BadLink { .. } | L::Options { .. })
         } else if cause.downcast_ref::<harness::scenario::ScenarioError>().is_some() {
             true
+        } else if let Some(p) = cause.downcast_ref::<harness::preflight::PreflightError>() {
+            // A build that cannot run is the user's to fix; an image or a staging that
+            // failed is decided by its cause.
+            use harness::preflight::PreflightError as P;
+            if matches!(p, P::Image { .. } | P::Stage { .. }) {
+                continue;
+            }
+            true
         } else {
             continue;
         };

@@ -111,10 +111,14 @@ fn shipped_scenarios_on_aarch64_virt() {
     assert_eq!(hitch["build"]["name"], "hitch-1.7.2");
     assert!(hitch["build"]["version"].as_str().unwrap().starts_with("hitch 1.7"), "{hitch}");
     assert_eq!(hitch["build"]["sha256"].as_str().unwrap().len(), 64);
-    // The image's own HAProxy is described the same way.
+    assert_eq!(hitch["build"]["libc"], "glibc", "read from the staged binary: {hitch}");
+    // The image's own HAProxy is described the same way, its libc from the image manifest.
     let ha = report["cells"].as_array().unwrap().iter().find(|c| c["scenario"] == "haproxy-reencrypt-xff").unwrap();
     assert_eq!(ha["build"]["source"], "image");
     assert!(ha["build"]["version"].as_str().unwrap().starts_with("HAProxy version 2.6"), "{ha}");
+    assert_eq!(ha["build"]["libc"], "glibc", "{ha}");
+    let tools: Vec<&str> = ha["router_tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert!(["ip", "wg", "nft", "tc"].iter().all(|t| tools.contains(t)), "{}", ha["router_tools"]);
     // What people read is written beside report.json, and the JUnit XML is valid.
     for f in ["report.html", "summary.md", "junit.xml"] {
         assert!(dir.path().join(f).is_file(), "{f}");
@@ -198,6 +202,17 @@ fn shipped_scenarios_on_openwrt() {
             std::fs::read_to_string(dir.path().join(format!("haproxy-reencrypt-xff-{target}/router.console.log")))
                 .unwrap();
         assert!(console.contains("root@OpenWrt"), "{target}: provisioned through OpenWrt's console");
+        // The report says which tools the lab used and whose they are, and the build's libc:
+        // the MT7621 feed brings its own musl wg and nft; 19.07.7 armvirt has neither, so
+        // Debian's glibc ones are carried in. The proxy is Debian's glibc HAProxy on both.
+        let ha = report["cells"].as_array().unwrap().iter().find(|c| c["scenario"] == "haproxy-reencrypt-xff").unwrap();
+        assert_eq!(ha["build"]["libc"], "glibc", "{target}: {}", ha["build"]);
+        let tool = |name: &str| ha["router_tools"].as_array().unwrap().iter().find(|t| t["name"] == name).cloned();
+        let wanted = if target == "mipsel-malta-openwrt" { ("OpenWrt", "musl") } else { ("Debian", "glibc") };
+        for name in ["wg", "nft"] {
+            let t = tool(name).unwrap_or_else(|| panic!("{target}: {name} in {}", ha["router_tools"]));
+            assert_eq!((t["from"].as_str().unwrap(), t["libc"].as_str().unwrap()), wanted, "{target}: {t}");
+        }
     }
 }
 

@@ -13,6 +13,7 @@ pub mod load;
 pub mod model;
 pub mod netaddr;
 pub mod netlab;
+pub mod preflight;
 pub mod proc;
 mod procstat;
 pub mod proxyproto;

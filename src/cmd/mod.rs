@@ -25,7 +25,7 @@ pub fn dispatch(cmd: Command) -> CmdResult {
         Command::Vm(c) => vm::run(c),
         Command::Lab(c) => lab::run(c),
         Command::Clean { state } => lab::clean(state),
-        Command::Check { paths } => check::run(paths),
+        Command::Check(a) => check::run(a),
         Command::Run(a) => run::run(a),
         Command::Report(a) => report::run(a),
         Command::Merge { runs, out } => report::merge(&runs, &out),

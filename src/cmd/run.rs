@@ -28,6 +28,7 @@ pub fn run(a: RunArgs) -> CmdResult {
     std::fs::create_dir_all(&out).infra()?;
     harness::shutdown::install().infra()?;
     let ctx = context(&a)?;
+    preflight(&matrix, &ctx)?;
     clean_dead(&ctx.state);
     let mut report = Report {
         schema_version: harness::model::SCHEMA_VERSION,
@@ -85,6 +86,23 @@ fn matrix<'a>(plans: &'a [Plan], a: &RunArgs) -> Result<Vec<(&'a Plan, Target)>,
         eprintln!("routerlab: shard {}/{}: {} cell(s)", s.k, s.n, matrix.len());
     }
     Ok(matrix)
+}
+
+/// Every build that is not an image's own, checked against each target before anything
+/// boots: a binary the target cannot run is refused here, with what it is and what the
+/// target runs.
+fn preflight(matrix: &[(&Plan, Target)], ctx: &RunContext) -> Result<(), Failure> {
+    for (plan, t) in matrix {
+        if plan.proxy.kind == ProxyKind::L4Forward {
+            continue;
+        }
+        for fit in
+            harness::runner::preflight(&plan.proxy.builds, *t, &ctx.images_dir, &ctx.cache).map_err(Failure::lib)?
+        {
+            eprintln!("routerlab: preflight: {} on {t}: {}", fit.build, fit.says);
+        }
+    }
+    Ok(())
 }
 
 /// Where this binary, the recipes, the caches and the templates are; the plugin or why not.

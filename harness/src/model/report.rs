@@ -141,6 +141,10 @@ pub struct BuildInfo {
     pub sha256: String,
     /// Where it came from: `image`, a .deb/.ipk/binary path, or an apt package.
     pub source: String,
+    /// The C library that loads it (`musl`, `glibc`, `static`), read from its ELF on the
+    /// host; absent where the image's manifest does not know the file.
+    #[serde(default)]
+    pub libc: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
@@ -185,6 +189,10 @@ pub struct CellReport {
     #[serde(default)]
     pub capture: Option<super::CaptureSection>,
     pub image: Option<String>,
+    /// The lab's tools on the router as the guest's PATH finds them, with whose they are
+    /// and their libc (from the image's manifest; empty for an image routerlab did not build).
+    #[serde(default)]
+    pub router_tools: Vec<crate::image::programs::Program>,
     /// The proxy build under test (absent for the l4-forward baseline).
     #[serde(default)]
     pub build: Option<BuildInfo>,

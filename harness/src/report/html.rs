@@ -117,7 +117,11 @@ fn cell_section(i: usize, c: &CellView, run: &RunView) -> Result<String, ReportE
         esc(&c.title()),
         o = k.outcome
     );
-    let build = k.build.as_ref().map(|b| format!("{} — {} — sha256 {}", b.name, b.version, b.sha256));
+    let build = k.build.as_ref().map(|b| {
+        let libc = b.libc.as_ref().map(|l| format!(" — {l}")).unwrap_or_default();
+        format!("{} — {}{libc} — sha256 {}", b.name, b.version, b.sha256)
+    });
+    let tools: Vec<String> = k.router_tools.iter().map(|p| p.describe()).collect();
     for (key, v) in [
         ("proxy", Some(k.proxy.clone())),
         ("build", build),
@@ -125,6 +129,7 @@ fn cell_section(i: usize, c: &CellView, run: &RunView) -> Result<String, ReportE
         ("tunnel", Some(k.tunnel.clone())),
         ("expect", Some(k.expect.to_string())),
         ("image", k.image.clone()),
+        ("router tools", (!tools.is_empty()).then(|| tools.join("; "))),
         ("connections", k.connections.as_ref().map(reuse_text)),
         ("backend rejects", k.backend_rejects.as_ref().map(|r| r.describe())),
         ("error", k.error.clone()),

@@ -14,7 +14,7 @@ use super::script::{expected, load_target, proxy_script, CellDirs, ProxyBinary, 
 use super::session::Session;
 use super::RunError;
 use crate::model::timeline::process_samples;
-use crate::model::{CellReport, ClientIpSection, Growth, Outcome, ProxyMetrics};
+use crate::model::{BuildInfo, CellReport, ClientIpSection, Growth, Outcome, ProxyMetrics};
 use crate::model::{PhaseClock, Timeline};
 use crate::netlab::Tunnel;
 use crate::reconcile::reconcile;
@@ -228,7 +228,8 @@ async fn deploy_cell(
     } else {
         ctx.phase("proxy build");
         let i = super::install::install(&mut s.vm, &s.lab, target, plan.proxy.kind, build, ctx).await?;
-        r.build = Some(i.info.clone());
+        let libc = i.info.libc.clone().or_else(|| s.libc_of(&i.bin));
+        r.build = Some(BuildInfo { libc, ..i.info.clone() });
         Some(i)
     };
     ctx.phase("deploy proxy");

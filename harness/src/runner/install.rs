@@ -46,10 +46,34 @@ fn sh(cmd: &mut Command) -> Result<(), StageError> {
     crate::image::run_command(cmd).map(drop).map_err(StageError::from)
 }
 
+/// A build unpacked and packed for the guest, with what its binary is.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Staged {
+    #[serde(skip)]
+    pub tarball: PathBuf,
+    /// Directories inside the tarball that hold shared libraries.
+    pub libs: Vec<String>,
+    /// The `.so` file names in them, for the preflight's DT_NEEDED look-up.
+    pub lib_files: Vec<String>,
+    /// The binary's ELF facts; `None` if it is no ELF.
+    pub binary: Option<crate::preflight::BinaryFacts>,
+    /// The binary is a `#!` script.
+    pub script: bool,
+}
+
+impl Staged {
+    /// The C library that loads the binary (`musl`, `glibc`, `static`), or `script`.
+    pub fn libc(&self) -> Option<String> {
+        if self.script {
+            return Some("script".into());
+        }
+        self.binary.as_ref().map(|b| b.libc().to_string())
+    }
+}
+
 /// Unpack the build into a tarball under `cache/builds/<key>/`, reusing an earlier one with
-/// the same inputs. Returns the tarball and the library directories inside it.
-/// `arch` is the target's Debian architecture, as its image recipe names it.
-pub(crate) fn stage(b: &BuildPlan, arch: &str, cache: &Path) -> Result<(PathBuf, Vec<String>), StageError> {
+/// the same inputs. `arch` is the target's Debian architecture, as its image recipe names it.
+pub(crate) fn stage(b: &BuildPlan, arch: &str, cache: &Path) -> Result<Staged, StageError> {
     let mut inputs: Vec<PathBuf> = match &b.source {
         BuildSource::Image => unreachable!("the image's own proxy is never staged"),
         BuildSource::Binary(p) => vec![p.clone()],
@@ -67,16 +91,38 @@ pub(crate) fn stage(b: &BuildPlan, arch: &str, cache: &Path) -> Result<(PathBuf,
         key.push_str(&format!("{} {}\n", p.display(), crate::image::sha256_hex(&data)));
     }
     let dir = cache.join("builds").join(&crate::image::sha256_hex(key.as_bytes())[..16]);
-    let tarball = dir.join("build.tgz");
-    let libs_file = dir.join("libdirs");
-    if tarball.is_file() && libs_file.is_file() {
-        let libs = std::fs::read_to_string(&libs_file).map_err(io(&libs_file))?;
-        return Ok((tarball, libs.lines().map(String::from).collect()));
+    let (tarball, facts_file) = (dir.join("build.tgz"), dir.join("staged.json"));
+    let cached = std::fs::read_to_string(&facts_file).ok().and_then(|t| serde_json::from_str::<Staged>(&t).ok());
+    if let Some(staged) = cached.filter(|_| tarball.is_file()) {
+        return Ok(Staged { tarball, ..staged });
     }
     let tree = dir.join("tree");
     let _ = std::fs::remove_dir_all(&tree);
     std::fs::create_dir_all(&tree).map_err(io(&tree))?;
-    for p in &inputs {
+    unpack(b, &inputs, &dir, &tree)?;
+    let bin = tree.join(&b.path);
+    if !bin.is_file() {
+        return Err(StageError::NotInBuild(b.path.clone()));
+    }
+    let data = std::fs::read(&bin).map_err(io(&bin))?;
+    for junk in ["usr/share/doc", "usr/share/man", "usr/share/lintian", "usr/share/vim"] {
+        let _ = std::fs::remove_dir_all(tree.join(junk));
+    }
+    let (mut libs, mut lib_files) = (Vec::new(), Vec::new());
+    lib_dirs(&tree, &tree, &mut libs, &mut lib_files);
+    sh(Command::new("tar").arg("-czf").arg(&tarball).arg("-C").arg(&tree).arg("."))?;
+    let binary = crate::preflight::BinaryFacts::read(&data);
+    let staged = Staged { tarball, libs, lib_files, script: binary.is_none() && data.starts_with(b"#!"), binary };
+    let json = serde_json::to_string_pretty(&staged).expect("staged facts serialize");
+    std::fs::write(&facts_file, json).map_err(io(&facts_file))?;
+    let _ = std::fs::remove_dir_all(&tree);
+    Ok(staged)
+}
+
+/// Each input unpacked into `tree` as its kind is: a binary copied to the build's path, an
+/// .ipk's data.tar.gz or a .deb's data unpacked.
+fn unpack(b: &BuildPlan, inputs: &[PathBuf], dir: &Path, tree: &Path) -> Result<(), StageError> {
+    for p in inputs {
         match &b.source {
             BuildSource::Binary(_) => {
                 let dst = tree.join(&b.path);
@@ -93,36 +139,26 @@ pub(crate) fn stage(b: &BuildPlan, arch: &str, cache: &Path) -> Result<(PathBuf,
                 if sh(Command::new("tar").arg("-xzf").arg(p).arg("-C").arg(&outer)).is_err() {
                     sh(Command::new("ar").arg("x").arg(p).current_dir(&outer))?;
                 }
-                sh(Command::new("tar").arg("-xzf").arg(outer.join("data.tar.gz")).arg("-C").arg(&tree))?;
+                sh(Command::new("tar").arg("-xzf").arg(outer.join("data.tar.gz")).arg("-C").arg(tree))?;
             }
-            _ => sh(Command::new("dpkg-deb").arg("-x").arg(p).arg(&tree))?,
+            _ => sh(Command::new("dpkg-deb").arg("-x").arg(p).arg(tree))?,
         }
     }
-    if !tree.join(&b.path).is_file() {
-        return Err(StageError::NotInBuild(b.path.clone()));
-    }
-    for junk in ["usr/share/doc", "usr/share/man", "usr/share/lintian", "usr/share/vim"] {
-        let _ = std::fs::remove_dir_all(tree.join(junk));
-    }
-    let mut libs = Vec::new();
-    lib_dirs(&tree, &tree, &mut libs);
-    sh(Command::new("tar").arg("-czf").arg(&tarball).arg("-C").arg(&tree).arg("."))?;
-    std::fs::write(&libs_file, libs.join("\n")).map_err(io(&libs_file))?;
-    let _ = std::fs::remove_dir_all(&tree);
-    Ok((tarball, libs))
+    Ok(())
 }
 
-/// Directories (relative to `root`) that hold shared libraries.
-fn lib_dirs(root: &Path, dir: &Path, out: &mut Vec<String>) {
+/// Directories (relative to `root`) that hold shared libraries, and those libraries' names.
+fn lib_dirs(root: &Path, dir: &Path, out: &mut Vec<String>, names: &mut Vec<String>) {
     let Ok(rd) = std::fs::read_dir(dir) else { return };
     let mut has_lib = false;
     for e in rd.flatten() {
         let p = e.path();
         let name = e.file_name().to_string_lossy().into_owned();
         if p.is_dir() && !p.is_symlink() {
-            lib_dirs(root, &p, out);
+            lib_dirs(root, &p, out, names);
         } else if name.contains(".so") {
             has_lib = true;
+            names.push(name);
         }
     }
     if has_lib {
@@ -142,11 +178,12 @@ pub(crate) async fn install(
     let t = target.to_string();
     let phase = "proxy build";
     let facts = crate::kinds::facts(kind);
-    let (bin, env, source) = if b.source == BuildSource::Image {
+    let (bin, env, source, libc) = if b.source == BuildSource::Image {
         // The image's own proxy: the kind's process, found on the guest's PATH.
         let name = facts.process.as_deref().or(b.process.as_deref()).unwrap_or_default();
         let path = must(vm, &t, "proxy build", &format!("command -v {name}")).await?;
-        (path.trim().to_string(), String::new(), "image".to_string())
+        // Its libc is the image manifest's to say (the session fills it in).
+        (path.trim().to_string(), String::new(), "image".to_string(), None)
     } else {
         // The recipe says which Debian architecture the target's image is built from.
         let arch = crate::image::Recipe::find(&ctx.images_dir, target.name())
@@ -155,7 +192,7 @@ pub(crate) async fn install(
         // On the blocking pool, not block_in_place: the worker thread stays a worker, and the
         // children it spawns later keep a parent thread that lives (see crate::proc).
         let (plan, cache) = (b.clone(), ctx.cache.clone());
-        let (tarball, libs) = tokio::task::spawn_blocking(move || stage(&plan, &arch, &cache))
+        let staged = tokio::task::spawn_blocking(move || stage(&plan, &arch, &cache))
             .await
             .map_err(|e| RunError::caused(&t, phase, e))?
             .map_err(|e| RunError::caused(&t, phase, e))?;
@@ -163,19 +200,19 @@ pub(crate) async fn install(
         let listener = lab
             .bind_tcp("internet", format!("{addr}:0").parse().expect("static address"))
             .map_err(|source| RunError::Lab { target: t.clone(), phase, source: Box::new(source) })?;
-        vm.upload_via(listener, addr, &tarball, "/tmp/build.tgz").await.map_err(|source| RunError::Vm {
+        vm.upload_via(listener, addr, &staged.tarball, "/tmp/build.tgz").await.map_err(|source| RunError::Vm {
             target: t.clone(),
             phase: "proxy build upload",
             source: Box::new(source),
         })?;
         must(vm, &t, "proxy build", &format!("rm -rf {GUEST_ROOT} && mkdir -p {GUEST_ROOT} && tar -xzf /tmp/build.tgz -C {GUEST_ROOT} && rm /tmp/build.tgz")).await?;
-        let env = if libs.is_empty() {
+        let env = if staged.libs.is_empty() {
             String::new()
         } else {
-            let dirs: Vec<String> = libs.iter().map(|l| format!("{GUEST_ROOT}/{l}")).collect();
+            let dirs: Vec<String> = staged.libs.iter().map(|l| format!("{GUEST_ROOT}/{l}")).collect();
             format!("LD_LIBRARY_PATH={}", dirs.join(":"))
         };
-        (format!("{GUEST_ROOT}/{}", b.path), env, b.describe_source())
+        (format!("{GUEST_ROOT}/{}", b.path), env, b.describe_source(), staged.libc())
     };
     let flag = facts.version_flag.as_deref().unwrap_or("--version");
     let version = vm
@@ -185,7 +222,7 @@ pub(crate) async fn install(
         .unwrap_or_default();
     let sum = must(vm, &t, "proxy build", &format!("sha256sum {bin}")).await?;
     let sha256 = sum.split_whitespace().next().unwrap_or_default().to_string();
-    Ok(Installed { bin, env, info: BuildInfo { name: b.name.clone(), version, sha256, source } })
+    Ok(Installed { bin, env, info: BuildInfo { name: b.name.clone(), version, sha256, source, libc } })
 }
 
 #[cfg(test)]
@@ -247,7 +284,8 @@ mod tests {
         let cache = d.path().join("cache");
         let (deb, ipk) = packages(d.path());
         for src in [BuildSource::Deb(vec![deb.clone()]), BuildSource::Ipk(vec![ipk])] {
-            let (tgz, libs) = stage(&build(src.clone(), "usr/sbin/proxy"), "arm64", &cache).unwrap();
+            let Staged { tarball: tgz, libs, .. } =
+                stage(&build(src.clone(), "usr/sbin/proxy"), "arm64", &cache).unwrap();
             let list = files_in(&tgz);
             assert!(list.contains("./usr/sbin/proxy"), "{src:?}: {list}");
             assert!(!list.contains("usr/share/doc"), "docs are dropped: {list}");
@@ -256,12 +294,18 @@ mod tests {
         let bin = d.path().join("myproxy");
         std::fs::write(&bin, b"binary").unwrap();
         let b = build(BuildSource::Binary(bin.clone()), "bin/myproxy");
-        let (tgz, libs) = stage(&b, "mipsel", &cache).unwrap();
-        assert!(files_in(&tgz).contains("./bin/myproxy") && libs.is_empty());
-        // Same inputs: the cached tarball; changed input: a new one.
-        assert_eq!(stage(&b, "mipsel", &cache).unwrap().0, tgz);
-        std::fs::write(&bin, b"binary v2").unwrap();
-        assert_ne!(stage(&b, "mipsel", &cache).unwrap().0, tgz);
+        let first = stage(&b, "mipsel", &cache).unwrap();
+        assert!(files_in(&first.tarball).contains("./bin/myproxy") && first.libs.is_empty());
+        assert_eq!(first.libc(), None, "not an ELF, no libc");
+        // Same inputs: the cached tarball; changed input: a new one. The host's own `true`
+        // is a dynamically linked glibc ELF, and the cache keeps what its interpreter said.
+        assert_eq!(stage(&b, "mipsel", &cache).unwrap(), first);
+        std::fs::copy("/bin/true", &bin).unwrap();
+        let second = stage(&b, "mipsel", &cache).unwrap();
+        assert_ne!(second.tarball, first.tarball);
+        assert_eq!(second.libc().as_deref(), Some("glibc"));
+        assert_eq!(second.binary.as_ref().map(|f| f.describe()).as_deref(), Some("x86-64 ELF"));
+        assert_eq!(stage(&b, "mipsel", &cache).unwrap(), second, "from the cache, libc and all");
         // A wrong `path` is named.
         let e = stage(&build(BuildSource::Deb(vec![deb]), "usr/sbin/haproxy"), "arm64", &cache).unwrap_err();
         assert!(e.to_string().contains("usr/sbin/haproxy is not in the unpacked build"), "{e}");

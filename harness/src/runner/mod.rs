@@ -13,6 +13,7 @@ mod insns;
 mod install;
 mod nginx_backend;
 mod phases;
+mod preflight;
 mod recovery;
 mod rejects;
 mod script;
@@ -26,5 +27,6 @@ pub use crate::model::{
 pub use cell::{interrupted_cell, run_cells, CellSpec, PhaseFn, RunContext};
 pub use error::{PathError, RunError};
 pub use fault_script::{FaultOp, FaultScript};
+pub use preflight::{preflight, Fit};
 pub use script::{plan_cell, CellDirs, CellScript, ProxyBinary, ProxyScript, ScriptError};
 pub use shard::Shard;

@@ -22,8 +22,7 @@ pub(crate) struct Session {
     lab_s: f64,
     boot_s: f64,
     router_s: f64,
-    image: Option<String>,
-    image_bytes: (u64, u64),
+    image: setup::ImageFacts,
     impairments_applied: Vec<String>,
     impairments_not_applied: Vec<String>,
     /// Where each link is recorded, and the capture of the cell running now.
@@ -45,7 +44,7 @@ impl Session {
         let lab_s = t0.elapsed().as_secs_f64();
         ctx.phase("boot");
         let (mut vm, boot_time) = setup::boot_router(target, &lab, dir, ctx).await?;
-        let (image, image_bytes) = setup::image_of(&vm);
+        let image = setup::image_of(&vm);
         let t1 = Instant::now();
         ctx.phase("router network");
         let tname = target.to_string();
@@ -61,7 +60,6 @@ impl Session {
             boot_s: boot_time.as_secs_f64(),
             router_s: t1.elapsed().as_secs_f64(),
             image,
-            image_bytes,
             impairments_applied: applied,
             impairments_not_applied: not_applied,
             capture_points,
@@ -78,10 +76,18 @@ impl Session {
             r.timings.boot_s = self.boot_s;
             r.timings.deploy_s = self.router_s;
         }
-        r.image = self.image.clone();
-        (r.image_kernel_bytes, r.image_initrd_bytes) = self.image_bytes;
+        r.image = self.image.dir.clone();
+        (r.image_kernel_bytes, r.image_initrd_bytes) = self.image.bytes;
+        let tools = crate::image::programs::LAB_TOOLS;
+        r.router_tools = self.image.programs.iter().filter(|p| tools.contains(&p.name.as_str())).cloned().collect();
         r.impairments_applied = self.impairments_applied.clone();
         r.impairments_not_applied = self.impairments_not_applied.clone();
+    }
+
+    /// The C library of the image's program at `path` (the image's own proxy), from its
+    /// manifest.
+    pub fn libc_of(&self, path: &str) -> Option<String> {
+        self.image.programs.iter().find(|p| p.path == path || p.file == path).map(|p| p.libc.clone())
     }
 
     /// Keep the proxy's and the router's own account of a cell in its directory.

@@ -138,13 +138,26 @@ pub(super) async fn boot_router(
     })
 }
 
-/// The image directory the router booted from, and its kernel and initramfs sizes.
-pub(super) fn image_of(vm: &Vm) -> (Option<String>, (u64, u64)) {
-    let Some(d) = vm.cfg.kernel.parent() else { return (None, (0, 0)) };
-    let bytes = crate::image::BuiltImage::open(d)
-        .map(|img| (img.manifest.kernel.bytes, img.manifest.initrd.bytes))
-        .unwrap_or((0, 0));
-    (Some(d.display().to_string()), bytes)
+/// What the session knows of the image the router booted.
+#[derive(Debug, Default)]
+pub(super) struct ImageFacts {
+    /// The image directory.
+    pub dir: Option<String>,
+    /// Kernel and compressed initramfs sizes.
+    pub bytes: (u64, u64),
+    /// The lab's tools and the proxies as its manifest found them (none for a foreign image).
+    pub programs: Vec<crate::image::programs::Program>,
+}
+
+/// The image directory the router booted from, with what its manifest says.
+pub(super) fn image_of(vm: &Vm) -> ImageFacts {
+    let Some(d) = vm.cfg.kernel.parent() else { return ImageFacts::default() };
+    let manifest = crate::image::BuiltImage::open(d).map(|img| img.manifest);
+    ImageFacts {
+        dir: Some(d.display().to_string()),
+        bytes: manifest.as_ref().map(|m| (m.kernel.bytes, m.initrd.bytes)).unwrap_or((0, 0)),
+        programs: manifest.map(|m| m.programs).unwrap_or_default(),
+    }
 }
 
 /// Impairments: host ends were tried when the lab was built (this host has no netem); the

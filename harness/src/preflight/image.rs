@@ -1,0 +1,54 @@
+//! What preflight needs of an image routerlab built: the paths it holds (`paths.txt`) and
+//! the float ABI of its MIPS user space (`manifest.json`).
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// An image's files and links by absolute path.
+#[derive(Debug, Clone, Default)]
+pub struct ImageView {
+    pub paths: BTreeSet<String>,
+    /// `soft` or `hard` for a MIPS user space.
+    pub float: Option<String>,
+}
+
+impl ImageView {
+    /// The view of a built image directory; `None` for one without `paths.txt` (an image
+    /// routerlab did not build, or built before it wrote one).
+    pub fn open(dir: &Path) -> Option<ImageView> {
+        let text = std::fs::read_to_string(dir.join("paths.txt")).ok()?;
+        let float = crate::image::BuiltImage::open(dir).and_then(|i| i.manifest.mips).and_then(|m| m.float);
+        Some(ImageView { paths: text.lines().map(String::from).collect(), float })
+    }
+
+    pub fn has(&self, path: &str) -> bool {
+        self.paths.contains(path)
+    }
+
+    /// `lib` in a directory the loaders search: `/lib`, `/usr/lib`, a multiarch directory
+    /// under them (`/lib/aarch64-linux-gnu`), or one of the binary's RUNPATHs.
+    pub fn finds_library(&self, lib: &str, runpath: &[String]) -> bool {
+        let suffix = format!("/{lib}");
+        self.paths.iter().filter(|p| p.ends_with(&suffix)).any(|p| {
+            let dir = &p[..p.len() - suffix.len()];
+            let multiarch =
+                |base: &str| dir.strip_prefix(base).is_some_and(|d| !d.contains('/') && d.contains("-linux-"));
+            dir == "/lib"
+                || dir == "/usr/lib"
+                || multiarch("/lib/")
+                || multiarch("/usr/lib/")
+                || runpath.iter().any(|r| r == dir)
+        })
+    }
+
+    /// The C libraries whose loaders the image holds: `musl`, `glibc`, `musl and glibc`.
+    pub fn libc(&self) -> String {
+        let musl = self.paths.iter().any(|p| p.starts_with("/lib/ld-musl-"));
+        let glibc = self.paths.iter().any(|p| p.starts_with("/lib/ld-linux") || p == "/lib/ld.so.1");
+        match (musl, glibc) {
+            (true, true) => "musl and glibc".into(),
+            (true, false) => "musl".into(),
+            (false, true) => "glibc".into(),
+            (false, false) => "no C library loader".into(),
+        }
+    }
+}

@@ -1,0 +1,125 @@
+use goblin::elf::header::{EM_AARCH64, EM_MIPS, EM_X86_64};
+
+use super::*;
+
+fn facts(class: u8, little_endian: bool, machine: u16, interp: Option<&str>) -> BinaryFacts {
+    BinaryFacts {
+        class,
+        little_endian,
+        machine,
+        n32: false,
+        interp: interp.map(String::from),
+        needed: Vec::new(),
+        runpath: Vec::new(),
+        mips: None,
+    }
+}
+
+/// A mips32r2 o32 binary with the given ASE bits and float ABI (3 soft, 1 hard).
+fn mips(ases: u32, fp_abi: u8, interp: Option<&str>) -> BinaryFacts {
+    let mips = Some(MipsFlags { isa_level: 32, isa_rev: 2, ases, fp_abi: Some(fp_abi) });
+    BinaryFacts { mips, ..facts(32, true, EM_MIPS, interp) }
+}
+
+fn image(paths: &[&str], float: Option<&str>) -> ImageView {
+    ImageView { paths: paths.iter().map(|p| p.to_string()).collect(), float: float.map(String::from) }
+}
+
+fn run(f: Option<&BinaryFacts>, own_libs: &[String], target: Target, img: Option<&ImageView>) -> Result<(), String> {
+    let c = Candidate { build: "b", file: "usr/sbin/haproxy", facts: f, own_libs };
+    check(&c, target, img).map_err(|e| e.to_string())
+}
+
+const DEBIAN_ARM: [&str; 3] =
+    ["/lib/ld-linux-aarch64.so.1", "/lib/aarch64-linux-gnu/libc.so.6", "/usr/lib/aarch64-linux-gnu/libssl.so.3"];
+
+#[test]
+fn the_wrong_machine_is_named_with_what_the_target_runs() {
+    let x86 = facts(64, true, EM_X86_64, Some("/lib64/ld-linux-x86-64.so.2"));
+    assert_eq!(
+        run(Some(&x86), &[], Target::Aarch64Virt, None).unwrap_err(),
+        "build b: usr/sbin/haproxy: x86-64 ELF; aarch64-virt runs AArch64"
+    );
+    let be = facts(32, false, EM_MIPS, None);
+    assert_eq!(
+        run(Some(&be), &[], Target::MipselMalta, None).unwrap_err(),
+        "build b: usr/sbin/haproxy: MIPS32 big-endian ELF; mipsel-malta runs MIPS32 little-endian (o32)"
+    );
+    let arm = facts(64, true, EM_AARCH64, None);
+    assert!(run(Some(&arm), &[], Target::MipselMaltaOpenwrt, None)
+        .unwrap_err()
+        .contains("AArch64 ELF; mipsel-malta-openwrt runs MIPS32"));
+    let n32 = BinaryFacts { n32: true, ..facts(32, true, EM_MIPS, None) };
+    assert!(run(Some(&n32), &[], Target::MipselMalta, None).unwrap_err().contains("MIPS32 little-endian n32 ELF"));
+    assert!(run(Some(&arm), &[], Target::Aarch64Virt, None).is_ok(), "a static AArch64 binary runs");
+    assert!(run(None, &[], Target::Aarch64Virt, None)
+        .unwrap_err()
+        .contains("neither an ELF executable nor a #! script"));
+}
+
+#[test]
+fn a_mips_binary_must_fit_the_cpu_and_the_user_spaces_float_abi() {
+    // The MT7621 feed's -march=1004kc code (DSP, MIPS16, MT) on malta's 24Kf and on the 34Kf.
+    let dsp = mips(0x441, 3, None);
+    let e = run(Some(&dsp), &[], Target::MipselMalta, None).unwrap_err();
+    assert!(e.contains("needs the DSP ASE") && e.contains("QEMU's 24Kf") && e.contains("SIGILL"), "{e}");
+    assert!(run(Some(&dsp), &[], Target::MipselMaltaOpenwrt, Some(&image(&[], Some("soft")))).is_ok());
+    // Hard-float on OpenWrt's soft-float user space; on Debian's hard-float one it is fine.
+    let hard = mips(0, 1, None);
+    let e = run(Some(&hard), &[], Target::MipselMaltaOpenwrt, Some(&image(&[], Some("soft")))).unwrap_err();
+    assert!(
+        e.contains("hard-float ELF; mipsel-malta-openwrt's user space is soft-float") && e.contains("-msoft-float"),
+        "{e}"
+    );
+    assert!(run(Some(&hard), &[], Target::MipselMalta, Some(&image(&[], Some("hard")))).is_ok());
+    assert!(
+        run(Some(&mips(0, 3, None)), &[], Target::MipselMalta, Some(&image(&[], Some("hard")))).is_ok(),
+        "static soft-float runs anywhere"
+    );
+}
+
+#[test]
+fn the_loader_must_be_in_the_image() {
+    let musl = facts(64, true, EM_AARCH64, Some("/lib/ld-musl-aarch64.so.1"));
+    let e = run(Some(&musl), &[], Target::Aarch64Virt, Some(&image(&DEBIAN_ARM, None))).unwrap_err();
+    assert_eq!(
+        e,
+        "build b: usr/sbin/haproxy: dynamic musl ELF; its loader /lib/ld-musl-aarch64.so.1 is not in aarch64-virt's image (glibc): link it statically, or run it on a target whose user space is musl"
+    );
+    let both = image(&["/lib/ld-musl-aarch64.so.1", DEBIAN_ARM[0]], None);
+    assert!(run(Some(&musl), &[], Target::Aarch64Virt, Some(&both)).is_ok());
+    assert_eq!(both.libc(), "musl and glibc");
+    // Without an image view (one routerlab did not build), the loader is not judged.
+    assert!(run(Some(&musl), &[], Target::Aarch64Virt, None).is_ok());
+}
+
+#[test]
+fn each_needed_library_is_in_the_build_the_image_or_a_runpath() {
+    let mut f = facts(64, true, EM_AARCH64, Some(DEBIAN_ARM[0]));
+    f.needed = vec!["libc.so.6".into(), "libssl.so.3".into(), "liblua5.4.so.0".into()];
+    let img = image(&DEBIAN_ARM, None);
+    let e = run(Some(&f), &[], Target::Aarch64Virt, Some(&img)).unwrap_err();
+    assert_eq!(
+        e,
+        "build b: usr/sbin/haproxy needs liblua5.4.so.0, which is in neither the build nor aarch64-virt's image"
+    );
+    assert!(run(Some(&f), &["liblua5.4.so.0".into()], Target::Aarch64Virt, Some(&img)).is_ok(), "the build brings it");
+    // In a RUNPATH directory of the image; a file of that name elsewhere does not count.
+    let img = image(&[DEBIAN_ARM[0], DEBIAN_ARM[1], DEBIAN_ARM[2], "/opt/lua/liblua5.4.so.0"], None);
+    assert!(run(Some(&f), &[], Target::Aarch64Virt, Some(&img)).is_err());
+    f.runpath = vec!["/opt/lua".into()];
+    assert!(run(Some(&f), &[], Target::Aarch64Virt, Some(&img)).is_ok());
+    let deep = image(&["/usr/lib/aarch64-linux-gnu/engines-3/libssl.so.3"], None);
+    assert!(!deep.finds_library("libssl.so.3", &[]), "not a directory the loader searches");
+}
+
+#[test]
+fn facts_come_from_the_elf_header() {
+    let true_ = std::fs::read("/bin/true").unwrap();
+    let f = BinaryFacts::read(&true_).unwrap();
+    assert_eq!((f.class, f.little_endian, f.machine, f.libc()), (64, true, EM_X86_64, "glibc"));
+    assert!(f.needed.iter().any(|l| l.starts_with("libc.so")), "{:?}", f.needed);
+    assert_eq!(f.describe(), "x86-64 ELF");
+    assert_eq!(BinaryFacts::read(b"#!/bin/sh\n"), None);
+    assert_eq!(mips(0, 3, None).describe(), "MIPS32 little-endian soft-float ELF");
+}

@@ -1,0 +1,66 @@
+//! A run's preflight: every build that is not the image's own is staged (cached) and its
+//! binary checked against each target's CPU and image before any lab is built or VM
+//! booted (`crate::preflight`), so a binary for the wrong machine costs milliseconds, not
+//! a boot and a deploy.
+use std::path::Path;
+
+use super::install::{stage, Staged};
+use crate::image::{build, BuildOptions, Recipe};
+use crate::preflight::{check, Candidate, ImageView, PreflightError};
+use crate::scenario::{BuildPlan, BuildSource};
+use crate::vm::Target;
+
+/// One build found fit: `haproxy-musl on mipsel-malta: usr/sbin/haproxy, MIPS32
+/// little-endian soft-float ELF, static`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fit {
+    pub build: String,
+    pub target: Target,
+    pub says: String,
+}
+
+/// Check `builds` for `target`; the image's own builds need no check. The target's image
+/// is built (or taken from the cache) first, so the loader and libraries can be looked up.
+pub fn preflight(
+    builds: &[BuildPlan],
+    target: Target,
+    images_dir: &Path,
+    cache: &Path,
+) -> Result<Vec<Fit>, PreflightError> {
+    let staged: Vec<&BuildPlan> = builds.iter().filter(|b| b.source != BuildSource::Image).collect();
+    if staged.is_empty() {
+        return Ok(Vec::new());
+    }
+    let opts = BuildOptions { images_dir: images_dir.into(), cache: cache.into(), force: false };
+    let img = build(target.name(), &opts).map_err(|source| PreflightError::Image { target, source })?;
+    let view = ImageView::open(&img.dir);
+    let arch =
+        Recipe::find(images_dir, target.name()).map_err(|source| PreflightError::Image { target, source })?.debian_arch;
+    staged.into_iter().map(|b| one(b, target, &arch, cache, view.as_ref())).collect()
+}
+
+fn one(
+    b: &BuildPlan,
+    target: Target,
+    arch: &str,
+    cache: &Path,
+    view: Option<&ImageView>,
+) -> Result<Fit, PreflightError> {
+    let staged = stage(b, arch, cache).map_err(|e| PreflightError::Stage {
+        build: b.name.clone(),
+        target,
+        source: Box::new(e),
+    })?;
+    if !staged.script {
+        let c = Candidate { build: &b.name, file: &b.path, facts: staged.binary.as_ref(), own_libs: &staged.lib_files };
+        check(&c, target, view)?;
+    }
+    Ok(Fit { build: b.name.clone(), target, says: says(b, &staged) })
+}
+
+fn says(b: &BuildPlan, s: &Staged) -> String {
+    match &s.binary {
+        Some(f) => format!("{}, {}, {}", b.path, f.describe(), f.libc()),
+        None => format!("{}, a #! script", b.path),
+    }
+}
