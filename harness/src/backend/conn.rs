@@ -8,23 +8,10 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpStream;
 
 use super::config::Listener;
-use super::server::Shared;
+use super::shared::{ConnInfo, Shared};
 use crate::accesslog::RejectRecord;
 use crate::netaddr::Endpoint;
 use crate::proxyproto::{read_header, HeaderPolicy, ProxyError, Rewind};
-
-/// What a request handler knows about its connection.
-#[derive(Debug, Clone)]
-pub(crate) struct ConnInfo {
-    pub peer: SocketAddr,
-    pub proxy_source: Option<SocketAddr>,
-    pub tls_version: Option<String>,
-    pub tls_cipher: Option<String>,
-    /// The connection's serial number at this backend (1, 2, ...).
-    pub conn: u64,
-    /// Whether its TLS handshake resumed a session; `None` without TLS.
-    pub tls_resumed: Option<bool>,
-}
 
 pub(crate) async fn serve(shared: Arc<Shared>, listener: Arc<Listener>, mut stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);

@@ -4,8 +4,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body_util::Full;
 
-use super::conn::ConnInfo;
-use super::server::Shared;
+use super::shared::{ConnInfo, Shared};
 use crate::accesslog::AccessRecord;
 use crate::forwarded::{parse_forwarded, parse_xff, resolve, ClientIpHeader, ClientIpSource};
 use crate::netaddr::Endpoint;

@@ -4,6 +4,7 @@ mod conn;
 mod error;
 mod handler;
 mod server;
+mod shared;
 mod stats;
 
 pub use config::{BackendConfig, ListenSpec};

@@ -8,25 +8,9 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use super::config::Listener;
+use super::shared::Shared;
 use super::{BackendConfig, BackendError, BackendStats};
 use crate::accesslog::{AccessLog, RejectLog};
-use crate::forwarded::ClientIpHeader;
-use crate::netaddr::CidrList;
-
-/// State shared by every connection.
-pub(crate) struct Shared {
-    pub log: AccessLog,
-    pub reject_log: Option<RejectLog>,
-    pub stats: Arc<BackendStats>,
-    pub trusted: CidrList,
-    pub client_ip_header: ClientIpHeader,
-    pub header_timeout: std::time::Duration,
-    pub request_header_timeout: std::time::Duration,
-    pub body: Bytes,
-    pub tls: Option<TlsAcceptor>,
-    /// Serial numbers for accepted connections, so the log says which requests shared one.
-    pub next_conn: std::sync::atomic::AtomicU64,
-}
 
 /// A listener after binding (the real port when 0 was asked for).
 #[derive(Debug, Clone, serde::Serialize)]

@@ -2,6 +2,7 @@
 //! readable offline and attachable to a CI run as is.
 use std::fmt::Write;
 
+use super::escape::esc;
 use super::plots::{latency_plot, time_plot, Series};
 use super::view::{CellView, RunView};
 use super::ReportError;
@@ -15,10 +16,6 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}.pass{color:#0a7d32;fo
 .fail,.error{color:#b3261e;font-weight:600}.plots{display:flex;flex-wrap:wrap;gap:8px}\
 figure{margin:0}pre{background:#f7f7f7;padding:8px;overflow:auto;font-size:12px}pre.wireshark{white-space:pre-wrap;word-break:break-all}\
 dl.meta{display:grid;grid-template-columns:max-content auto;gap:2px 12px}dt{color:#666}dd{margin:0}";
-
-pub(crate) fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
 
 fn page(title: &str, body: &str) -> String {
     format!(

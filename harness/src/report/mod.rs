@@ -1,6 +1,7 @@
 //! What people read: the self-contained HTML report, a Markdown summary and JUnit XML,
 //! rendered from a run directory.
 mod error;
+mod escape;
 mod html;
 mod junit;
 mod markdown;
@@ -10,7 +11,7 @@ mod plots;
 mod view;
 
 pub use error::ReportError;
-pub(crate) use html::esc;
+pub(crate) use escape::esc;
 pub use html::{html_page, html_page_with, overlay_page};
 pub use junit::junit_xml;
 pub(crate) use markdown::cell as md_cell;

@@ -2,7 +2,7 @@
 //! ids, where the client's address was lost, and how to open the pcaps in Wireshark.
 use std::fmt::Write;
 
-use super::html::esc;
+use super::escape::esc;
 use crate::model::{CaptureSection, CellReport, HopView};
 
 /// The section, or nothing when the cell kept no capture and had no capture error.

@@ -55,7 +55,7 @@ pub(crate) struct RawProxy {
     pub client_ip_header: Option<Spanned<String>>,
     /// `[[proxy.build]]`: alternate builds, run one after another (A B A B with --repeat).
     #[serde(default)]
-    pub build: Vec<super::build_file::RawBuild>,
+    pub build: Vec<RawBuild>,
 }
 
 #[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
@@ -174,4 +174,45 @@ pub(crate) struct RawExpect {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub max_recovery: Option<Spanned<String>>,
+}
+
+/// A `[[proxy.build]]` table, or a build file of its own.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawBuild {
+    #[schemars(with = "String")]
+    pub name: Spanned<String>,
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub binary: Option<Spanned<String>>,
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub deb: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub ipk: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub apt: Option<Spanned<Vec<String>>>,
+    /// The proxy binary inside the unpacked packages, e.g. `usr/sbin/haproxy`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub path: Option<Spanned<String>>,
+    /// A config template replacing the shipped one for the scenario's kind and mode.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub config: Option<Spanned<String>>,
+    /// custom kind: the start command, with `{bin}` and `{config}`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub start: Option<Spanned<String>>,
+    /// custom kind: the process name to watch for CPU and memory.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub process: Option<Spanned<String>>,
+    /// What this build can send (its capabilities): a scenario asking for another
+    /// client-ip-header is refused before anything boots.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub client_ip_headers: Option<Spanned<Vec<String>>>,
 }

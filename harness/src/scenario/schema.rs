@@ -4,7 +4,7 @@
 //! prints them; docs/scenario.schema.json and docs/build.schema.json are these, written out.
 //! The schema checks shape and types; values (a known target, a duration) are the loader's
 //! to judge, with file:line:field errors.
-use super::build_file::RawBuild;
+use super::raw::RawBuild;
 use super::raw::RawScenario;
 
 /// The schema of a scenario file.

@@ -348,27 +348,6 @@ impl Vm {
         self.started.elapsed().as_secs_f64()
     }
 
-    /// Put a host file into the guest through `listener`, which the host bound somewhere
-    /// the guest reaches as `host` (a lab namespace), and verify its sha256 there.
-    pub async fn upload_via(
-        &mut self,
-        listener: std::net::TcpListener,
-        host: &str,
-        local: &std::path::Path,
-        guest: &str,
-    ) -> Result<Duration, VmError> {
-        let t0 = Instant::now();
-        super::upload::upload_via(self, listener, host, local, guest).await?;
-        Ok(t0.elapsed())
-    }
-
-    /// Put a host file into the guest and verify its sha256 there.
-    pub async fn upload(&mut self, local: &std::path::Path, guest: &str) -> Result<Duration, VmError> {
-        let t0 = Instant::now();
-        super::upload::upload(self, local, guest).await?;
-        Ok(t0.elapsed())
-    }
-
     /// Freeze the guest (QMP `stop`): its CPUs, clocks and devices halt until [`Vm::resume`].
     pub async fn pause(&self) -> Result<(), VmError> {
         self.qmp_command("stop").await

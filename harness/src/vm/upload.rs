@@ -4,7 +4,7 @@
 //! networking's host alias); in a lab run the listener sits in a lab namespace the router
 //! reaches over its own links (`upload_via`).
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -13,7 +13,30 @@ use super::args::NicBackend;
 use super::machine::Vm;
 use super::VmError;
 
-pub(crate) async fn upload(vm: &mut Vm, local: &Path, guest: &str) -> Result<(), VmError> {
+impl Vm {
+    /// Put a host file into the guest through `listener`, which the host bound somewhere
+    /// the guest reaches as `host` (a lab namespace), and verify its sha256 there.
+    pub async fn upload_via(
+        &mut self,
+        listener: std::net::TcpListener,
+        host: &str,
+        local: &std::path::Path,
+        guest: &str,
+    ) -> Result<Duration, VmError> {
+        let t0 = Instant::now();
+        upload_via(self, listener, host, local, guest).await?;
+        Ok(t0.elapsed())
+    }
+
+    /// Put a host file into the guest and verify its sha256 there.
+    pub async fn upload(&mut self, local: &std::path::Path, guest: &str) -> Result<Duration, VmError> {
+        let t0 = Instant::now();
+        upload(self, local, guest).await?;
+        Ok(t0.elapsed())
+    }
+}
+
+async fn upload(vm: &mut Vm, local: &Path, guest: &str) -> Result<(), VmError> {
     let name = vm.cfg.name.clone();
     let err = |detail: String| VmError::Upload { vm: name.clone(), path: local.to_path_buf(), detail };
     if !(vm.mgmt && vm.cfg.nics.iter().any(|n| n.backend == NicBackend::User)) {
@@ -24,7 +47,7 @@ pub(crate) async fn upload(vm: &mut Vm, local: &Path, guest: &str) -> Result<(),
 }
 
 /// Upload through `listener` (bound where the guest can reach it as `host`).
-pub(crate) async fn upload_via(
+async fn upload_via(
     vm: &mut Vm,
     listener: std::net::TcpListener,
     host: &str,
