@@ -6,11 +6,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::deploy::must;
-use super::fault_script::{FaultOp, FaultScript};
 use super::setup::BackendSpec;
-use super::{RunContext, RunError};
 use crate::model::FaultRecord;
 use crate::netlab::Lab;
+use crate::runner::plan::fault_script::{FaultOp, FaultScript};
+use crate::runner::RunContext;
+use crate::runner::RunError;
 use crate::scenario::kebab;
 use crate::vm::{Target, Vm};
 

@@ -2,11 +2,11 @@
 //! proxy's start with its own words when it fails, and the wait for its listener.
 use std::time::Duration;
 
-use super::error::PathError;
-use super::script::{listening, ProxyScript};
-use super::RunError;
 use crate::netlab::GuestStep;
 use crate::reconcile::Assertion;
+use crate::runner::error::PathError;
+use crate::runner::plan::{listening, ProxyScript};
+use crate::runner::RunError;
 use crate::vm::Vm;
 
 fn vm_err(target: &str, phase: &'static str) -> impl Fn(crate::vm::VmError) -> RunError {

@@ -8,14 +8,14 @@ use std::time::Instant;
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::process::Command;
 
-use super::error::PathError;
-use super::fault_script::FaultScript;
 use super::faults::{FaultHost, Injector};
 use super::helper_rss::RssSampler;
 use super::insns::CostProbe;
-use super::RunError;
 use crate::load::LoadSummary;
 use crate::model::PhaseClock;
+use crate::runner::error::PathError;
+use crate::runner::plan::fault_script::FaultScript;
+use crate::runner::RunError;
 use crate::scenario::{ConnPolicyPlan, Plan};
 use crate::vm::InsnReading;
 

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::deploy::must;
-use super::RunError;
 use crate::model::BuildInfo;
 use crate::netlab::{Lab, ADDR};
+use crate::runner::RunError;
 use crate::scenario::{BuildPlan, BuildSource, ProxyKind};
 use crate::vm::{Target, Vm};
 
@@ -173,7 +173,7 @@ pub(crate) async fn install(
     target: Target,
     kind: ProxyKind,
     b: &BuildPlan,
-    ctx: &super::RunContext,
+    ctx: &crate::runner::RunContext,
 ) -> Result<Installed, RunError> {
     let t = target.to_string();
     let phase = "proxy build";

@@ -5,9 +5,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::deploy::{must, run_steps};
-use super::{setup, RunContext, RunError};
+use super::setup;
 use crate::model::CellReport;
 use crate::netlab::{router_steps, Lab};
+use crate::runner::RunContext;
+use crate::runner::RunError;
 use crate::scenario::Plan;
 use crate::vm::{Target, Vm};
 
@@ -26,10 +28,10 @@ pub(crate) struct Session {
     impairments_applied: Vec<String>,
     impairments_not_applied: Vec<String>,
     /// Where each link is recorded, and the capture of the cell running now.
-    pub(super) capture_points: Vec<crate::capture::CapturePoint>,
-    pub(super) recorder: Option<crate::capture::Recorder>,
+    pub(crate) capture_points: Vec<crate::capture::CapturePoint>,
+    pub(crate) recorder: Option<crate::capture::Recorder>,
     /// The backend's TLS key log (written only while captures run).
-    pub(super) backend_keylog: PathBuf,
+    pub(crate) backend_keylog: PathBuf,
 }
 
 impl Session {

@@ -3,21 +3,21 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::assess::{budget_assertions, spoofable_logs};
 use super::deploy::deploy;
-use super::fault_script::{fault_scripts, FaultScript};
 use super::faults::FaultHost;
 use super::insns::CostProbe;
 use super::phases::LoadTarget;
-use super::recovery::{fault_assertions, Sent};
-use super::script::{expected, load_target, proxy_script, CellDirs, ProxyBinary, ProxyScript};
 use super::session::Session;
-use super::RunError;
 use crate::model::timeline::process_samples;
 use crate::model::{BuildInfo, CellReport, ClientIpSection, Growth, Outcome, ProxyMetrics};
 use crate::model::{PhaseClock, Timeline};
 use crate::netlab::Tunnel;
 use crate::reconcile::reconcile;
+use crate::runner::judge::assess::{budget_assertions, spoofable_logs};
+use crate::runner::judge::recovery::{fault_assertions, Sent};
+use crate::runner::plan::fault_script::{fault_scripts, FaultScript};
+use crate::runner::plan::{expected, load_target, proxy_script, CellDirs, ProxyBinary, ProxyScript};
+use crate::runner::RunError;
 use crate::scenario::{kebab, BuildPlan, Plan, ProxyKind};
 use crate::vm::{MetricsSeries, Target};
 
@@ -171,7 +171,7 @@ async fn drive(
     let mut probe = CostProbe::idle(&mut s.vm, plan.load.idle).await;
     let idle_window = probe.measured_idle().then(|| (idle_from, s.vm.host_clock()));
     let to = LoadTarget { dir, url: &url, ca: &ca, sources: &sources, keylog: keylog.as_deref() };
-    let rejects_from = super::rejects::mark(&s.log_dir);
+    let rejects_from = crate::runner::judge::rejects::mark(&s.log_dir);
     let mut host = FaultHost { target, vm: &mut s.vm, lab: &mut s.lab, backend: &s.backend, log_dir: &s.log_dir, ctx };
     let p = super::phases::run(plan, &to, &mut host, &faults, &mut probe).await?;
     (r.timings.warmup_s, r.timings.steady_s) = (p.warmup_s, p.steady_s);
@@ -206,8 +206,10 @@ async fn drive(
     ctx.phase("reconcile");
     reconcile_cell(plan, target, dir, &s.log_dir, r)?;
     r.assertions.extend(super::deploy::exited(&mut s.vm, &script).await);
-    r.backend_rejects = super::rejects::since(&s.log_dir, rejects_from);
-    if let Some(a) = r.backend_rejects.as_ref().and_then(|b| super::rejects::assertion(b, !plan.faults.is_empty())) {
+    r.backend_rejects = crate::runner::judge::rejects::since(&s.log_dir, rejects_from);
+    if let Some(a) =
+        r.backend_rejects.as_ref().and_then(|b| crate::runner::judge::rejects::assertion(b, !plan.faults.is_empty()))
+    {
         r.assertions.push(a);
     }
     Ok(script.stop)
@@ -271,7 +273,7 @@ fn reconcile_cell(plan: &Plan, target: Target, dir: &Path, log_dir: &Path, r: &m
 
 /// Write a file the report reads later: a failure fails the cell, naming the path.
 fn write_kept(target: Target, phase: &'static str, path: &Path, data: &[u8]) -> Result<(), RunError> {
-    std::fs::write(path, data).map_err(|e| RunError::caused(target, phase, super::PathError::new(path, e)))
+    std::fs::write(path, data).map_err(|e| RunError::caused(target, phase, crate::runner::PathError::new(path, e)))
 }
 
 /// The steady phase's metrics; samples are taken by when the host received them, up to a

@@ -3,12 +3,12 @@
 //! (freeze the VM, restart the backend). `faults.rs` executes them during the steady phase.
 use std::collections::BTreeMap;
 
-use super::script::ProxyScript;
 use crate::netlab::{Tunnel, ADDR};
+use crate::runner::plan::ProxyScript;
 use crate::scenario::{FaultAction, FaultPlan, Plan};
 use crate::template::{render, TemplateError, Vars};
 
-const FAULTS: &str = include_str!("../../../scenarios/templates/router/faults.toml");
+const FAULTS: &str = include_str!("../../../../scenarios/templates/router/faults.toml");
 
 /// One thing a fault does.
 #[derive(Debug, Clone, PartialEq, Eq)]

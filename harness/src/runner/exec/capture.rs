@@ -10,7 +10,7 @@ use crate::reconcile::Reconciliation;
 impl Session {
     /// Record every link into `<dir>/capture/` for this cell, unless capture is off. A
     /// capture that cannot start is said in the cell's report; the cell runs without it.
-    pub(super) async fn start_capture(&mut self, mode: CaptureMode, dir: &Path, r: &mut CellReport) {
+    pub(crate) async fn start_capture(&mut self, mode: CaptureMode, dir: &Path, r: &mut CellReport) {
         if mode == CaptureMode::Off {
             return;
         }
@@ -27,12 +27,12 @@ impl Session {
     }
 
     /// Where the load generator writes its TLS secrets while a capture runs.
-    pub(super) fn client_keylog(&self) -> Option<PathBuf> {
+    pub(crate) fn client_keylog(&self) -> Option<PathBuf> {
         self.recorder.as_ref().map(|r| r.dir().join("client.keys.log"))
     }
 
     /// Stop this cell's capture; keep and decode it if `mode` says so for the cell's outcome.
-    pub(super) async fn finish_capture(&mut self, mode: CaptureMode, dir: &Path, r: &mut CellReport) {
+    pub(crate) async fn finish_capture(&mut self, mode: CaptureMode, dir: &Path, r: &mut CellReport) {
         let Some(mut rec) = self.recorder.take() else { return };
         let (files, dropped) = rec.stop(&mut self.lab).await;
         let keylogs = [rec.dir().join("client.keys.log"), self.backend_keylog.clone()];
@@ -44,7 +44,7 @@ impl Session {
 
 /// The cell's wrong requests, mismatches first: from its reconciliation.json, with the
 /// sending address and error class of unlogged ones from its journal.
-pub(super) fn failing_ids(dir: &Path) -> Vec<FailingId> {
+pub(crate) fn failing_ids(dir: &Path) -> Vec<FailingId> {
     let Ok(text) = std::fs::read_to_string(dir.join("reconciliation.json")) else { return Vec::new() };
     let Ok(rec) = serde_json::from_str::<Reconciliation>(&text) else { return Vec::new() };
     let mut out: Vec<FailingId> = rec

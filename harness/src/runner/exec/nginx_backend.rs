@@ -34,7 +34,7 @@ pub(crate) fn ensure_nginx(cache: &Path) -> Result<PathBuf, StageError> {
     Ok(bin)
 }
 
-const NGINX_BACKEND_CONF: &str = include_str!("../../../scenarios/templates/backend/nginx-backend.conf");
+const NGINX_BACKEND_CONF: &str = include_str!("../../../../scenarios/templates/backend/nginx-backend.conf");
 
 /// The backend nginx.conf for this plan (`scenarios/templates/backend/nginx-backend.conf`). Errors say which combination nginx cannot judge.
 pub(crate) fn backend_conf(plan: &Plan, pki: &Path, dir: &Path) -> Result<String, String> {

@@ -4,16 +4,17 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::error::PathError;
-use super::script::{backend_args, CellDirs};
-use super::{RunContext, RunError};
 use crate::netlab::{standard_topology, start_hub, Lab, LabOptions, Tunnel, WgPlan, ADDR, TUN_MAC, WAN_MAC};
+use crate::runner::error::PathError;
+use crate::runner::plan::{backend_args, CellDirs};
+use crate::runner::RunContext;
+use crate::runner::RunError;
 use crate::scenario::{BackendKind, Plan};
 use crate::tls::{CertSpec, Pki, PkiRequest};
 use crate::vm::{boot, BootOptions, ImageSource, Nic, NicBackend, Target, Vm};
 
 /// The run's PKI, written to `dir/pki`: the router's and the backend's names and addresses.
-pub(super) fn certificates(plan: &Plan, target: Target, dir: &Path) -> Result<PathBuf, RunError> {
+pub(crate) fn certificates(plan: &Plan, target: Target, dir: &Path) -> Result<PathBuf, RunError> {
     let ip = |s: &str| s.parse::<IpAddr>().expect("static address");
     let pki = Pki::generate(&PkiRequest {
         key_type: plan.key_type,
@@ -47,7 +48,7 @@ impl BackendSpec {
 }
 
 /// Start the backend in the backend namespace and wait for both its listeners.
-pub(super) async fn start(
+pub(crate) async fn start(
     lab: &mut Lab,
     spec: &BackendSpec,
     dir: &Path,
@@ -61,7 +62,7 @@ pub(super) async fn start(
 
 /// The lab for a router VM, the hub's WireGuard end if the scenario has one, and the
 /// backend (routerlab's or nginx) listening.
-pub(super) async fn lab_with_backend(
+pub(crate) async fn lab_with_backend(
     plan: &Plan,
     target: Target,
     dir: &Path,
@@ -114,7 +115,7 @@ pub(super) async fn lab_with_backend(
 
 /// Boot the router in its namespace with its WAN and tunnel NICs (by MAC, which the
 /// router's network script renames by).
-pub(super) async fn boot_router(
+pub(crate) async fn boot_router(
     target: Target,
     lab: &Lab,
     dir: &Path,
@@ -140,7 +141,7 @@ pub(super) async fn boot_router(
 
 /// What the session knows of the image the router booted.
 #[derive(Debug, Default)]
-pub(super) struct ImageFacts {
+pub(crate) struct ImageFacts {
     /// The image directory.
     pub dir: Option<String>,
     /// Kernel and compressed initramfs sizes.
@@ -150,7 +151,7 @@ pub(super) struct ImageFacts {
 }
 
 /// The image directory the router booted from, with what its manifest says.
-pub(super) fn image_of(vm: &Vm) -> ImageFacts {
+pub(crate) fn image_of(vm: &Vm) -> ImageFacts {
     let Some(d) = vm.cfg.kernel.parent() else { return ImageFacts::default() };
     let manifest = crate::image::BuiltImage::open(d).map(|img| img.manifest);
     ImageFacts {
@@ -163,7 +164,7 @@ pub(super) fn image_of(vm: &Vm) -> ImageFacts {
 /// Impairments: host ends were tried when the lab was built (this host has no netem); the
 /// router's own ends are applied in the guest, whose kernel has sch_netem. Returns what was
 /// applied and what was not, each saying where.
-pub(super) async fn impairments(
+pub(crate) async fn impairments(
     vm: &mut Vm,
     lab: &mut Lab,
     target: &str,
@@ -194,7 +195,7 @@ pub(super) async fn impairments(
 }
 
 /// Where routerlab's backend writes its TLS secrets while captures run.
-pub(super) fn backend_keylog(dir: &Path) -> PathBuf {
+pub(crate) fn backend_keylog(dir: &Path) -> PathBuf {
     dir.join("backend.keys.log")
 }
 

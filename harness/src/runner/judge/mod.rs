@@ -1,0 +1,5 @@
+//! Judging: what a finished cell's evidence means, as assertions: budgets, growth,
+//! recovery after faults, the backend's rejects.
+pub(crate) mod assess;
+pub(crate) mod recovery;
+pub(crate) mod rejects;
