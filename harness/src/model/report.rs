@@ -1,7 +1,7 @@
 //! `report.json`: one entry per cell. Schema: docs/report.schema.json.
+use super::{Assertion, LegReuse};
 use super::{Outcome, Verdict};
 use crate::load::LoadSummary;
-use crate::reconcile::Assertion;
 
 /// Version 2: absent measurements are `null` (the proxy's CPU and RSS for the layer-4
 /// forward, a verdict for a cell that never reconciled), where version 1 wrote 0 and "".
@@ -65,18 +65,18 @@ pub struct ProxyMetrics {
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ConnectionReuse {
     /// Load generator ↔ router, from the load generator.
-    pub client: Option<crate::reconcile::LegReuse>,
+    pub client: Option<LegReuse>,
     /// Router ↔ backend, from the backend's access log (connection serials); absent when
     /// the log does not say.
-    pub backend: Option<crate::reconcile::LegReuse>,
+    pub backend: Option<LegReuse>,
 }
 
 impl ConnectionReuse {
     /// From the steady phase's load summary and the reconciled backend log.
-    pub fn of(load: Option<&LoadSummary>, backend: Option<crate::reconcile::LegReuse>) -> Self {
-        let client = load.filter(|l| l.connections_used > 0).map(|l| {
-            crate::reconcile::LegReuse::new(l.connections_used, l.sent, l.handshakes.full, l.handshakes.resumed)
-        });
+    pub fn of(load: Option<&LoadSummary>, backend: Option<LegReuse>) -> Self {
+        let client = load
+            .filter(|l| l.connections_used > 0)
+            .map(|l| LegReuse::new(l.connections_used, l.sent, l.handshakes.full, l.handshakes.resumed));
         ConnectionReuse { client, backend }
     }
 }

@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::Reconciliation;
-use crate::model::Verdict;
+use crate::model::{Assertion, Verdict};
 
 /// What the scenario expects of client-IP attribution.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,14 +12,6 @@ pub enum Expect {
     /// Every logged request names one of these (router or hub) addresses instead:
     /// the negative control that proves the harness sees the loss.
     Lost { seen_as: Vec<IpAddr> },
-}
-
-/// A named check with its result and the evidence behind it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Assertion {
-    pub name: String,
-    pub passed: bool,
-    pub evidence: String,
 }
 
 fn check(name: &str, passed: bool, evidence: String) -> Assertion {

@@ -5,7 +5,7 @@ mod error;
 mod reuse;
 mod tally;
 
-pub use check::{Assertion, Expect};
+pub use crate::model::{Assertion, LegReuse};
+pub use check::Expect;
 pub use error::ReconcileError;
-pub use reuse::LegReuse;
 pub use tally::{reconcile, Mismatch, Reconciliation, SourceOutcome};
