@@ -611,7 +611,7 @@ fn toml_files(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap().flatten() {
         let p = e.path();
-        // templates/ holds router data, kinds/ the proxy kinds (checked by harness::kinds).
+        // templates/ holds router data, kinds/ the proxy kinds (checked by harness::scenario::kinds).
         if p.is_dir() && !p.ends_with("templates") && !p.ends_with("kinds") {
             out.extend(toml_files(&p));
         } else if p.extension().is_some_and(|x| x == "toml") {

@@ -8,7 +8,6 @@ pub mod errtext;
 pub mod forwarded;
 pub mod hist;
 pub mod image;
-pub mod kinds;
 pub mod load;
 pub mod model;
 pub mod netaddr;

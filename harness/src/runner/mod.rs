@@ -26,7 +26,7 @@
 //!    packets; the report goes to the sink at once; `Session::close` tears down.
 //!
 //! Where to add what:
-//! - a proxy kind: `scenarios/kinds/<kind>.toml` and its templates (`crate::kinds`);
+//! - a proxy kind: `scenarios/kinds/<kind>.toml` and its templates (`crate::scenario::kinds`);
 //! - a fault: `crate::scenario::FaultAction`, its guest commands in
 //!   `scenarios/templates/router/faults.toml` (`plan::fault_script`), host-side ones in
 //!   `exec::faults`, and its recovery judgement in `judge::recovery`;

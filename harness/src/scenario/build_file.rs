@@ -82,7 +82,7 @@ pub(crate) fn build_plan(
         return c.err(raw.name.span(), &format!("{field}name"), "use letters, digits, '-', '_' and '.'");
     }
     let source = source(c, raw, field)?;
-    let default_path = crate::kinds::facts(kind).binary.as_deref().unwrap_or_default();
+    let default_path = crate::scenario::kinds::facts(kind).binary.as_deref().unwrap_or_default();
     let path = match (&raw.path, &source) {
         (Some(p), _) => p.get_ref().trim_start_matches('/').to_string(),
         (None, BuildSource::Binary(b)) => format!("bin/{}", b.file_name().unwrap_or_default().to_string_lossy()),

@@ -9,7 +9,7 @@ use super::{kebab, LoadPlan, ProxyMode, ProxyPlan, ScenarioError};
 /// only to what the software can do (its client-ip headers), not to the shipped templates.
 /// A kind that lists no headers (l4-forward, custom) is held to the scenario's rules only.
 pub(crate) fn check(c: &Ctx<'_>, raw: &RawScenario, proxy: &ProxyPlan, load: &LoadPlan) -> Result<(), ScenarioError> {
-    let caps = crate::kinds::facts(proxy.kind);
+    let caps = crate::scenario::kinds::facts(proxy.kind);
     let kind = kebab(&proxy.kind);
     let (Some(mode), Some(header)) = (proxy.mode, proxy.client_ip_header) else { return Ok(()) };
     if caps.client_ip_header.is_empty() {

@@ -54,10 +54,10 @@ macro_rules! kind {
         KindEntry {
             kind: $kind,
             name: $name,
-            facts: include_str!(concat!("../../scenarios/kinds/", $name, ".toml")),
+            facts: include_str!(concat!("../../../scenarios/kinds/", $name, ".toml")),
             start: Some((
                 concat!("router/start-", $name, ".sh"),
-                include_str!(concat!("../../scenarios/templates/router/start-", $name, ".sh")),
+                include_str!(concat!("../../../scenarios/templates/router/start-", $name, ".sh")),
             )),
         }
     };
@@ -68,7 +68,7 @@ pub const KINDS: [KindEntry; 4] = [
     KindEntry {
         kind: ProxyKind::L4Forward,
         name: "l4-forward",
-        facts: include_str!("../../scenarios/kinds/l4-forward.toml"),
+        facts: include_str!("../../../scenarios/kinds/l4-forward.toml"),
         start: None,
     },
     kind!(ProxyKind::Haproxy, "haproxy"),

@@ -82,7 +82,7 @@ fn targets(c: &Ctx<'_>, raw: &Spanned<Vec<String>>) -> Result<Vec<Target>, Scena
 
 /// The proxy kind, mode and client-IP header, checked together, and its builds.
 fn proxy(c: &Ctx<'_>, raw: &RawProxy) -> Result<ProxyPlan, ScenarioError> {
-    let kinds = crate::kinds::names();
+    let kinds = crate::scenario::kinds::names();
     let modes = [
         ("terminate-reencrypt", ProxyMode::TerminateReencrypt),
         ("terminate-plain", ProxyMode::TerminatePlain),

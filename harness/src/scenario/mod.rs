@@ -5,6 +5,7 @@ mod capabilities;
 mod ctx;
 mod error;
 mod faults;
+pub mod kinds;
 mod load;
 mod plan;
 mod raw;

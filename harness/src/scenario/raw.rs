@@ -176,7 +176,8 @@ pub(crate) struct RawExpect {
     pub max_recovery: Option<Spanned<String>>,
 }
 
-/// A `[[proxy.build]]` table, or a build file of its own.
+// A `[[proxy.build]]` table, or a build file of its own (no doc comment: schemars would put
+// it in docs/*.schema.json).
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawBuild {

@@ -177,7 +177,7 @@ pub(crate) async fn install(
 ) -> Result<Installed, RunError> {
     let t = target.to_string();
     let phase = "proxy build";
-    let facts = crate::kinds::facts(kind);
+    let facts = crate::scenario::kinds::facts(kind);
     let (bin, env, source, libc) = if b.source == BuildSource::Image {
         // The image's own proxy: the kind's process, found on the guest's PATH.
         let name = facts.process.as_deref().or(b.process.as_deref()).unwrap_or_default();

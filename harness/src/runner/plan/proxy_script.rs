@@ -98,7 +98,7 @@ pub fn proxy_script(
     let template = match &spec.config {
         Some(p) => p.clone(),
         None => dirs.templates.join(
-            crate::kinds::facts(kind)
+            crate::scenario::kinds::facts(kind)
                 .template(mode)
                 .ok_or_else(|| bad(&format!("no template for {} {}", kebab(&kind), kebab(&mode))))?,
         ),
@@ -122,7 +122,7 @@ pub fn proxy_script(
 
 /// The fields of the proxy templates, from the lab's addresses and the scenario.
 fn config_vars(kind: ProxyKind, header: Option<ClientIpHeaderMode>) -> Vars {
-    let directive = crate::kinds::facts(kind).directive(header);
+    let directive = crate::scenario::kinds::facts(kind).directive(header);
     let send_proxy = if header == Some(ClientIpHeaderMode::ProxyV1) { "send-proxy" } else { "send-proxy-v2" };
     Vars::from([
         ("frontend_bundle", format!("{GUEST_PKI}/frontend.pem")),
@@ -143,10 +143,10 @@ fn start_command(
     spec: &BuildPlan,
     b: &ProxyBinary,
 ) -> Result<(String, &'static str, Vec<String>), ScriptError> {
-    let facts = crate::kinds::facts(kind);
+    let facts = crate::scenario::kinds::facts(kind);
     let no =
         |what: &str| ScriptError::Plan { scenario: String::new(), detail: format!("{} has no {what}", kebab(&kind)) };
-    let (name, template) = crate::kinds::entry(kind).start.ok_or_else(|| no("start script"))?;
+    let (name, template) = crate::scenario::kinds::entry(kind).start.ok_or_else(|| no("start script"))?;
     let process = facts.process.clone().or_else(|| spec.process.clone()).ok_or_else(|| no("process"))?;
     let conf = facts.config.as_deref().ok_or_else(|| no("config path"))?;
     let start = spec.start.clone().unwrap_or_default().replace("{bin}", &b.bin).replace("{config}", conf);
@@ -174,8 +174,8 @@ mod tests {
     fn every_kind_with_templates_has_a_directive_for_each_http_header_it_can_send() {
         let http = [ClientIpHeaderMode::XffAppend, ClientIpHeaderMode::XffReplace, ClientIpHeaderMode::Forwarded];
         let mut checked = 0;
-        for e in &crate::kinds::KINDS {
-            let f = crate::kinds::facts(e.kind);
+        for e in &crate::scenario::kinds::KINDS {
+            let f = crate::scenario::kinds::facts(e.kind);
             if f.templates.is_empty() {
                 continue;
             }
