@@ -462,3 +462,7 @@ fn verdict_arg(s: &str) -> Result<Verdict, String> {
         _ => Err("expected preserved or lost".into()),
     }
 }
+
+#[cfg(test)]
+#[path = "cli_tests.rs"]
+mod tests;

@@ -20,7 +20,7 @@ use crate::scenario::{ConnPolicyPlan, Plan};
 use crate::vm::InsnReading;
 
 /// Where the load is sent from and to, and the cell directory its files go to.
-pub(crate) struct LoadTarget<'a> {
+pub struct LoadTarget<'a> {
     pub dir: &'a Path,
     pub url: &'a str,
     pub ca: &'a Path,
@@ -186,7 +186,7 @@ fn read_summary(path: &Path) -> Result<LoadSummary, Box<dyn std::error::Error + 
 }
 
 /// `routerlab load` arguments for the scenario's load, both phases, with marks.
-fn load_args(plan: &Plan, to: &LoadTarget<'_>, warm: bool) -> Vec<String> {
+pub fn load_args(plan: &Plan, to: &LoadTarget<'_>, warm: bool) -> Vec<String> {
     let path = |name: &str| to.dir.join(name).display().to_string();
     let mut args: Vec<String> = vec!["load".into(), to.url.into(), "--ca".into(), to.ca.display().to_string()];
     args.extend(["--quiet".into(), "--marks".into()]);
