@@ -22,7 +22,11 @@ fn build_file(dir: &Path, name: &str, source: &str) -> String {
 }
 
 fn check(build: &str, target: &str) -> Output {
-    routerlab(&["check", "scenarios/haproxy-reencrypt-xff.toml", "--builds", build, "--target", target])
+    check_in("scenarios/haproxy-reencrypt-xff.toml", build, target)
+}
+
+fn check_in(scenario: &str, build: &str, target: &str) -> Output {
+    routerlab(&["check", scenario, "--builds", build, "--target", target])
 }
 
 /// An x86-64 binary on aarch64: the newcomer's case from issue 26, which used to boot,
@@ -85,6 +89,11 @@ fn debians_hard_float_haproxy_fits_debian_and_not_the_soft_float_openwrt_userlan
     let o = check(&b, "mipsel-malta-openwrt");
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("hard-float ELF; mipsel-malta-openwrt's user space is soft-float"), "{}", text(&o));
+    // Debian's nginx names --with-http_ssl_module among its configure arguments: it may
+    // terminate TLS.
+    let ngx = build_file(d.path(), "nginx-deb", "apt = [\"nginx\"]\npath = \"usr/sbin/nginx\"");
+    let o = check_in("scenarios/nginx-reencrypt-xff.toml", &ngx, "mipsel-malta");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
 
 /// OpenWrt 19.07.7's own busybox (dynamic musl, from the armvirt rootfs in the mirror) on
@@ -106,8 +115,13 @@ fn a_dynamic_musl_binary_is_refused_on_an_image_without_musl() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let says = "dynamic musl ELF; its loader /lib/ld-musl-aarch64.so.1 is not in aarch64-virt's image (glibc)";
     assert!(text(&o).contains(says), "{}", text(&o));
+    // On OpenWrt's own user space it runs, but as a proxy it can only pass TLS through:
+    // a scenario that terminates TLS at it is refused, a passthrough one is not.
     let o = check(&b, "aarch64-virt-openwrt");
-    assert_eq!(o.status.code(), Some(0), "on OpenWrt's own user space it fits: {}", text(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("HAProxy built without OpenSSL"), "{}", text(&o));
+    let o = check_in("scenarios/haproxy-passthrough-proxy-v2.toml", &b, "aarch64-virt-openwrt");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
 
 fn walkdir(d: &Path) -> Vec<String> {

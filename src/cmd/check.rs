@@ -81,7 +81,7 @@ fn preflight(p: &harness::scenario::Plan, targets: &[Target], dirs: &crate::cli:
         (super::image::images_dir(dirs), dirs.cache.clone().unwrap_or_else(harness::image::cache_root));
     let mut bad = 0;
     for t in targets {
-        match harness::runner::preflight(&p.proxy.builds, *t, &images, &cache) {
+        match harness::runner::preflight(p, *t, &images, &cache) {
             Ok(fits) if fits.is_empty() => outln!("ok {} on {t}: the image's own build", p.name),
             Ok(fits) => fits.iter().for_each(|f| outln!("ok build {} on {t}: {}", f.build, f.says)),
             Err(e) => {

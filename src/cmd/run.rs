@@ -96,9 +96,7 @@ fn preflight(matrix: &[(&Plan, Target)], ctx: &RunContext) -> Result<(), Failure
         if plan.proxy.kind == ProxyKind::L4Forward {
             continue;
         }
-        for fit in
-            harness::runner::preflight(&plan.proxy.builds, *t, &ctx.images_dir, &ctx.cache).map_err(Failure::lib)?
-        {
+        for fit in harness::runner::preflight(plan, *t, &ctx.images_dir, &ctx.cache).map_err(Failure::lib)? {
             eprintln!("routerlab: preflight: {} on {t}: {}", fit.build, fit.says);
         }
     }

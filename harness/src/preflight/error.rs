@@ -20,6 +20,8 @@ pub enum PreflightError {
         "build {build}: {file}: dynamic {libc} ELF; its loader {interp} is not in {target}'s image ({image_libc}): link it statically, or run it on a target whose user space is {libc}"
     )]
     Loader { build: String, file: String, libc: &'static str, interp: String, target: Target, image_libc: String },
+    #[error("build {build}: {file}: {why}, and the scenario terminates TLS at the proxy: use a build with TLS")]
+    NoTls { build: String, file: String, why: String },
     #[error("build {build}: {file} needs {lib}, which is in neither the build nor {target}'s image")]
     Library { build: String, file: String, lib: String, target: Target },
     #[error("{target}: its image, which the builds are checked against, could not be built")]

@@ -29,7 +29,15 @@ pub struct BinaryFacts {
     pub runpath: Vec<String>,
     /// MIPS: ISA level, release, ASE bits, float ABI.
     pub mips: Option<MipsFlags>,
+    /// Which of [`MARKERS`] the file holds: what a proxy was built with, as its own
+    /// `-vv`/`-V` output would say it.
+    #[serde(default)]
+    pub markers: Vec<String>,
 }
+
+/// Strings a proxy binary holds when it was built with a feature: nginx keeps its
+/// configure arguments for `nginx -V`, HAProxy its `-vv` lines.
+pub const MARKERS: [&str; 3] = ["--with-http_ssl_module", "Built with OpenSSL version", "--with-stream"];
 
 /// [`AbiFlags`] as recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +75,7 @@ impl BinaryFacts {
             needed: elf.libraries.iter().map(|l| l.to_string()).collect(),
             runpath: runpath.collect(),
             mips,
+            markers: MARKERS.iter().filter(|m| holds(data, m.as_bytes())).map(|m| m.to_string()).collect(),
         })
     }
 
@@ -89,6 +98,10 @@ impl BinaryFacts {
             self.mips.and_then(|m| AbiFlags::from(m).float()).map(|f| format!(" {f}-float")).unwrap_or_default();
         format!("{name}{order}{abi}{float} ELF")
     }
+}
+
+fn holds(data: &[u8], needle: &[u8]) -> bool {
+    data.windows(needle.len()).any(|w| w == needle)
 }
 
 /// `e_machine` by name; the class tells MIPS32 from MIPS64.

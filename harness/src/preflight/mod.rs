@@ -15,6 +15,7 @@ pub use image::ImageView;
 use goblin::elf::header::{EM_AARCH64, EM_MIPS};
 
 use crate::image::abi::MipsNeeds;
+use crate::scenario::ProxyKind;
 use crate::vm::mips_cpu::lacking;
 use crate::vm::Target;
 
@@ -60,10 +61,14 @@ pub struct Candidate<'a> {
     pub facts: Option<&'a BinaryFacts>,
     /// The `.so` file names the build brings with it.
     pub own_libs: &'a [String],
+    /// The proxy kind it is run as, and whether the scenario terminates TLS at it.
+    pub kind: ProxyKind,
+    pub terminates_tls: bool,
 }
 
 /// Every check, in the order a user would want to hear them: the machine first (nothing
-/// else matters if it is wrong), then the CPU, the float ABI, the loader and the libraries.
+/// else matters if it is wrong), then the CPU, the float ABI, the loader, the libraries,
+/// and last whether it can do what the scenario asks (terminate TLS).
 pub fn check(c: &Candidate, target: Target, image: Option<&ImageView>) -> Result<(), PreflightError> {
     let (build, file) = (c.build.to_string(), c.file.to_string());
     let Some(f) = c.facts else {
@@ -80,30 +85,47 @@ pub fn check(c: &Candidate, target: Target, image: Option<&ImageView>) -> Result
             return Err(PreflightError::Cpu { build, file, needs: what, target, cpu: cpu.name });
         }
     }
-    let Some(img) = image else { return Ok(()) };
+    if let Some(img) = image {
+        runs_on(c, f, target, img)?;
+    }
+    match lacks_tls(c.kind, f) {
+        Some(why) if c.terminates_tls => Err(PreflightError::NoTls { build, file, why }),
+        _ => Ok(()),
+    }
+}
+
+/// The image checks: float ABI, loader, libraries.
+fn runs_on(c: &Candidate, f: &BinaryFacts, target: Target, img: &ImageView) -> Result<(), PreflightError> {
+    let (build, file) = (c.build.to_string(), c.file.to_string());
     let float = f.mips.and_then(|m| crate::image::abi::AbiFlags::from(m).float());
     if let (Some("hard"), Some("soft")) = (float, img.float.as_deref()) {
         return Err(PreflightError::Float { build, file, target });
     }
-    if let Some(interp) = &f.interp {
-        if !img.has(interp) {
-            let libc = f.libc();
-            return Err(PreflightError::Loader {
-                build,
-                file,
-                libc,
-                interp: interp.clone(),
-                target,
-                image_libc: img.libc(),
-            });
-        }
+    if let Some(interp) = f.interp.as_ref().filter(|i| !img.has(i)) {
+        let (libc, interp, image_libc) = (f.libc(), interp.clone(), img.libc());
+        return Err(PreflightError::Loader { build, file, libc, interp, target, image_libc });
     }
-    for lib in &f.needed {
-        if !c.own_libs.contains(lib) && !img.finds_library(lib, &f.runpath) {
-            return Err(PreflightError::Library { build, file, lib: lib.clone(), target });
-        }
+    match f.needed.iter().find(|lib| !c.own_libs.contains(lib) && !img.finds_library(lib, &f.runpath)) {
+        Some(lib) => Err(PreflightError::Library { build, file, lib: lib.clone(), target }),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// Why a HAProxy or nginx binary cannot terminate TLS, if it cannot: nginx without
+/// `http_ssl_module` (OpenWrt's plain `nginx` package), HAProxy without OpenSSL.
+fn lacks_tls(kind: ProxyKind, f: &BinaryFacts) -> Option<String> {
+    let has = |m: &str| f.markers.iter().any(|x| x == m);
+    match kind {
+        ProxyKind::Nginx if !has("--with-http_ssl_module") => Some(
+            "nginx built without http_ssl_module (its configure arguments do not name --with-http_ssl_module)".into(),
+        ),
+        ProxyKind::Haproxy
+            if !has("Built with OpenSSL version") && !f.needed.iter().any(|l| l.starts_with("libssl")) =>
+        {
+            Some("HAProxy built without OpenSSL (no libssl, and no \"Built with OpenSSL version\" in it)".into())
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ fn facts(class: u8, little_endian: bool, machine: u16, interp: Option<&str>) -> 
         needed: Vec::new(),
         runpath: Vec::new(),
         mips: None,
+        markers: Vec::new(),
     }
 }
 
@@ -26,7 +27,14 @@ fn image(paths: &[&str], float: Option<&str>) -> ImageView {
 }
 
 fn run(f: Option<&BinaryFacts>, own_libs: &[String], target: Target, img: Option<&ImageView>) -> Result<(), String> {
-    let c = Candidate { build: "b", file: "usr/sbin/haproxy", facts: f, own_libs };
+    let c = Candidate {
+        build: "b",
+        file: "usr/sbin/haproxy",
+        facts: f,
+        own_libs,
+        kind: ProxyKind::Custom,
+        terminates_tls: true,
+    };
     check(&c, target, img).map_err(|e| e.to_string())
 }
 
@@ -111,6 +119,26 @@ fn each_needed_library_is_in_the_build_the_image_or_a_runpath() {
     assert!(run(Some(&f), &[], Target::Aarch64Virt, Some(&img)).is_ok());
     let deep = image(&["/usr/lib/aarch64-linux-gnu/engines-3/libssl.so.3"], None);
     assert!(!deep.finds_library("libssl.so.3", &[]), "not a directory the loader searches");
+}
+
+#[test]
+fn a_terminating_scenario_needs_a_build_with_tls() {
+    let arm = facts(64, true, EM_AARCH64, None);
+    let run_as = |kind, f: &BinaryFacts, terminates_tls| {
+        let c = Candidate { build: "b", file: "usr/sbin/x", facts: Some(f), own_libs: &[], kind, terminates_tls };
+        check(&c, Target::Aarch64Virt, None).map_err(|e| e.to_string())
+    };
+    let e = run_as(ProxyKind::Nginx, &arm, true).unwrap_err();
+    assert!(e.contains("nginx built without http_ssl_module") && e.contains("terminates TLS at the proxy"), "{e}");
+    assert!(run_as(ProxyKind::Nginx, &arm, false).is_ok(), "passthrough needs no TLS in the proxy");
+    let ssl = BinaryFacts { markers: vec!["--with-http_ssl_module".into()], ..arm.clone() };
+    assert!(run_as(ProxyKind::Nginx, &ssl, true).is_ok());
+    assert!(run_as(ProxyKind::Haproxy, &arm, true).unwrap_err().contains("HAProxy built without OpenSSL"));
+    let dynamic = BinaryFacts { needed: vec!["libssl.so.3".into()], ..arm.clone() };
+    assert!(run_as(ProxyKind::Haproxy, &dynamic, true).is_ok(), "linked against libssl");
+    let stat = BinaryFacts { markers: vec!["Built with OpenSSL version".into()], ..arm.clone() };
+    assert!(run_as(ProxyKind::Haproxy, &stat, true).is_ok(), "OpenSSL linked in statically");
+    assert!(run_as(ProxyKind::Custom, &arm, true).is_ok(), "a custom build is its own judge");
 }
 
 #[test]

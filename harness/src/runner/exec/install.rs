@@ -85,7 +85,8 @@ pub(crate) fn stage(b: &BuildPlan, arch: &str, cache: &Path) -> Result<Staged, S
         }
     };
     inputs.sort();
-    let mut key = format!("{arch}\n{}\n", b.path);
+    // The facts' version first: a staged.json from an older routerlab lacks later facts.
+    let mut key = format!("staged 2\n{arch}\n{}\n", b.path);
     for p in &inputs {
         let data = std::fs::read(p).map_err(io(p))?;
         key.push_str(&format!("{} {}\n", p.display(), crate::image::sha256_hex(&data)));

@@ -7,7 +7,7 @@ use std::path::Path;
 use super::install::{stage, Staged};
 use crate::image::{build, BuildOptions, Recipe};
 use crate::preflight::{check, Candidate, ImageView, PreflightError};
-use crate::scenario::{BuildPlan, BuildSource};
+use crate::scenario::{BuildPlan, BuildSource, Plan, ProxyMode};
 use crate::vm::Target;
 
 /// One build found fit: `haproxy-musl on mipsel-malta: usr/sbin/haproxy, MIPS32
@@ -19,15 +19,11 @@ pub struct Fit {
     pub says: String,
 }
 
-/// Check `builds` for `target`; the image's own builds need no check. The target's image
-/// is built (or taken from the cache) first, so the loader and libraries can be looked up.
-pub fn preflight(
-    builds: &[BuildPlan],
-    target: Target,
-    images_dir: &Path,
-    cache: &Path,
-) -> Result<Vec<Fit>, PreflightError> {
-    let staged: Vec<&BuildPlan> = builds.iter().filter(|b| b.source != BuildSource::Image).collect();
+/// Check `plan`'s builds for `target`; the image's own builds need no check. The target's
+/// image is built (or taken from the cache) first, so the loader and libraries can be
+/// looked up.
+pub fn preflight(plan: &Plan, target: Target, images_dir: &Path, cache: &Path) -> Result<Vec<Fit>, PreflightError> {
+    let staged: Vec<&BuildPlan> = plan.proxy.builds.iter().filter(|b| b.source != BuildSource::Image).collect();
     if staged.is_empty() {
         return Ok(Vec::new());
     }
@@ -36,10 +32,11 @@ pub fn preflight(
     let view = ImageView::open(&img.dir);
     let arch =
         Recipe::find(images_dir, target.name()).map_err(|source| PreflightError::Image { target, source })?.debian_arch;
-    staged.into_iter().map(|b| one(b, target, &arch, cache, view.as_ref())).collect()
+    staged.into_iter().map(|b| one(plan, b, target, &arch, cache, view.as_ref())).collect()
 }
 
 fn one(
+    plan: &Plan,
     b: &BuildPlan,
     target: Target,
     arch: &str,
@@ -52,7 +49,9 @@ fn one(
         source: Box::new(e),
     })?;
     if !staged.script {
-        let c = Candidate { build: &b.name, file: &b.path, facts: staged.binary.as_ref(), own_libs: &staged.lib_files };
+        let terminates_tls = matches!(plan.proxy.mode, Some(ProxyMode::TerminateReencrypt | ProxyMode::TerminatePlain));
+        let (facts, own_libs) = (staged.binary.as_ref(), &staged.lib_files[..]);
+        let c = Candidate { build: &b.name, file: &b.path, facts, own_libs, kind: plan.proxy.kind, terminates_tls };
         check(&c, target, view)?;
     }
     Ok(Fit { build: b.name.clone(), target, says: says(b, &staged) })
