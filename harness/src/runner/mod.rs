@@ -16,7 +16,7 @@
 //! 2. `exec::cell::run_cells` for one (scenario, target): `exec::session::Session::open`
 //!    makes the certificates, the lab and backend (`exec::setup::lab_with_backend`), boots
 //!    the router (`exec::setup::boot_router`) and runs its network steps and impairments.
-//! 3. Per cell, `exec::cell::drive`: `deploy_cell` installs the build
+//! 3. Per cell, `exec::cell::CellRun::drive`: `CellRun::deploy` installs the build
 //!    (`exec::install::install`), renders `plan::proxy_script` and deploys it
 //!    (`exec::deploy::deploy`); `exec::phases::run` drives idle, warm-up and steady load
 //!    with the cell's faults (`exec::faults`) and instruction counts (`exec::insns`);

@@ -128,7 +128,8 @@ pub async fn run_cells(
             None => Ok(()),
         };
         if result.is_ok() {
-            result = drive(plan, target, c, ctx, &mut r, &mut session).await.map(|stop| previous = stop);
+            let cell = CellRun { plan, target, spec: c, ctx };
+            result = cell.drive(&mut r, &mut session).await.map(|stop| previous = stop);
         }
         session.collect(&c.dir).await;
         finish(&mut r, result.map_err(|e| crate::errtext::chain(&e)));
@@ -143,106 +144,109 @@ pub async fn run_cells(
     }
 }
 
-/// Build, deploy, load, reconcile and measure one cell on the session's router. Returns
-/// the command that stops its proxy before the next cell (none for l4-forward).
-async fn drive(
-    plan: &Plan,
+/// One cell's fixed facts, which each of its steps reads; what a step finds goes into the
+/// report, what it changes on the router into the session.
+#[derive(Clone, Copy)]
+struct CellRun<'a, 'b> {
+    plan: &'a Plan,
     target: Target,
-    spec: &CellSpec<'_>,
-    ctx: &RunContext,
-    r: &mut CellReport,
-    s: &mut Session,
-) -> Result<Option<String>, RunError> {
-    let dir = spec.dir.as_path();
-    let t1 = Instant::now();
-    let (script, faults) = deploy_cell(plan, target, spec, ctx, r, s).await?;
-    let process = script.process.clone().unwrap_or_default();
-    r.timings.deploy_s += t1.elapsed().as_secs_f64();
-    s.start_capture(ctx.capture, dir, r).await;
-    let keylog = s.client_keylog();
-
-    let (url, sources) = load_target(plan);
-    let sources: Vec<String> = sources.iter().map(|a| a.to_string()).collect();
-    let ca = s.pki_dir.join("ca.crt");
-    if !plan.load.idle.is_zero() && s.vm.insns().is_ok() {
-        ctx.phase("idle");
-    }
-    let idle_from = s.vm.host_clock();
-    let mut probe = CostProbe::idle(&mut s.vm, plan.load.idle).await;
-    let idle_window = probe.measured_idle().then(|| (idle_from, s.vm.host_clock()));
-    let to = LoadTarget { dir, url: &url, ca: &ca, sources: &sources, keylog: keylog.as_deref() };
-    let rejects_from = crate::runner::judge::rejects::mark(&s.log_dir);
-    let mut host = FaultHost { target, vm: &mut s.vm, lab: &mut s.lab, backend: &s.backend, log_dir: &s.log_dir, ctx };
-    let p = super::phases::run(plan, &to, &mut host, &faults, &mut probe).await?;
-    (r.timings.warmup_s, r.timings.steady_s) = (p.warmup_s, p.steady_s);
-    r.faults = p.faults.clone();
-    r.helpers = Some(p.helpers.clone());
-    tokio::time::sleep(Duration::from_millis(600)).await; // one more metrics sample
-    let series = s.vm.metrics();
-    let mut m = metrics(&series, &process, &p.clock);
-    // The plugin's idle time gives the guest's CPU over exactly the steady phase; the
-    // agent's /proc/uptime only every 2 s, over windows that straddle its ends.
-    let insn_series = s.vm.insn_series();
-    if let Some(busy) = probe.steady.and_then(|(a, b)| crate::vm::busy_pct_over(&insn_series, &a, &b)) {
-        m.guest_cpu_mean_pct = Some(busy);
-    }
-    r.metrics = Some(m);
-    if !process.is_empty() && r.metrics.as_ref().is_some_and(|m| m.samples == 0) {
-        tracing::warn!("{}: no metrics samples of {process} in the steady phase", dir.display());
-    }
-    let journal = dir.join("steady.journal.tsv");
-    let mut timeline = Timeline::build(&p.clock, p.warm.as_ref(), &p.steady, &series, &process, &journal);
-    timeline.add_faults(&r.faults);
-    r.insns = Some(probe.section(p.warm.as_ref(), &p.steady));
-    if probe.warmup.or(probe.steady).is_some() {
-        timeline.add_insns(&insn_series, p.clock.origin(), idle_window);
-    }
-    if let Err(e) = timeline.write(&dir.join("timeline.json")) {
-        tracing::warn!("{}: {e}", dir.join("timeline.json").display());
-    }
-    r.load = Some(p.steady);
-    super::phases::write_hlog(dir, "steady", r.timings.steady_s);
-
-    ctx.phase("reconcile");
-    reconcile_cell(plan, target, dir, &s.log_dir, r)?;
-    r.assertions.extend(super::deploy::exited(&mut s.vm, &script).await);
-    r.backend_rejects = crate::runner::judge::rejects::since(&s.log_dir, rejects_from);
-    if let Some(a) =
-        r.backend_rejects.as_ref().and_then(|b| crate::runner::judge::rejects::assertion(b, !plan.faults.is_empty()))
-    {
-        r.assertions.push(a);
-    }
-    Ok(script.stop)
+    spec: &'a CellSpec<'b>,
+    ctx: &'a RunContext,
 }
 
-/// Install the build (unless l4-forward), deploy the proxy, and make the cell's fault steps.
-async fn deploy_cell(
-    plan: &Plan,
-    target: Target,
-    spec: &CellSpec<'_>,
-    ctx: &RunContext,
-    r: &mut CellReport,
-    s: &mut Session,
-) -> Result<(ProxyScript, Vec<FaultScript>), RunError> {
-    let (build, dir) = (spec.build, spec.dir.as_path());
-    let installed = if plan.proxy.kind == ProxyKind::L4Forward {
-        None
-    } else {
-        ctx.phase("proxy build");
-        let i = super::install::install(&mut s.vm, &s.lab, target, plan.proxy.kind, build, ctx).await?;
-        let libc = i.info.libc.clone().or_else(|| s.libc_of(&i.bin));
-        r.build = Some(BuildInfo { libc, ..i.info.clone() });
-        Some(i)
-    };
-    ctx.phase("deploy proxy");
-    let binary = installed.as_ref().map(|i| ProxyBinary { bin: i.bin.clone(), env: i.env.clone() });
-    let dirs = CellDirs { pki: &s.pki_dir, cell: dir, templates: &ctx.templates };
-    let script = proxy_script(plan, binary.as_ref().map(|b| (build, b)), &dirs)
-        .map_err(|e| RunError::caused(target, "deploy", e))?;
-    let faults = fault_scripts(plan, &script).map_err(|e| RunError::caused(target, "faults", e))?;
-    write_kept(target, "deploy", &dir.join("proxy.conf"), script.config.as_bytes())?;
-    deploy(&mut s.vm, &target.to_string(), &script).await?;
-    Ok((script, faults))
+impl CellRun<'_, '_> {
+    /// Build, deploy, load, reconcile and measure the cell on the session's router. Returns
+    /// the command that stops its proxy before the next cell (none for l4-forward).
+    async fn drive(&self, r: &mut CellReport, s: &mut Session) -> Result<Option<String>, RunError> {
+        let CellRun { plan, target, spec, ctx } = *self;
+        let dir = spec.dir.as_path();
+        let t1 = Instant::now();
+        let (script, faults) = self.deploy(r, s).await?;
+        let process = script.process.clone().unwrap_or_default();
+        r.timings.deploy_s += t1.elapsed().as_secs_f64();
+        s.start_capture(ctx.capture, dir, r).await;
+        let keylog = s.client_keylog();
+
+        let (url, sources) = load_target(plan);
+        let sources: Vec<String> = sources.iter().map(|a| a.to_string()).collect();
+        let ca = s.pki_dir.join("ca.crt");
+        if !plan.load.idle.is_zero() && s.vm.insns().is_ok() {
+            ctx.phase("idle");
+        }
+        let idle_from = s.vm.host_clock();
+        let mut probe = CostProbe::idle(&mut s.vm, plan.load.idle).await;
+        let idle_window = probe.measured_idle().then(|| (idle_from, s.vm.host_clock()));
+        let to = LoadTarget { dir, url: &url, ca: &ca, sources: &sources, keylog: keylog.as_deref() };
+        let rejects_from = crate::runner::judge::rejects::mark(&s.log_dir);
+        let mut host =
+            FaultHost { target, vm: &mut s.vm, lab: &mut s.lab, backend: &s.backend, log_dir: &s.log_dir, ctx };
+        let p = super::phases::run(plan, &to, &mut host, &faults, &mut probe).await?;
+        (r.timings.warmup_s, r.timings.steady_s) = (p.warmup_s, p.steady_s);
+        r.faults = p.faults.clone();
+        r.helpers = Some(p.helpers.clone());
+        tokio::time::sleep(Duration::from_millis(600)).await; // one more metrics sample
+        let series = s.vm.metrics();
+        let mut m = metrics(&series, &process, &p.clock);
+        // The plugin's idle time gives the guest's CPU over exactly the steady phase; the
+        // agent's /proc/uptime only every 2 s, over windows that straddle its ends.
+        let insn_series = s.vm.insn_series();
+        if let Some(busy) = probe.steady.and_then(|(a, b)| crate::vm::busy_pct_over(&insn_series, &a, &b)) {
+            m.guest_cpu_mean_pct = Some(busy);
+        }
+        r.metrics = Some(m);
+        if !process.is_empty() && r.metrics.as_ref().is_some_and(|m| m.samples == 0) {
+            tracing::warn!("{}: no metrics samples of {process} in the steady phase", dir.display());
+        }
+        let journal = dir.join("steady.journal.tsv");
+        let mut timeline = Timeline::build(&p.clock, p.warm.as_ref(), &p.steady, &series, &process, &journal);
+        timeline.add_faults(&r.faults);
+        r.insns = Some(probe.section(p.warm.as_ref(), &p.steady));
+        if probe.warmup.or(probe.steady).is_some() {
+            timeline.add_insns(&insn_series, p.clock.origin(), idle_window);
+        }
+        if let Err(e) = timeline.write(&dir.join("timeline.json")) {
+            tracing::warn!("{}: {e}", dir.join("timeline.json").display());
+        }
+        r.load = Some(p.steady);
+        super::phases::write_hlog(dir, "steady", r.timings.steady_s);
+
+        ctx.phase("reconcile");
+        reconcile_cell(plan, target, dir, &s.log_dir, r)?;
+        r.assertions.extend(super::deploy::exited(&mut s.vm, &script).await);
+        r.backend_rejects = crate::runner::judge::rejects::since(&s.log_dir, rejects_from);
+        if let Some(a) = r
+            .backend_rejects
+            .as_ref()
+            .and_then(|b| crate::runner::judge::rejects::assertion(b, !plan.faults.is_empty()))
+        {
+            r.assertions.push(a);
+        }
+        Ok(script.stop)
+    }
+
+    /// Install the build (unless l4-forward), deploy the proxy, and make the fault steps.
+    async fn deploy(&self, r: &mut CellReport, s: &mut Session) -> Result<(ProxyScript, Vec<FaultScript>), RunError> {
+        let CellRun { plan, target, spec, ctx } = *self;
+        let (build, dir) = (spec.build, spec.dir.as_path());
+        let installed = if plan.proxy.kind == ProxyKind::L4Forward {
+            None
+        } else {
+            ctx.phase("proxy build");
+            let i = super::install::install(&mut s.vm, &s.lab, target, plan.proxy.kind, build, ctx).await?;
+            let libc = i.info.libc.clone().or_else(|| s.libc_of(&i.bin));
+            r.build = Some(BuildInfo { libc, ..i.info.clone() });
+            Some(i)
+        };
+        ctx.phase("deploy proxy");
+        let binary = installed.as_ref().map(|i| ProxyBinary { bin: i.bin.clone(), env: i.env.clone() });
+        let dirs = CellDirs { pki: &s.pki_dir, cell: dir, templates: &ctx.templates };
+        let script = proxy_script(plan, binary.as_ref().map(|b| (build, b)), &dirs)
+            .map_err(|e| RunError::caused(target, "deploy", e))?;
+        let faults = fault_scripts(plan, &script).map_err(|e| RunError::caused(target, "faults", e))?;
+        write_kept(target, "deploy", &dir.join("proxy.conf"), script.config.as_bytes())?;
+        deploy(&mut s.vm, &target.to_string(), &script).await?;
+        Ok((script, faults))
+    }
 }
 
 /// Every request the steady phase sent against the backend's access log, as assertions.
