@@ -173,7 +173,7 @@ type Plants = (&'static str, &'static str, &'static [(&'static str, &'static str
 
 /// Per target, the plants of one run (A B C A B C) and the gate each must trip.
 const PLANTS: [Plants; 2] = [
-    ("aarch64-virt", "4", &[("haproxy-plant2", "insns/req-user > 1.02x")]),
+    ("aarch64-virt", "4", &[("haproxy-plant2", "insns/req-user > 1.01x")]),
     (
         "mipsel-malta",
         "4",
@@ -186,7 +186,9 @@ const PLANTS: [Plants; 2] = [
 /// instructions per second a request takes), so on a busy CI host the 4-rule aarch64
 /// plant's +3.8% total read [+1.0%, +6.6%] against a 1% gate, where its user-space +7.6%
 /// read [+7.1%, +8.1%] (docs/reports.md).
-/// - aarch64-virt, 4+4 cells: two `set-header` rules, +3.5% user [+3.4%, +3.6%], 2% gate.
+/// - aarch64-virt, 4+4 cells: two `set-header` rules, +3.5% user [+3.4%, +3.6%], a 1% gate.
+///   A full ci/test read it +3.1% [+2.0%, +4.3%] (cells ±0.4% in user space), touching a
+///   2% gate without tripping it: the gate sits at a third of the plant, not a half.
 /// - mipsel-malta, 4+4+4 cells: one `http-response add-header` rule, +2.4% user ([+2.3%,
 ///   +2.5%], [+2.0%, +2.8%] in 4+4), a 0.5% gate, the A/A's precision. Busy CI hosts read
 ///   it lower in 3+3+3 cells (2 degrees of freedom, t=4.30): +2.1% [+1.0%, +3.2%] and +1.6%
