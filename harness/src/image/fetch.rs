@@ -215,7 +215,7 @@ mod tests {
         let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../images/openwrt.toml");
         let pins = load_pins(&p).unwrap();
         let names: Vec<&str> = pins.iter().map(|a| a.name.as_str()).collect();
-        assert_eq!(names, ["malta-le", "malta-be", "armsr-armv8"]);
+        assert_eq!(names, ["malta-le", "malta-be", "armsr-armv8", "malta-le-25.12", "armsr-armv8-25.12"]);
         for a in &pins {
             assert!(a.qemu_target.parse::<crate::vm::Target>().is_ok(), "{}", a.qemu_target);
             assert!(a.url.starts_with("https://downloads.openwrt.org/releases/"));
