@@ -160,14 +160,8 @@ pub fn build(name: &str, opts: &BuildOptions) -> Result<BuiltImage, ImageError> 
         .map(|o| add_openwrt(&mut tree, o, &opts.images_dir, &tmp.join("openwrt")))
         .transpose()?;
 
-    let kernel_src = find_kernel(&root, &kver, &recipe.debian_arch)?;
     let out = tmp.join("out");
-    std::fs::create_dir_all(&out).map_err(io(&out))?;
-    let kernel = out.join("kernel");
-    std::fs::copy(&kernel_src, &kernel).map_err(io(&kernel))?;
-    let initrd = out.join("initrd.gz");
-    let (files, unpacked) = write_initrd(&tree, &initrd)?;
-    tree.write_index(&out.join("paths.txt"))?;
+    let (kernel, initrd, files, unpacked) = write_out(&tree, &find_kernel(&root, &kver, &recipe.debian_arch)?, &out)?;
 
     let manifest = Manifest {
         schema_version: 1,
@@ -207,6 +201,17 @@ pub fn build(name: &str, opts: &BuildOptions) -> Result<BuiltImage, ImageError> 
             path: dir.clone(),
             source: std::io::Error::other("image vanished after build"),
         })
+}
+
+/// The image's files in `out`: the kernel, the initramfs and its path index. Returns the
+/// kernel's and the initramfs' paths, the file count and the unpacked bytes.
+fn write_out(tree: &Tree, kernel_src: &Path, out: &Path) -> Result<(PathBuf, PathBuf, usize, u64), ImageError> {
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    let (kernel, initrd) = (out.join("kernel"), out.join("initrd.gz"));
+    std::fs::copy(kernel_src, &kernel).map_err(io(&kernel))?;
+    let (files, unpacked) = write_initrd(tree, &initrd)?;
+    tree.write_index(&out.join("paths.txt"))?;
+    Ok((kernel, initrd, files, unpacked))
 }
 
 /// Every input checked or fetched: the OpenWrt mirror's pins first, so a missing or altered
