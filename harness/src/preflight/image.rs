@@ -1,7 +1,6 @@
 //! What preflight needs of an image routerlab built: the paths it holds (`paths.txt`) and
 //! the float ABI of its MIPS user space (`manifest.json`).
 use std::collections::BTreeSet;
-use std::path::Path;
 
 /// An image's files and links by absolute path.
 #[derive(Debug, Clone, Default)]
@@ -12,11 +11,11 @@ pub struct ImageView {
 }
 
 impl ImageView {
-    /// The view of a built image directory; `None` for one without `paths.txt` (an image
-    /// routerlab did not build, or built before it wrote one).
-    pub fn open(dir: &Path) -> Option<ImageView> {
-        let text = std::fs::read_to_string(dir.join("paths.txt")).ok()?;
-        let float = crate::image::BuiltImage::open(dir).and_then(|i| i.manifest.mips).and_then(|m| m.float);
+    /// The view of an image routerlab built; `None` for one without `paths.txt` (built
+    /// before the builder wrote one).
+    pub fn of(img: &crate::image::BuiltImage) -> Option<ImageView> {
+        let text = std::fs::read_to_string(img.dir.join("paths.txt")).ok()?;
+        let float = img.manifest.mips.as_ref().and_then(|m| m.float.clone());
         Some(ImageView { paths: text.lines().map(String::from).collect(), float })
     }
 

@@ -29,7 +29,7 @@ pub fn preflight(plan: &Plan, target: Target, images_dir: &Path, cache: &Path) -
     }
     let opts = BuildOptions { images_dir: images_dir.into(), cache: cache.into(), force: false };
     let img = build(target.name(), &opts).map_err(|source| PreflightError::Image { target, source })?;
-    let view = ImageView::open(&img.dir);
+    let view = ImageView::of(&img);
     let arch =
         Recipe::find(images_dir, target.name()).map_err(|source| PreflightError::Image { target, source })?.debian_arch;
     staged.into_iter().map(|b| one(plan, b, target, &arch, cache, view.as_ref())).collect()
