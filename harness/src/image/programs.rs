@@ -7,7 +7,7 @@ use std::path::Path;
 use goblin::elf::Elf;
 use serde::{Deserialize, Serialize};
 
-use super::tree::{FileSource, Node, Tree};
+use super::tree::{normalize, FileSource, Node, Tree};
 
 /// The guest's PATH, as both inits export it (`images/rootfs/init`, `images/rootfs/openwrt/init`).
 pub const GUEST_PATH: [&str; 4] = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"];
@@ -105,21 +105,6 @@ fn resolve<'t>(tree: &'t Tree, path: &str) -> Option<(String, &'t FileSource)> {
         }
     }
     None
-}
-
-/// `/usr/sbin/../bin/./x` → `/usr/bin/x`.
-fn normalize(p: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in p.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            s => parts.push(s),
-        }
-    }
-    format!("/{}", parts.join("/"))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::install::{stage, Staged};
-use crate::image::{build, BuildOptions, Recipe};
+use crate::image::{build, BuildOptions};
 use crate::preflight::{check, Candidate, ImageView, PreflightError};
 use crate::scenario::{BuildPlan, BuildSource, Plan, ProxyMode};
 use crate::vm::Target;
@@ -30,9 +30,9 @@ pub fn preflight(plan: &Plan, target: Target, images_dir: &Path, cache: &Path) -
     let opts = BuildOptions { images_dir: images_dir.into(), cache: cache.into(), force: false };
     let img = build(target.name(), &opts).map_err(|source| PreflightError::Image { target, source })?;
     let view = ImageView::of(&img);
-    let arch =
-        Recipe::find(images_dir, target.name()).map_err(|source| PreflightError::Image { target, source })?.debian_arch;
-    staged.into_iter().map(|b| one(plan, b, target, &arch, cache, view.as_ref())).collect()
+    // The Debian architecture the image (and so each staged build) is for.
+    let arch = &img.manifest.debian_arch;
+    staged.into_iter().map(|b| one(plan, b, target, arch, cache, view.as_ref())).collect()
 }
 
 fn one(
