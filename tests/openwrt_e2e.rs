@@ -86,7 +86,8 @@ fn openwrt_on_aarch64_boots_through_procd_and_answers_ubus_uci_and_opkg() {
         "aarch64-virt-openwrt",
         d.path(),
         &[],
-        "cat /etc/openwrt_release; ubus list; ubus call system board; uci get system.@system[0].hostname; opkg list-installed",
+        "cat /etc/openwrt_release; ubus list; ubus call system board; uci get system.@system[0].hostname; opkg list-installed; \
+         for t in ip wg nft tc; do echo \"tool $t $(command -v $t)\"; done; echo \"busybox ip $(readlink /sbin/ip)\"",
     );
     assert!(out.contains("DISTRIB_RELEASE='19.07.7'"), "{out}");
     for object in ["network.interface", "system", "service"] {
@@ -94,6 +95,12 @@ fn openwrt_on_aarch64_boots_through_procd_and_answers_ubus_uci_and_opkg() {
     }
     assert!(out.contains("\"release\"") && out.contains("OpenWrt"), "ubus call system board: {out}");
     assert!(out.lines().any(|l| l.starts_with("procd - ")), "opkg list-installed: {out}");
+    // The lab's tools the release lacks are carried in under their own prefix, first on
+    // the console's PATH, and OpenWrt's busybox `ip` is left where it was.
+    for t in ["ip", "wg", "nft", "tc"] {
+        assert!(out.lines().any(|l| l.trim() == format!("tool {t} /opt/routerlab/bin/{t}")), "{t}: {out}");
+    }
+    assert!(out.lines().any(|l| l.trim() == "busybox ip ../bin/busybox"), "{out}");
 }
 
 #[test]

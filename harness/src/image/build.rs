@@ -12,7 +12,7 @@ use super::tree::{FileSource, Node, Tree};
 use super::{elf, modules, CpioWriter, ImageError, Recipe};
 
 /// Bump when the builder's output for the same recipe changes.
-const BUILDER_VERSION: &str = "routerlab-image-builder 5";
+const BUILDER_VERSION: &str = "routerlab-image-builder 6";
 
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
@@ -69,6 +69,9 @@ pub struct Manifest {
     /// flags: a target whose CPU lacks it is refused before boot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mips: Option<super::abi::MipsNeeds>,
+    /// The guest's PATH, as `/etc/routerlab/path` gives it to the inits and login shells.
+    #[serde(default = "super::programs::default_path")]
+    pub path: Vec<String>,
     /// The lab's tools and the proxies as the guest's PATH finds them: file, origin, libc.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub programs: Vec<super::programs::Program>,
@@ -182,7 +185,8 @@ pub fn build(name: &str, opts: &BuildOptions) -> Result<BuiltImage, ImageError> 
         tlb_refill_insn: recipe.tlb_refill_insn.clone(),
         openwrt,
         mips: super::abi::userland_needs(&tree),
-        programs: programs_of(&tree, recipe.openwrt.is_some().then(|| tmp.join("openwrt")).as_deref()),
+        programs: programs_of(&tree, &recipe.guest_path(), recipe.openwrt.is_some().then(|| tmp.join("openwrt")).as_deref()),
+        path: recipe.guest_path(),
         built_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         build_seconds: t0.elapsed().as_secs_f64(),
     };
@@ -264,9 +268,9 @@ fn add_openwrt(
 }
 
 /// The lab's tools and the image's proxies, as the guest finds them.
-fn programs_of(tree: &Tree, openwrt_root: Option<&Path>) -> Vec<super::programs::Program> {
+fn programs_of(tree: &Tree, path: &[String], openwrt_root: Option<&Path>) -> Vec<super::programs::Program> {
     use super::programs::{find, LAB_TOOLS, PROXIES};
-    find(tree, &[&LAB_TOOLS[..], &PROXIES[..]].concat(), openwrt_root)
+    find(tree, path, &[&LAB_TOOLS[..], &PROXIES[..]].concat(), openwrt_root)
 }
 
 /// The unpacked kernel package's image, `boot/vmlinuz-KVER` (or `vmlinux-` on MIPS).
@@ -317,7 +321,10 @@ fn assemble(recipe: &Recipe, root: &Path, key: &str) -> Result<(Tree, usize, Str
     }
     tree.chardev("/dev/console", 0o600, 5, 1);
     tree.chardev("/dev/null", 0o666, 1, 3);
-    let libraries = elf::include_closure(&mut tree, root, recipe.triplet(), &recipe.debian_arch, &recipe.binaries)?;
+    let bin_dir = recipe.carry.as_ref().map(super::recipe::Carry::bin_dir);
+    let carried = recipe.carry.as_ref().zip(bin_dir.as_deref()).map(|(c, d)| (d, &c.binaries[..]));
+    let arch = (recipe.triplet(), recipe.debian_arch.as_str());
+    let libraries = elf::include_closure(&mut tree, root, arch, &recipe.binaries, carried)?;
     let kver = modules::kernel_version(root)?;
     let nmod = modules::include_modules(&mut tree, root, &kver, &recipe.modules)?;
     for f in &recipe.files {
@@ -328,6 +335,7 @@ fn assemble(recipe: &Recipe, root: &Path, key: &str) -> Result<(Tree, usize, Str
     for l in &recipe.links {
         tree.symlink(&l.path, &l.target);
     }
+    tree.bytes("/etc/routerlab/path", format!("{}\n", recipe.guest_path().join(":")).into_bytes(), 0o644);
     tree.bytes("/etc/routerlab/image", format!("name={}\nkey={key}\nkernel={kver}\n", recipe.name).into_bytes(), 0o644);
     Ok((tree, libraries, kver, nmod))
 }

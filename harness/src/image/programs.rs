@@ -9,8 +9,15 @@ use serde::{Deserialize, Serialize};
 
 use super::tree::{normalize, FileSource, Node, Tree};
 
-/// The guest's PATH, as both inits export it (`images/rootfs/init`, `images/rootfs/openwrt/init`).
+/// The guest's standard PATH, as both inits export it (`images/rootfs/init`,
+/// `images/rootfs/openwrt/init`) and OpenWrt's `/etc/profile` sets it. A recipe's carried
+/// tools come first (`Recipe::guest_path`).
 pub const GUEST_PATH: [&str; 4] = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+
+/// The PATH of an image whose manifest predates `path`.
+pub fn default_path() -> Vec<String> {
+    GUEST_PATH.iter().map(|d| d.to_string()).collect()
+}
 
 /// The tools the router's scripts (`scenarios/templates/router/`) call.
 pub const LAB_TOOLS: [&str; 5] = ["ip", "wg", "nft", "tc", "iptables"];
@@ -63,14 +70,14 @@ pub fn libc_named(interp: Option<&str>) -> &'static str {
     }
 }
 
-/// Each of `names` that the guest's PATH finds in `tree`. A file unpacked under
+/// Each of `names` that the guest's `path` finds in `tree`. A file unpacked under
 /// `openwrt_root` came from the OpenWrt userland; every other one from Debian's packages.
-pub(crate) fn find(tree: &Tree, names: &[&str], openwrt_root: Option<&Path>) -> Vec<Program> {
-    names.iter().filter_map(|name| find_one(tree, name, openwrt_root)).collect()
+pub(crate) fn find(tree: &Tree, path: &[String], names: &[&str], openwrt_root: Option<&Path>) -> Vec<Program> {
+    names.iter().filter_map(|name| find_one(tree, path, name, openwrt_root)).collect()
 }
 
-fn find_one(tree: &Tree, name: &str, openwrt_root: Option<&Path>) -> Option<Program> {
-    GUEST_PATH.iter().find_map(|dir| {
+fn find_one(tree: &Tree, path: &[String], name: &str, openwrt_root: Option<&Path>) -> Option<Program> {
+    path.iter().find_map(|dir| {
         let path = format!("{dir}/{name}");
         let (file, source) = resolve(tree, &path)?;
         let data = match source {

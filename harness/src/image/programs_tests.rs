@@ -52,7 +52,8 @@ fn the_guest_path_finds_each_tool_through_its_links_and_says_whose_it_is() {
     t.bytes("/bin/busybox", elf(Some("/lib/ld-musl-mipsel-sf.so.1")), 0o755);
     t.symlink("/sbin/ip", "../bin/busybox");
     t.bytes("/usr/sbin/iptables", b"#!/bin/sh\nexec xtables \"$@\"\n".to_vec(), 0o755);
-    let found = find(&t, &["wg", "nft", "tc", "ip", "iptables"], Some(owrt.path()));
+    let path = default_path();
+    let found = find(&t, &path, &["wg", "nft", "tc", "ip", "iptables"], Some(owrt.path()));
     let said: Vec<String> = found.iter().map(Program::describe).collect();
     assert_eq!(
         said,
@@ -66,7 +67,13 @@ fn the_guest_path_finds_each_tool_through_its_links_and_says_whose_it_is() {
     );
     // A link to nothing is not a program.
     t.symlink("/usr/sbin/tc", "/nowhere/tc");
-    assert!(find(&t, &["tc"], None).is_empty());
+    assert!(find(&t, &path, &["tc"], None).is_empty());
+    // A carried-in tool under its own prefix wins where that prefix leads the PATH, and
+    // the userland's file of the same name stays as it was.
+    t.bytes("/opt/routerlab/bin/ip", elf(Some("/lib/ld.so.1")), 0o755);
+    let carried = [vec!["/opt/routerlab/bin".to_string()], path.clone()].concat();
+    assert_eq!(find(&t, &carried, &["ip"], None)[0].describe(), "ip: /opt/routerlab/bin/ip (Debian, glibc)");
+    assert_eq!(find(&t, &path, &["ip"], None)[0].file, "/bin/busybox");
 }
 
 #[test]

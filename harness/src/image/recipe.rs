@@ -23,6 +23,25 @@ pub struct LinkEntry {
     pub target: String,
 }
 
+/// Tools the image lacks, carried in from Debian's packages under a prefix of their own:
+/// each binary becomes `PREFIX/bin/NAME`, its libraries go where its loader looks, and the
+/// guest's PATH puts `PREFIX/bin` first, so nothing of the userland is replaced or relinked.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Carry {
+    /// Absolute directory in the image, e.g. "/opt/routerlab".
+    pub prefix: String,
+    /// Paths in Debian's packages (`/usr/bin/wg`), copied with their shared-library closure.
+    pub binaries: Vec<String>,
+}
+
+impl Carry {
+    /// The directory the guest's PATH searches first.
+    pub fn bin_dir(&self) -> String {
+        format!("{}/bin", self.prefix.trim_end_matches('/'))
+    }
+}
+
 /// An image recipe (`images/NAME.toml`): which Debian packages, which files from them,
 /// which kernel modules, and which repository files. Data, not logic.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -41,6 +60,9 @@ pub struct Recipe {
     pub files: Vec<FileEntry>,
     #[serde(default)]
     pub links: Vec<LinkEntry>,
+    /// Tools carried in under a prefix of their own (see [`Carry`]).
+    #[serde(default)]
+    pub carry: Option<Carry>,
     /// Extra kernel command line, appended to the target's.
     #[serde(default)]
     pub cmdline: Option<String>,
@@ -95,6 +117,12 @@ impl Recipe {
         self.path.parent().unwrap_or(Path::new("."))
     }
 
+    /// The guest's PATH: the carried tools' directory first, then the standard four.
+    pub fn guest_path(&self) -> Vec<String> {
+        let standard = super::programs::GUEST_PATH.iter().map(|d| d.to_string());
+        self.carry.iter().map(Carry::bin_dir).chain(standard).collect()
+    }
+
     /// The GNU multiarch triplet of the Debian architecture.
     pub fn triplet(&self) -> &'static str {
         match self.debian_arch.as_str() {
@@ -132,9 +160,15 @@ impl Recipe {
         if self.name.is_empty() || !self.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
             return Err(bad(format!("name {:?} may only hold letters, digits, '-' and '_'", self.name)));
         }
-        for b in &self.binaries {
+        let carried = self.carry.iter().flat_map(|c| &c.binaries).map(|b| ("carry.binaries", b));
+        for (field, b) in self.binaries.iter().map(|b| ("binaries", b)).chain(carried) {
             if !b.starts_with('/') {
-                return Err(bad(format!("binaries: {b:?} must be an absolute path in the image")));
+                return Err(bad(format!("{field}: {b:?} must be an absolute path in the image")));
+            }
+        }
+        if let Some(c) = &self.carry {
+            if !c.prefix.starts_with('/') || c.prefix.trim_end_matches('/').is_empty() {
+                return Err(bad(format!("carry.prefix {:?} must be an absolute directory like \"/opt/routerlab\"", c.prefix)));
             }
         }
         for f in &self.files {
@@ -206,6 +240,10 @@ mod tests {
             ),
         );
         assert!(Recipe::load(&p).unwrap_err().to_string().contains("openwrt: r: sha256 \"abc\" is not 64 hex digits"));
+        let p = write(d.path(), &format!("{head}[carry]\nprefix = \"opt\"\nbinaries = []\n"));
+        assert!(Recipe::load(&p).unwrap_err().to_string().contains("carry.prefix \"opt\" must be an absolute"));
+        let p = write(d.path(), &format!("{head}[carry]\nprefix = \"/opt/x\"\nbinaries = [\"usr/bin/wg\"]\n"));
+        assert!(Recipe::load(&p).unwrap_err().to_string().contains("carry.binaries: \"usr/bin/wg\" must be"));
     }
 
     #[test]
@@ -226,6 +264,12 @@ mod tests {
             let o = r.openwrt.as_ref().expect("an OpenWrt recipe has its [openwrt] table");
             assert_eq!(o.rootfs.is_some(), name.starts_with("aarch64"), "{name}: rootfs or feed");
             assert!(r.files.iter().any(|f| f.to == "/init"), "{name}: routerlab's /init loads Debian's modules");
+            // 19.07.7 armvirt lacks the lab's tools: they come under a prefix of their own,
+            // first on PATH, and no link replaces one of OpenWrt's files.
+            let carried = r.carry.as_ref().map(|c| c.binaries.len()).unwrap_or(0);
+            assert_eq!(carried > 0, name.starts_with("aarch64"), "{name}");
+            assert_eq!(r.guest_path()[0] == "/opt/routerlab/bin", name.starts_with("aarch64"), "{name}");
+            assert!(r.links.iter().all(|l| !l.path.starts_with("/sbin/")), "{name}: {:?}", r.links);
         }
         let e = Recipe::find(&dir, "sparc-sun4m").unwrap_err().to_string();
         assert!(e.contains("aarch64-virt") && e.contains("mipsel-malta"), "{e}");
