@@ -213,7 +213,7 @@ fn the_instruction_gate_catches_a_planted_regression() {
         let d = tempfile::tempdir().unwrap();
         let run = d.path().join("ab");
         let mut builds = vec!["scenarios/builds/haproxy-image.toml".to_string()];
-        builds.extend(plants.iter().map(|(p, _)| format!("scenarios/builds/{p}.toml")));
+        builds.extend(plants.iter().map(|(p, _)| format!("tests/fixtures/plants/{p}.toml")));
         let log = run_haproxy(target, &run, &["--repeat", repeat, "--builds", &builds.join(",")]);
         let j = d.path().join("c.json");
         let mut args = vec!["compare", run.to_str().unwrap(), "--json", j.to_str().unwrap()];

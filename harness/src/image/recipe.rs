@@ -60,7 +60,7 @@ pub struct Recipe {
     pub files: Vec<FileEntry>,
     #[serde(default)]
     pub links: Vec<LinkEntry>,
-    /// Tools carried in under a prefix of their own (see [`Carry`]).
+    /// Tools carried in under a prefix of their own (see `Carry`).
     #[serde(default)]
     pub carry: Option<Carry>,
     /// Extra kernel command line, appended to the target's.

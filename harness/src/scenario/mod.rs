@@ -6,14 +6,14 @@ mod ctx;
 mod error;
 mod faults;
 pub mod kinds;
-mod load;
+mod validate;
 mod plan;
 mod raw;
 mod schema;
 
 pub use build_file::{load_build, BuildPlan, BuildSource};
 pub use error::ScenarioError;
-pub use load::load_plan;
+pub use validate::load_plan;
 pub use plan::{
     kebab, BackendKind, Budgets, ClientIpHeaderMode, ConnPolicyPlan, FaultAction, FaultExpect, FaultPlan, LabPlan,
     LoadPlan, Plan, ProxyKind, ProxyMode, ProxyPlan,

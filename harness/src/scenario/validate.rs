@@ -46,7 +46,7 @@ pub fn load_plan(path: &Path) -> Result<Plan, ScenarioError> {
     };
     let (expect, max_error_rate, budgets) = expect(&c, &raw.expect)?;
     let proxy = proxy(&c, &raw.proxy)?;
-    let load = load(&c, &raw.load)?;
+    let load = load_section(&c, &raw.load)?;
     super::capabilities::check(&c, &raw, &proxy, &load)?;
     let faults = super::faults::faults(&c, &raw.fault, proxy.kind, load.duration)?;
     let fault_expect = super::faults::fault_expect(&c, &raw.expect, &faults)?;
@@ -183,7 +183,8 @@ fn lab(c: &Ctx<'_>, raw: &RawLab) -> Result<LabPlan, ScenarioError> {
     })
 }
 
-fn load(c: &Ctx<'_>, l: &RawLoad) -> Result<LoadPlan, ScenarioError> {
+/// The `[load]` section: phases, connections, rate and headers.
+fn load_section(c: &Ctx<'_>, l: &RawLoad) -> Result<LoadPlan, ScenarioError> {
     if let Some(r) = l.rate.as_ref().filter(|r| !(r.get_ref().is_finite() && *r.get_ref() > 0.0)) {
         return c.err(r.span(), "load.rate", "must be a positive number of requests per second");
     }
