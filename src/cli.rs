@@ -5,13 +5,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use harness::accesslog::LogFormat;
-use harness::backend::ListenSpec;
-use harness::forwarded::ClientIpHeader;
+pub use harness::cmdline::{BackendArgs, LoadArgs};
+use harness::cmdline::{duration, positive_duration};
 use harness::model::Verdict;
-use harness::netaddr::SourceSpec;
-use harness::proxyproto::HeaderPolicy;
 use harness::tls::KeyType;
-use ipnet::IpNet;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -281,135 +278,6 @@ pub struct ImageDirs {
     pub cache: Option<PathBuf>,
 }
 
-/// A phase length or budget: zero is allowed (for a phase, it skips the phase), a negative
-/// value is not. The scenario file's fields follow the same rules (`scenario::ctx`).
-fn duration(s: &str) -> Result<Duration, String> {
-    if s.trim_start().starts_with('-') {
-        return Err(format!("{s:?} is negative; a duration is 0s or more"));
-    }
-    humantime::parse_duration(s).map_err(|e| format!("{s:?} is not a duration like 10s or 500ms: {e}"))
-}
-
-/// A length that must be more than zero: a steady phase of 0s measures nothing, a 0s timeout
-/// fails everything.
-fn positive_duration(s: &str) -> Result<Duration, String> {
-    match duration(s)? {
-        d if d.is_zero() => Err(format!("{s:?} is zero; it must be longer than 0s")),
-        d => Ok(d),
-    }
-}
-
-fn cidr(s: &str) -> Result<IpNet, String> {
-    harness::netaddr::CidrList::parse_net(s).map_err(|e| e.to_string())
-}
-
-#[derive(Debug, Args)]
-pub struct BackendArgs {
-    /// ADDR[,tls|,plain][,proxy-protocol=off|v1|v2|any]; repeat for more listeners.
-    #[arg(long, required = true, value_name = "ADDR")]
-    pub listen: Vec<ListenSpec>,
-    /// Certificate chain (PEM). Listeners use TLS when this and --tls-key are given.
-    #[arg(long, value_name = "FILE", requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
-    /// Append TLS secrets here (SSLKEYLOGFILE format), so Wireshark can decrypt the traffic.
-    #[arg(long, env = "SSLKEYLOGFILE", value_name = "FILE")]
-    pub keylog: Option<PathBuf>,
-    /// PROXY protocol for listeners that don't say.
-    #[arg(long, default_value = "off", value_name = "off|v1|v2|any")]
-    pub proxy_protocol: HeaderPolicy,
-    /// Proxies allowed to send PROXY headers and forwarding headers (CIDR or address).
-    #[arg(long, value_name = "CIDR", value_parser = cidr)]
-    pub trusted: Vec<IpNet>,
-    /// Which forwarding header the trusted proxy writes.
-    #[arg(long, default_value = "xff", value_name = "xff|forwarded|none")]
-    pub client_ip_header: ClientIpHeader,
-    #[arg(long, value_name = "PATH")]
-    pub access_log: PathBuf,
-    #[arg(long, default_value = "json", value_name = "json|combined|main")]
-    pub log_format: LogFormat,
-    /// JSON lines for connections refused by PROXY-protocol checks.
-    #[arg(long, value_name = "PATH")]
-    pub reject_log: Option<PathBuf>,
-    /// How long to wait for a complete PROXY header.
-    #[arg(long, default_value = "3s", value_parser = positive_duration, allow_hyphen_values = true, value_name = "DURATION")]
-    pub header_timeout: Duration,
-    /// Size of the response body.
-    #[arg(long, default_value_t = 3, value_name = "N")]
-    pub body_bytes: usize,
-}
-
-#[derive(Debug, Args)]
-pub struct LoadArgs {
-    /// http:// or https:// URL.
-    pub url: String,
-    /// Append TLS secrets here (SSLKEYLOGFILE format), so Wireshark can decrypt the traffic.
-    #[arg(long, env = "SSLKEYLOGFILE", value_name = "FILE")]
-    pub keylog: Option<PathBuf>,
-    /// Closed loop with N connections (default 16), or with --rate the most requests in flight (default 64).
-    #[arg(short = 'c', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub connections: Option<u32>,
-    /// Open loop: requests per second, latency measured from the intended send time.
-    #[arg(short = 'r', long, value_name = "R")]
-    pub rate: Option<f64>,
-    /// How long to run (default 10s).
-    #[arg(short = 'd', long, value_parser = positive_duration, allow_hyphen_values = true, conflicts_with = "requests", value_name = "D")]
-    pub duration: Option<Duration>,
-    /// Stop after N requests.
-    #[arg(short = 'n', long, value_name = "N")]
-    pub requests: Option<u64>,
-    /// Source address or CIDR; connections take the next address in turn.
-    #[arg(long, value_name = "ADDR|CIDR")]
-    pub source: Vec<SourceSpec>,
-    /// A new connection and full TLS handshake per request.
-    #[arg(long, conflicts_with = "resume")]
-    pub new_conn: bool,
-    /// A new connection per request, resuming the TLS session.
-    #[arg(long)]
-    pub resume: bool,
-    #[arg(long)]
-    pub http2: bool,
-    /// Accept any server certificate.
-    #[arg(short = 'k', long, conflicts_with = "ca")]
-    pub insecure: bool,
-    /// CA certificate to verify the server with.
-    #[arg(long, value_name = "FILE")]
-    pub ca: Option<PathBuf>,
-    /// Extra request header, e.g. 'X-Forwarded-For: 6.6.6.6' (spoofing scenarios).
-    #[arg(short = 'H', long, value_name = "'Name: value'")]
-    pub header: Vec<String>,
-    /// Per-request time budget, connect and handshake included.
-    #[arg(long, default_value = "10s", value_parser = positive_duration, allow_hyphen_values = true, value_name = "D")]
-    pub timeout: Duration,
-    /// Write the summary as JSON.
-    #[arg(long, value_name = "PATH")]
-    pub json: Option<PathBuf>,
-    /// Write the per-request journal (TSV).
-    #[arg(long, value_name = "PATH")]
-    pub journal: Option<PathBuf>,
-    /// Prefix for X-Request-Id (random by default).
-    #[arg(long, value_name = "ID")]
-    pub run_id: Option<String>,
-    /// No summary on stdout.
-    #[arg(short, long)]
-    pub quiet: bool,
-    /// Warm up for D first, on the connections the measured phase then keeps using, so that
-    /// phase opens none (and pays no TLS handshake) of its own. A connection with no success
-    /// yet keeps trying past D, for at most --timeout more. Its summary and journal go
-    /// to --warmup-json and --warmup-journal; its request ids take the prefix `warmup-<run-id>`.
-    #[arg(long, value_parser = duration, allow_hyphen_values = true, value_name = "D")]
-    pub warmup: Option<Duration>,
-    #[arg(long, value_name = "PATH", requires = "warmup")]
-    pub warmup_json: Option<PathBuf>,
-    #[arg(long, value_name = "PATH", requires = "warmup")]
-    pub warmup_journal: Option<PathBuf>,
-    /// At each phase boundary print `mark warmup-end` or `mark steady-end` on stdout and wait
-    /// for a line on stdin, with the connections open and no request in flight: a caller reads
-    /// its counters (guest instructions) exactly there.
-    #[arg(long)]
-    pub marks: bool,
-}
 
 #[derive(Debug, Args)]
 pub struct CertsArgs {

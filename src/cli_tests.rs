@@ -1,15 +1,16 @@
-//! The library writes `routerlab backend` and `routerlab load` command lines for the lab
-//! (`runner::plan::backend_args`, `runner::load_args`); this binary's clap parser reads
-//! them. These tests parse what the library writes for every shipped scenario and check
-//! that each value arrives as the plan meant it, so the two cannot drift apart.
+//! The library plans `routerlab backend` and `routerlab load` for the lab as typed values
+//! (`runner::plan::backend_command`, `runner::load_command`) and writes them with
+//! `to_args()`; this binary's parser reads them. These tests parse what the library writes
+//! for every shipped scenario, under the subcommand's name, and check that the value read is
+//! the value meant, and that it is what the plan asked for.
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use clap::Parser as _;
 use harness::forwarded::ClientIpHeader;
 use harness::proxyproto::HeaderPolicy;
-use harness::runner::plan::{backend_args, CellDirs};
-use harness::runner::{load_args, LoadTarget};
+use harness::runner::plan::{backend_command, CellDirs};
+use harness::runner::{load_command, LoadTarget};
 use harness::scenario::{load_plan, ClientIpHeaderMode, ConnPolicyPlan, Plan, ProxyKind, ProxyMode};
 
 use super::{Cli, Command};
@@ -40,7 +41,11 @@ fn parse(args: Vec<String>) -> Command {
 fn the_backend_command_line_the_runner_writes_reads_back_as_planned() {
     let dirs = CellDirs { pki: Path::new("/pki"), cell: Path::new("/cell"), templates: Path::new("/t") };
     for plan in shipped_plans() {
-        let Command::Backend(a) = parse(backend_args(&plan, &dirs)) else { panic!("{}: not backend", plan.name) };
+        let want = backend_command(&plan, &dirs);
+        let argv = [vec!["backend".to_string()], want.to_args()].concat();
+        let Command::Backend(a) = parse(argv) else { panic!("{}: not backend", plan.name) };
+        assert_eq!(a, want, "{}: the subcommand reads back what the runner meant", plan.name);
+        // And what it meant is the plan's.
         let n = &plan.name;
         assert_eq!(a.listen.len(), 2, "{n}: both families");
         let plain = plan.proxy.mode == Some(ProxyMode::TerminatePlain);
@@ -70,7 +75,8 @@ fn the_backend_command_line_the_runner_writes_reads_back_as_planned() {
 
 #[test]
 fn the_load_command_line_the_runner_writes_reads_back_as_planned() {
-    let sources = ["10.1.0.2".to_string(), "10.1.0.0/28".to_string()];
+    std::env::remove_var("SSLKEYLOGFILE");
+    let sources: Vec<IpAddr> = vec!["10.1.0.2".parse().unwrap(), "fd00:1::2".parse().unwrap()];
     let to = LoadTarget {
         dir: Path::new("/cell"),
         url: "https://10.0.0.1/",
@@ -80,15 +86,17 @@ fn the_load_command_line_the_runner_writes_reads_back_as_planned() {
     };
     for plan in shipped_plans() {
         for warm in [false, true] {
-            let Command::Load(a) = parse(load_args(&plan, &to, warm)) else { panic!("{}: not load", plan.name) };
+            let want = load_command(&plan, &to, warm);
+            let argv = [vec!["load".to_string()], want.to_args()].concat();
+            let Command::Load(a) = parse(argv) else { panic!("{}: not load", plan.name) };
+            assert_eq!(a, want, "{}: the subcommand reads back what the runner meant", plan.name);
             let n = &plan.name;
             assert_eq!(a.url, to.url, "{n}");
             assert_eq!(a.ca.as_deref(), Some(to.ca), "{n}");
             assert_eq!(a.connections, Some(plan.load.connections), "{n}");
             assert_eq!(a.rate, plan.load.rate, "{n}");
-            // Whole milliseconds on the command line.
-            assert_eq!(a.duration, Some(Duration::from_millis(plan.load.duration.as_millis() as u64)), "{n}");
-            assert_eq!(a.warmup.is_some(), warm, "{n}");
+            assert_eq!(a.duration, Some(plan.load.duration), "{n}: exactly, not rounded to milliseconds");
+            assert_eq!(a.warmup, warm.then_some(plan.load.warmup), "{n}");
             assert_eq!(
                 (a.new_conn, a.resume),
                 match plan.load.conn_policy {

@@ -2,6 +2,7 @@
 pub mod accesslog;
 pub mod backend;
 pub mod capture;
+pub mod cmdline;
 pub mod compare;
 pub mod cost;
 pub mod errtext;
@@ -22,7 +23,7 @@ pub mod runner;
 pub mod scenario;
 pub mod shutdown;
 pub mod template;
-#[doc(hidden)]
+#[cfg(feature = "testkit")]
 pub mod testkit;
 mod textpos;
 pub mod tls;

@@ -43,6 +43,22 @@ impl FromStr for ListenSpec {
     }
 }
 
+/// The `--listen` value that reads back as this spec.
+impl std::fmt::Display for ListenSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.addr)?;
+        match self.tls {
+            Some(true) => f.write_str(",tls")?,
+            Some(false) => f.write_str(",plain")?,
+            None => {}
+        }
+        match self.proxy {
+            Some(p) => write!(f, ",proxy-protocol={p}"),
+            None => Ok(()),
+        }
+    }
+}
+
 /// A validated listener.
 #[derive(Debug, Clone)]
 pub struct Listener {

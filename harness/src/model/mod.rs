@@ -2,12 +2,14 @@
 //! [`CellSummary`] per cell that every renderer reads: the terminal table, report.html,
 //! summary.md and junit.xml. Renderers depend on this module, not on the runner.
 mod capture;
+mod cell_dir;
 mod evidence;
 mod growth;
 mod report;
 mod summary;
 pub(crate) mod timeline;
 
+pub use cell_dir::{CellDir, LoadPhase};
 pub use capture::{CaptureFile, CaptureSection, HopView, RequestTrace};
 pub use evidence::{Assertion, LegReuse};
 pub use growth::{Growth, HelperMemory};

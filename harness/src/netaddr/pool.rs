@@ -23,6 +23,16 @@ impl FromStr for SourceSpec {
     }
 }
 
+/// The `--source` value that reads back as this spec.
+impl std::fmt::Display for SourceSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SourceSpec::Addr(a) => write!(f, "{a}"),
+            SourceSpec::Net(n) => write!(f, "{n}"),
+        }
+    }
+}
+
 /// Largest number of addresses taken from one IPv6 network (a /64 has 2^64).
 const MAX_PER_NET: u128 = 1 << 20;
 

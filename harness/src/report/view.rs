@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use super::ReportError;
 use crate::model::Timeline;
-use crate::model::{CellReport, Report};
+use crate::model::{CellDir, CellReport, Report};
 use crate::reconcile::Reconciliation;
 
 pub struct CellView {
@@ -24,18 +24,7 @@ pub struct RunView {
 }
 
 /// Files a person opens when a cell goes wrong, linked from the report when present.
-pub const CELL_FILES: [&str; 10] = [
-    "router.console.log",
-    "proxy.conf",
-    "proxy.log",
-    "access.log",
-    "steady.journal.tsv",
-    "reconciliation.json",
-    "guest-kernel.log",
-    "router.metrics.log",
-    "router.qemu.sh",
-    "timeline.json",
-];
+pub const CELL_FILES: [&str; 10] = CellDir::FOR_PEOPLE;
 
 /// Read a run directory, or a `report.json` path directly.
 pub fn load_run(path: &Path) -> Result<RunView, ReportError> {
@@ -58,11 +47,11 @@ fn cell_view(root: &Path, cell: &CellReport) -> CellView {
         _ => recorded,
     };
     CellView {
-        timeline: Timeline::read(&dir.join("timeline.json")),
-        reconciliation: std::fs::read(dir.join("reconciliation.json"))
+        timeline: Timeline::read(&CellDir(&dir).timeline()),
+        reconciliation: std::fs::read(CellDir(&dir).reconciliation())
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok()),
-        proxy_conf: std::fs::read_to_string(dir.join("proxy.conf")).ok(),
+        proxy_conf: std::fs::read_to_string(CellDir(&dir).proxy_conf()).ok(),
         cell: cell.clone(),
         dir,
     }

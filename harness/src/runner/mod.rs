@@ -43,7 +43,7 @@ pub use crate::model::{
 };
 pub use error::{PathError, RunError};
 pub use exec::cell::{interrupted_cell, run_cells, CellSpec, PhaseFn, RunContext};
-pub use exec::phases::{load_args, LoadTarget};
+pub use exec::phases::{load_command, LoadTarget};
 pub use exec::preflight::{preflight, Fit};
 pub use plan::fault_script::{FaultOp, FaultScript};
 pub use plan::shard::Shard;

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use super::session::Session;
 use crate::capture::{finish, CaptureMode, FailingId, Recorded, Recorder};
-use crate::model::{CaptureSection, CellReport, Outcome};
+use crate::model::{CaptureSection, CellDir, CellReport, LoadPhase, Outcome};
 use crate::reconcile::Reconciliation;
 
 impl Session {
@@ -45,7 +45,7 @@ impl Session {
 /// The cell's wrong requests, mismatches first: from its reconciliation.json, with the
 /// sending address and error class of unlogged ones from its journal.
 pub(crate) fn failing_ids(dir: &Path) -> Vec<FailingId> {
-    let Ok(text) = std::fs::read_to_string(dir.join("reconciliation.json")) else { return Vec::new() };
+    let Ok(text) = std::fs::read_to_string(CellDir(dir).reconciliation()) else { return Vec::new() };
     let Ok(rec) = serde_json::from_str::<Reconciliation>(&text) else { return Vec::new() };
     let mut out: Vec<FailingId> = rec
         .mismatch_examples
@@ -62,7 +62,7 @@ pub(crate) fn failing_ids(dir: &Path) -> Vec<FailingId> {
     if rec.unlogged_examples.is_empty() {
         return out;
     }
-    let journal = dir.join("steady.journal.tsv");
+    let journal = CellDir(dir).journal(LoadPhase::Steady);
     let entries: Vec<crate::load::JournalEntry> = match crate::load::read_journal(&journal) {
         Ok((_, r)) => r.flatten().filter(|e| rec.unlogged_examples.contains(&e.id)).collect(),
         Err(_) => Vec::new(),

@@ -10,7 +10,7 @@ use super::phases::LoadTarget;
 use super::session::Session;
 use crate::model::timeline::process_samples;
 use crate::model::{BuildInfo, CellReport, ClientIpSection, Growth, Outcome, ProxyMetrics};
-use crate::model::{PhaseClock, Timeline};
+use crate::model::{CellDir, LoadPhase, PhaseClock, Timeline};
 use crate::netlab::Tunnel;
 use crate::reconcile::reconcile;
 use crate::runner::judge::assess::{budget_assertions, spoofable_logs};
@@ -168,7 +168,6 @@ impl CellRun<'_, '_> {
         let keylog = s.client_keylog();
 
         let (url, sources) = load_target(plan);
-        let sources: Vec<String> = sources.iter().map(|a| a.to_string()).collect();
         let ca = s.pki_dir.join("ca.crt");
         if !plan.load.idle.is_zero() && s.vm.insns().is_ok() {
             ctx.phase("idle");
@@ -197,18 +196,18 @@ impl CellRun<'_, '_> {
         if !process.is_empty() && r.metrics.as_ref().is_some_and(|m| m.samples == 0) {
             tracing::warn!("{}: no metrics samples of {process} in the steady phase", dir.display());
         }
-        let journal = dir.join("steady.journal.tsv");
+        let journal = CellDir(dir).journal(LoadPhase::Steady);
         let mut timeline = Timeline::build(&p.clock, p.warm.as_ref(), &p.steady, &series, &process, &journal);
         timeline.add_faults(&r.faults);
         r.insns = Some(probe.section(p.warm.as_ref(), &p.steady));
         if probe.warmup.or(probe.steady).is_some() {
             timeline.add_insns(&insn_series, p.clock.origin(), idle_window);
         }
-        if let Err(e) = timeline.write(&dir.join("timeline.json")) {
-            tracing::warn!("{}: {e}", dir.join("timeline.json").display());
+        if let Err(e) = timeline.write(&CellDir(dir).timeline()) {
+            tracing::warn!("{}: {e}", CellDir(dir).timeline().display());
         }
         r.load = Some(p.steady);
-        super::phases::write_hlog(dir, "steady", r.timings.steady_s);
+        super::phases::write_hlog(CellDir(dir), LoadPhase::Steady, r.timings.steady_s);
 
         ctx.phase("reconcile");
         reconcile_cell(plan, target, dir, &s.log_dir, r)?;
@@ -243,7 +242,7 @@ impl CellRun<'_, '_> {
         let script = proxy_script(plan, binary.as_ref().map(|b| (build, b)), &dirs)
             .map_err(|e| RunError::caused(target, "deploy", e))?;
         let faults = fault_scripts(plan, &script).map_err(|e| RunError::caused(target, "faults", e))?;
-        write_kept(target, "deploy", &dir.join("proxy.conf"), script.config.as_bytes())?;
+        write_kept(target, "deploy", &CellDir(dir).proxy_conf(), script.config.as_bytes())?;
         deploy(&mut s.vm, &target.to_string(), &script).await?;
         Ok((script, faults))
     }
@@ -251,13 +250,14 @@ impl CellRun<'_, '_> {
 
 /// Every request the steady phase sent against the backend's access log, as assertions.
 fn reconcile_cell(plan: &Plan, target: Target, dir: &Path, log_dir: &Path, r: &mut CellReport) -> Result<(), RunError> {
+    let cell = CellDir(dir);
     let rec =
-        reconcile(&dir.join("steady.journal.tsv"), &log_dir.join("access.log"), crate::accesslog::LogFormat::Json)
+        reconcile(&cell.journal(LoadPhase::Steady), &CellDir(log_dir).access_log(), crate::accesslog::LogFormat::Json)
             .map_err(|e| RunError::caused(target, "reconcile", e))?;
     r.assertions = rec.assertions(&expected(plan), plan.max_error_rate);
     budget_assertions(plan, r);
     if !r.faults.is_empty() {
-        let journal = dir.join("steady.journal.tsv");
+        let journal = cell.journal(LoadPhase::Steady);
         let (_, entries) = crate::load::read_journal(&journal).map_err(|e| RunError::caused(target, "faults", e))?;
         let sent: Vec<Sent> = entries.flatten().map(|e| Sent::from(&e)).collect();
         r.assertions.extend(fault_assertions(&plan.fault_expect, &r.faults, &sent));
@@ -272,7 +272,7 @@ fn reconcile_cell(plan: &Plan, target: Target, dir: &Path, log_dir: &Path, r: &m
         verdict: Some(rec.verdict()),
     };
     let json = serde_json::to_vec_pretty(&rec).map_err(|e| RunError::caused(target, "reconcile", e))?;
-    write_kept(target, "reconcile", &dir.join("reconciliation.json"), &json)
+    write_kept(target, "reconcile", &cell.reconciliation(), &json)
 }
 
 /// Write a file the report reads later: a failure fails the cell, naming the path.

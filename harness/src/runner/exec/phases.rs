@@ -11,8 +11,11 @@ use tokio::process::Command;
 use super::faults::{FaultHost, Injector};
 use super::helper_rss::RssSampler;
 use super::insns::CostProbe;
+use crate::cmdline::LoadArgs;
 use crate::load::LoadSummary;
-use crate::model::PhaseClock;
+use crate::model::LoadPhase::{Steady, Warmup};
+use crate::model::{CellDir, LoadPhase, PhaseClock};
+use crate::netaddr::SourceSpec;
 use crate::runner::error::PathError;
 use crate::runner::plan::fault_script::FaultScript;
 use crate::runner::RunError;
@@ -24,7 +27,7 @@ pub struct LoadTarget<'a> {
     pub dir: &'a Path,
     pub url: &'a str,
     pub ca: &'a Path,
-    pub sources: &'a [String],
+    pub sources: &'a [std::net::IpAddr],
     /// Where the load generator writes its TLS secrets (while a capture runs).
     pub keylog: Option<&'a Path>,
 }
@@ -56,7 +59,7 @@ pub(crate) async fn run(
     let (target, ctx, dir) = (host.target, host.ctx, to.dir);
     let cause = |e: Box<dyn std::error::Error + Send + Sync>| RunError::caused(target, "load", e);
     let warm = !plan.load.warmup.is_zero();
-    let args = load_args(plan, to, warm);
+    let args = [vec!["load".to_string()], load_command(plan, to, warm).to_args()].concat();
     let mut cmd = host.lab.command("clients", &ctx.exe, &args).map_err(|source| RunError::Lab {
         target: target.to_string(),
         phase: "load",
@@ -97,10 +100,10 @@ pub(crate) async fn run(
     if !status.success() {
         return Err(RunError::failed(target, "load", format!("routerlab load {status}: {}", stderr.trim())));
     }
-    let summary = |stem: &str| read_summary(&dir.join(format!("{stem}.load.json"))).map_err(&cause);
+    let summary = |p: LoadPhase| read_summary(&CellDir(dir).load_summary(p)).map_err(&cause);
     Ok(Phases {
-        warm: if warm { Some(summary("warmup")?) } else { None },
-        steady: summary("steady")?,
+        warm: if warm { Some(summary(Warmup)?) } else { None },
+        steady: summary(Steady)?,
         warmup_s: b.warmup_s,
         steady_s: b.steady_s,
         clock: b.clock,
@@ -185,46 +188,36 @@ fn read_summary(path: &Path) -> Result<LoadSummary, Box<dyn std::error::Error + 
         .map_err(|e| PathError::new(path, std::io::Error::new(std::io::ErrorKind::InvalidData, e)).into())
 }
 
-/// `routerlab load` arguments for the scenario's load, both phases, with marks.
-pub fn load_args(plan: &Plan, to: &LoadTarget<'_>, warm: bool) -> Vec<String> {
-    let path = |name: &str| to.dir.join(name).display().to_string();
-    let mut args: Vec<String> = vec!["load".into(), to.url.into(), "--ca".into(), to.ca.display().to_string()];
-    args.extend(["--quiet".into(), "--marks".into()]);
-    args.extend(["--duration".into(), format!("{}ms", plan.load.duration.as_millis())]);
-    args.extend(["--journal".into(), path("steady.journal.tsv"), "--json".into(), path("steady.load.json")]);
+/// `routerlab load` for the scenario's load, both phases, with marks.
+pub fn load_command(plan: &Plan, to: &LoadTarget<'_>, warm: bool) -> LoadArgs {
+    let cell = CellDir(to.dir);
+    let mut a = LoadArgs::new(to.url);
+    a.ca = Some(to.ca.to_path_buf());
+    (a.quiet, a.marks) = (true, true);
+    a.duration = Some(plan.load.duration);
+    (a.journal, a.json) = (Some(cell.journal(Steady)), Some(cell.load_summary(Steady)));
     if warm {
-        args.extend(["--warmup".into(), format!("{}ms", plan.load.warmup.as_millis())]);
-        args.extend(["--warmup-journal".into(), path("warmup.journal.tsv")]);
-        args.extend(["--warmup-json".into(), path("warmup.load.json")]);
+        a.warmup = Some(plan.load.warmup);
+        (a.warmup_journal, a.warmup_json) = (Some(cell.journal(Warmup)), Some(cell.load_summary(Warmup)));
     }
-    if let Some(rate) = plan.load.rate {
-        args.extend(["--rate".into(), rate.to_string()]);
-    }
-    args.extend(["-c".into(), plan.load.connections.to_string()]);
-    match plan.load.conn_policy {
-        ConnPolicyPlan::NewConn => args.push("--new-conn".into()),
-        ConnPolicyPlan::Resume => args.push("--resume".into()),
-        ConnPolicyPlan::KeepAlive => {}
-    }
-    if plan.load.http2 {
-        args.push("--http2".into());
-    }
-    for h in &plan.load.spoof_headers {
-        args.extend(["-H".into(), h.clone()]);
-    }
-    for s in to.sources {
-        args.extend(["--source".into(), s.clone()]);
-    }
-    if let Some(k) = to.keylog {
-        args.extend(["--keylog".into(), k.display().to_string()]);
-    }
-    args
+    a.rate = plan.load.rate;
+    a.connections = Some(plan.load.connections);
+    (a.new_conn, a.resume) = match plan.load.conn_policy {
+        ConnPolicyPlan::NewConn => (true, false),
+        ConnPolicyPlan::Resume => (false, true),
+        ConnPolicyPlan::KeepAlive => (false, false),
+    };
+    a.http2 = plan.load.http2;
+    a.header = plan.load.spoof_headers.clone();
+    a.source = to.sources.iter().map(|ip| SourceSpec::Addr(*ip)).collect();
+    a.keylog = to.keylog.map(Path::to_path_buf);
+    a
 }
 
-/// `<stem>.hlog` beside `<stem>.journal.tsv`: the phase's latency (corrected in open loop)
-/// as an HdrHistogram interval log, one histogram per second of completion time.
-pub(crate) fn write_hlog(dir: &Path, stem: &str, phase_s: f64) {
-    let journal = dir.join(format!("{stem}.journal.tsv"));
+/// The phase's `.hlog` beside its journal: its latency (corrected in open loop) as an
+/// HdrHistogram interval log, one histogram per second of completion time.
+pub(crate) fn write_hlog(dir: CellDir<'_>, phase: LoadPhase, phase_s: f64) {
+    let journal = dir.journal(phase);
     let Ok((_, entries)) = crate::load::read_journal(&journal) else { return };
     let points: Vec<(u64, u64)> = entries
         .flatten()
@@ -235,8 +228,9 @@ pub(crate) fn write_hlog(dir: &Path, stem: &str, phase_s: f64) {
         })
         .collect();
     let start = std::time::SystemTime::now() - std::time::Duration::from_secs_f64(phase_s.max(0.0));
-    let log = crate::hist::interval_log(&points, 1, start, stem);
-    if let Err(e) = std::fs::write(dir.join(format!("{stem}.hlog")), log) {
-        tracing::warn!("{}: {e}", dir.join(format!("{stem}.hlog")).display());
+    let tag = if phase == Steady { "steady" } else { "warmup" };
+    let log = crate::hist::interval_log(&points, 1, start, tag);
+    if let Err(e) = std::fs::write(dir.hlog(phase), log) {
+        tracing::warn!("{}: {e}", dir.hlog(phase).display());
     }
 }

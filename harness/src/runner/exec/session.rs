@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::deploy::{must, run_steps};
 use super::setup;
-use crate::model::CellReport;
+use crate::model::{CellDir, CellReport};
 use crate::netlab::{router_steps, Lab};
 use crate::runner::RunContext;
 use crate::runner::RunError;
@@ -95,14 +95,14 @@ impl Session {
     /// Keep the proxy's and the router's own account of a cell in its directory.
     pub async fn collect(&mut self, dir: &Path) {
         if let Ok(out) = self.vm.exec("cat /tmp/proxy.log /tmp/proxy.check 2>/dev/null").await {
-            keep(&dir.join("proxy.log"), out.stdout.as_bytes());
+            keep(&CellDir(dir).proxy_log(), out.stdout.as_bytes());
         }
         // The guest kernel's own account (driver stalls, conntrack, OOM), and what ran.
         let cmd = "dmesg | tail -200; echo; cat /proc/net/dev; nft list ruleset; echo; ps -o pid,stat,rss,args; \
                    echo; cat /proc/loadavg; grep -E 'MemAvailable|Shmem:' /proc/meminfo; \
                    cat /proc/sys/net/netfilter/nf_conntrack_count 2>/dev/null";
         if let Ok(out) = self.vm.exec(cmd).await {
-            keep(&dir.join("guest-kernel.log"), out.stdout.as_bytes());
+            keep(&CellDir(dir).guest_kernel_log(), out.stdout.as_bytes());
         }
         // The host side of the router's links (taps, bridges, veths), with drop counters.
         if let Ok(out) = self.lab.exec_any("router", "ip", &["-s", "-s", "link"]) {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::netlab::{standard_topology, start_hub, Lab, LabOptions, Tunnel, WgPlan, ADDR, TUN_MAC, WAN_MAC};
 use crate::runner::error::PathError;
-use crate::runner::plan::{backend_args, CellDirs};
+use crate::runner::plan::{backend_command, CellDirs};
 use crate::runner::RunContext;
 use crate::runner::RunError;
 use crate::scenario::{BackendKind, Plan};
@@ -91,11 +91,11 @@ pub(crate) async fn lab_with_backend(
     };
     let spec = match plan.backend {
         BackendKind::Routerlab => {
-            let mut args = backend_args(plan, &CellDirs { pki: pki_dir, cell: dir, templates: &ctx.templates });
+            let mut a = backend_command(plan, &CellDirs { pki: pki_dir, cell: dir, templates: &ctx.templates });
             if ctx.capture != crate::capture::CaptureMode::Off {
-                args.extend(["--keylog".into(), backend_keylog(dir).display().to_string()]);
+                a.keylog = Some(backend_keylog(dir));
             }
-            BackendSpec::Routerlab { args }
+            BackendSpec::Routerlab { args: [vec!["backend".to_string()], a.to_args()].concat() }
         }
         BackendKind::Nginx => {
             let bin = super::nginx_backend::ensure_nginx(&ctx.cache)

@@ -13,7 +13,7 @@ use crate::reconcile::Assertion;
 const EXAMPLES: usize = 3;
 
 fn path(log_dir: &Path) -> std::path::PathBuf {
-    log_dir.join("rejects.log")
+    crate::model::CellDir(log_dir).rejects_log()
 }
 
 /// Lines in the log so far: the cell's rejects are the ones after.

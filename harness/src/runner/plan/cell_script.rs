@@ -2,11 +2,15 @@
 //! proxy's start and stop, the backend's and the load's arguments, and the addresses the
 //! backend must log. `exec/` only executes it; the unit tests and the snapshots in
 //! `tests/snapshots/` read it for every shipped scenario without root or QEMU.
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use super::fault_script::{fault_scripts, FaultOp, FaultScript};
 use super::proxy_script::{proxy_script, CellDirs, ProxyBinary, ProxyScript, ScriptError};
-use crate::model::Verdict;
+use crate::backend::ListenSpec;
+use crate::cmdline::BackendArgs;
+use crate::forwarded::ClientIpHeader;
+use crate::model::{CellDir, Verdict};
+use crate::proxyproto::HeaderPolicy;
 use crate::netlab::{client_addresses, router_steps, GuestStep, LabOptions, WgPlan, ADDR};
 use crate::reconcile::Expect;
 use crate::scenario::{kebab, BuildPlan, ClientIpHeaderMode, Plan, ProxyKind, ProxyMode};
@@ -18,7 +22,7 @@ pub struct CellScript {
     pub router: Vec<GuestStep>,
     pub proxy: ProxyScript,
     /// Arguments of `routerlab backend` in the backend namespace (the routerlab backend).
-    pub backend_args: Vec<String>,
+    pub backend: BackendArgs,
     /// Where the load generator aims, and from which addresses.
     pub url: String,
     pub sources: Vec<IpAddr>,
@@ -41,7 +45,7 @@ pub fn plan_cell(
         router: router_steps(wg),
         faults: fault_scripts(plan, &proxy)?,
         proxy,
-        backend_args: backend_args(plan, dirs),
+        backend: backend_command(plan, dirs),
         url,
         sources,
         expected: expected(plan),
@@ -72,38 +76,33 @@ pub fn load_target(plan: &Plan) -> (String, Vec<IpAddr>) {
 
 /// `routerlab backend` for the scenario: TLS (or plain) on both families, the PROXY
 /// protocol where the proxy sends it, the trusted hops and the client-IP header.
-pub fn backend_args(plan: &Plan, dirs: &CellDirs<'_>) -> Vec<String> {
-    let p = |f: &str| dirs.pki.join(f).display().to_string();
+pub fn backend_command(plan: &Plan, dirs: &CellDirs<'_>) -> BackendArgs {
+    let p = |f: &str| Some(dirs.pki.join(f));
+    let plain = plan.proxy.mode == Some(ProxyMode::TerminatePlain);
+    let proxy = match plan.proxy.client_ip_header {
+        Some(ClientIpHeaderMode::ProxyV1) => Some(HeaderPolicy::V1),
+        Some(ClientIpHeaderMode::ProxyV2) => Some(HeaderPolicy::V2),
+        _ => None,
+    };
+    let (port, tls) = if plain { (80, Some(false)) } else { (443, None) };
+    let ip = |s: &str| s.parse::<IpAddr>().expect("static address");
+    let listen = [ip(ADDR::BACKEND4), ip(ADDR::BACKEND6)].map(|ip| ListenSpec { addr: SocketAddr::new(ip, port), tls, proxy });
+    let mut a = BackendArgs::new(listen.to_vec(), CellDir(dirs.cell).access_log());
     // Where TLS ends at the backend (l4-forward, passthrough), it presents the router's name.
-    let (cert, key) = match plan.proxy.mode {
+    (a.tls_cert, a.tls_key) = match plan.proxy.mode {
         Some(ProxyMode::TerminateReencrypt) => (p("backend.crt"), p("backend.key")),
         _ => (p("frontend.crt"), p("frontend.key")),
     };
-    let mut args: Vec<String> = vec!["backend".into(), "--tls-cert".into(), cert, "--tls-key".into(), key];
-    let plain = plan.proxy.mode == Some(ProxyMode::TerminatePlain);
-    let (port, plain_opt) = if plain { (80, ",plain") } else { (443, "") };
-    let proxy_opt = match plan.proxy.client_ip_header {
-        Some(ClientIpHeaderMode::ProxyV1) => ",proxy-protocol=v1",
-        Some(ClientIpHeaderMode::ProxyV2) => ",proxy-protocol=v2",
-        _ => "",
-    };
-    for a in [format!("{}:{port}", ADDR::BACKEND4), format!("[{}]:{port}", ADDR::BACKEND6)] {
-        args.extend(["--listen".into(), format!("{a}{plain_opt}{proxy_opt}")]);
-    }
     if plan.proxy.kind != ProxyKind::L4Forward {
-        for n in plan.trusted.nets() {
-            args.extend(["--trusted".into(), n.to_string()]);
-        }
+        a.trusted = plan.trusted.nets().to_vec();
     }
-    let header = match plan.proxy.client_ip_header {
-        Some(ClientIpHeaderMode::Forwarded) => "forwarded",
-        Some(ClientIpHeaderMode::XffAppend | ClientIpHeaderMode::XffReplace) => "xff",
-        _ => "none",
+    a.client_ip_header = match plan.proxy.client_ip_header {
+        Some(ClientIpHeaderMode::Forwarded) => ClientIpHeader::Forwarded,
+        Some(ClientIpHeaderMode::XffAppend | ClientIpHeaderMode::XffReplace) => ClientIpHeader::Xff,
+        _ => ClientIpHeader::None,
     };
-    let file = |f: &str| dirs.cell.join(f).display().to_string();
-    args.extend(["--client-ip-header".into(), header.into(), "--access-log".into(), file("access.log")]);
-    args.extend(["--reject-log".into(), file("rejects.log")]);
-    args
+    a.reject_log = Some(CellDir(dirs.cell).rejects_log());
+    a
 }
 
 /// The script as a person reviews it, and as `tests/snapshots/` keeps it: each router step
@@ -135,7 +134,7 @@ impl std::fmt::Display for CellScript {
         if let Some(alive) = &self.proxy.alive {
             writeln!(f, "  alive {alive}")?;
         }
-        writeln!(f, "backend: routerlab {}", self.backend_args.join(" "))?;
+        writeln!(f, "backend: routerlab backend {}", self.backend.to_args().join(" "))?;
         let n = self.sources.len();
         let shown: Vec<String> = self.sources.iter().take(3).map(|a| a.to_string()).collect();
         let last = if n > 3 { format!(" ... {}", self.sources[n - 1]) } else { String::new() };

@@ -5,6 +5,6 @@ pub(crate) mod fault_script;
 pub(crate) mod proxy_script;
 pub(crate) mod shard;
 
-pub use cell_script::{backend_args, expected, load_target, plan_cell, CellScript};
+pub use cell_script::{backend_command, expected, load_target, plan_cell, CellScript};
 pub(crate) use proxy_script::listening;
 pub use proxy_script::{proxy_script, CellDirs, ProxyBinary, ProxyScript, ScriptError};
