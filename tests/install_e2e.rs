@@ -6,10 +6,7 @@ use std::process::Command;
 
 #[test]
 fn a_copied_binary_runs_a_shipped_scenario_with_its_checkout_hidden() {
-    use harness::testkit::{can_run, Need};
-    if !can_run("a_copied_binary_runs_a_shipped_scenario_with_its_checkout_hidden", &[Need::Root, Need::Qemu]) {
-        return;
-    }
+    harness::needs!(Root, Qemu);
     let d = tempfile::tempdir().unwrap();
     let checkout = env!("CARGO_MANIFEST_DIR");
     assert!(!d.path().starts_with(checkout), "the copy must live outside the checkout");

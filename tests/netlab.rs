@@ -116,10 +116,7 @@ fn verify(journal: &Path, log: &Path, extra: &[&str]) -> (i32, String) {
 
 #[test]
 fn ping_from_client_addresses_and_through_the_tunnel() {
-    if !harness::testkit::can_run("ping_from_client_addresses_and_through_the_tunnel", &[harness::testkit::Need::Root])
-    {
-        return;
-    }
+    harness::needs!(Root);
     let dir = tempfile::tempdir().unwrap();
     let lab = lab(dir.path(), &LabOptions { clients_v4: 5, clients_v6: 2, ..Default::default() });
     for src in ["203.0.113.1", "203.0.113.3", "203.0.113.5"] {
@@ -135,9 +132,7 @@ fn ping_from_client_addresses_and_through_the_tunnel() {
 
 #[test]
 fn l4_forward_with_nat_loses_the_client_address() {
-    if !harness::testkit::can_run("l4_forward_with_nat_loses_the_client_address", &[harness::testkit::Need::Root]) {
-        return;
-    }
+    harness::needs!(Root);
     let dir = tempfile::tempdir().unwrap();
     let mut lab = lab(dir.path(), &LabOptions { clients_v4: 3, clients_v6: 1, ..Default::default() });
     let ca = start_backend(&mut lab, dir.path());
@@ -160,9 +155,7 @@ fn l4_forward_with_nat_loses_the_client_address() {
 
 #[test]
 fn ipv6_clients_work_end_to_end() {
-    if !harness::testkit::can_run("ipv6_clients_work_end_to_end", &[harness::testkit::Need::Root]) {
-        return;
-    }
+    harness::needs!(Root);
     let dir = tempfile::tempdir().unwrap();
     let mut lab = lab(dir.path(), &LabOptions { clients_v4: 1, clients_v6: 3, ..Default::default() });
     let ca = start_backend(&mut lab, dir.path());
@@ -184,9 +177,7 @@ fn ipv6_clients_work_end_to_end() {
 
 #[test]
 fn normal_teardown_removes_namespaces_and_processes() {
-    if !harness::testkit::can_run("normal_teardown_removes_namespaces_and_processes", &[harness::testkit::Need::Root]) {
-        return;
-    }
+    harness::needs!(Root);
     let dir = tempfile::tempdir().unwrap();
     let mut lab = lab(dir.path(), &LabOptions::default());
     let prefix = lab.prefix.clone();
@@ -228,10 +219,7 @@ fn lab_up(dir: &Path) -> (std::process::Child, String) {
 
 #[test]
 fn sigint_sigterm_and_sighup_mid_run_tear_down_alike() {
-    if !harness::testkit::can_run("sigint_sigterm_and_sighup_mid_run_tear_down_alike", &[harness::testkit::Need::Root])
-    {
-        return;
-    }
+    harness::needs!(Root);
     // SIGHUP (a closed terminal) used to kill `lab up` without a teardown.
     for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
         let dir = tempfile::tempdir().unwrap();
@@ -252,9 +240,7 @@ fn sigint_sigterm_and_sighup_mid_run_tear_down_alike() {
 
 #[test]
 fn sigkill_then_clean_removes_only_the_dead_run() {
-    if !harness::testkit::can_run("sigkill_then_clean_removes_only_the_dead_run", &[harness::testkit::Need::Root]) {
-        return;
-    }
+    harness::needs!(Root);
     let dir = tempfile::tempdir().unwrap();
     let (mut dead, dead_prefix) = lab_up(dir.path());
     let (mut live, live_prefix) = lab_up(dir.path());
@@ -280,9 +266,7 @@ fn sigkill_then_clean_removes_only_the_dead_run() {
 
 #[test]
 fn two_labs_side_by_side_do_not_collide() {
-    if !harness::testkit::can_run("two_labs_side_by_side_do_not_collide", &[harness::testkit::Need::Root]) {
-        return;
-    }
+    harness::needs!(Root);
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (a, b) = (lab(d1.path(), &LabOptions::default()), lab(d2.path(), &LabOptions::default()));
     assert_ne!(a.prefix, b.prefix);
@@ -310,10 +294,7 @@ fn bad_lab_options_are_rejected_before_anything_is_built() {
 
 #[test]
 fn impairments_are_applied_or_reported_never_ignored() {
-    if !harness::testkit::can_run("impairments_are_applied_or_reported_never_ignored", &[harness::testkit::Need::Root])
-    {
-        return;
-    }
+    harness::needs!(Root);
     let dir = tempfile::tempdir().unwrap();
     let wan = harness::netlab::Impairment {
         delay: Some(Duration::from_millis(20)),
@@ -338,12 +319,7 @@ fn impairments_are_applied_or_reported_never_ignored() {
 /// traffic crosses the tunnel to the backend.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wireguard_between_the_router_vm_and_the_hub() {
-    if !harness::testkit::can_run(
-        "wireguard_between_the_router_vm_and_the_hub",
-        &[harness::testkit::Need::Root, harness::testkit::Need::Qemu],
-    ) {
-        return;
-    }
+    harness::needs!(Root, Qemu);
     use harness::netlab::{router_steps, start_hub, GuestStep, Tunnel, WgPlan, TUN_MAC, WAN_MAC};
     use harness::vm::{boot, BootOptions, ImageSource, Nic, NicBackend, Target};
     let dir = tempfile::tempdir().unwrap();

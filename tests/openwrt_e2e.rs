@@ -4,7 +4,6 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use harness::testkit::{can_run, Need};
 
 fn routerlab(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_routerlab")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap()
@@ -30,9 +29,7 @@ fn vm_run(target: &str, dir: &Path, extra: &[&str], cmd: &str) -> String {
 
 #[test]
 fn openwrt_images_build_from_the_mirror_and_the_second_build_is_a_cache_hit() {
-    if !can_run("openwrt_images_build_from_the_mirror", &[Need::Root, Need::OpenWrtMirror]) {
-        return;
-    }
+    harness::needs!(Root, OpenWrtMirror);
     for name in ["aarch64-virt-openwrt", "mipsel-malta-openwrt"] {
         let first = routerlab(&["image", "build", name]);
         let (out, err) = text(&first);
@@ -48,9 +45,7 @@ fn openwrt_images_build_from_the_mirror_and_the_second_build_is_a_cache_hit() {
 
 #[test]
 fn a_bad_mirror_is_refused_with_the_file_both_hashes_and_the_upstream() {
-    if !can_run("a_bad_mirror_is_refused", &[Need::Root, Need::OpenWrtMirror]) {
-        return;
-    }
+    harness::needs!(Root, OpenWrtMirror);
     let d = tempfile::tempdir().unwrap();
     let cache = d.path().join("cache");
     let build = |mirror: &Path| {
@@ -78,9 +73,7 @@ fn a_bad_mirror_is_refused_with_the_file_both_hashes_and_the_upstream() {
 
 #[test]
 fn openwrt_on_aarch64_boots_through_procd_and_answers_ubus_uci_and_opkg() {
-    if !can_run("openwrt_on_aarch64_boots", &[Need::Root, Need::Qemu, Need::OpenWrtMirror]) {
-        return;
-    }
+    harness::needs!(Root, Qemu, OpenWrtMirror);
     let d = tempfile::tempdir().unwrap();
     let out = vm_run(
         "aarch64-virt-openwrt",
@@ -105,9 +98,7 @@ fn openwrt_on_aarch64_boots_through_procd_and_answers_ubus_uci_and_opkg() {
 
 #[test]
 fn openwrt_on_mipsel_boots_on_a_34kf_and_opkg_installs_from_the_feed() {
-    if !can_run("openwrt_on_mipsel_boots", &[Need::Root, Need::Qemu, Need::OpenWrtMirror]) {
-        return;
-    }
+    harness::needs!(Root, Qemu, OpenWrtMirror);
     let mirror = harness::image::openwrt::mirror_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("images"));
     let socat = mirror.join("mipsel_24kc/packages/socat_1.7.3.4-1_mipsel_24kc.ipk");
     let up = format!("{}:/tmp/socat.ipk", socat.display());
@@ -135,9 +126,7 @@ fn openwrt_on_mipsel_boots_on_a_34kf_and_opkg_installs_from_the_feed() {
 /// console transcript.
 #[test]
 fn the_mt7621_userland_is_refused_before_boot_on_a_cpu_without_dsp() {
-    if !can_run("the_mt7621_userland_is_refused_before_boot", &[Need::Root, Need::OpenWrtMirror]) {
-        return;
-    }
+    harness::needs!(Root, OpenWrtMirror);
     let built = routerlab(&["image", "build", "mipsel-malta-openwrt"]);
     let (out, err) = text(&built);
     assert_eq!(built.status.code(), Some(0), "{out}{err}");

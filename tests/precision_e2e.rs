@@ -43,12 +43,7 @@ fn workload_user_insns(target: &str, dir: &Path) -> u64 {
 
 #[test]
 fn the_plugin_counts_a_fixed_workload_the_same_across_boots() {
-    if !harness::testkit::can_run(
-        "the_plugin_counts_a_fixed_workload_the_same_across_boots",
-        &[harness::testkit::Need::Root, harness::testkit::Need::Qemu],
-    ) {
-        return;
-    }
+    harness::needs!(Root, Qemu);
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     for target in ["aarch64-virt", "mipsel-malta"] {
         let d = tempfile::tempdir().unwrap();
@@ -77,12 +72,7 @@ fn the_plugin_counts_a_fixed_workload_the_same_across_boots() {
 
 #[test]
 fn a_plugin_qemu_refuses_leaves_the_vm_running_and_the_reason_said() {
-    if !harness::testkit::can_run(
-        "a_plugin_qemu_refuses_leaves_the_vm_running_and_the_reason_said",
-        &[harness::testkit::Need::Root, harness::testkit::Need::Qemu],
-    ) {
-        return;
-    }
+    harness::needs!(Root, Qemu);
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let d = tempfile::tempdir().unwrap();
     // Not a plugin: QEMU exits at start; routerlab boots again without it.
@@ -103,12 +93,7 @@ fn a_plugin_qemu_refuses_leaves_the_vm_running_and_the_reason_said() {
 
 #[test]
 fn without_counts_every_output_says_unavailable_never_zero() {
-    if !harness::testkit::can_run(
-        "without_counts_every_output_says_unavailable_never_zero",
-        &[harness::testkit::Need::Root, harness::testkit::Need::Qemu],
-    ) {
-        return;
-    }
+    harness::needs!(Root, Qemu);
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let d = tempfile::tempdir().unwrap();
     let out = d.path().to_str().unwrap();
@@ -202,12 +187,7 @@ const PLANTS: [Plants; 2] = [
 ///   the baseline's), behind a 2% gate on the total.
 #[test]
 fn the_instruction_gate_catches_a_planted_regression() {
-    if !harness::testkit::can_run(
-        "the_instruction_gate_catches_a_planted_regression",
-        &[harness::testkit::Need::Root, harness::testkit::Need::Qemu],
-    ) {
-        return;
-    }
+    harness::needs!(Root, Qemu);
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     for (target, repeat, plants) in PLANTS {
         let d = tempfile::tempdir().unwrap();
@@ -303,12 +283,7 @@ fn run_with_burner_for_half(out: &Path, builds: &str) -> (Output, usize) {
 /// interval that reaches "no change beyond 2%".
 #[test]
 fn a_a_with_a_host_cpu_burner_keeps_instructions_per_request_and_the_gate_quiet() {
-    if !harness::testkit::can_run(
-        "a_a_with_a_host_cpu_burner_keeps_instructions_per_request_and_the_gate_quiet",
-        &[harness::testkit::Need::Root, harness::testkit::Need::Qemu],
-    ) {
-        return;
-    }
+    harness::needs!(Root, Qemu);
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let d = tempfile::tempdir().unwrap();
     // The same build under a second name: no config of its own, so the image's.

@@ -4,7 +4,6 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use harness::testkit::{can_run, Need};
 
 fn routerlab(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_routerlab")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap()
@@ -33,9 +32,7 @@ fn check_in(scenario: &str, build: &str, target: &str) -> Output {
 /// upload and fail in deploy with the guest shell's `syntax error: unexpected "("`.
 #[test]
 fn a_binary_for_another_machine_is_refused_by_check_and_by_run_before_boot() {
-    if !can_run("a_binary_for_another_machine_is_refused", &[Need::Root]) {
-        return;
-    }
+    harness::needs!(Root);
     let d = tempfile::tempdir().unwrap();
     std::fs::copy("/bin/true", d.path().join("haproxy")).unwrap();
     let b = build_file(d.path(), "haproxy-x86", "binary = \"haproxy\"\npath = \"usr/sbin/haproxy\"");
@@ -59,9 +56,7 @@ fn a_binary_for_another_machine_is_refused_by_check_and_by_run_before_boot() {
 /// A big-endian MIPS ELF (header only: the preflight reads no further) on little-endian malta.
 #[test]
 fn a_big_endian_mips_binary_is_refused_on_mipsel() {
-    if !can_run("a_big_endian_mips_binary_is_refused_on_mipsel", &[Need::Root]) {
-        return;
-    }
+    harness::needs!(Root);
     let d = tempfile::tempdir().unwrap();
     let mut elf = vec![0x7f, b'E', b'L', b'F', 1, 2, 1];
     elf.resize(16, 0);
@@ -77,9 +72,7 @@ fn a_big_endian_mips_binary_is_refused_on_mipsel() {
 /// fits the Debian image, and the soft-float OpenWrt user space refuses it.
 #[test]
 fn debians_hard_float_haproxy_fits_debian_and_not_the_soft_float_openwrt_userland() {
-    if !can_run("debians_hard_float_haproxy", &[Need::Root, Need::OpenWrtMirror]) {
-        return;
-    }
+    harness::needs!(Root, OpenWrtMirror);
     let d = tempfile::tempdir().unwrap();
     let b = build_file(d.path(), "haproxy-deb", "apt = [\"haproxy\"]\npath = \"usr/sbin/haproxy\"");
     let o = check(&b, "mipsel-malta");
@@ -100,9 +93,7 @@ fn debians_hard_float_haproxy_fits_debian_and_not_the_soft_float_openwrt_userlan
 /// the Debian aarch64 image, which has no musl loader: the classic "not found".
 #[test]
 fn a_dynamic_musl_binary_is_refused_on_an_image_without_musl() {
-    if !can_run("a_dynamic_musl_binary_is_refused", &[Need::Root, Need::OpenWrtMirror]) {
-        return;
-    }
+    harness::needs!(Root, OpenWrtMirror);
     let images = Path::new(env!("CARGO_MANIFEST_DIR")).join("images");
     let rootfs = harness::image::openwrt::mirror_dir(&images)
         .join("armvirt-64/openwrt-19.07.7-armvirt-64-default-rootfs.tar.gz");

@@ -91,12 +91,7 @@ fn check_cells(report: &serde_json::Value, out: &str) {
 
 #[test]
 fn shipped_scenarios_on_aarch64_virt() {
-    if !harness::testkit::can_run(
-        "shipped_scenarios_on_aarch64_virt",
-        &[harness::testkit::Need::Root, harness::testkit::Need::Qemu],
-    ) {
-        return;
-    }
+    harness::needs!(Root, Qemu);
     let dir = tempfile::tempdir().unwrap();
     let (code, report, out) = run(
         &["scenarios", "--target", "aarch64-virt", "--duration", "2s", "--warmup", "300ms", "--idle", "1s"],
@@ -182,10 +177,7 @@ fn tool_names(cell: &serde_json::Value) -> Vec<&str> {
 
 #[test]
 fn shipped_scenarios_on_openwrt() {
-    use harness::testkit::Need;
-    if !harness::testkit::can_run("shipped_scenarios_on_openwrt", &[Need::Root, Need::Qemu, Need::OpenWrtMirror]) {
-        return;
-    }
+    harness::needs!(Root, Qemu, OpenWrtMirror);
     let scenarios = [
         "scenarios/haproxy-reencrypt-xff.toml",
         "scenarios/l4-forward-baseline.toml",
@@ -222,12 +214,7 @@ fn shipped_scenarios_on_openwrt() {
 
 #[test]
 fn shipped_scenarios_on_mipsel_malta() {
-    if !harness::testkit::can_run(
-        "shipped_scenarios_on_mipsel_malta",
-        &[harness::testkit::Need::Root, harness::testkit::Need::Qemu],
-    ) {
-        return;
-    }
+    harness::needs!(Root, Qemu);
     let dir = tempfile::tempdir().unwrap();
     let (code, report, out) = run(
         &["scenarios", "--target", "mipsel-malta", "--duration", "2s", "--warmup", "300ms", "--idle", "1s"],
@@ -248,12 +235,7 @@ fn shipped_scenarios_on_mipsel_malta() {
 
 #[test]
 fn a_broken_proxy_config_is_reported_with_haproxys_own_message() {
-    if !harness::testkit::can_run(
-        "a_broken_proxy_config_is_reported_with_haproxys_own_message",
-        &[harness::testkit::Need::Root, harness::testkit::Need::Qemu],
-    ) {
-        return;
-    }
+    harness::needs!(Root, Qemu);
     // A copy of images/ (same recipe, so the cached image is reused) beside templates whose
     // HAProxy config has a keyword HAProxy does not know.
     let dir = tempfile::tempdir().unwrap();
@@ -307,12 +289,7 @@ fn a_broken_proxy_config_is_reported_with_haproxys_own_message() {
 
 #[test]
 fn the_schema_rejects_a_malformed_report() {
-    if !harness::testkit::can_run(
-        "the_schema_rejects_a_malformed_report",
-        &[harness::testkit::Need::Root, harness::testkit::Need::Qemu],
-    ) {
-        return;
-    }
+    harness::needs!(Root, Qemu);
     let bad = serde_json::json!({
         "schema_version": 1, "routerlab_version": "0", "started_at": "x", "host": "h",
         "cells": [{ "scenario": "s", "target": "aarch64-virt", "proxy": "p", "tunnel": "t", "expect": "preserved", "outcome": "pass",
@@ -324,12 +301,7 @@ fn the_schema_rejects_a_malformed_report() {
 
 #[test]
 fn wan_impairment_is_applied_in_the_guest_and_reported() {
-    if !harness::testkit::can_run(
-        "wan_impairment_is_applied_in_the_guest_and_reported",
-        &[harness::testkit::Need::Root, harness::testkit::Need::Qemu],
-    ) {
-        return;
-    }
+    harness::needs!(Root, Qemu);
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("impaired.toml");
     std::fs::write(
@@ -356,12 +328,7 @@ fn wan_impairment_is_applied_in_the_guest_and_reported() {
 
 #[test]
 fn budgets_become_named_assertions() {
-    if !harness::testkit::can_run(
-        "budgets_become_named_assertions",
-        &[harness::testkit::Need::Root, harness::testkit::Need::Qemu],
-    ) {
-        return;
-    }
+    harness::needs!(Root, Qemu);
     let dir = tempfile::tempdir().unwrap();
     let scenario = |name: &str, expect: &str| {
         let p = dir.path().join(format!("{name}.toml"));
@@ -405,12 +372,7 @@ fn budgets_become_named_assertions() {
 
 #[test]
 fn two_builds_alternate_in_one_run_and_are_compared() {
-    if !harness::testkit::can_run(
-        "two_builds_alternate_in_one_run_and_are_compared",
-        &[harness::testkit::Need::Root, harness::testkit::Need::Qemu],
-    ) {
-        return;
-    }
+    harness::needs!(Root, Qemu);
     let dir = tempfile::tempdir().unwrap();
     let (code, report, out) = run(
         &[
@@ -464,12 +426,7 @@ fn two_builds_alternate_in_one_run_and_are_compared() {
 /// its plots, costs some requests, and every client address is served again in time.
 #[test]
 fn faults_are_applied_recovered_from_and_reported() {
-    if !harness::testkit::can_run(
-        "faults_are_applied_recovered_from_and_reported",
-        &[harness::testkit::Need::Root, harness::testkit::Need::Qemu],
-    ) {
-        return;
-    }
+    harness::needs!(Root, Qemu);
     let dir = tempfile::tempdir().unwrap();
     let (code, report, out) = run(&["scenarios/faults", "--target", "aarch64-virt", "--idle", "0s"], dir.path());
     assert_valid(&report);
@@ -561,12 +518,7 @@ fn freeze_is_on_the_plots_clock(cell: &serde_json::Value) {
 /// was gone after the load.
 #[test]
 fn a_proxy_nobody_restarts_fails_the_cell_with_evidence() {
-    if !harness::testkit::can_run(
-        "a_proxy_nobody_restarts_fails_the_cell_with_evidence",
-        &[harness::testkit::Need::Root, harness::testkit::Need::Qemu],
-    ) {
-        return;
-    }
+    harness::needs!(Root, Qemu);
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("killed.toml");
     std::fs::write(
@@ -603,12 +555,7 @@ fn a_proxy_nobody_restarts_fails_the_cell_with_evidence() {
 /// terminal table, summary.md and junit.xml.
 #[test]
 fn a_build_without_backend_reuse_shows_it_in_the_report() {
-    if !harness::testkit::can_run(
-        "a_build_without_backend_reuse_shows_it_in_the_report",
-        &[harness::testkit::Need::Root, harness::testkit::Need::Qemu],
-    ) {
-        return;
-    }
+    harness::needs!(Root, Qemu);
     let dir = tempfile::tempdir().unwrap();
     let builds = "scenarios/builds/nginx-image.toml,scenarios/builds/nginx-no-reuse.toml";
     let args = ["scenarios/nginx-reencrypt-xff.toml", "--target", "aarch64-virt", "--builds", builds];
@@ -643,12 +590,7 @@ fn a_build_without_backend_reuse_shows_it_in_the_report() {
 /// assertions and junit.xml, without anyone opening rejects.log.
 #[test]
 fn backend_rejects_are_in_the_evidence() {
-    if !harness::testkit::can_run(
-        "backend_rejects_are_in_the_evidence",
-        &[harness::testkit::Need::Root, harness::testkit::Need::Qemu],
-    ) {
-        return;
-    }
+    harness::needs!(Root, Qemu);
     let dir = tempfile::tempdir().unwrap();
     let (code, report, out) = run(&["tests/fixtures/wrong-proxy-version.toml", "--idle", "0s"], dir.path());
     assert_eq!(code, 100, "an assertion fails: {out}");
@@ -682,12 +624,7 @@ fn backend_rejects_are_in_the_evidence() {
 /// tunnel and the LAN. The pcaps, the key log and the Wireshark line are in the cell.
 #[test]
 fn a_failing_cell_keeps_its_packets_and_names_the_link_where_the_client_was_lost() {
-    if !harness::testkit::can_run(
-        "a_failing_cell_keeps_its_packets_and_names_the_link_where_the_client_was_lost",
-        &[harness::testkit::Need::Root, harness::testkit::Need::Qemu],
-    ) {
-        return;
-    }
+    harness::needs!(Root, Qemu);
     let dir = tempfile::tempdir().unwrap();
     let (code, report, out) = run(&["tests/fixtures/l4-forward-expected-preserved.toml", "--idle", "0s"], dir.path());
     assert_eq!(code, 100, "an assertion fails: {out}");

@@ -75,12 +75,7 @@ fn alive(pids: &[u32]) -> usize {
 
 #[test]
 fn sigterm_mid_steady_writes_the_report_with_the_cell_interrupted_and_tears_all_down() {
-    if !harness::testkit::can_run(
-        "sigterm_mid_steady_writes_the_report_with_the_cell_interrupted_and_tears_all_down",
-        &[harness::testkit::Need::Root, harness::testkit::Need::Qemu],
-    ) {
-        return;
-    }
+    harness::needs!(Root, Qemu);
     let d = tempfile::tempdir().unwrap();
     let (state, out) = (d.path().join("state"), d.path().join("out"));
     let mut child = Command::new(exe())
@@ -114,12 +109,7 @@ fn sigterm_mid_steady_writes_the_report_with_the_cell_interrupted_and_tears_all_
 
 #[test]
 fn sigkill_mid_steady_leaves_no_process_and_the_next_run_removes_the_rest() {
-    if !harness::testkit::can_run(
-        "sigkill_mid_steady_leaves_no_process_and_the_next_run_removes_the_rest",
-        &[harness::testkit::Need::Root, harness::testkit::Need::Qemu],
-    ) {
-        return;
-    }
+    harness::needs!(Root, Qemu);
     let d = tempfile::tempdir().unwrap();
     let state = d.path().join("state");
     let run = |out: &str| {

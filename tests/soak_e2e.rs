@@ -15,10 +15,7 @@ fn assertion<'a>(cell: &'a serde_json::Value, name: &str) -> &'a serde_json::Val
 
 #[test]
 fn ninety_seconds_of_soak_hold_the_rate_and_report_memory_slopes() {
-    use harness::testkit::{can_run, Need};
-    if !can_run("ninety_seconds_of_soak_hold_the_rate_and_report_memory_slopes", &[Need::Root, Need::Qemu]) {
-        return;
-    }
+    harness::needs!(Root, Qemu);
     let dir = tempfile::tempdir().unwrap();
     let o = Command::new(env!("CARGO_BIN_EXE_routerlab"))
         .args(["run", "scenarios/soak/soak.toml", "--target", "aarch64-virt", "--duration", "90s", "--idle", "0s"])

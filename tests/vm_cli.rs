@@ -5,12 +5,7 @@ use std::process::Command;
 
 #[test]
 fn vm_run_keeps_argument_boundaries_and_the_exit_status() {
-    if !harness::testkit::can_run(
-        "vm_run_keeps_argument_boundaries_and_the_exit_status",
-        &[harness::testkit::Need::Qemu],
-    ) {
-        return;
-    }
+    harness::needs!(Qemu);
     let d = tempfile::tempdir().unwrap();
     let o = Command::new(env!("CARGO_BIN_EXE_routerlab"))
         .args(["vm", "run", "aarch64-virt", "--run-dir", d.path().to_str().unwrap()])

@@ -5,12 +5,7 @@ use harness::netlab::{standard_topology, Lab, LabOptions};
 
 #[test]
 fn a_capture_that_cannot_start_says_why_as_soon_as_tcpdump_exits() {
-    if !harness::testkit::can_run(
-        "a_capture_that_cannot_start_says_why_as_soon_as_tcpdump_exits",
-        &[harness::testkit::Need::Root],
-    ) {
-        return;
-    }
+    harness::needs!(Root);
     let dir = tempfile::tempdir().unwrap();
     let (topo, _) = standard_topology(&LabOptions::default()).unwrap();
     let mut lab = Lab::build(topo, &dir.path().join("run"), &dir.path().join("state")).unwrap();

@@ -55,25 +55,19 @@ async fn check_target(t: Target) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aarch64_virt_boots_with_proxies_and_tools() {
-    if !harness::testkit::can_run("aarch64_virt_boots_with_proxies_and_tools", &[harness::testkit::Need::Qemu]) {
-        return;
-    }
+    harness::needs!(Qemu);
     check_target(Target::Aarch64Virt).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mipsel_malta_boots_with_proxies_and_tools() {
-    if !harness::testkit::can_run("mipsel_malta_boots_with_proxies_and_tools", &[harness::testkit::Need::Qemu]) {
-        return;
-    }
+    harness::needs!(Qemu);
     check_target(Target::MipselMalta).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exit_status_upload_and_metrics() {
-    if !harness::testkit::can_run("exit_status_upload_and_metrics", &[harness::testkit::Need::Qemu]) {
-        return;
-    }
+    harness::needs!(Qemu);
     let dir = tempfile::tempdir().unwrap();
     let (mut vm, _) =
         boot(Target::Aarch64Virt, &source(), &BootOptions::new("router", dir.path().into())).await.unwrap();
@@ -123,9 +117,7 @@ fn start_cfg(dir: &Path, extra: &str) -> VmConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kernel_panic_is_reported_with_console_lines() {
-    if !harness::testkit::can_run("kernel_panic_is_reported_with_console_lines", &[harness::testkit::Need::Qemu]) {
-        return;
-    }
+    harness::needs!(Qemu);
     let dir = tempfile::tempdir().unwrap();
     let mut vm = Vm::start(start_cfg(dir.path(), "rdinit=/nonexistent")).await.unwrap();
     let pid = vm.pid();
@@ -140,9 +132,7 @@ async fn kernel_panic_is_reported_with_console_lines() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_marker_times_out_with_console_lines() {
-    if !harness::testkit::can_run("missing_marker_times_out_with_console_lines", &[harness::testkit::Need::Qemu]) {
-        return;
-    }
+    harness::needs!(Qemu);
     let dir = tempfile::tempdir().unwrap();
     // A shell as init: the system runs but never prints the marker.
     let mut vm = Vm::start(start_cfg(dir.path(), "rdinit=/bin/sh")).await.unwrap();
@@ -158,9 +148,7 @@ async fn missing_marker_times_out_with_console_lines() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qemu_killed_mid_command_is_reported() {
-    if !harness::testkit::can_run("qemu_killed_mid_command_is_reported", &[harness::testkit::Need::Qemu]) {
-        return;
-    }
+    harness::needs!(Qemu);
     let dir = tempfile::tempdir().unwrap();
     let (mut vm, _) =
         boot(Target::Aarch64Virt, &source(), &BootOptions::new("victim", dir.path().into())).await.unwrap();
@@ -180,9 +168,7 @@ async fn qemu_killed_mid_command_is_reported() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_qemu_arguments_fail_at_once_with_stderr() {
-    if !harness::testkit::can_run("bad_qemu_arguments_fail_at_once_with_stderr", &[harness::testkit::Need::Qemu]) {
-        return;
-    }
+    harness::needs!(Qemu);
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = start_cfg(dir.path(), "quiet");
     cfg.kernel = dir.path().join("no-such-kernel");
@@ -228,9 +214,7 @@ fn make_ipk(dir: &Path) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openwrt_compat_console_provisioning_and_ipk() {
-    if !harness::testkit::can_run("openwrt_compat_console_provisioning_and_ipk", &[harness::testkit::Need::Qemu]) {
-        return;
-    }
+    harness::needs!(Qemu);
     use harness::vm::{install_ipk, Flavour};
     let dir = tempfile::tempdir().unwrap();
     let mut opts = BootOptions::new("owrt", dir.path().into());

@@ -51,6 +51,29 @@ pub fn missing(needs: &[Need]) -> Vec<String> {
     out
 }
 
+/// Skip the enclosing test unless the machine has each need (`Root`, `Qemu`,
+/// `OpenWrtMirror`), saying why under the test's own path; under
+/// `ROUTERLAB_REQUIRE_PRIVILEGED` a lack fails the test instead.
+///
+/// ```ignore
+/// #[test]
+/// fn boots() {
+///     harness::needs!(Root, Qemu);
+///     // ...
+/// }
+/// ```
+#[macro_export]
+macro_rules! needs {
+    ($($need:ident),+ $(,)?) => {
+        // The test's path, from a function nested in it: no name to repeat and keep in step.
+        fn here() {}
+        let name = ::std::any::type_name_of_val(&here).trim_end_matches("::here");
+        if !$crate::testkit::can_run(name, &[$($crate::testkit::Need::$need),+]) {
+            return;
+        }
+    };
+}
+
 /// True when `test` can run here. Otherwise it prints why and returns false (the caller
 /// returns: skipped), or panics when `ROUTERLAB_REQUIRE_PRIVILEGED` is set.
 pub fn can_run(test: &str, needs: &[Need]) -> bool {
