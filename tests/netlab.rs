@@ -8,9 +8,8 @@ use std::time::{Duration, Instant};
 
 use harness::netlab::{standard_topology, Lab, LabOptions, ADDR};
 
-fn exe() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_routerlab"))
-}
+mod common;
+use common::exe;
 
 fn state(dir: &Path) -> PathBuf {
     dir.join("state")

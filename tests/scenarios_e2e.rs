@@ -4,13 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn exe() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_routerlab"))
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+mod common;
+use common::root;
+use harness::model::{CellDir, LoadPhase, Outcome, Verdict};
 
 /// Cells the shipped scenarios make on `target` (all targets when `None`).
 fn shipped_cells(target: Option<&str>) -> usize {
@@ -24,19 +20,8 @@ fn schema() -> jsonschema::Validator {
 }
 
 fn run(args: &[&str], out: &Path) -> (i32, serde_json::Value, String) {
-    let o = Command::new(exe())
-        .arg("run")
-        .args(args)
-        .args(["--out", out.to_str().unwrap()])
-        .current_dir(root())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
-    let report = serde_json::from_str(
-        &std::fs::read_to_string(out.join("report.json")).unwrap_or_else(|_| panic!("no report: {stdout}")),
-    )
-    .unwrap();
-    (o.status.code().unwrap_or(-1), report, stdout)
+    let r = common::run(args, out);
+    (r.code, r.json, r.out)
 }
 
 fn assert_valid(report: &serde_json::Value) {
@@ -45,46 +30,46 @@ fn assert_valid(report: &serde_json::Value) {
     assert!(errors.is_empty(), "report.json does not match the schema: {errors:?}");
 }
 
+/// What every passing shipped cell must show, read through the report's typed model.
 fn check_cells(report: &serde_json::Value, out: &str) {
-    for c in report["cells"].as_array().unwrap() {
-        let name = c["scenario"].as_str().unwrap();
-        assert_eq!(c["outcome"], "pass", "{name} on {}: {out}", c["target"]);
-        let ip = &c["client_ip"];
-        assert!(ip["sent"].as_u64().unwrap() > 0, "{name}: no observation");
-        assert_eq!(
-            ip["sent"].as_u64(),
-            Some(ip["logged"].as_u64().unwrap() + ip["failed"].as_u64().unwrap()),
-            "{name}: sent = logged + failed"
-        );
+    let typed: harness::model::Report = serde_json::from_value(report.clone()).expect("report.json is the model");
+    for c in &typed.cells {
+        let name = c.scenario.as_str();
+        assert_eq!(c.outcome, Outcome::Pass, "{name} on {}: {out}", c.target);
+        let ip = &c.client_ip;
+        assert!(ip.sent > 0, "{name}: no observation");
+        assert_eq!(ip.sent, ip.logged + ip.failed, "{name}: sent = logged + failed");
         // The steady phase's latency: a histogram to merge in report.json, an interval log beside it.
-        assert!(c["load"]["latency_us"]["effective_hist"].as_str().is_some_and(|h| h.len() > 20), "{name}");
-        let hlog = std::fs::read_to_string(Path::new(c["dir"].as_str().unwrap()).join("steady.hlog")).unwrap();
+        let load = c.load.as_ref().unwrap_or_else(|| panic!("{name}: no load summary"));
+        assert!(load.latency_us.effective_hist.as_ref().is_some_and(|h| h.len() > 20), "{name}");
+        let hlog = std::fs::read_to_string(CellDir(Path::new(&c.dir)).hlog(LoadPhase::Steady)).unwrap();
         assert!(hlog.lines().any(|l| l.starts_with("Tag=steady,")), "{name}: {hlog}");
         // Every link was recorded (the default, on-failure) and, the cell passing, dropped.
-        let cap = &c["capture"];
-        assert!(cap["error"].is_null() && cap["kept"] == false, "{name}: {cap}");
-        assert!(!Path::new(c["dir"].as_str().unwrap()).join("capture").exists(), "{name}");
-        let want = if name == "l4-forward-baseline" { "lost" } else { "preserved" };
-        assert_eq!(ip["verdict"], want, "{name}");
+        let cap = c.capture.as_ref().unwrap_or_else(|| panic!("{name}: no capture section"));
+        assert!(cap.error.is_none() && !cap.kept, "{name}: {cap:?}");
+        assert!(!Path::new(&c.dir).join("capture").exists(), "{name}");
+        let want = if name == "l4-forward-baseline" { Verdict::Lost } else { Verdict::Preserved };
+        assert_eq!(ip.verdict, Some(want), "{name}");
         // Every cell counts guest instructions (the plugin is built with the binary).
-        let i = &c["insns"];
-        assert!(i["unavailable"].is_null(), "{name}: {i}");
-        assert!(i["steady"]["total"].as_u64().unwrap() > 1_000_000, "{name}: {i}");
-        assert!(i["steady"]["per_request_raw"].as_f64().unwrap() > 1_000.0, "{name}: {i}");
+        let i = c.insns.as_ref().unwrap_or_else(|| panic!("{name}: no insns section"));
+        assert!(i.unavailable.is_none(), "{name}: {i:?}");
+        let steady = i.steady.as_ref().unwrap_or_else(|| panic!("{name}: {i:?}"));
+        assert!(steady.total > 1_000_000, "{name}: {i:?}");
+        assert!(steady.per_request_raw.is_some_and(|x| x > 1_000.0), "{name}: {i:?}");
         // Connection reuse is reported on both legs of every cell (issue 14), and every
         // terminating proxy under keep-alive load reuses its backend connections.
-        let backend = &c["connections"]["backend"];
-        assert!(backend["connections"].as_u64().unwrap() > 0, "{name}: {}", c["connections"]);
-        assert!(c["connections"]["client"]["connections"].as_u64().unwrap() > 0, "{name}: {}", c["connections"]);
-        let proxy = c["proxy"].as_str().unwrap();
-        if proxy.contains("terminate") && proxy.ends_with("keep-alive") {
-            let per = backend["requests_per_connection"].as_f64().unwrap();
-            assert!(per >= 20.0, "{name} on {}: {per:.1} requests per backend connection: {backend}", c["target"]);
+        let conns = c.connections.as_ref().unwrap_or_else(|| panic!("{name}: no connections"));
+        let (Some(backend), Some(client)) = (&conns.backend, &conns.client) else { panic!("{name}: {conns:?}") };
+        assert!(backend.connections > 0 && client.connections > 0, "{name}: {conns:?}");
+        if c.proxy.contains("terminate") && c.proxy.ends_with("keep-alive") {
+            let per = backend.requests_per_connection.unwrap_or(0.0);
+            assert!(per >= 20.0, "{name} on {}: {per:.1} requests per backend connection: {conns:?}", c.target);
         }
         if name != "l4-forward-baseline" {
-            assert!(c["metrics"]["samples"].as_u64().unwrap() > 0, "{name}: proxy metrics sampled");
-            assert!(c["metrics"]["rss_peak_kb"].as_u64().unwrap() > 0, "{name}");
-            assert!(c["metrics"]["qemu_host_cpu_mean_pct"].as_f64().unwrap() > 1.0, "{name}: QEMU's host CPU sampled");
+            let m = c.metrics.as_ref().unwrap_or_else(|| panic!("{name}: no metrics"));
+            assert!(m.samples > 0, "{name}: proxy metrics sampled");
+            assert!(m.rss_peak_kb.is_some_and(|kb| kb > 0), "{name}");
+            assert!(m.qemu_host_cpu_mean_pct.is_some_and(|p| p > 1.0), "{name}: QEMU's host CPU sampled");
         }
     }
 }
@@ -413,7 +398,7 @@ fn two_builds_alternate_in_one_run_and_are_compared() {
     // `compare` on the run directory: builds are the sides; a gate that cannot hold (B has
     // more than a million times A's RSS) passes, one that always holds trips with 102.
     let c = |gate: &str| {
-        Command::new(exe()).args(["compare", dir.path().to_str().unwrap(), "--fail-if", gate]).output().unwrap()
+        Command::new(common::exe()).args(["compare", dir.path().to_str().unwrap(), "--fail-if", gate]).output().unwrap()
     };
     let ok = c("rss > 1000000x");
     assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stdout));

@@ -2,12 +2,10 @@
 //! rate, every request id is accounted for, and the leak detector reports a slope for the
 //! proxy, the guest and routerlab's own load generator and backend, each far below a real
 //! leak. The hour's 64 KiB/min budget is judged by `ci/soak`.
-use std::path::PathBuf;
 use std::process::Command;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+mod common;
+use common::root;
 
 fn assertion<'a>(cell: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     cell["assertions"].as_array().unwrap().iter().find(|a| a["name"] == name).unwrap_or_else(|| panic!("no {name}"))
