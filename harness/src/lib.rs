@@ -11,6 +11,7 @@ pub mod hist;
 pub mod image;
 pub mod load;
 pub mod model;
+pub mod names;
 pub mod netaddr;
 pub mod netlab;
 pub mod preflight;

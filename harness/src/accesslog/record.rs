@@ -67,7 +67,9 @@ pub struct RejectRecord {
 
 /// Access-log line formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(strum::IntoStaticStr, strum::VariantNames, strum::EnumIter)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum LogFormat {
     /// routerlab's JSON lines.
     #[default]
@@ -81,12 +83,7 @@ pub enum LogFormat {
 impl FromStr for LogFormat {
     type Err = super::LogError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "json" => Ok(LogFormat::Json),
-            "combined" => Ok(LogFormat::Combined),
-            "main" => Ok(LogFormat::Main),
-            other => Err(super::LogError::UnknownFormat(other.to_string())),
-        }
+        crate::names::from_name(s).ok_or_else(|| super::LogError::UnknownFormat(s.to_string()))
     }
 }
 

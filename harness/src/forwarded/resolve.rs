@@ -6,7 +6,9 @@ use crate::netaddr::CidrList;
 /// Which forwarding header the backend reads. Only the one its trusted proxy writes
 /// may be read: a header the proxy passes through untouched is client-controlled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(strum::IntoStaticStr, strum::VariantNames, strum::EnumIter)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum ClientIpHeader {
     #[default]
     Xff,
@@ -17,18 +19,19 @@ pub enum ClientIpHeader {
 impl std::str::FromStr for ClientIpHeader {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "xff" | "x-forwarded-for" => Ok(ClientIpHeader::Xff),
-            "forwarded" => Ok(ClientIpHeader::Forwarded),
-            "none" => Ok(ClientIpHeader::None),
-            other => Err(format!("unknown client-IP header {other:?} (expected xff, forwarded or none)")),
-        }
+        // The header's own name is accepted for xff.
+        let s = if s == "x-forwarded-for" { "xff" } else { s };
+        crate::names::from_name(s).ok_or_else(|| {
+            format!("unknown client-IP header {s:?} (expected {})", crate::names::choices::<ClientIpHeader>())
+        })
     }
 }
 
 /// How the effective client IP was decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(strum::IntoStaticStr, strum::VariantNames, strum::EnumIter)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum ClientIpSource {
     Peer,
     ProxyProtocol,
@@ -38,12 +41,7 @@ pub enum ClientIpSource {
 
 impl ClientIpSource {
     pub fn as_str(self) -> &'static str {
-        match self {
-            ClientIpSource::Peer => "peer",
-            ClientIpSource::ProxyProtocol => "proxy-protocol",
-            ClientIpSource::Xff => "xff",
-            ClientIpSource::Forwarded => "forwarded",
-        }
+        self.into()
     }
 }
 

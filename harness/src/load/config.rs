@@ -70,7 +70,9 @@ pub enum Stop {
 
 /// How connections are used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(strum::IntoStaticStr, strum::VariantNames, strum::EnumIter)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum ConnPolicy {
     /// Reuse each connection for as long as the server allows.
     KeepAlive,

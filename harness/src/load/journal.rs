@@ -10,7 +10,9 @@ use super::LoadError;
 
 /// Why a request failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(strum::IntoStaticStr, strum::VariantNames, strum::EnumIter)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum ErrorClass {
     /// TCP connect (refused, unreachable, source bind).
     Connect,
@@ -28,13 +30,7 @@ impl ErrorClass {
     pub const ALL: [ErrorClass; 5] =
         [ErrorClass::Connect, ErrorClass::Tls, ErrorClass::Timeout, ErrorClass::HttpStatus, ErrorClass::Protocol];
     pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorClass::Connect => "connect",
-            ErrorClass::Tls => "tls",
-            ErrorClass::Timeout => "timeout",
-            ErrorClass::HttpStatus => "http-status",
-            ErrorClass::Protocol => "protocol",
-        }
+        self.into()
     }
 }
 

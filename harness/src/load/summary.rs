@@ -1,6 +1,6 @@
 use std::fmt;
 
-use super::config::{ConnPolicy, LoadConfig, Mode};
+use super::config::{LoadConfig, Mode};
 use super::journal::ErrorClass;
 use super::stats::{class_index, WorkerStats};
 use crate::hist::Percentiles;
@@ -106,12 +106,7 @@ impl LoadSummary {
             mode: mode.into(),
             rate,
             connections: cfg.mode.workers(),
-            conn_policy: match cfg.policy {
-                ConnPolicy::KeepAlive => "keep-alive",
-                ConnPolicy::NewConn => "new-conn",
-                ConnPolicy::Resume => "resume",
-            }
-            .into(),
+            conn_policy: <&'static str>::from(cfg.policy).into(),
             http2: cfg.http2,
             sources: cfg.sources.len().min(u128::from(u64::MAX)) as u64,
             duration_s: elapsed,

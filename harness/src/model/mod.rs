@@ -22,7 +22,9 @@ pub use timeline::{latency_curves, GuestSample, InsnRatePoint, LatencyCurve, Pha
 
 /// How a cell ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(strum::IntoStaticStr, strum::VariantNames, strum::EnumIter)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum Outcome {
     /// Every assertion held.
     Pass,
@@ -37,12 +39,7 @@ pub enum Outcome {
 
 impl Outcome {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Pass => "pass",
-            Outcome::Fail => "fail",
-            Outcome::Error => "error",
-            Outcome::Interrupted => "interrupted",
-        }
+        self.into()
     }
 
     /// The cell has no result to judge: CI shows it as an error, not a failed assertion.
@@ -59,7 +56,9 @@ impl std::fmt::Display for Outcome {
 
 /// What the backend's access log says about client IPs, or what a scenario expects it to say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(strum::IntoStaticStr, strum::VariantNames, strum::EnumIter)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum Verdict {
     /// Every logged request names the address that sent it (the scenario default).
     #[default]
@@ -70,10 +69,7 @@ pub enum Verdict {
 
 impl Verdict {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Preserved => "preserved",
-            Verdict::Lost => "lost",
-        }
+        self.into()
     }
 }
 

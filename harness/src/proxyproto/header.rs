@@ -5,7 +5,9 @@ use std::str::FromStr;
 /// Which PROXY header a listener requires. It is configured, never guessed:
 /// with anything but `Off`, a connection without a valid header is rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(strum::IntoStaticStr, strum::VariantNames, strum::EnumIter)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum HeaderPolicy {
     #[default]
     Off,
@@ -20,12 +22,7 @@ impl HeaderPolicy {
         matches!((self, v), (HeaderPolicy::Any, _) | (HeaderPolicy::V1, Version::V1) | (HeaderPolicy::V2, Version::V2))
     }
     pub fn as_str(self) -> &'static str {
-        match self {
-            HeaderPolicy::Off => "off",
-            HeaderPolicy::V1 => "v1",
-            HeaderPolicy::V2 => "v2",
-            HeaderPolicy::Any => "any",
-        }
+        self.into()
     }
 }
 
@@ -38,13 +35,9 @@ impl fmt::Display for HeaderPolicy {
 impl FromStr for HeaderPolicy {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "off" => Ok(HeaderPolicy::Off),
-            "v1" => Ok(HeaderPolicy::V1),
-            "v2" => Ok(HeaderPolicy::V2),
-            "any" => Ok(HeaderPolicy::Any),
-            other => Err(format!("unknown PROXY protocol mode {other:?} (expected off, v1, v2 or any)")),
-        }
+        crate::names::from_name(s).ok_or_else(|| {
+            format!("unknown PROXY protocol mode {s:?} (expected {})", crate::names::choices::<HeaderPolicy>())
+        })
     }
 }
 

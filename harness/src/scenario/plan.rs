@@ -7,11 +7,7 @@ use crate::netaddr::CidrList;
 use crate::tls::KeyType;
 use crate::vm::Target;
 
-/// A plan value in the scenario file's own words (`terminate-reencrypt`), as serde names
-/// it; empty for `None`.
-pub fn kebab<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
-}
+pub use crate::names::kebab;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
