@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use harness::accesslog::LogFormat;
-pub use harness::cmdline::{BackendArgs, LoadArgs};
 use harness::cmdline::{duration, positive_duration};
+pub use harness::cmdline::{BackendArgs, LoadArgs};
 use harness::model::Verdict;
 use harness::tls::KeyType;
 
@@ -277,7 +277,6 @@ pub struct ImageDirs {
     #[arg(long, value_name = "DIR")]
     pub cache: Option<PathBuf>,
 }
-
 
 #[derive(Debug, Args)]
 pub struct CertsArgs {

@@ -4,7 +4,6 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-
 fn routerlab(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_routerlab")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap()
 }

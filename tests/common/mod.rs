@@ -29,12 +29,19 @@ pub struct Ran {
 
 /// `routerlab run ARGS --out OUT` from the checkout.
 pub fn run(args: &[&str], out: &Path) -> Ran {
-    let o = Command::new(exe()).arg("run").args(args).args(["--out", out.to_str().unwrap()]).current_dir(root()).output().unwrap();
+    let o = Command::new(exe())
+        .arg("run")
+        .args(args)
+        .args(["--out", out.to_str().unwrap()])
+        .current_dir(root())
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
     let file = out.join("report.json");
     let raw = std::fs::read_to_string(&file).unwrap_or_else(|_| panic!("no report: {text}"));
     let json: serde_json::Value = serde_json::from_str(&raw).unwrap();
-    let report: Report = serde_json::from_str(&raw).unwrap_or_else(|e| panic!("{}: not the model: {e}", file.display()));
+    let report: Report =
+        serde_json::from_str(&raw).unwrap_or_else(|e| panic!("{}: not the model: {e}", file.display()));
     Ran { code: o.status.code().unwrap_or(-1), json, report, out: text }
 }
 

@@ -63,9 +63,10 @@ fn loads() -> Vec<LoadArgs> {
 fn backends() -> Vec<BackendArgs> {
     let addr = |s: &str| s.parse::<SocketAddr>().unwrap();
     let mut out = Vec::new();
-    for (i, proxy) in [None, Some(HeaderPolicy::Off), Some(HeaderPolicy::V1), Some(HeaderPolicy::V2), Some(HeaderPolicy::Any)]
-        .into_iter()
-        .enumerate()
+    for (i, proxy) in
+        [None, Some(HeaderPolicy::Off), Some(HeaderPolicy::V1), Some(HeaderPolicy::V2), Some(HeaderPolicy::Any)]
+            .into_iter()
+            .enumerate()
     {
         let tls = [None, Some(true), Some(false)][i % 3];
         let listen = vec![

@@ -185,7 +185,11 @@ pub fn build(name: &str, opts: &BuildOptions) -> Result<BuiltImage, ImageError> 
         tlb_refill_insn: recipe.tlb_refill_insn.clone(),
         openwrt,
         mips: super::abi::userland_needs(&tree),
-        programs: programs_of(&tree, &recipe.guest_path(), recipe.openwrt.is_some().then(|| tmp.join("openwrt")).as_deref()),
+        programs: programs_of(
+            &tree,
+            &recipe.guest_path(),
+            recipe.openwrt.is_some().then(|| tmp.join("openwrt")).as_deref(),
+        ),
         path: recipe.guest_path(),
         built_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         build_seconds: t0.elapsed().as_secs_f64(),

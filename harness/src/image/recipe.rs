@@ -168,7 +168,10 @@ impl Recipe {
         }
         if let Some(c) = &self.carry {
             if !c.prefix.starts_with('/') || c.prefix.trim_end_matches('/').is_empty() {
-                return Err(bad(format!("carry.prefix {:?} must be an absolute directory like \"/opt/routerlab\"", c.prefix)));
+                return Err(bad(format!(
+                    "carry.prefix {:?} must be an absolute directory like \"/opt/routerlab\"",
+                    c.prefix
+                )));
             }
         }
         for f in &self.files {

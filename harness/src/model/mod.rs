@@ -9,8 +9,8 @@ mod report;
 mod summary;
 pub(crate) mod timeline;
 
-pub use cell_dir::{CellDir, LoadPhase};
 pub use capture::{CaptureFile, CaptureSection, HopView, RequestTrace};
+pub use cell_dir::{CellDir, LoadPhase};
 pub use evidence::{Assertion, LegReuse};
 pub use growth::{Growth, HelperMemory};
 pub use report::{

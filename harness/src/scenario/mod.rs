@@ -6,16 +6,16 @@ mod ctx;
 mod error;
 mod faults;
 pub mod kinds;
-mod validate;
 mod plan;
 mod raw;
 mod schema;
+mod validate;
 
 pub use build_file::{load_build, BuildPlan, BuildSource};
 pub use error::ScenarioError;
-pub use validate::load_plan;
 pub use plan::{
     kebab, BackendKind, Budgets, ClientIpHeaderMode, ConnPolicyPlan, FaultAction, FaultExpect, FaultPlan, LabPlan,
     LoadPlan, Plan, ProxyKind, ProxyMode, ProxyPlan,
 };
 pub use schema::{build_schema, scenario_schema};
+pub use validate::load_plan;

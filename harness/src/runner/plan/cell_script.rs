@@ -10,8 +10,8 @@ use crate::backend::ListenSpec;
 use crate::cmdline::BackendArgs;
 use crate::forwarded::ClientIpHeader;
 use crate::model::{CellDir, Verdict};
-use crate::proxyproto::HeaderPolicy;
 use crate::netlab::{client_addresses, router_steps, GuestStep, LabOptions, WgPlan, ADDR};
+use crate::proxyproto::HeaderPolicy;
 use crate::reconcile::Expect;
 use crate::scenario::{kebab, BuildPlan, ClientIpHeaderMode, Plan, ProxyKind, ProxyMode};
 
@@ -86,7 +86,8 @@ pub fn backend_command(plan: &Plan, dirs: &CellDirs<'_>) -> BackendArgs {
     };
     let (port, tls) = if plain { (80, Some(false)) } else { (443, None) };
     let ip = |s: &str| s.parse::<IpAddr>().expect("static address");
-    let listen = [ip(ADDR::BACKEND4), ip(ADDR::BACKEND6)].map(|ip| ListenSpec { addr: SocketAddr::new(ip, port), tls, proxy });
+    let listen =
+        [ip(ADDR::BACKEND4), ip(ADDR::BACKEND6)].map(|ip| ListenSpec { addr: SocketAddr::new(ip, port), tls, proxy });
     let mut a = BackendArgs::new(listen.to_vec(), CellDir(dirs.cell).access_log());
     // Where TLS ends at the backend (l4-forward, passthrough), it presents the router's name.
     (a.tls_cert, a.tls_key) = match plan.proxy.mode {
