@@ -22,6 +22,10 @@ pub enum PreflightError {
     Loader { build: String, file: String, libc: &'static str, interp: String, target: Target, image_libc: String },
     #[error("build {build}: {file}: {why}, and the scenario terminates TLS at the proxy: use a build with TLS")]
     NoTls { build: String, file: String, why: String },
+    #[error(
+        "build {build}: {file}: nginx built without the stream module (its configure arguments do not name --with-stream), and the scenario passes TLS through with it: use a build with the stream module"
+    )]
+    NoStream { build: String, file: String },
     #[error("build {build}: {file} needs {lib}, which is in neither the build nor {target}'s image")]
     Library { build: String, file: String, lib: String, target: Target },
     #[error("{target}: its image, which the builds are checked against, could not be built")]

@@ -64,6 +64,8 @@ pub struct Candidate<'a> {
     /// The proxy kind it is run as, and whether the scenario terminates TLS at it.
     pub kind: ProxyKind,
     pub terminates_tls: bool,
+    /// The scenario passes TLS through the proxy (nginx does it with its stream module).
+    pub passes_through: bool,
 }
 
 /// Every check, in the order a user would want to hear them: the machine first (nothing
@@ -89,9 +91,14 @@ pub fn check(c: &Candidate, target: Target, image: Option<&ImageView>) -> Result
         runs_on(c, f, target, img)?;
     }
     match lacks_tls(c.kind, f) {
-        Some(why) if c.terminates_tls => Err(PreflightError::NoTls { build, file, why }),
-        _ => Ok(()),
+        Some(why) if c.terminates_tls => return Err(PreflightError::NoTls { build, file, why }),
+        _ => {}
     }
+    // nginx keeps its configure arguments; `--with-stream` (or `=dynamic`) is the module.
+    if c.kind == ProxyKind::Nginx && c.passes_through && !f.markers.iter().any(|m| m == "--with-stream") {
+        return Err(PreflightError::NoStream { build, file });
+    }
+    Ok(())
 }
 
 /// The image checks: float ABI, loader, libraries.

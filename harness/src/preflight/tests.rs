@@ -34,6 +34,7 @@ fn run(f: Option<&BinaryFacts>, own_libs: &[String], target: Target, img: Option
         own_libs,
         kind: ProxyKind::Custom,
         terminates_tls: true,
+        passes_through: false,
     };
     check(&c, target, img).map_err(|e| e.to_string())
 }
@@ -124,13 +125,27 @@ fn each_needed_library_is_in_the_build_the_image_or_a_runpath() {
 #[test]
 fn a_terminating_scenario_needs_a_build_with_tls() {
     let arm = facts(64, true, EM_AARCH64, None);
-    let run_as = |kind, f: &BinaryFacts, terminates_tls| {
-        let c = Candidate { build: "b", file: "usr/sbin/x", facts: Some(f), own_libs: &[], kind, terminates_tls };
+    let run_as = |kind, f: &BinaryFacts, terminates_tls: bool| {
+        let passes_through = !terminates_tls;
+        let c = Candidate {
+            build: "b",
+            file: "usr/sbin/x",
+            facts: Some(f),
+            own_libs: &[],
+            kind,
+            terminates_tls,
+            passes_through,
+        };
         check(&c, Target::Aarch64Virt, None).map_err(|e| e.to_string())
     };
     let e = run_as(ProxyKind::Nginx, &arm, true).unwrap_err();
     assert!(e.contains("nginx built without http_ssl_module") && e.contains("terminates TLS at the proxy"), "{e}");
-    assert!(run_as(ProxyKind::Nginx, &arm, false).is_ok(), "passthrough needs no TLS in the proxy");
+    // Passthrough needs no TLS in the proxy, but nginx needs its stream module for it.
+    let e = run_as(ProxyKind::Nginx, &arm, false).unwrap_err();
+    assert!(e.contains("nginx built without the stream module") && e.contains("passes TLS through"), "{e}");
+    let stream = BinaryFacts { markers: vec!["--with-stream".into()], ..arm.clone() };
+    assert!(run_as(ProxyKind::Nginx, &stream, false).is_ok(), "passthrough needs no TLS in the proxy");
+    assert!(run_as(ProxyKind::Haproxy, &arm, false).is_ok(), "HAProxy passes TLS through in mode tcp");
     let ssl = BinaryFacts { markers: vec!["--with-http_ssl_module".into()], ..arm.clone() };
     assert!(run_as(ProxyKind::Nginx, &ssl, true).is_ok());
     assert!(run_as(ProxyKind::Haproxy, &arm, true).unwrap_err().contains("HAProxy built without OpenSSL"));

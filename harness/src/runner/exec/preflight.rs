@@ -51,7 +51,9 @@ fn one(
     if !staged.script {
         let terminates_tls = matches!(plan.proxy.mode, Some(ProxyMode::TerminateReencrypt | ProxyMode::TerminatePlain));
         let (facts, own_libs) = (staged.binary.as_ref(), &staged.lib_files[..]);
-        let c = Candidate { build: &b.name, file: &b.path, facts, own_libs, kind: plan.proxy.kind, terminates_tls };
+        let passes_through = plan.proxy.mode == Some(ProxyMode::PassthroughProxyProtocol);
+        let kind = plan.proxy.kind;
+        let c = Candidate { build: &b.name, file: &b.path, facts, own_libs, kind, terminates_tls, passes_through };
         check(&c, target, view)?;
     }
     Ok(Fit { build: b.name.clone(), target, says: says(b, &staged) })
