@@ -611,8 +611,10 @@ fn toml_files(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap().flatten() {
         let p = e.path();
-        // templates/ holds router data, kinds/ the proxy kinds (checked by harness::scenario::kinds).
-        if p.is_dir() && !p.ends_with("templates") && !p.ends_with("kinds") {
+        // templates/ holds router data, kinds/ the proxy kinds (checked by harness::scenario::kinds),
+        // recipes/ the source-build recipes and toolchain (checked by harness::source).
+        let data = ["templates", "kinds", "recipes"];
+        if p.is_dir() && !data.iter().any(|d| p.ends_with(d)) {
             out.extend(toml_files(&p));
         } else if p.extension().is_some_and(|x| x == "toml") {
             out.push(p);

@@ -7,9 +7,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn exe() -> &'static str {
-    env!("CARGO_BIN_EXE_routerlab")
-}
+mod common;
+use common::exe;
 
 /// PID to parent PID of every live, non-zombie process.
 fn parents() -> HashMap<u32, u32> {

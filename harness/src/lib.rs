@@ -23,6 +23,7 @@ pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod shutdown;
+pub mod source;
 pub mod template;
 #[cfg(feature = "testkit")]
 pub mod testkit;

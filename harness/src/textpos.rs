@@ -6,6 +6,14 @@ pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (before.matches('\n').count() + 1, before.rsplit('\n').next().map(|l| l.chars().count() + 1).unwrap_or(1))
 }
 
+/// `text` read as TOML into `T`, or where and why not: line, column and message.
+pub(crate) fn from_toml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, (usize, usize, String)> {
+    toml::from_str(text).map_err(|e| {
+        let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+        (line, column, e.message().to_string())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

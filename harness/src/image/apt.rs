@@ -19,6 +19,8 @@ pub(crate) struct Deb {
 pub(crate) struct AptState {
     dir: PathBuf,
     arch: String,
+    /// Options beyond the private state (a sources list of its own).
+    extra: Vec<String>,
 }
 
 /// How old the package lists may be before `apt-get update` runs again.
@@ -30,7 +32,39 @@ impl AptState {
         for sub in ["lists/partial", "cache/archives/partial"] {
             std::fs::create_dir_all(dir.join(sub)).map_err(io(dir.join(sub)))?;
         }
-        Ok(AptState { dir, arch: arch.to_string() })
+        Ok(AptState { dir, arch: arch.to_string(), extra: Vec::new() })
+    }
+
+    /// A private state for Debian source packages: `list` is its whole sources list
+    /// (`deb-src` lines), in place of the host's.
+    pub fn sources(cache_root: &Path, list: &Path) -> Result<AptState, ImageError> {
+        // One state per list: another list must not find this one's indexes fresh.
+        let text = std::fs::read(list).map_err(io(list))?;
+        let dir = cache_root.join("apt").join(format!("source-{}", &super::sha256_hex(&text)[..12]));
+        for sub in ["lists/partial", "cache/archives/partial", "sources.list.d"] {
+            std::fs::create_dir_all(dir.join(sub)).map_err(io(dir.join(sub)))?;
+        }
+        let extra = vec![
+            format!("-oDir::Etc::SourceList={}", list.display()),
+            format!("-oDir::Etc::SourceParts={}", dir.join("sources.list.d").display()),
+        ];
+        // Source packages have no architecture; the host's stands in.
+        Ok(AptState { dir, arch: "amd64".into(), extra })
+    }
+
+    /// `apt-get source --download-only SPEC` into `dest` (`name` or `name=version`): the
+    /// .dsc and the tarballs it lists, each checked by apt against the signed Sources index.
+    /// Returns the .dsc.
+    pub fn source(&self, spec: &str, dest: &Path) -> Result<Option<PathBuf>, ImageError> {
+        std::fs::create_dir_all(dest).map_err(io(dest))?;
+        self.apt_in(&["source", "--download-only", "-qq", spec], Some(dest))?;
+        let (name, version) = spec.split_once('=').unwrap_or((spec, ""));
+        let version = version.split_once(':').map(|(_, v)| v).unwrap_or(version);
+        let dsc = std::fs::read_dir(dest).map_err(io(dest))?.flatten().map(|e| e.path()).find(|p| {
+            let f = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            f.ends_with(".dsc") && f.starts_with(&format!("{name}_{version}"))
+        });
+        Ok(dsc)
     }
 
     fn apt(&self, args: &[&str]) -> Result<String, ImageError> {
@@ -49,7 +83,7 @@ impl AptState {
             "-oAPT::Get::AllowUnauthenticated=false".into(),
         ];
         let mut cmd = Command::new("apt-get");
-        cmd.args(&opts).args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        cmd.args(&opts).args(&self.extra).args(args).env("DEBIAN_FRONTEND", "noninteractive");
         if let Some(d) = cwd {
             cmd.current_dir(d);
         }

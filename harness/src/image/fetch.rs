@@ -12,7 +12,6 @@ use sha2::{Digest, Sha256};
 
 use super::error::io;
 use super::ImageError;
-use crate::textpos::line_col;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -34,9 +33,11 @@ struct Pins {
 
 pub fn load_pins(path: &Path) -> Result<Vec<Artifact>, ImageError> {
     let text = std::fs::read_to_string(path).map_err(|source| ImageError::RecipeRead { path: path.into(), source })?;
-    let pins: Pins = toml::from_str(&text).map_err(|e| {
-        let (line, column) = line_col(&text, e.span().map(|s| s.start).unwrap_or(0));
-        ImageError::RecipeParse { path: path.into(), line, column, message: e.message().to_string() }
+    let pins: Pins = crate::textpos::from_toml(&text).map_err(|(line, column, message)| ImageError::RecipeParse {
+        path: path.into(),
+        line,
+        column,
+        message,
     })?;
     Ok(pins.artifact)
 }

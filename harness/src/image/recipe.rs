@@ -1,7 +1,7 @@
 use std::path::{Path, PathBuf};
 
 use super::ImageError;
-use crate::textpos::line_col;
+use crate::textpos::from_toml;
 
 /// A file copied from the repository into the image.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -86,9 +86,11 @@ impl Recipe {
     pub fn load(path: &Path) -> Result<Recipe, ImageError> {
         let text =
             std::fs::read_to_string(path).map_err(|source| ImageError::RecipeRead { path: path.into(), source })?;
-        let mut r: Recipe = toml::from_str(&text).map_err(|e| {
-            let (line, column) = e.span().map(|s| line_col(&text, s.start)).unwrap_or((1, 1));
-            ImageError::RecipeParse { path: path.into(), line, column, message: e.message().to_string() }
+        let mut r: Recipe = from_toml(&text).map_err(|(line, column, message)| ImageError::RecipeParse {
+            path: path.into(),
+            line,
+            column,
+            message,
         })?;
         r.path = path.to_path_buf();
         r.validate()?;

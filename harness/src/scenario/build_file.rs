@@ -7,7 +7,7 @@ use toml::Spanned;
 
 use super::ctx::Ctx;
 use super::plan::{kebab, ClientIpHeaderMode, ProxyKind};
-use super::raw::RawBuild;
+use super::raw::{RawBuild, RawSource};
 use super::ScenarioError;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -20,6 +20,8 @@ pub enum BuildSource {
     Ipk(Vec<PathBuf>),
     /// Debian package specs (`name` or `name=version`) for the target's architecture.
     Apt(Vec<String>),
+    /// Built from source for the target by a recipe, as an .ipk.
+    Source(crate::source::SourcePlan),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -53,6 +55,7 @@ impl BuildPlan {
             BuildSource::Deb(v) => format!("deb {}", join(v)),
             BuildSource::Ipk(v) => format!("ipk {}", join(v)),
             BuildSource::Apt(v) => format!("apt {}", v.join(", ")),
+            BuildSource::Source(s) => format!("{} by {}", s.origin.describe(), s.recipe.display()),
         }
     }
 }
@@ -150,12 +153,13 @@ fn source(c: &Ctx<'_>, raw: &RawBuild, field: &str) -> Result<BuildSource, Scena
         raw.deb.as_ref().map(|s| ("deb", s.span())),
         raw.ipk.as_ref().map(|s| ("ipk", s.span())),
         raw.apt.as_ref().map(|s| ("apt", s.span())),
+        raw.source.as_ref().map(|s| ("source", s.span())),
     ]
     .into_iter()
     .flatten()
     .collect();
     if let [_, (second, span), ..] = given.as_slice() {
-        return c.err(span.clone(), &format!("{field}{second}"), "give one of binary, deb, ipk or apt");
+        return c.err(span.clone(), &format!("{field}{second}"), "give one of binary, deb, ipk, apt or source");
     }
     let files = |v: &Spanned<Vec<String>>, what: &str, ext: &str| -> Result<Vec<PathBuf>, ScenarioError> {
         if v.get_ref().is_empty() {
@@ -191,9 +195,40 @@ fn source(c: &Ctx<'_>, raw: &RawBuild, field: &str) -> Result<BuildSource, Scena
             return c.err(a.span(), &format!("{field}apt"), msg);
         }
         BuildSource::Apt(a.get_ref().clone())
+    } else if let Some(s) = &raw.source {
+        BuildSource::Source(source_plan(c, s, field)?)
     } else {
         BuildSource::Image
     })
+}
+
+/// A `source` table: exactly one origin, and a recipe and local source that exist.
+fn source_plan(c: &Ctx<'_>, s: &Spanned<RawSource>, field: &str) -> Result<crate::source::SourcePlan, ScenarioError> {
+    use crate::source::Origin;
+    let (span, raw) = (s.span(), s.get_ref());
+    let f = format!("{field}source");
+    let origin = match (&raw.debian, &raw.dir, &raw.tarball) {
+        (Some(d), None, None) if !d.is_empty() && !d.contains(char::is_whitespace) => Origin::Debian(d.clone()),
+        (Some(_), None, None) => {
+            return c.err(span, &format!("{f}.debian"), "a source package like \"haproxy=2.6.12-1+deb12u3\"")
+        }
+        (None, Some(d), None) => Origin::Dir(relative(c, d)),
+        (None, None, Some(t)) => Origin::Tarball(relative(c, t)),
+        _ => return c.err(span, &f, "give one of debian, dir or tarball"),
+    };
+    let exists = match &origin {
+        Origin::Dir(d) => d.is_dir(),
+        Origin::Tarball(t) => t.is_file(),
+        Origin::Debian(_) => true,
+    };
+    if !exists {
+        return c.err(span, &f, format!("{} does not exist", origin.describe()));
+    }
+    let recipe = relative(c, &raw.recipe);
+    if !recipe.is_file() {
+        return c.err(span, &format!("{f}.recipe"), format!("{} does not exist", recipe.display()));
+    }
+    Ok(crate::source::SourcePlan { origin, recipe })
 }
 
 /// A custom proxy needs everything said; l4-forward takes no build at all.
@@ -201,7 +236,7 @@ fn fits_kind(c: &Ctx<'_>, raw: &RawBuild, field: &str, kind: ProxyKind, b: &Buil
     if kind == ProxyKind::Custom {
         let span = raw.name.span();
         for (what, missing) in [
-            ("binary, deb, ipk or apt", b.source == BuildSource::Image),
+            ("binary, deb, ipk, apt or source", b.source == BuildSource::Image),
             ("config", b.config.is_none()),
             ("start", b.start.is_none()),
             ("process", b.process.is_none()),
@@ -269,7 +304,7 @@ mod tests {
     #[test]
     fn bad_builds_name_the_field_and_the_problem() {
         let two = format!("{HAPROXY}[[proxy.build]]\nname = \"a\"\ndeb = [\"h.deb\"]\napt = [\"haproxy\"]\n");
-        assert!(err(&two, &["h.deb"]).contains("proxy.build[1].apt: give one of binary, deb, ipk or apt"));
+        assert!(err(&two, &["h.deb"]).contains("proxy.build[1].apt: give one of binary, deb, ipk, apt or source"));
         let missing = format!("{HAPROXY}[[proxy.build]]\nname = \"a\"\ndeb = [\"gone.deb\"]\n");
         assert!(err(&missing, &[]).contains("gone.deb does not exist"));
         let ext = format!("{HAPROXY}[[proxy.build]]\nname = \"a\"\nipk = [\"h.deb\"]\n");
@@ -283,13 +318,36 @@ mod tests {
     }
 
     #[test]
+    fn a_source_build_names_one_origin_and_a_recipe_that_exist() {
+        let b = |src: &str| format!("{HAPROXY}[[proxy.build]]\nname = \"s\"\nsource = {{ {src} }}\n");
+        let ok = plan(&b("debian = \"haproxy=2.6.12-1\", recipe = \"r.toml\""), &["r.toml"]).unwrap();
+        let got = &ok.proxy.builds[0];
+        let BuildSource::Source(s) = &got.source else { panic!("{got:?}") };
+        assert_eq!(s.origin, crate::source::Origin::Debian("haproxy=2.6.12-1".into()));
+        assert!(s.recipe.is_absolute() && s.recipe.ends_with("r.toml"));
+        assert_eq!(got.path, "usr/sbin/haproxy", "the kind's binary");
+        let e = err(&b("recipe = \"r.toml\""), &["r.toml"]);
+        assert!(e.contains("proxy.build[1].source: give one of debian, dir or tarball"), "{e}");
+        let e = err(&b("debian = \"haproxy\", dir = \"src\", recipe = \"r.toml\""), &["r.toml"]);
+        assert!(e.contains("give one of debian, dir or tarball"), "{e}");
+        let e = err(&b("debian = \"haproxy\", recipe = \"gone.toml\""), &[]);
+        assert!(e.contains("proxy.build[1].source.recipe") && e.contains("gone.toml does not exist"), "{e}");
+        let e = err(&b("tarball = \"gone.tar.gz\", recipe = \"r.toml\""), &["r.toml"]);
+        assert!(e.contains("tarball") && e.contains("gone.tar.gz does not exist"), "{e}");
+        let e = err(&b("debian = \"haproxy 2.6\", recipe = \"r.toml\""), &["r.toml"]);
+        assert!(e.contains("proxy.build[1].source.debian"), "{e}");
+        let e = err(&b("debian = \"haproxy\", recipe = \"r.toml\", flavour = 1"), &["r.toml"]);
+        assert!(e.contains("unknown field `flavour`"), "{e}");
+    }
+
+    #[test]
     fn custom_needs_a_build_that_says_how_to_run() {
         assert!(err(HITCH, &[]).contains("proxy.build: a custom proxy needs a [[proxy.build]]"));
         let no_start = format!("{HITCH}[[proxy.build]]\nname = \"h\"\napt = [\"hitch\"]\npath = \"usr/sbin/hitch\"\nconfig = \"h.conf\"\nprocess = \"hitch\"\n");
         assert!(err(&no_start, &["h.conf"]).contains("proxy.build[1].start: a custom proxy build needs start"));
         let image =
             format!("{HITCH}[[proxy.build]]\nname = \"h\"\nconfig = \"h.conf\"\nstart = \"x\"\nprocess = \"x\"\n");
-        assert!(err(&image, &["h.conf"]).contains("needs binary, deb, ipk or apt"));
+        assert!(err(&image, &["h.conf"]).contains("needs binary, deb, ipk, apt or source"));
         let ok = format!("{no_start}start = \"{{bin}} --config={{config}}\"\n");
         let p = plan(&ok, &["h.conf"]).unwrap();
         assert_eq!(p.proxy.builds[0].process.as_deref(), Some("hitch"));

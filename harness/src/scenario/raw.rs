@@ -195,6 +195,10 @@ pub(crate) struct RawBuild {
     #[serde(default)]
     #[schemars(with = "Option<Vec<String>>")]
     pub apt: Option<Spanned<Vec<String>>>,
+    /// Build from source for the cell's target with a recipe (`scenarios/recipes/`).
+    #[serde(default)]
+    #[schemars(with = "Option<RawSource>")]
+    pub source: Option<Spanned<RawSource>>,
     /// The proxy binary inside the unpacked packages, e.g. `usr/sbin/haproxy`.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
@@ -216,4 +220,21 @@ pub(crate) struct RawBuild {
     #[serde(default)]
     #[schemars(with = "Option<Vec<String>>")]
     pub client_ip_headers: Option<Spanned<Vec<String>>>,
+}
+
+/// A build's source and the recipe that builds it: one of `debian`, `dir` or `tarball`.
+#[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawSource {
+    /// A Debian source package, `name` or `name=version`, fetched through a private deb-src apt state.
+    #[serde(default)]
+    pub debian: Option<String>,
+    /// A source tree on this machine (your checkout, with your patches), relative to this file.
+    #[serde(default)]
+    pub dir: Option<String>,
+    /// A source tarball on this machine, relative to this file.
+    #[serde(default)]
+    pub tarball: Option<String>,
+    /// The recipe (`scenarios/recipes/haproxy.toml`), relative to this file.
+    pub recipe: String,
 }

@@ -33,6 +33,8 @@ pub(crate) enum StageError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Source(#[from] crate::source::SourceError),
     #[error("{0} is not in the unpacked build; set `path` to the binary inside it")]
     NotInBuild(String),
 }
@@ -59,6 +61,9 @@ pub(crate) struct Staged {
     pub binary: Option<crate::preflight::BinaryFacts>,
     /// The binary is a `#!` script.
     pub script: bool,
+    /// How a source build was made: toolchain, flags and sizes.
+    #[serde(default)]
+    pub built: Option<crate::source::BuildFacts>,
 }
 
 impl Staged {
@@ -74,6 +79,7 @@ impl Staged {
 /// Unpack the build into a tarball under `cache/builds/<key>/`, reusing an earlier one with
 /// the same inputs. `arch` is the target's Debian architecture, as its image recipe names it.
 pub(crate) fn stage(b: &BuildPlan, arch: &str, cache: &Path) -> Result<Staged, StageError> {
+    let mut built = None;
     let mut inputs: Vec<PathBuf> = match &b.source {
         BuildSource::Image => unreachable!("the image's own proxy is never staged"),
         BuildSource::Binary(p) => vec![p.clone()],
@@ -83,10 +89,16 @@ pub(crate) fn stage(b: &BuildPlan, arch: &str, cache: &Path) -> Result<Staged, S
             apt.update_if_stale()?;
             apt.download(specs, &cache.join("builds/debs").join(arch))?
         }
+        // Built (or found in the cache) for this architecture, then staged as the .ipk it is.
+        BuildSource::Source(s) => {
+            let made = crate::source::build(s, arch, cache)?;
+            built = Some(made.facts);
+            vec![made.ipk]
+        }
     };
     inputs.sort();
     // The facts' version first: a staged.json from an older routerlab lacks later facts.
-    let mut key = format!("staged 2\n{arch}\n{}\n", b.path);
+    let mut key = format!("staged 3\n{arch}\n{}\n", b.path);
     for p in &inputs {
         let data = std::fs::read(p).map_err(io(p))?;
         key.push_str(&format!("{} {}\n", p.display(), crate::image::sha256_hex(&data)));
@@ -113,7 +125,8 @@ pub(crate) fn stage(b: &BuildPlan, arch: &str, cache: &Path) -> Result<Staged, S
     lib_dirs(&tree, &tree, &mut libs, &mut lib_files);
     sh(Command::new("tar").arg("-czf").arg(&tarball).arg("-C").arg(&tree).arg("."))?;
     let binary = crate::preflight::BinaryFacts::read(&data);
-    let staged = Staged { tarball, libs, lib_files, script: binary.is_none() && data.starts_with(b"#!"), binary };
+    let script = binary.is_none() && data.starts_with(b"#!");
+    let staged = Staged { tarball, libs, lib_files, script, binary, built };
     let json = serde_json::to_string_pretty(&staged).expect("staged facts serialize");
     std::fs::write(&facts_file, json).map_err(io(&facts_file))?;
     let _ = std::fs::remove_dir_all(&tree);
@@ -132,7 +145,7 @@ fn unpack(b: &BuildPlan, inputs: &[PathBuf], dir: &Path, tree: &Path) -> Result<
                 let mode = std::os::unix::fs::PermissionsExt::from_mode(0o755);
                 std::fs::set_permissions(&dst, mode).map_err(io(&dst))?;
             }
-            BuildSource::Ipk(_) => {
+            BuildSource::Ipk(_) | BuildSource::Source(_) => {
                 // An .ipk is a gzip'd tar (older ones an ar archive) holding data.tar.gz.
                 let outer = dir.join("ipk");
                 let _ = std::fs::remove_dir_all(&outer);
@@ -213,7 +226,11 @@ pub(crate) async fn install(
             let dirs: Vec<String> = staged.libs.iter().map(|l| format!("{GUEST_ROOT}/{l}")).collect();
             format!("LD_LIBRARY_PATH={}", dirs.join(":"))
         };
-        (format!("{GUEST_ROOT}/{}", b.path), env, b.describe_source(), staged.libc())
+        let source = match &staged.built {
+            Some(f) => format!("{}: {}", b.describe_source(), f.summary()),
+            None => b.describe_source(),
+        };
+        (format!("{GUEST_ROOT}/{}", b.path), env, source, staged.libc())
     };
     let flag = facts.version_flag.as_deref().unwrap_or("--version");
     let version = vm
