@@ -71,8 +71,10 @@ fn haproxy_built_from_source_installs_with_opkg_and_keeps_client_ips_on_openwrt(
     assert!(out.contains("TARGET  = linux-musl"), "built as the recipe says: {out}");
 
     // And it does the job: the passthrough scenario, the PROXY header carrying each client.
-    let ran =
-        common::run(&[SCENARIO, "--target", TARGET, "--builds", BUILD, "--duration", "2s", "--idle", "0s"], d.path());
+    let ran = common::run(
+        &[SCENARIO, "--target", TARGET, "--builds", BUILD, "--duration", "2s", "--warmup", "300ms", "--idle", "0s"],
+        d.path(),
+    );
     assert_eq!(ran.code, 0, "{}", ran.out);
     let cell = &ran.report.cells[0];
     let b = cell.build.as_ref().expect("the build is described");
