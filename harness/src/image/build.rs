@@ -185,11 +185,7 @@ pub fn build(name: &str, opts: &BuildOptions) -> Result<BuiltImage, ImageError> 
         tlb_refill_insn: recipe.tlb_refill_insn.clone(),
         openwrt,
         mips: super::abi::userland_needs(&tree),
-        programs: programs_of(
-            &tree,
-            &recipe.guest_path(),
-            recipe.openwrt.is_some().then(|| tmp.join("openwrt")).as_deref(),
-        ),
+        programs: programs_of(&tree, &recipe, &tmp),
         path: recipe.guest_path(),
         built_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         build_seconds: t0.elapsed().as_secs_f64(),
@@ -271,10 +267,12 @@ fn add_openwrt(
     })
 }
 
-/// The lab's tools and the image's proxies, as the guest finds them.
-fn programs_of(tree: &Tree, path: &[String], openwrt_root: Option<&Path>) -> Vec<super::programs::Program> {
+/// The lab's tools and the image's proxies, as the guest finds them on the recipe's PATH
+/// (`tmp/openwrt` is where an OpenWrt userland was unpacked).
+fn programs_of(tree: &Tree, recipe: &Recipe, tmp: &Path) -> Vec<super::programs::Program> {
     use super::programs::{find, LAB_TOOLS, PROXIES};
-    find(tree, path, &[&LAB_TOOLS[..], &PROXIES[..]].concat(), openwrt_root)
+    let openwrt_root = recipe.openwrt.is_some().then(|| tmp.join("openwrt"));
+    find(tree, &recipe.guest_path(), &[&LAB_TOOLS[..], &PROXIES[..]].concat(), openwrt_root.as_deref())
 }
 
 /// The unpacked kernel package's image, `boot/vmlinuz-KVER` (or `vmlinux-` on MIPS).
