@@ -55,16 +55,27 @@ impl AptState {
     /// `apt-get source --download-only SPEC` into `dest` (`name` or `name=version`): the
     /// .dsc and the tarballs it lists, each checked by apt against the signed Sources index.
     /// Returns the .dsc.
+    /// A pinned `name=version` already fetched is not asked for again: every cell stages
+    /// its build, and apt would only find the same files.
     pub fn source(&self, spec: &str, dest: &Path) -> Result<Option<PathBuf>, ImageError> {
         std::fs::create_dir_all(dest).map_err(io(dest))?;
-        self.apt_in(&["source", "--download-only", "-qq", spec], Some(dest))?;
         let (name, version) = spec.split_once('=').unwrap_or((spec, ""));
         let version = version.split_once(':').map(|(_, v)| v).unwrap_or(version);
-        let dsc = std::fs::read_dir(dest).map_err(io(dest))?.flatten().map(|e| e.path()).find(|p| {
-            let f = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            f.ends_with(".dsc") && f.starts_with(&format!("{name}_{version}"))
-        });
-        Ok(dsc)
+        let find = || -> Result<Option<PathBuf>, ImageError> {
+            Ok(std::fs::read_dir(dest).map_err(io(dest))?.flatten().map(|e| e.path()).find(|p| {
+                let f = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                // Exactly the version asked for; any version of the package when none was.
+                let exact = format!("{name}_{version}.dsc");
+                f.ends_with(".dsc") && if version.is_empty() { f.starts_with(&format!("{name}_")) } else { f == exact }
+            }))
+        };
+        if !version.is_empty() {
+            if let Some(dsc) = find()? {
+                return Ok(Some(dsc));
+            }
+        }
+        self.apt_in(&["source", "--download-only", "-qq", spec], Some(dest))?;
+        find()
     }
 
     fn apt(&self, args: &[&str]) -> Result<String, ImageError> {
