@@ -29,7 +29,9 @@ fn ninety_seconds_of_soak_hold_the_rate_and_report_memory_slopes() {
     // 64 KiB/min budget: a backend that replaced 4 of its 20 TLS connections rose 236 KiB
     // in 90 s (184 KiB/min) and stayed there; allocator steps of that size are noise on
     // this scale. So here the slopes must be reported and under what a real leak gives
-    // (1 KiB per request at 40 req/s is 2.4 MiB/min); ci/soak judges the hour.
+    // (1 KiB per request at 40 req/s is 2.4 MiB/min); ci/soak judges the hour. A step
+    // fits steepest in the middle of the window, at 1.5 x its height per window: a 496 KiB
+    // step of a host helper read 530 KiB/min over 66 s, so the bound is 1 MiB/min.
     for a in c["assertions"].as_array().unwrap() {
         let growth = a["name"] == "rss-growth" || a["name"] == "harness-rss-growth";
         assert!(growth || a["passed"] == true, "{a}: {out}");
@@ -46,16 +48,16 @@ fn ninety_seconds_of_soak_hold_the_rate_and_report_memory_slopes() {
     // every 2 s) and the host's (1 per second).
     let m = &c["metrics"];
     let series = [
-        (&m["rss_growth"], 100),
-        (&m["guest_mem_used_growth"], 28),
-        (&c["helpers"]["load"], 55),
-        (&c["helpers"]["backend"], 55),
+        ("proxy", &m["rss_growth"], 100),
+        ("guest", &m["guest_mem_used_growth"], 28),
+        ("load", &c["helpers"]["load"], 55),
+        ("backend", &c["helpers"]["backend"], 55),
     ];
-    for (g, at_least) in series {
-        assert!(g["samples"].as_u64().unwrap() >= at_least, "{g}");
-        assert!((63.0..=72.0).contains(&g["span_s"].as_f64().unwrap()), "{g}");
-        assert!(g["first_kb"].as_u64().unwrap() > 1000, "{g}");
-        assert!(g["kib_per_min"].as_f64().unwrap() < 512.0, "a leak: {g}");
+    for (name, g, at_least) in series {
+        assert!(g["samples"].as_u64().unwrap() >= at_least, "{name}: {g}");
+        assert!((63.0..=72.0).contains(&g["span_s"].as_f64().unwrap()), "{name}: {g}");
+        assert!(g["first_kb"].as_u64().unwrap() > 1000, "{name}: {g}");
+        assert!(g["kib_per_min"].as_f64().unwrap() < 1024.0, "{name}: a leak: {g}");
     }
     let schema: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(root().join("docs/report.schema.json")).unwrap()).unwrap();
