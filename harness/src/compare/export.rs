@@ -15,6 +15,7 @@ fn change_name(c: Change) -> &'static str {
         Change::Worse { certain: true } => "worse",
         Change::Better { certain: false } => "better-tentative",
         Change::Worse { certain: false } => "worse-tentative",
+        Change::TooFewSamples(_) => "too-few-samples",
     }
 }
 
@@ -39,6 +40,11 @@ pub fn comparison_json(cmp: &Comparison, tripped: &[Tripped]) -> Value {
                                 "min": st.map(|s| s.min),
                                 "max": st.map(|s| s.max),
                                 "value": r.shown(i),
+                                "pooled": r.pooled[i],
+                                "too_few_samples": r.too_few[i].map(|t| json!({
+                                    "per_cell": t.per_cell,
+                                    "needed": t.needed,
+                                })),
                                 "ratio": r.ratios[i],
                                 "change": change_name(r.changes[i]),
                                 "estimate": r.estimates[i].map(|e| json!({

@@ -4,7 +4,7 @@
 //! the whole interval clears the threshold; without one, on the ratio of medians unless it
 //! is inside the noise.
 use super::metric::Metric;
-use super::table::{Change, Comparison};
+use super::table::{Change, Comparison, Group};
 use super::CompareError;
 use crate::model::Verdict;
 
@@ -104,73 +104,72 @@ pub fn evaluate(cmp: &Comparison, gates: &[Gate]) -> Vec<Tripped> {
     for g in &cmp.groups {
         for gate in gates {
             for &s in &candidates {
-                let trip = |detail: String| Tripped {
+                let details = match &gate.threshold {
+                    Threshold::Verdict(want) => verdict_trips(g, gate, *want, s),
+                    Threshold::Ratio(x) => ratio_trip(cmp, g, gate, *x, s).into_iter().collect(),
+                    Threshold::Absolute(x) => absolute_trip(g, gate, *x, s).into_iter().collect(),
+                };
+                out.extend(details.into_iter().map(|detail| Tripped {
                     gate: gate.expr.clone(),
                     group: g.title(),
                     side: cmp.sides[s].label.clone(),
                     detail,
-                };
-                match &gate.threshold {
-                    Threshold::Verdict(want) => {
-                        let want_match = gate.op == Op::Eq;
-                        for (rep, v) in g.verdicts[s].iter().enumerate() {
-                            if (v.as_ref() == Some(want)) == want_match {
-                                out.push(trip(format!(
-                                    "repetition {}: client IP {}",
-                                    rep + 1,
-                                    v.map(Verdict::as_str).unwrap_or("not observed")
-                                )));
-                            }
-                        }
-                    }
-                    Threshold::Ratio(x) => {
-                        let Some(row) = g.rows.iter().find(|r| r.metric == gate.metric) else { continue };
-                        let ch = row.changes[s];
-                        let Some(r) = row.ratios.get(s).copied().flatten() else {
-                            if row.stats[s].is_none() && row.stats[0].is_some() {
-                                out.push(trip(format!("{} not measured", gate.metric.name())));
-                            }
-                            continue;
-                        };
-                        let base = &cmp.sides[0].label;
-                        if let Some(e) = row.estimates.get(s).copied().flatten() {
-                            // The side of the interval nearest the threshold must clear it.
-                            let edge = match gate.op {
-                                Op::Gt | Op::Ge => e.lo,
-                                Op::Lt | Op::Le => e.hi,
-                                Op::Eq | Op::Ne => e.ratio,
-                            };
-                            if gate.op.holds(edge, *x) {
-                                let m = gate.metric.name();
-                                out.push(trip(format!("{m} vs {base}: {}", e.sentence())));
-                            }
-                            continue;
-                        }
-                        if gate.op.holds(r, *x) {
-                            if ch == Change::WithinNoise {
-                                continue;
-                            }
-                            out.push(trip(format!("{} ratio {r:.3}x vs {base}", gate.metric.name())));
-                        }
-                    }
-                    Threshold::Absolute(x) => {
-                        // No row: no cell counts it (TLB refills on aarch64), so not measured.
-                        let Some(st) = g.rows.iter().find(|r| r.metric == gate.metric).and_then(|r| r.stats[s]) else {
-                            out.push(trip(format!("{} not measured", gate.metric.name())));
-                            continue;
-                        };
-                        if gate.op.holds(st.median, *x) {
-                            out.push(trip(format!(
-                                "{} median {:.3} {}",
-                                gate.metric.name(),
-                                st.median,
-                                gate.metric.unit()
-                            )));
-                        }
-                    }
-                }
+                }));
             }
         }
     }
     out
+}
+
+/// `client-ip == / != preserved|lost`: one trip per repetition of side `s` that fails it.
+fn verdict_trips(g: &Group, gate: &Gate, want: Verdict, s: usize) -> Vec<String> {
+    let want_match = gate.op == Op::Eq;
+    g.verdicts[s]
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| (v.as_ref() == Some(&want)) == want_match)
+        .map(|(rep, v)| {
+            format!("repetition {}: client IP {}", rep + 1, v.map(Verdict::as_str).unwrap_or("not observed"))
+        })
+        .collect()
+}
+
+/// A ratio against the baseline. With an interval, the side of it nearest the threshold
+/// must clear it; without one, the ratio must, unless it is within the noise. A percentile
+/// with too few samples behind it, or a metric the side did not measure, trips: a gate that
+/// cannot be judged does not pass.
+fn ratio_trip(cmp: &Comparison, g: &Group, gate: &Gate, x: f64, s: usize) -> Option<String> {
+    let row = g.rows.iter().find(|r| r.metric == gate.metric)?;
+    let m = gate.metric.name();
+    let ch = row.changes[s];
+    if let Change::TooFewSamples(short) = ch {
+        return Some(format!("{m}: {}", short.words()));
+    }
+    let Some(r) = row.ratios.get(s).copied().flatten() else {
+        return (row.stats[s].is_none() && row.stats[0].is_some()).then(|| format!("{m} not measured"));
+    };
+    let base = &cmp.sides[0].label;
+    if let Some(e) = row.estimates.get(s).copied().flatten() {
+        let edge = match gate.op {
+            Op::Gt | Op::Ge => e.lo,
+            Op::Lt | Op::Le => e.hi,
+            Op::Eq | Op::Ne => e.ratio,
+        };
+        return gate.op.holds(edge, x).then(|| format!("{m} vs {base}: {}", e.sentence()));
+    }
+    (gate.op.holds(r, x) && ch != Change::WithinNoise).then(|| format!("{m} ratio {r:.3}x vs {base}"))
+}
+
+/// A plain number against side `s`'s median. No row means no cell counts it (TLB refills
+/// on aarch64), so not measured.
+fn absolute_trip(g: &Group, gate: &Gate, x: f64, s: usize) -> Option<String> {
+    let m = gate.metric.name();
+    let row = g.rows.iter().find(|r| r.metric == gate.metric);
+    let Some(st) = row.and_then(|r| r.stats[s]) else {
+        return Some(format!("{m} not measured"));
+    };
+    if let Some(short) = row.and_then(|r| r.too_few[s]) {
+        return Some(format!("{m}: {}", short.words()));
+    }
+    gate.op.holds(st.median, x).then(|| format!("{m} median {:.3} {}", st.median, gate.metric.unit()))
 }

@@ -8,6 +8,7 @@ mod metric;
 mod render;
 mod stats;
 mod table;
+mod tail;
 
 pub use error::CompareError;
 pub use export::{bmf, comparison_json};
@@ -19,3 +20,4 @@ pub use render::{
 };
 pub use stats::{paired, welch, Estimate, Method, LEVEL, POWER};
 pub use table::{compare, Change, Comparison, Group, Row, Side, Stats, MIN_CHANGE};
+pub use tail::{too_few, TooFew, TAIL_SAMPLES};

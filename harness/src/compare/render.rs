@@ -19,8 +19,8 @@ fn fmt_num(v: f64) -> String {
     }
 }
 
-fn change_word(c: Change) -> &'static str {
-    match c {
+fn change_word(c: Change) -> std::borrow::Cow<'static, str> {
+    let word = match c {
         Change::Baseline => "",
         Change::NoData => "no data",
         Change::Same => "same",
@@ -29,7 +29,9 @@ fn change_word(c: Change) -> &'static str {
         Change::Worse { certain: true } => "worse",
         Change::Better { certain: false } => "better? (n=1)",
         Change::Worse { certain: false } => "worse? (n=1)",
-    }
+        Change::TooFewSamples(t) => return t.words().into(),
+    };
+    word.into()
 }
 
 /// One side's cell: the value (`median ±spread% (n)`, or the fitted per-request cost) then,
@@ -48,6 +50,8 @@ fn side_cell(row: &Row, i: usize) -> String {
             let _ = write!(t, " [{:.3}, {:.3}]", e.lo, e.hi);
         }
         let _ = write!(t, " {}", change_word(row.changes[i]));
+    } else if let Change::TooFewSamples(short) = row.changes[i] {
+        let _ = write!(t, " {}", short.words());
     }
     t
 }
@@ -74,10 +78,11 @@ pub fn verdict_lines(cmp: &Comparison, g: &Group) -> Vec<String> {
         out.extend(tlb_note(cmp, g, i));
         out.extend(kernel_note(cmp, g, i));
         for r in g.rows.iter().filter(|r| SENTENCES.contains(&r.metric)) {
-            let line = match (r.estimates[i], r.stats[i]) {
-                (Some(e), _) => e.sentence(),
-                (None, Some(_)) => "no interval: repetitions on both sides are needed (--repeat 3 or more)".into(),
-                (None, None) => continue,
+            let line = match (r.estimates[i], r.stats[i], r.changes[i]) {
+                (Some(e), _, _) => e.sentence(),
+                (None, Some(_), Change::TooFewSamples(t)) => format!("not judged: {}", t.words()),
+                (None, Some(_), _) => "no interval: repetitions on both sides are needed (--repeat 3 or more)".into(),
+                (None, None, _) => continue,
             };
             out.push(format!("{} {}: {line}", cmp.sides[i].label, r.metric.name()));
         }

@@ -3,6 +3,7 @@
 use super::fit::{fit, mixes_handshakes};
 use super::metric::Metric;
 use super::stats::{paired, welch, Estimate};
+use super::tail::{too_few, TooFew};
 use crate::model::{CellReport, Outcome, Report, Verdict};
 
 /// Median and range of one metric over a side's repetitions.
@@ -52,6 +53,9 @@ pub enum Change {
     Worse {
         certain: bool,
     },
+    /// A latency percentile that a cell of either side has too few requests behind to be
+    /// judged ([`super::tail`]): never "worse" on a request or two.
+    TooFewSamples(TooFew),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -68,19 +72,20 @@ pub struct Row {
     /// Latency percentiles only: the side's requests pooled across its repetitions
     /// ([`Metric::pooled`]), one per side.
     pub pooled: Vec<Option<f64>>,
+    /// Latency percentiles only: per side, whether its cells had too few requests to judge it.
+    pub too_few: Vec<Option<TooFew>>,
 }
 
 impl Row {
-    /// The value to show for side `i`: the fitted per-request cost where the ratio came from
-    /// a fit (side 0 from the first candidate's fit), the pooled percentile of a latency
-    /// row, else the median.
+    /// The value to show for side `i`, the one the ratio beside it is of, so the two agree
+    /// in direction: the estimate's per-side figure where there is one (the fitted
+    /// per-request cost, or the geometric mean over repetitions; side 0 from the first
+    /// candidate's estimate), else the median.
     pub fn shown(&self, i: usize) -> Option<f64> {
-        let fitted = |e: &&Estimate| e.method.is_fit();
         match i {
-            0 => self.fitted().map(|e| e.base),
-            _ => self.estimates.get(i).and_then(Option::as_ref).filter(fitted).map(|e| e.value),
+            0 => self.fitted().or_else(|| self.estimates.iter().flatten().next()).map(|e| e.base),
+            _ => self.estimates.get(i).copied().flatten().map(|e| e.value),
         }
-        .or_else(|| self.pooled.get(i).copied().flatten())
         .or_else(|| self.stats.get(i).copied().flatten().map(|s| s.median))
     }
 
@@ -212,8 +217,15 @@ fn row(metric: Metric, cells: &[Vec<&CellReport>], paired_sides: bool) -> Row {
         changes: vec![Change::Baseline],
         estimates: vec![None],
         pooled: cells.iter().map(|cs| metric.pooled(cs)).collect(),
+        too_few: cells.iter().map(|cs| too_few(metric, cs)).collect(),
     };
     for (i, s) in stats.iter().enumerate().skip(1) {
+        if let (Some(short), Some(_), Some(_)) = (TooFew::either(row.too_few[0], row.too_few[i]), base, s) {
+            row.ratios.push(None);
+            row.changes.push(Change::TooFewSamples(short));
+            row.estimates.push(None);
+            continue;
+        }
         let est = estimate(metric, &cells[0], &cells[i], &values[0], &values[i], paired_sides);
         let (r, ch) = match (base, s) {
             (Some(a), Some(b)) => {
