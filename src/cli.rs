@@ -178,6 +178,14 @@ pub struct CompareArgs {
     /// Also write Bencher Metric Format JSON (one benchmark per scenario/target/side).
     #[arg(long, value_name = "PATH")]
     pub bmf: Option<PathBuf>,
+    /// Judge each change against the noise fence learned from this history file
+    /// (Q3 + 3 x IQR of its past changes, at least 0.2%); `--fail-if 'insns/req > significant'`
+    /// gates on it. A missing file is an empty history.
+    #[arg(long, value_name = "FILE")]
+    pub history: Option<PathBuf>,
+    /// After judging, append this comparison's changes to the --history file.
+    #[arg(long, requires = "history")]
+    pub record: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -85,6 +85,8 @@ pub fn code_of(e: &anyhow::Error) -> Code {
             )
         } else if let Some(l) = cause.downcast_ref::<L>() {
             matches!(l, L::BadHost { .. } | L::BadLink { .. } | L::Options { .. })
+        } else if let Some(h) = cause.downcast_ref::<harness::compare::HistoryError>() {
+            !matches!(h, harness::compare::HistoryError::Write { .. })
         } else if cause.downcast_ref::<harness::scenario::ScenarioError>().is_some() {
             true
         } else if let Some(p) = cause.downcast_ref::<harness::preflight::PreflightError>() {
@@ -134,5 +136,10 @@ mod tests {
         assert_eq!(code_of(&anyhow::Error::new(io)), Code::Infrastructure);
         let late = harness::vm::VmError::NotReady { vm: "r".into(), detail: "no sockets".into() };
         assert_eq!(code_of(&anyhow::Error::new(late)), Code::Infrastructure);
+        use harness::compare::HistoryError as H;
+        let parse = H::Parse { path: "h.json".into(), source: serde_json::from_str::<u8>("x").unwrap_err() };
+        assert_eq!(code_of(&anyhow::Error::new(parse)), Code::BadInput, "a broken history file is the user's");
+        let write = H::Write { path: "h.json".into(), source: std::io::Error::other("read-only") };
+        assert_eq!(code_of(&anyhow::Error::new(write)), Code::Infrastructure);
     }
 }

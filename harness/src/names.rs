@@ -50,6 +50,7 @@ mod tests {
         agree::<crate::forwarded::ClientIpSource>();
         agree::<crate::accesslog::LogFormat>();
         agree::<crate::load::ConnPolicy>();
+        agree::<crate::compare::Magnitude>();
     }
 
     #[test]

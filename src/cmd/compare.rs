@@ -3,7 +3,7 @@ use std::path::Path;
 
 use harness::compare::{
     bmf, compare, comparison_html, comparison_json, comparison_markdown, comparison_text, evaluate, overlay_members,
-    Comparison, Gate, Tripped,
+    Comparison, Gate, History, Tripped,
 };
 use harness::report::{load_run, RunView};
 
@@ -15,7 +15,11 @@ pub fn run(a: CompareArgs) -> CmdResult {
     let views: Vec<RunView> = a.runs.iter().map(|p| load_run(p)).collect::<Result<_, _>>().bad_input()?;
     let labels = labels(&a.runs);
     let inputs: Vec<_> = labels.iter().cloned().zip(views.iter().map(|v| v.report.clone())).collect();
-    let cmp = compare(&inputs);
+    let mut cmp = compare(&inputs);
+    let history = a.history.as_deref().map(History::load).transpose().map_err(Failure::lib)?;
+    if let Some(h) = &history {
+        cmp.judge_by_history(h);
+    }
     let tripped = evaluate(&cmp, &gates);
     out!("{}", comparison_text(&cmp, &tripped));
     super::step_summary(&comparison_markdown(&cmp, &tripped))?;
@@ -25,6 +29,10 @@ pub fn run(a: CompareArgs) -> CmdResult {
     }
     if let Some(p) = &a.bmf {
         super::write_json(p, &bmf(&cmp))?;
+    }
+    if let (Some(mut h), Some(path), true) = (history, &a.history, a.record) {
+        h.record(&cmp);
+        h.save(path).map_err(Failure::lib)?;
     }
     if !tripped.is_empty() {
         eprintln!("routerlab: {} regression gate(s) tripped", tripped.len());

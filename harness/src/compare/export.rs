@@ -41,6 +41,13 @@ pub fn comparison_json(cmp: &Comparison, tripped: &[Tripped]) -> Value {
                                 "max": st.map(|s| s.max),
                                 "value": r.shown(i),
                                 "pooled": r.pooled[i],
+                                "history": r.history.get(i).copied().flatten().map(|h| json!({
+                                    "change": h.change,
+                                    "fence": h.fence,
+                                    "points": h.points,
+                                    "magnitude": h.magnitude,
+                                    "significant": h.significant(),
+                                })),
                                 "too_few_samples": r.too_few[i].map(|t| json!({
                                     "per_cell": t.per_cell,
                                     "needed": t.needed,

@@ -39,6 +39,9 @@ pub enum Threshold {
     Absolute(f64),
     /// `preserved` or `lost` (client-ip only).
     Verdict(Verdict),
+    /// `significant`: over the noise fence that history learned for the metric
+    /// (`compare --history`), in the direction of the operator (`>` up, `<` down).
+    Significant,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +84,11 @@ impl std::str::FromStr for Gate {
                 "lost" => Threshold::Verdict(Verdict::Lost),
                 v => return Err(err(format!("client-ip is compared with preserved or lost, not {v:?}"))),
             }
+        } else if value == "significant" {
+            if !matches!(op, Op::Gt | Op::Lt) {
+                return Err(err("significant takes > (a rise over the fence) or < (a fall)".into()));
+            }
+            Threshold::Significant
         } else if let Some(x) = value.strip_suffix(['x', 'X']) {
             Threshold::Ratio(x.trim().parse().map_err(|_| err(format!("{value:?} is not a ratio like 1.10x")))?)
         } else if let Some(p) = value.strip_suffix('%') {
@@ -108,6 +116,7 @@ pub fn evaluate(cmp: &Comparison, gates: &[Gate]) -> Vec<Tripped> {
                     Threshold::Verdict(want) => verdict_trips(g, gate, *want, s),
                     Threshold::Ratio(x) => ratio_trip(cmp, g, gate, *x, s).into_iter().collect(),
                     Threshold::Absolute(x) => absolute_trip(g, gate, *x, s).into_iter().collect(),
+                    Threshold::Significant => history_trip(g, gate, s).into_iter().collect(),
                 };
                 out.extend(details.into_iter().map(|detail| Tripped {
                     gate: gate.expr.clone(),
@@ -158,6 +167,25 @@ fn ratio_trip(cmp: &Comparison, g: &Group, gate: &Gate, x: f64, s: usize) -> Opt
         return gate.op.holds(edge, x).then(|| format!("{m} vs {base}: {}", e.sentence()));
     }
     (gate.op.holds(r, x) && ch != Change::WithinNoise).then(|| format!("{m} ratio {r:.3}x vs {base}"))
+}
+
+/// Over history's fence in the operator's direction. Without a judgement (no
+/// `--history`, or too few changes in it to fence) it trips: it cannot be judged.
+fn history_trip(g: &Group, gate: &Gate, s: usize) -> Option<String> {
+    let m = gate.metric.name();
+    let row = g.rows.iter().find(|r| r.metric == gate.metric)?;
+    if let Change::TooFewSamples(short) = row.changes[s] {
+        return Some(format!("{m}: {}", short.words()));
+    }
+    let Some(call) = row.history.get(s).copied().flatten() else {
+        let why = if row.history.is_empty() { "no history to judge by (compare --history FILE)" } else { "no ratio" };
+        return (s > 0).then(|| format!("{m}: {why}"));
+    };
+    if call.fence.is_none() {
+        return Some(format!("{m}: {}", call.words()));
+    }
+    let way = if gate.op == Op::Gt { call.change > 0.0 } else { call.change < 0.0 };
+    (way && call.significant()).then(|| format!("{m}: {}", call.words()))
 }
 
 /// A plain number against side `s`'s median. No row means no cell counts it (TLB refills

@@ -4,6 +4,7 @@ mod error;
 mod export;
 mod fit;
 mod gate;
+mod history;
 mod metric;
 mod render;
 mod stats;
@@ -14,6 +15,9 @@ pub use error::CompareError;
 pub use export::{bmf, comparison_json};
 pub use fit::{fit, FitPoint};
 pub use gate::{evaluate, Gate, Op, Tripped};
+pub use history::{
+    fence, grade, Fence, History, HistoryCall, HistoryError, Magnitude, Series, FENCE_FLOOR, MIN_HISTORY,
+};
 pub use metric::Metric;
 pub use render::{
     comparison_html, comparison_markdown, comparison_text, overlay_members, run_lead_html, run_lead_markdown,

@@ -86,8 +86,20 @@ pub fn verdict_lines(cmp: &Comparison, g: &Group) -> Vec<String> {
             };
             out.push(format!("{} {}: {line}", cmp.sides[i].label, r.metric.name()));
         }
+        out.extend(history_lines(cmp, g, i));
     }
     out
+}
+
+/// Under `--history`: each headline metric's call by history, and any other metric that
+/// history calls significant.
+fn history_lines(cmp: &Comparison, g: &Group, i: usize) -> Vec<String> {
+    g.rows
+        .iter()
+        .filter_map(|r| Some((r, r.history.get(i).copied().flatten()?)))
+        .filter(|(r, call)| SENTENCES.contains(&r.metric) || call.significant())
+        .map(|(r, call)| format!("{} {} by history: {}", cmp.sides[i].label, r.metric.name(), call.words()))
+        .collect()
 }
 
 /// The kernel's detectable change past this many times user space's gets a note.

@@ -74,6 +74,9 @@ pub struct Row {
     pub pooled: Vec<Option<f64>>,
     /// Latency percentiles only: per side, whether its cells had too few requests to judge it.
     pub too_few: Vec<Option<TooFew>>,
+    /// Per side, the change judged against history's noise fence
+    /// ([`Comparison::judge_by_history`]); empty until judged.
+    pub history: Vec<Option<super::history::HistoryCall>>,
 }
 
 impl Row {
@@ -218,6 +221,7 @@ fn row(metric: Metric, cells: &[Vec<&CellReport>], paired_sides: bool) -> Row {
         estimates: vec![None],
         pooled: cells.iter().map(|cs| metric.pooled(cs)).collect(),
         too_few: cells.iter().map(|cs| too_few(metric, cs)).collect(),
+        history: Vec::new(),
     };
     for (i, s) in stats.iter().enumerate().skip(1) {
         if let (Some(short), Some(_), Some(_)) = (TooFew::either(row.too_few[0], row.too_few[i]), base, s) {
