@@ -2,6 +2,8 @@
 //! nftables) or QEMU. Without them the test says so on stderr and is skipped, so plain
 //! `cargo test` works as a normal user; `ci/test` sets `ROUTERLAB_REQUIRE_PRIVILEGED=1`,
 //! which turns every such skip into a failure, so CI can never skip them quietly.
+//! `ci/test --quick` sets `ROUTERLAB_QUICK=1` instead, which skips every test that needs
+//! QEMU even where QEMU is installed.
 
 mod loopback;
 
@@ -21,9 +23,17 @@ pub enum Need {
 
 /// The variable that forbids skipping.
 pub const REQUIRE_VAR: &str = "ROUTERLAB_REQUIRE_PRIVILEGED";
+/// The variable of `ci/test --quick`: every test that needs QEMU is skipped, whatever the
+/// machine has.
+pub const QUICK_VAR: &str = "ROUTERLAB_QUICK";
 
 /// What of `needs` this machine lacks, in words.
 pub fn missing(needs: &[Need]) -> Vec<String> {
+    lacks(needs, std::env::var_os(QUICK_VAR).is_some_and(|v| v != "0"))
+}
+
+/// [`missing`], with the quick tier's choice given.
+fn lacks(needs: &[Need], quick: bool) -> Vec<String> {
     let on_path =
         |bin: &str| std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()));
     let mut out = Vec::new();
@@ -31,6 +41,9 @@ pub fn missing(needs: &[Need]) -> Vec<String> {
         match n {
             // SAFETY: geteuid has no preconditions and cannot fail.
             Need::Root if unsafe { libc::geteuid() } != 0 => out.push("root".to_string()),
+            Need::Qemu if quick => {
+                out.push(format!("QEMU, which the quick tier ({QUICK_VAR}) leaves out"));
+            }
             Need::Qemu => {
                 for q in ["qemu-system-aarch64", "qemu-system-mipsel"] {
                     if !on_path(q) {
@@ -134,5 +147,8 @@ mod tests {
         // SAFETY: as above.
         let root = unsafe { libc::geteuid() } == 0;
         assert_eq!(missing(&[Need::Root]).is_empty(), root);
+        // The quick tier skips QEMU whether or not it is installed, and says so.
+        assert_eq!(lacks(&[Need::Qemu], true), ["QEMU, which the quick tier (ROUTERLAB_QUICK) leaves out"]);
+        assert!(lacks(&[Need::Root], true).is_empty() == root, "only QEMU is left out");
     }
 }
