@@ -391,6 +391,11 @@ fn two_builds_alternate_in_one_run_and_are_compared() {
     let first = Path::new(cells[0]["dir"].as_str().unwrap());
     let second = Path::new(cells[1]["dir"].as_str().unwrap());
     assert!(first.join("router.console.log").is_file() && !second.join("router.console.log").exists());
+    // B's certificates were A's, already on the router: checked by one sha256sum, not sent
+    // again (a write shows its decode line twice on the console: the echo and the run).
+    let console = std::fs::read_to_string(first.join("router.console.log")).unwrap();
+    assert!(console.contains("sha256sum /etc/routerlab/pki/frontend.pem /etc/routerlab/pki/frontend.crt"), "{out}");
+    assert!(console.matches("base64 -d /etc/routerlab/pki/ca.crt.b64").count() <= 2, "ca.crt sent twice");
     assert!(second.join("proxy.conf").is_file() && second.join("timeline.json").is_file());
     let cmp = std::fs::read_to_string(dir.path().join("comparison.md")).unwrap();
     assert!(dir.path().join("comparison.html").is_file());

@@ -34,6 +34,28 @@ impl Vm {
         if !sum.starts_with(&want) {
             return Err(self.write_error(path, format!("sha256 {sum:?} != {want}")));
         }
+        self.written.insert(path.to_string(), want);
+        Ok(())
+    }
+
+    /// Write several files. Those this boot already wrote with the same content are not
+    /// sent again if one `sha256sum` of them all finds them unchanged: the next cell on a
+    /// router gets its certificates and an unchanged config in one console round trip,
+    /// where sending them took about two seconds on aarch64.
+    pub async fn write_files(&mut self, files: &[(&str, &[u8])]) -> Result<(), VmError> {
+        let want: Vec<(&str, String)> = files.iter().map(|(p, d)| (*p, crate::image::sha256_hex(d))).collect();
+        let known: Vec<&str> = want.iter().filter(|(p, h)| self.written.get(*p) == Some(h)).map(|(p, _)| *p).collect();
+        let mut same = std::collections::HashSet::new();
+        if !known.is_empty() {
+            // A file that is gone makes sha256sum exit 1 and say nothing on stdout for it.
+            let out = self.exec(&format!("sha256sum {} 2>/dev/null", known.join(" "))).await?;
+            same = unchanged(&out.stdout, &want);
+        }
+        for (path, data) in files {
+            if !same.contains(*path) {
+                self.write_file(path, data).await?;
+            }
+        }
         Ok(())
     }
 
@@ -48,6 +70,13 @@ impl Vm {
     fn write_error(&self, path: &str, detail: String) -> VmError {
         VmError::Upload { vm: self.name().to_string(), path: path.into(), detail }
     }
+}
+
+/// The paths whose `sha256sum` line matches the wanted hash.
+fn unchanged<'a>(sums: &str, want: &[(&'a str, String)]) -> std::collections::HashSet<&'a str> {
+    let found: std::collections::HashMap<&str, &str> =
+        sums.lines().filter_map(|l| l.split_once("  ")).map(|(h, p)| (p.trim(), h.trim())).collect();
+    want.iter().filter(|(p, h)| found.get(p) == Some(&h.as_str())).map(|(p, _)| *p).collect()
 }
 
 fn base64(data: &[u8]) -> String {
@@ -69,6 +98,14 @@ fn base64(data: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_files_found_with_the_hash_written_are_skipped() {
+        let want = [("/a", "11".to_string()), ("/b", "22".to_string()), ("/c", "33".to_string())];
+        // /a is unchanged, /b was changed in the guest, /c is gone (no line).
+        let same = super::unchanged("11  /a\n99  /b\n", &want);
+        assert_eq!(same, ["/a"].into_iter().collect());
+    }
+
     #[test]
     fn base64_matches_the_rfc_vectors() {
         for (i, o) in [

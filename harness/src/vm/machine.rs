@@ -42,6 +42,8 @@ pub struct Vm {
     pub(crate) openwrt_console: bool,
     /// Guest instruction counters, or why there are none.
     insns: Result<InsnCounter, String>,
+    /// Files written over the console in this boot, by guest path: their sha256.
+    pub(super) written: std::collections::HashMap<String, String>,
 }
 
 impl Vm {
@@ -109,16 +111,25 @@ impl Vm {
             // QEMU can create its sockets and then exit (a plugin it refuses): say that.
             Err(e) => return Err(guard.exited(&vm, &paths).await.unwrap_or(e)),
         };
-        let insns = match &cfg.insn {
-            InsnSetup::Load { .. } => InsnCounter::start(&paths.insn_sock, started)
-                .map_err(|e| format!("plugin socket {}: {e}", paths.insn_sock.display())),
-            InsnSetup::Unavailable(why) => Err(why.clone()),
-        };
+        let insns = insn_counter(&cfg, &paths, started);
         let child = guard.disarm();
         super::metrics::sample_host(child.id(), metrics.clone(), started);
         let mgmt = cfg.cmdline_extra.iter().any(|w| w.starts_with("routerlab.mgmt="));
-        let qmp = tokio::sync::Mutex::new(qmp);
-        Ok(Vm { cfg, paths, child, console, qmp, metrics, agent, started, mgmt, openwrt_console: false, insns })
+        let (qmp, written) = (tokio::sync::Mutex::new(qmp), Default::default());
+        Ok(Vm {
+            cfg,
+            paths,
+            child,
+            console,
+            qmp,
+            metrics,
+            agent,
+            started,
+            mgmt,
+            openwrt_console: false,
+            insns,
+            written,
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -268,10 +279,15 @@ impl Vm {
             return Err(VmError::CommandTooLong { vm: self.cfg.name.clone(), len: line.len(), limit });
         }
         let from = self.console.position();
+        let t0 = Instant::now();
         self.send_raw(line.as_bytes()).await?;
         let (what, during) = (format!("end of `{cmd}`"), format!("running `{cmd}`"));
         match self.wait_console(from, timeout, &what, &during, |t| extract(t, &id)).await {
-            Ok((stdout, status)) => Ok(ExecOutput { stdout, status }),
+            Ok((stdout, status)) => {
+                let short: String = cmd.chars().take(72).collect();
+                tracing::debug!(vm = %self.cfg.name, took_ms = t0.elapsed().as_millis() as u64, status, "exec {short}");
+                Ok(ExecOutput { stdout, status })
+            }
             Err(e) => {
                 if matches!(e, VmError::Timeout { .. }) {
                     let _ = self.console.send(b"\x03").await; // interrupt it
@@ -387,6 +403,15 @@ impl Vm {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         Ok(()) // Drop kills and reaps if quit did not work
+    }
+}
+
+/// The guest's instruction counters, or why there are none.
+fn insn_counter(cfg: &VmConfig, paths: &VmPaths, started: Instant) -> Result<InsnCounter, String> {
+    match &cfg.insn {
+        InsnSetup::Load { .. } => InsnCounter::start(&paths.insn_sock, started)
+            .map_err(|e| format!("plugin socket {}: {e}", paths.insn_sock.display())),
+        InsnSetup::Unavailable(why) => Err(why.clone()),
     }
 }
 

@@ -23,25 +23,42 @@ pub(crate) async fn must(vm: &mut Vm, target: &str, phase: &'static str, cmd: &s
     Ok(out.stdout)
 }
 
-/// Write the files and run the commands, in order; every command must succeed.
+/// Write the files and run the commands, in order; every command must succeed. Files in a
+/// row go together, so those the router already holds unchanged are not sent again.
 pub(crate) async fn run_steps(
     vm: &mut Vm,
     target: &str,
     phase: &'static str,
     steps: &[GuestStep],
 ) -> Result<(), RunError> {
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     for s in steps {
         match s {
-            GuestStep::Run(cmd) => drop(must(vm, target, phase, cmd).await?),
-            GuestStep::File { path, contents } => {
-                vm.write_file(path, contents.as_bytes()).await.map_err(vm_err(target, phase))?
+            GuestStep::Run(cmd) => {
+                write_files(vm, target, phase, &mut files).await?;
+                drop(must(vm, target, phase, cmd).await?)
             }
+            GuestStep::File { path, contents } => files.push((path.clone(), contents.clone().into_bytes())),
             GuestStep::Copy { from, path } => {
                 let data = std::fs::read(from).map_err(|e| RunError::caused(target, phase, PathError::new(from, e)))?;
-                vm.write_file(path, &data).await.map_err(vm_err(target, phase))?
+                files.push((path.clone(), data));
             }
         }
     }
+    write_files(vm, target, phase, &mut files).await
+}
+
+async fn write_files(
+    vm: &mut Vm,
+    target: &str,
+    phase: &'static str,
+    files: &mut Vec<(String, Vec<u8>)>,
+) -> Result<(), RunError> {
+    let batch: Vec<(&str, &[u8])> = files.iter().map(|(p, d)| (p.as_str(), d.as_slice())).collect();
+    if !batch.is_empty() {
+        vm.write_files(&batch).await.map_err(vm_err(target, phase))?;
+    }
+    files.clear();
     Ok(())
 }
 
