@@ -5,6 +5,7 @@ mod args;
 mod boot;
 mod console;
 mod console_file;
+pub use console_file::resend_all;
 mod error;
 mod insns;
 mod machine;

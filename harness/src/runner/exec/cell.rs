@@ -231,7 +231,8 @@ impl CellRun<'_, '_> {
             None
         } else {
             ctx.phase("proxy build");
-            let i = super::install::install(&mut s.vm, &s.lab, target, plan.proxy.kind, build, ctx).await?;
+            let kind = (target, plan.proxy.kind);
+            let i = super::install::install(&mut s.vm, &s.lab, &mut s.carried, kind, build, ctx).await?;
             let libc = i.info.libc.clone().or_else(|| s.libc_of(&i.bin));
             r.build = Some(BuildInfo { libc, ..i.info.clone() });
             Some(i)

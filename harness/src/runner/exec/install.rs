@@ -180,17 +180,26 @@ fn lib_dirs(root: &Path, dir: &Path, out: &mut Vec<String>, names: &mut Vec<Stri
     }
 }
 
-/// Put the build into the router (or find the image's own proxy) and describe it.
+/// What a session staged and carried: each build staged on the host once per run (an apt
+/// build's download check alone takes most of a second), and which staged tarball the
+/// guest's [`GUEST_ROOT`] holds now, so a build the router still has is not sent again.
+#[derive(Default)]
+pub(crate) struct Carried {
+    staged: std::collections::HashMap<String, Staged>,
+    unpacked: Option<PathBuf>,
+}
+
+/// Put the build on the router and say what it is: the image's own proxy as it is, or an
+/// alternate build staged and carried in.
 pub(crate) async fn install(
     vm: &mut Vm,
     lab: &Lab,
-    target: Target,
-    kind: ProxyKind,
+    carried: &mut Carried,
+    (target, kind): (Target, ProxyKind),
     b: &BuildPlan,
     ctx: &crate::runner::RunContext,
 ) -> Result<Installed, RunError> {
     let t = target.to_string();
-    let phase = "proxy build";
     let facts = crate::scenario::kinds::facts(kind);
     let (bin, env, source, libc) = if b.source == BuildSource::Image {
         // The image's own proxy: the kind's process, found on the guest's PATH.
@@ -199,38 +208,7 @@ pub(crate) async fn install(
         // Its libc is the image manifest's to say (the session fills it in).
         (path.trim().to_string(), String::new(), "image".to_string(), None)
     } else {
-        // The recipe says which Debian architecture the target's image is built from.
-        let arch = crate::image::Recipe::find(&ctx.images_dir, target.name())
-            .map_err(|e| RunError::caused(&t, phase, e))?
-            .debian_arch;
-        // On the blocking pool, not block_in_place: the worker thread stays a worker, and the
-        // children it spawns later keep a parent thread that lives (see crate::proc).
-        let (plan, cache) = (b.clone(), ctx.cache.clone());
-        let staged = tokio::task::spawn_blocking(move || stage(&plan, &arch, &cache))
-            .await
-            .map_err(|e| RunError::caused(&t, phase, e))?
-            .map_err(|e| RunError::caused(&t, phase, e))?;
-        let addr = ADDR::INTERNET_WAN4;
-        let listener = lab
-            .bind_tcp("internet", format!("{addr}:0").parse().expect("static address"))
-            .map_err(|source| RunError::Lab { target: t.clone(), phase, source: Box::new(source) })?;
-        vm.upload_via(listener, addr, &staged.tarball, "/tmp/build.tgz").await.map_err(|source| RunError::Vm {
-            target: t.clone(),
-            phase: "proxy build upload",
-            source: Box::new(source),
-        })?;
-        must(vm, &t, "proxy build", &format!("rm -rf {GUEST_ROOT} && mkdir -p {GUEST_ROOT} && tar -xzf /tmp/build.tgz -C {GUEST_ROOT} && rm /tmp/build.tgz")).await?;
-        let env = if staged.libs.is_empty() {
-            String::new()
-        } else {
-            let dirs: Vec<String> = staged.libs.iter().map(|l| format!("{GUEST_ROOT}/{l}")).collect();
-            format!("LD_LIBRARY_PATH={}", dirs.join(":"))
-        };
-        let source = match &staged.built {
-            Some(f) => format!("{}: {}", b.describe_source(), f.summary()),
-            None => b.describe_source(),
-        };
-        (format!("{GUEST_ROOT}/{}", b.path), env, source, staged.libc())
+        carry(vm, lab, carried, target, b, ctx).await?
     };
     let flag = facts.version_flag.as_deref().unwrap_or("--version");
     let version = vm
@@ -241,6 +219,66 @@ pub(crate) async fn install(
     let sum = must(vm, &t, "proxy build", &format!("sha256sum {bin}")).await?;
     let sha256 = sum.split_whitespace().next().unwrap_or_default().to_string();
     Ok(Installed { bin, env, info: BuildInfo { name: b.name.clone(), version, sha256, source, libc } })
+}
+
+/// An alternate build: staged on the host (once per session), carried over the WAN link
+/// and unpacked under [`GUEST_ROOT`] unless the guest holds it already. The binary's path,
+/// its environment, where it came from and its libc.
+async fn carry(
+    vm: &mut Vm,
+    lab: &Lab,
+    carried: &mut Carried,
+    target: Target,
+    b: &BuildPlan,
+    ctx: &crate::runner::RunContext,
+) -> Result<(String, String, String, Option<String>), RunError> {
+    let (t, phase) = (target.to_string(), "proxy build");
+    if crate::vm::resend_all() {
+        *carried = Carried::default();
+    }
+    let staged = match carried.staged.get(&b.name) {
+        Some(s) => s.clone(),
+        None => {
+            // The recipe says which Debian architecture the target's image is built from.
+            let arch = crate::image::Recipe::find(&ctx.images_dir, target.name())
+                .map_err(|e| RunError::caused(&t, phase, e))?
+                .debian_arch;
+            // On the blocking pool, not block_in_place: the worker thread stays a worker, and
+            // the children it spawns later keep a parent thread that lives (see crate::proc).
+            let (plan, cache) = (b.clone(), ctx.cache.clone());
+            let staged = tokio::task::spawn_blocking(move || stage(&plan, &arch, &cache))
+                .await
+                .map_err(|e| RunError::caused(&t, phase, e))?
+                .map_err(|e| RunError::caused(&t, phase, e))?;
+            carried.staged.insert(b.name.clone(), staged.clone());
+            staged
+        }
+    };
+    if carried.unpacked.as_ref() != Some(&staged.tarball) {
+        let addr = ADDR::INTERNET_WAN4;
+        let listener = lab
+            .bind_tcp("internet", format!("{addr}:0").parse().expect("static address"))
+            .map_err(|source| RunError::Lab { target: t.clone(), phase, source: Box::new(source) })?;
+        carried.unpacked = None;
+        vm.upload_via(listener, addr, &staged.tarball, "/tmp/build.tgz").await.map_err(|source| RunError::Vm {
+            target: t.clone(),
+            phase: "proxy build upload",
+            source: Box::new(source),
+        })?;
+        must(vm, &t, phase, &format!("rm -rf {GUEST_ROOT} && mkdir -p {GUEST_ROOT} && tar -xzf /tmp/build.tgz -C {GUEST_ROOT} && rm /tmp/build.tgz")).await?;
+        carried.unpacked = Some(staged.tarball.clone());
+    }
+    let env = if staged.libs.is_empty() {
+        String::new()
+    } else {
+        let dirs: Vec<String> = staged.libs.iter().map(|l| format!("{GUEST_ROOT}/{l}")).collect();
+        format!("LD_LIBRARY_PATH={}", dirs.join(":"))
+    };
+    let source = match &staged.built {
+        Some(f) => format!("{}: {}", b.describe_source(), f.summary()),
+        None => b.describe_source(),
+    };
+    Ok((format!("{GUEST_ROOT}/{}", b.path), env, source, staged.libc()))
 }
 
 #[cfg(test)]

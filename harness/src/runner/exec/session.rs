@@ -32,6 +32,8 @@ pub(crate) struct Session {
     pub(crate) recorder: Option<crate::capture::Recorder>,
     /// The backend's TLS key log (written only while captures run).
     pub(crate) backend_keylog: PathBuf,
+    /// Builds staged for this router, and the one unpacked on it now.
+    pub(crate) carried: super::install::Carried,
 }
 
 impl Session {
@@ -67,6 +69,7 @@ impl Session {
             capture_points,
             recorder: None,
             backend_keylog: setup::backend_keylog(dir),
+            carried: Default::default(),
         })
     }
 
