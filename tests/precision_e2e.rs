@@ -196,13 +196,6 @@ fn the_instruction_gate_catches_a_planted_regression() {
         let mut builds = vec!["scenarios/builds/haproxy-image.toml".to_string()];
         builds.extend(plants.iter().map(|(p, _)| format!("tests/fixtures/plants/{p}.toml")));
         let log = run_haproxy(target, &run, &["--repeat", repeat, "--builds", &builds.join(",")]);
-        // A single carried build stays on the router between its cells: carried in once, not
-        // once a repetition; with two (mipsel) each cell brings its own back.
-        let cells = std::fs::read_dir(&run).unwrap().flatten().map(|e| e.path().join("router.console.log"));
-        let console = cells.filter(|p| p.is_file()).map(|p| std::fs::read_to_string(p).unwrap()).collect::<String>();
-        let carried = console.matches("rm -rf /opt/build").count();
-        let want = if plants.len() == 1 { 1 } else { plants.len() * repeat.parse::<usize>().unwrap() };
-        assert_eq!(carried, want, "{target}: builds carried in");
         let j = d.path().join("c.json");
         let mut args = vec!["compare", run.to_str().unwrap(), "--json", j.to_str().unwrap()];
         plants.iter().for_each(|(_, gate)| args.extend(["--fail-if", gate]));

@@ -367,9 +367,9 @@ fn two_builds_alternate_in_one_run_and_are_compared() {
             "--builds",
             "scenarios/builds/haproxy-image.toml,scenarios/builds/haproxy-bookworm-r0.toml",
             "--repeat",
-            "1",
+            "2",
             "--duration",
-            "2s",
+            "1s",
             "--warmup",
             "300ms",
         ],
@@ -380,7 +380,8 @@ fn two_builds_alternate_in_one_run_and_are_compared() {
     assert_eq!(code, 0, "{out}");
     let cells = report["cells"].as_array().unwrap();
     let names: Vec<&str> = cells.iter().map(|c| c["build"]["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["haproxy-image", "haproxy-deb12u3"], "A then B");
+    assert_eq!(names, ["haproxy-image", "haproxy-deb12u3", "haproxy-image", "haproxy-deb12u3"], "A B A B");
+    assert_eq!((&cells[1]["build"], &cells[1]["build"]["sha256"]), (&cells[3]["build"], &cells[3]["build"]["sha256"]));
     // Two different binaries really ran: the alternate one came over the WAN.
     assert!(cells[1]["build"]["version"].as_str().unwrap().contains("2.6.12-1+deb12u3"), "{}", cells[1]["build"]);
     assert_ne!(cells[0]["build"]["sha256"], cells[1]["build"]["sha256"]);
@@ -396,6 +397,8 @@ fn two_builds_alternate_in_one_run_and_are_compared() {
     let console = std::fs::read_to_string(first.join("router.console.log")).unwrap();
     assert!(console.contains("sha256sum /etc/routerlab/pki/frontend.pem /etc/routerlab/pki/frontend.crt"), "{out}");
     assert!(console.matches("base64 -d /etc/routerlab/pki/ca.crt.b64").count() <= 2, "ca.crt sent twice");
+    // B's build stayed on the router while A ran: carried in once, not once a repetition.
+    assert_eq!(console.matches("rm -rf /opt/build").count(), 1, "B carried in again");
     assert!(second.join("proxy.conf").is_file() && second.join("timeline.json").is_file());
     let cmp = std::fs::read_to_string(dir.path().join("comparison.md")).unwrap();
     assert!(dir.path().join("comparison.html").is_file());

@@ -44,6 +44,8 @@ pub struct Vm {
     insns: Result<InsnCounter, String>,
     /// Files written over the console in this boot, by guest path: their sha256.
     pub(super) written: std::collections::HashMap<String, String>,
+    /// Whether the guest has `base64`, once asked.
+    pub(super) base64: Option<bool>,
 }
 
 impl Vm {
@@ -129,6 +131,7 @@ impl Vm {
             openwrt_console: false,
             insns,
             written,
+            base64: None,
         })
     }
 

@@ -15,6 +15,7 @@ use crate::vm::{Target, Vm};
 const GUEST_ROOT: &str = "/opt/build";
 
 /// A build ready to run in the guest: the binary and the environment it needs.
+#[derive(Clone)]
 pub(crate) struct Installed {
     pub bin: String,
     /// `LD_LIBRARY_PATH=...` for libraries that came with the build, or empty.
@@ -187,6 +188,9 @@ fn lib_dirs(root: &Path, dir: &Path, out: &mut Vec<String>, names: &mut Vec<Stri
 pub(crate) struct Carried {
     staged: std::collections::HashMap<String, Staged>,
     unpacked: Option<PathBuf>,
+    /// What each build was found to be (path, version, sha256) the first time: the same
+    /// image, or the same staged tarball unpacked again, holds the same binary.
+    found: std::collections::HashMap<String, Installed>,
 }
 
 /// Put the build on the router and say what it is: the image's own proxy as it is, or an
@@ -199,9 +203,16 @@ pub(crate) async fn install(
     b: &BuildPlan,
     ctx: &crate::runner::RunContext,
 ) -> Result<Installed, RunError> {
+    if crate::vm::resend_all() {
+        *carried = Carried::default();
+    }
     let t = target.to_string();
     let facts = crate::scenario::kinds::facts(kind);
-    let (bin, env, source, libc) = if b.source == BuildSource::Image {
+    let image = b.source == BuildSource::Image;
+    if let Some(found) = carried.found.get(&b.name).filter(|_| image) {
+        return Ok(found.clone());
+    }
+    let (bin, env, source, libc) = if image {
         // The image's own proxy: the kind's process, found on the guest's PATH.
         let name = facts.process.as_deref().or(b.process.as_deref()).unwrap_or_default();
         let path = must(vm, &t, "proxy build", &format!("command -v {name}")).await?;
@@ -210,6 +221,9 @@ pub(crate) async fn install(
     } else {
         carry(vm, lab, carried, target, b, ctx).await?
     };
+    if let Some(found) = carried.found.get(&b.name) {
+        return Ok(found.clone());
+    }
     let flag = facts.version_flag.as_deref().unwrap_or("--version");
     let version = vm
         .exec(&format!("{env} {bin} {flag} 2>&1 | grep -v '^$' | head -1"))
@@ -218,7 +232,9 @@ pub(crate) async fn install(
         .unwrap_or_default();
     let sum = must(vm, &t, "proxy build", &format!("sha256sum {bin}")).await?;
     let sha256 = sum.split_whitespace().next().unwrap_or_default().to_string();
-    Ok(Installed { bin, env, info: BuildInfo { name: b.name.clone(), version, sha256, source, libc } })
+    let installed = Installed { bin, env, info: BuildInfo { name: b.name.clone(), version, sha256, source, libc } };
+    carried.found.insert(b.name.clone(), installed.clone());
+    Ok(installed)
 }
 
 /// An alternate build: staged on the host (once per session), carried over the WAN link
@@ -233,9 +249,6 @@ async fn carry(
     ctx: &crate::runner::RunContext,
 ) -> Result<(String, String, String, Option<String>), RunError> {
     let (t, phase) = (target.to_string(), "proxy build");
-    if crate::vm::resend_all() {
-        *carried = Carried::default();
-    }
     let staged = match carried.staged.get(&b.name) {
         Some(s) => s.clone(),
         None => {
