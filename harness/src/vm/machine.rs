@@ -85,25 +85,7 @@ impl Vm {
             .spawn()
             .map_err(|source| VmError::Spawn { vm: vm.clone(), binary: cfg.target.qemu_binary().into(), source })?;
 
-        // QEMU creates its sockets before running; an immediate exit is a configuration error.
-        let t0 = Instant::now();
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                let stderr = std::fs::read_to_string(&paths.stderr).unwrap_or_default();
-                return Err(VmError::QemuExited { vm, status: status.to_string(), stderr: stderr.trim().to_string() });
-            }
-            let ready =
-                paths.console_sock.exists() && paths.qmp_sock.exists() && (!cfg.metrics || paths.metrics_sock.exists());
-            if ready && t0.elapsed() >= Duration::from_millis(100) {
-                break;
-            }
-            if t0.elapsed() > Duration::from_secs(10) {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(VmError::NotReady { vm, detail: "QEMU did not create its sockets within 10 s".into() });
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        wait_for_sockets(&mut child, &cfg, &paths).await?;
         let mut guard = KillOnError(Some(child));
         // The host clock of every reading (metrics, counters), a few ms before the CPU runs.
         let started = Instant::now();
@@ -406,6 +388,30 @@ impl Vm {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         Ok(()) // Drop kills and reaps if quit did not work
+    }
+}
+
+/// Wait until QEMU has created its sockets (it does so before running): an exit first is a
+/// configuration error, with QEMU's own words; no sockets within 10 s, a stuck start.
+async fn wait_for_sockets(child: &mut Child, cfg: &VmConfig, paths: &VmPaths) -> Result<(), VmError> {
+    let vm = cfg.name.clone();
+    let t0 = Instant::now();
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            let stderr = std::fs::read_to_string(&paths.stderr).unwrap_or_default();
+            return Err(VmError::QemuExited { vm, status: status.to_string(), stderr: stderr.trim().to_string() });
+        }
+        let ready =
+            paths.console_sock.exists() && paths.qmp_sock.exists() && (!cfg.metrics || paths.metrics_sock.exists());
+        if ready && t0.elapsed() >= Duration::from_millis(100) {
+            return Ok(());
+        }
+        if t0.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(VmError::NotReady { vm, detail: "QEMU did not create its sockets within 10 s".into() });
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
