@@ -105,7 +105,7 @@ impl History {
                 let measured = (1..cmp.sides.len())
                     .filter(|i| !matches!(r.changes[*i], Change::TooFewSamples(_) | Change::NoData))
                     .filter_map(|i| r.ratios[i].filter(|x| x.is_finite() && *x > 0.0));
-                for ratio in measured.collect::<Vec<_>>() {
+                for ratio in measured {
                     self.push(&g.scenario, &g.target, r.metric.name(), ratio - 1.0);
                 }
             }
