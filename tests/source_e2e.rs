@@ -1,18 +1,19 @@
-//! A proxy built from source the way OpenWrt builds it: Debian's HAProxy source package,
-//! the shipped recipe (scenarios/recipes/haproxy.toml) and the pinned zig cc, for the MT7621
-//! OpenWrt userland. The .ipk installs with the router's own opkg, and the build runs a
-//! passthrough scenario with every request accounted for. The second build is a cache hit.
+//! A proxy built from source the way OpenWrt builds it: Debian's HAProxy and OpenSSL source
+//! packages, the shipped recipes (scenarios/recipes/haproxy.toml and the openssl.toml it
+//! needs) and the pinned zig cc, for the MT7621 OpenWrt userland. The .ipk installs with the
+//! router's own opkg, and the build terminates TLS, adds X-Forwarded-For and re-encrypts,
+//! with every request accounted for. The second build is a cache hit.
 use std::path::Path;
 use std::process::Command;
 
 mod common;
 use common::{exe, root};
 
-const BUILD: &str = "scenarios/builds/haproxy-source.toml";
-const SCENARIO: &str = "scenarios/haproxy-passthrough-proxy-v2.toml";
+const BUILD: &str = "scenarios/builds/haproxy-tls-source.toml";
+const SCENARIO: &str = "scenarios/haproxy-reencrypt-xff.toml";
 const TARGET: &str = "mipsel-malta-openwrt";
 
-/// `routerlab check` of the passthrough scenario with the source build on `TARGET`: it
+/// `routerlab check` of the re-encrypting scenario with the source build on `TARGET`: it
 /// builds (or finds) the package and preflights its binary.
 fn check() -> String {
     let o = Command::new(exe())
@@ -31,7 +32,7 @@ fn built(cache: &Path) -> Vec<std::path::PathBuf> {
     let mut v: Vec<_> = std::fs::read_dir(&dir)
         .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.join("build.json").is_file()).collect())
         .unwrap_or_default();
-    v.retain(|p| p.file_name().unwrap().to_string_lossy().starts_with("haproxy-nossl-mipsel-"));
+    v.retain(|p| p.file_name().unwrap().to_string_lossy().starts_with("haproxy-mipsel-"));
     v.sort_by_key(|p| std::fs::metadata(p.join("build.json")).and_then(|m| m.modified()).ok());
     v
 }
@@ -52,25 +53,24 @@ fn haproxy_built_from_source_installs_with_opkg_and_keeps_client_ips_on_openwrt(
         serde_json::from_str(&std::fs::read_to_string(dir.join("build.json")).unwrap()).unwrap();
     assert_eq!(facts["target"], "mipsel-linux-musleabi", "{facts}");
     assert!(facts["version"].as_str().unwrap().starts_with("2.6.12-"), "{facts}");
+    assert!(facts["needs"][0].as_str().unwrap().starts_with("openssl 3.0."), "{facts}");
     let ipk = dir.join(facts["ipk"].as_str().unwrap());
     let d = tempfile::tempdir().unwrap();
     let o = Command::new(exe())
         .args(["vm", "run", TARGET, "--run-dir", d.path().to_str().unwrap()])
         .args(["--upload", &format!("{}:/tmp/h.ipk", ipk.display())])
-        .args([
-            "--",
-            "opkg install /tmp/h.ipk && opkg list-installed | grep '^haproxy-nossl ' && haproxy -vv | head -20",
-        ])
+        .args(["--", "opkg install /tmp/h.ipk && opkg list-installed | grep '^haproxy ' && haproxy -vv | head -30"])
         .current_dir(root())
         .output()
         .unwrap();
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
     assert_eq!(o.status.code(), Some(0), "{out}{}", String::from_utf8_lossy(&o.stderr));
-    assert!(out.contains("haproxy-nossl - 2.6.12-"), "opkg recorded it: {out}");
+    assert!(out.contains("haproxy - 2.6.12-"), "opkg recorded it: {out}");
     assert!(out.contains("HAProxy version 2.6.12"), "it runs on the router: {out}");
     assert!(out.contains("TARGET  = linux-musl"), "built as the recipe says: {out}");
+    assert!(out.contains("Running on OpenSSL version : OpenSSL 3.0."), "with the OpenSSL it needs: {out}");
 
-    // And it does the job: the passthrough scenario, the PROXY header carrying each client.
+    // And it does the job: TLS terminated, X-Forwarded-For added, re-encrypted to the backend.
     let ran = common::run(
         &[SCENARIO, "--target", TARGET, "--builds", BUILD, "--duration", "2s", "--warmup", "300ms", "--idle", "0s"],
         d.path(),
@@ -81,7 +81,9 @@ fn haproxy_built_from_source_installs_with_opkg_and_keeps_client_ips_on_openwrt(
     assert_eq!(b.libc.as_deref(), Some("static"), "{b:?}");
     assert!(b.version.contains("2.6.12"), "{b:?}");
     assert!(
-        b.source.contains("zig 0.17.0 for mipsel-linux-musleabi") && b.source.contains("usr/sbin/haproxy"),
+        b.source.contains("zig 0.17.0 for mipsel-linux-musleabi")
+            && b.source.contains("with openssl 3.0.")
+            && b.source.contains("usr/sbin/haproxy"),
         "{b:?}"
     );
     assert_eq!(cell.client_ip.verdict, Some(harness::model::Verdict::Preserved), "{}", ran.out);

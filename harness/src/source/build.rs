@@ -1,116 +1,182 @@
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use super::error::{io, SourceError};
-use super::fetch::{self, Fetched, Origin};
+use super::fetch::{self, Fetched};
+use super::steps::{self, Env};
 use super::toolchain::{TargetFlags, ToolchainFile, Zig};
 use super::{ipk, BuildFacts, Built, Recipe, SourcePlan};
-use crate::template::{render, Vars};
 
 /// Bump when the same inputs would build differently.
 const BUILDER: &str = "routerlab-source-build 1";
 
+/// How deep `needs` may go: a program, its library, that library's library, and so on.
+const MAX_DEPTH: usize = 4;
+
 /// Build `plan` for targets whose image is of Debian architecture `arch`, or find it in
 /// the cache. The recipe's directory holds `toolchain.toml`, `deb-src.list` and `zig-cc.sh`.
 pub fn build(plan: &SourcePlan, arch: &str, cache: &Path) -> Result<Built, SourceError> {
+    let made = made(plan, arch, cache, 0)?;
+    let Some(ipk) = made.facts.ipk.clone() else {
+        let message = "library = true: it builds a library for other recipes' needs, not a proxy".into();
+        return Err(SourceError::Invalid { path: plan.recipe.clone(), message });
+    };
+    Ok(Built { ipk: made.dir.join(ipk), log: made.dir.join("build.log"), facts: made.facts, cache_hit: made.cache_hit })
+}
+
+/// A finished build: its cache directory (the package or the library's `tree/`, the log,
+/// `build.json`) and whether it was there already.
+struct Made {
+    dir: PathBuf,
+    facts: BuildFacts,
+    cache_hit: bool,
+}
+
+/// Everything a build is made of, resolved and hashed, before anything is compiled.
+struct Inputs {
+    recipe: Recipe,
+    tc: ToolchainFile,
+    fetched: Fetched,
+    cc_text: String,
+    libs: Vec<Made>,
+}
+
+fn made(plan: &SourcePlan, arch: &str, cache: &Path, depth: usize) -> Result<Made, SourceError> {
     // Absolute: apt and make run in other directories.
     let path = std::path::absolute(&plan.recipe).map_err(io(&plan.recipe))?;
     let recipe = Recipe::load(&path)?;
+    if depth >= MAX_DEPTH {
+        let message = format!("needs go {MAX_DEPTH} deep; does a library need itself?");
+        return Err(SourceError::Invalid { path, message });
+    }
+    let libs = recipe.need_plans()?.iter().map(|n| made(n, arch, cache, depth + 1)).collect::<Result<_, _>>()?;
     let tc = ToolchainFile::load(&recipe.dir().join("toolchain.toml"))?;
-    let flags = tc.target(arch)?;
     let fetched = fetch::fetch(&plan.origin, &recipe.dir().join("deb-src.list"), cache)?;
     let cc_template = recipe.dir().join("zig-cc.sh");
     let cc_text = std::fs::read_to_string(&cc_template).map_err(io(&cc_template))?;
-    let key = key(&recipe, &tc, flags, &fetched, &cc_text)?;
-    let dir = cache.join("builds/source").join(format!("{}-{arch}-{}", recipe.name, &key[..16]));
-    if let Some(b) = cached(&dir) {
-        return Ok(b);
+    let inputs = Inputs { recipe, tc, fetched, cc_text, libs };
+    let flags = inputs.tc.target(arch)?;
+    let key = key(&inputs, flags)?;
+    let dir = cache.join("builds/source").join(format!("{}-{arch}-{}", inputs.recipe.name, &key[..16]));
+    if let Some(facts) = cached(&dir) {
+        return Ok(Made { dir, facts, cache_hit: true });
     }
-    let zig = Zig::ensure(&tc, cache)?;
+    let facts = compile(plan, &inputs, arch, cache, &dir)?;
+    Ok(Made { dir, facts, cache_hit: false })
+}
+
+/// Patch, configure, make and install in a scratch directory; then package and keep it.
+fn compile(plan: &SourcePlan, i: &Inputs, arch: &str, cache: &Path, dir: &Path) -> Result<BuildFacts, SourceError> {
+    let (recipe, flags) = (&i.recipe, i.tc.target(arch)?);
+    let zig = Zig::ensure(&i.tc, cache)?;
     let t0 = Instant::now();
     let scratch = dir.with_extension("partial");
     let _ = std::fs::remove_dir_all(&scratch);
     std::fs::create_dir_all(&scratch).map_err(io(&scratch))?;
     let work = scratch.join("src");
-    fetch::unpack(&plan.origin, &fetched, &work)?;
+    fetch::unpack(&plan.origin, &i.fetched, &work)?;
     let log = scratch.join("build.log");
-    for p in &recipe.patches {
-        let file = recipe.dir().join(p);
-        let f = std::fs::File::open(&file).map_err(io(&file))?;
-        step(
-            Command::new("patch").args(["-p1", "--forward"]).current_dir(&work).stdin(f),
-            &format!("patch {}", p.display()),
-            &log,
-        )?;
-    }
+    let lib_dirs: Vec<&Path> = i.libs.iter().map(|l| l.dir.as_path()).collect();
+    let sysroot = steps::sysroot(&lib_dirs, &scratch)?;
+    steps::patch(recipe, &work, &log)?;
     let triple = flags.triple(recipe.libc);
-    let cc = write_cc(&cc_text, &cc_template, &zig, triple, flags, &scratch)?;
-    let mut make = Command::new("make");
-    make.current_dir(&work).args(make_args(&recipe, &cc)?);
-    make.env("ZIG_GLOBAL_CACHE_DIR", &zig.cache).env("ZIG_LOCAL_CACHE_DIR", scratch.join("zig-cache"));
-    step(&mut make, &format!("make for {triple} ({})", recipe.path.display()), &log)?;
+    let extra = recipe.extra(arch);
+    let cc_template = recipe.dir().join("zig-cc.sh");
+    let cc = steps::write_cc(&i.cc_text, &cc_template, &zig, triple, flags, &scratch)?;
+    let env = Env {
+        cc,
+        cflags: [recipe.cflags.clone(), extra.cflags.clone()].concat(),
+        sysroot,
+        zig_cache: zig.cache.clone(),
+        local_cache: scratch.join("zig-cache"),
+    };
+    steps::configure(recipe, &extra, &env, &work, &log)?;
+    steps::make(recipe, &env, &work, &log, triple)?;
     let data = scratch.join("data");
-    let files = install(&recipe, &work, &data)?;
-    let version = version(&plan.origin, &fetched);
+    let files = steps::install(recipe, &work, &data)?;
+    let version = steps::version(&plan.origin, &i.fetched);
+    let (ipk, ipk_bytes) = if recipe.library {
+        std::fs::rename(&data, scratch.join("tree")).map_err(io(&data))?;
+        (None, 0)
+    } else {
+        package(recipe, flags, plan, &version, &files, &scratch)?
+    };
+    let facts = BuildFacts {
+        recipe: recipe.name.clone(),
+        version,
+        source: plan.origin.describe(),
+        fingerprint: i.fetched.fingerprint.clone(),
+        toolchain: format!("zig {}", zig.version),
+        target: triple.into(),
+        cflags: [flags.cpu.clone(), env.cflags].concat(),
+        ldflags: recipe.ldflags.clone(),
+        seconds: t0.elapsed().as_secs_f64(),
+        files,
+        needs: i.libs.iter().map(|l| format!("{} {}", l.facts.recipe, l.facts.version)).collect(),
+        ipk,
+        ipk_bytes,
+    };
+    finish(&scratch, dir, &facts)?;
+    Ok(facts)
+}
+
+/// The `.ipk` of the installed files in `scratch/data`: its name and size.
+fn package(
+    recipe: &Recipe,
+    flags: &TargetFlags,
+    plan: &SourcePlan,
+    version: &str,
+    files: &std::collections::BTreeMap<String, u64>,
+    scratch: &Path,
+) -> Result<(Option<String>, u64), SourceError> {
     let ipk_name = format!("{}_{version}_{}.ipk", recipe.name, flags.openwrt_arch);
     let control = ipk::Control {
         package: &recipe.name,
-        version: &version,
+        version,
         arch: &flags.openwrt_arch,
         source: &plan.origin.describe(),
         description: &recipe.description,
         installed_size: files.values().sum(),
     };
-    ipk::write(&data, &control, &scratch, &scratch.join(&ipk_name))?;
-    let ipk_bytes = std::fs::metadata(scratch.join(&ipk_name)).map_err(io(&scratch))?.len();
-    let facts = BuildFacts {
-        recipe: recipe.name.clone(),
-        version,
-        source: plan.origin.describe(),
-        fingerprint: fetched.fingerprint.clone(),
-        toolchain: format!("zig {}", zig.version),
-        target: triple.into(),
-        cflags: [flags.cpu.clone(), recipe.cflags.clone()].concat(),
-        ldflags: recipe.ldflags.clone(),
-        seconds: t0.elapsed().as_secs_f64(),
-        files,
-        ipk: ipk_name,
-        ipk_bytes,
-    };
-    finish(&scratch, &dir, &facts)?;
-    let built = cached(&dir)
-        .ok_or_else(|| SourceError::Io { path: dir.clone(), source: std::io::ErrorKind::NotFound.into() })?;
-    Ok(Built { cache_hit: false, ..built })
+    ipk::write(&scratch.join("data"), &control, scratch, &scratch.join(&ipk_name))?;
+    let bytes = std::fs::metadata(scratch.join(&ipk_name)).map_err(io(scratch))?.len();
+    Ok((Some(ipk_name), bytes))
 }
 
 /// The cache key: everything that can change the package.
-fn key(recipe: &Recipe, tc: &ToolchainFile, flags: &TargetFlags, f: &Fetched, cc: &str) -> Result<String, SourceError> {
-    let mut k = format!("{BUILDER}\n{}\n{}\n{}\n", tc.zig.version, tc.zig.sha256, f.fingerprint);
+fn key(i: &Inputs, flags: &TargetFlags) -> Result<String, SourceError> {
+    let (recipe, tc) = (&i.recipe, &i.tc);
+    let mut k = format!("{BUILDER}\n{}\n{}\n{}\n", tc.zig.version, tc.zig.sha256, i.fetched.fingerprint);
     k.push_str(&serde_json::to_string(flags).expect("flags serialize"));
     k.push_str(&std::fs::read_to_string(&recipe.path).map_err(io(&recipe.path))?);
-    k.push_str(cc);
+    k.push_str(&i.cc_text);
     for p in &recipe.patches {
         let file = recipe.dir().join(p);
         k.push_str(&crate::image::sha256_hex(&std::fs::read(&file).map_err(io(&file))?));
     }
+    // A library's directory is named by its own key.
+    for l in &i.libs {
+        k.push_str(&format!("\nneeds {}", l.dir.display()));
+    }
     Ok(crate::image::sha256_hex(k.as_bytes()))
 }
 
-/// A finished build in `dir`, if there is one.
-fn cached(dir: &Path) -> Option<Built> {
+/// A finished build's facts in `dir`, if there is one.
+fn cached(dir: &Path) -> Option<BuildFacts> {
     let facts: BuildFacts = serde_json::from_str(&std::fs::read_to_string(dir.join("build.json")).ok()?).ok()?;
-    let ipk = dir.join(&facts.ipk);
-    ipk.is_file().then(|| Built { ipk, log: dir.join("build.log"), facts, cache_hit: true })
+    let done = match &facts.ipk {
+        Some(ipk) => dir.join(ipk).is_file(),
+        None => dir.join("tree").is_dir(),
+    };
+    done.then_some(facts)
 }
 
-/// Keep the package, its facts and the log; drop the source, the objects, and what
-/// dpkg-source left beside the tree.
+/// Keep the package (or the library's tree), its facts and the log; drop the source, the
+/// objects, and what dpkg-source left beside the tree.
 fn finish(scratch: &Path, dir: &Path, facts: &BuildFacts) -> Result<(), SourceError> {
     for e in std::fs::read_dir(scratch).map_err(io(scratch))?.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        if name == "build.log" || name == facts.ipk {
+        if name == "build.log" || name == "tree" || Some(&name) == facts.ipk.as_ref() {
             continue;
         }
         let p = e.path();
@@ -121,82 +187,4 @@ fn finish(scratch: &Path, dir: &Path, facts: &BuildFacts) -> Result<(), SourceEr
     std::fs::write(scratch.join("build.json"), json).map_err(io(scratch))?;
     let _ = std::fs::remove_dir_all(dir);
     std::fs::rename(scratch, dir).map_err(io(dir))
-}
-
-/// The recipe's `make` arguments with the compiler and flags filled in.
-fn make_args(recipe: &Recipe, cc: &Path) -> Result<Vec<String>, SourceError> {
-    let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let vars: Vars = [
-        ("cc", cc.display().to_string()),
-        ("cflags", recipe.cflags.join(" ")),
-        ("ldflags", recipe.ldflags.join(" ")),
-        ("jobs", jobs.to_string()),
-    ]
-    .into();
-    let name = recipe.path.display().to_string();
-    Ok(recipe.make.iter().map(|a| render(&name, a, &vars)).collect::<Result<_, _>>()?)
-}
-
-/// The C compiler make calls: `zig cc` for the target, from `zig-cc.sh`.
-fn write_cc(
-    text: &str,
-    template: &Path,
-    zig: &Zig,
-    triple: &str,
-    flags: &TargetFlags,
-    scratch: &Path,
-) -> Result<PathBuf, SourceError> {
-    let vars: Vars =
-        [("zig", zig.bin.display().to_string()), ("triple", triple.into()), ("cpu", flags.cpu.join(" "))].into();
-    let script = render(&template.display().to_string(), text, &vars)?;
-    let cc = scratch.join("cc");
-    std::fs::write(&cc, script).map_err(io(&cc))?;
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::set_permissions(&cc, std::fs::Permissions::from_mode(0o755)).map_err(io(&cc))?;
-    Ok(cc)
-}
-
-/// Copy the recipe's files from the built tree into the package's tree; their sizes.
-fn install(recipe: &Recipe, work: &Path, data: &Path) -> Result<BTreeMap<String, u64>, SourceError> {
-    let mut files = BTreeMap::new();
-    for i in &recipe.install {
-        let from = work.join(&i.from);
-        if !from.is_file() {
-            return Err(SourceError::NotBuilt { recipe: recipe.path.clone(), from: i.from.clone(), dir: work.into() });
-        }
-        let to = data.join(&i.to);
-        std::fs::create_dir_all(to.parent().expect("a file has a parent")).map_err(io(&to))?;
-        let bytes = std::fs::copy(&from, &to).map_err(io(&to))?;
-        files.insert(i.to.clone(), bytes);
-    }
-    Ok(files)
-}
-
-/// The package version: Debian's, from the .dsc's name; else the fingerprint's start.
-fn version(origin: &Origin, f: &Fetched) -> String {
-    let from_dsc = || {
-        let name = f.at.file_stem()?.to_string_lossy().into_owned();
-        Some(name.split_once('_')?.1.to_string())
-    };
-    match origin {
-        Origin::Debian(_) => from_dsc().unwrap_or_else(|| "0".into()),
-        Origin::Dir(_) | Origin::Tarball(_) => format!("0+{}", &f.fingerprint[..12]),
-    }
-}
-
-/// Run one build step with its output appended to `log`; on failure, the log's tail.
-fn step(cmd: &mut Command, what: &str, log: &Path) -> Result<(), SourceError> {
-    use std::io::Write as _;
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(log).map_err(io(log))?;
-    writeln!(f, "==> {what}").map_err(io(log))?;
-    let out = f.try_clone().map_err(io(log))?;
-    cmd.stdout(Stdio::from(out)).stderr(Stdio::from(f));
-    let status = cmd.status().map_err(|source| SourceError::Spawn { command: what.into(), source })?;
-    if status.success() {
-        return Ok(());
-    }
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let tail: Vec<&str> = text.lines().rev().take(20).collect();
-    let tail = tail.into_iter().rev().collect::<Vec<_>>().join("\n");
-    Err(SourceError::Step { what: what.into(), status: status.to_string(), log: log.into(), tail })
 }

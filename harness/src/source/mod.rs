@@ -10,6 +10,7 @@ mod error;
 mod fetch;
 mod ipk;
 mod recipe;
+mod steps;
 mod toolchain;
 
 use std::collections::BTreeMap;
@@ -18,7 +19,7 @@ use std::path::PathBuf;
 pub use build::build;
 pub use error::SourceError;
 pub use fetch::Origin;
-pub use recipe::{Install, Libc, Recipe};
+pub use recipe::{Install, Libc, Need, Recipe, TargetExtra};
 pub use toolchain::{TargetFlags, ToolchainFile, Zig, ZigPin};
 
 /// A `source` build: where its source comes from and the recipe that builds it.
@@ -46,7 +47,11 @@ pub struct BuildFacts {
     pub seconds: f64,
     /// Each installed file (path in the image) and its size.
     pub files: BTreeMap<String, u64>,
-    pub ipk: String,
+    /// The libraries it was linked with: `openssl 3.0.20-1~deb12u2`.
+    #[serde(default)]
+    pub needs: Vec<String>,
+    /// The package's file name; `None` for a library, which is kept as a tree.
+    pub ipk: Option<String>,
     pub ipk_bytes: u64,
 }
 
@@ -57,14 +62,9 @@ impl BuildFacts {
         let mib = |b: u64| format!("{:.2} MiB", b as f64 / 1_048_576.0);
         let files: Vec<String> = self.files.iter().map(|(f, b)| format!("{f} {}", mib(*b))).collect();
         let flags = [&self.cflags[..], &self.ldflags[..]].concat().join(" ");
-        format!(
-            "{} for {} ({flags}), {}, {} {}",
-            self.toolchain,
-            self.target,
-            files.join(", "),
-            self.ipk,
-            mib(self.ipk_bytes)
-        )
+        let with = self.needs.iter().map(|n| format!(", with {n}")).collect::<String>();
+        let ipk = self.ipk.as_ref().map(|i| format!(", {i} {}", mib(self.ipk_bytes))).unwrap_or_default();
+        format!("{} for {} ({flags}){with}, {}{ipk}", self.toolchain, self.target, files.join(", "))
     }
 }
 

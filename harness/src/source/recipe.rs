@@ -1,9 +1,11 @@
 //! A build recipe (`scenarios/recipes/NAME.toml`): how one program is built from its source
 //! for a router, in the terms of OpenWrt's package Makefiles: flags, make arguments, patches
 //! and what goes into the package. Data, not code.
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::error::{io, SourceError};
+use super::{Origin, SourcePlan};
 use crate::textpos::from_toml;
 
 /// The C library a build links against.
@@ -22,6 +24,30 @@ pub struct Install {
     pub to: String,
 }
 
+/// A library the program links against, built first by its own recipe (which says
+/// `library = true`) for the same target; its files make up `{{sysroot}}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Need {
+    /// A Debian source package, pinned: `openssl=3.0.20-1~deb12u2`.
+    pub debian: Option<String>,
+    /// A local source tree or tarball, relative to this recipe.
+    pub dir: Option<PathBuf>,
+    pub tarball: Option<PathBuf>,
+    /// The library's recipe, relative to this one.
+    pub recipe: PathBuf,
+}
+
+/// What one target adds: OpenSSL's `linux-mips32` to `configure`, or a flag one CPU needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TargetExtra {
+    #[serde(default)]
+    pub cflags: Vec<String>,
+    #[serde(default)]
+    pub configure: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Recipe {
@@ -30,13 +56,28 @@ pub struct Recipe {
     /// One line for the package's control file.
     pub description: String,
     pub libc: Libc,
+    /// A library for other recipes' `needs`: its installed files are kept as a tree to
+    /// link against, and no package is made.
+    #[serde(default)]
+    pub library: bool,
+    /// Libraries built first, into `{{sysroot}}` (`include/`, `lib/`).
+    #[serde(default)]
+    pub needs: Vec<Need>,
+    /// A configure command run in the source tree before make (program first), with the
+    /// same fields filled in, and `CC`, `CFLAGS` and `LDFLAGS` in its environment.
+    #[serde(default)]
+    pub configure: Vec<String>,
+    /// By Debian architecture (`mipsel`, `arm64`): flags and configure arguments for it.
+    #[serde(default)]
+    pub targets: BTreeMap<String, TargetExtra>,
     /// Compiler flags for every target; the target's CPU flags come from the toolchain file.
     #[serde(default)]
     pub cflags: Vec<String>,
     /// Linker flags (`-static`, `-s`: strip at link time, `-Wl,-z,relro`).
     #[serde(default)]
     pub ldflags: Vec<String>,
-    /// `make`'s arguments, with `{{cc}}`, `{{cflags}}`, `{{ldflags}}` and `{{jobs}}` filled in.
+    /// `make`'s arguments, with `{{cc}}`, `{{cflags}}`, `{{ldflags}}`, `{{jobs}}` and
+    /// `{{sysroot}}` filled in.
     pub make: Vec<String>,
     /// Applied with `patch -p1` in order, relative to the recipe.
     #[serde(default)]
@@ -64,6 +105,30 @@ impl Recipe {
         self.path.parent().unwrap_or(Path::new("."))
     }
 
+    /// What the target of Debian architecture `arch` adds (nothing, if the recipe is silent).
+    pub fn extra(&self, arch: &str) -> TargetExtra {
+        self.targets.get(arch).cloned().unwrap_or_default()
+    }
+
+    /// The libraries' build plans, their paths made absolute from this recipe's directory.
+    pub fn need_plans(&self) -> Result<Vec<SourcePlan>, SourceError> {
+        self.needs.iter().enumerate().map(|(i, n)| self.need_plan(i, n)).collect()
+    }
+
+    fn need_plan(&self, i: usize, n: &Need) -> Result<SourcePlan, SourceError> {
+        let here = |p: &Path| self.dir().join(p);
+        let origin = match (&n.debian, &n.dir, &n.tarball) {
+            (Some(d), None, None) => Origin::Debian(d.clone()),
+            (None, Some(d), None) => Origin::Dir(here(d)),
+            (None, None, Some(t)) => Origin::Tarball(here(t)),
+            _ => {
+                let message = format!("needs[{i}]: give one of debian, dir or tarball");
+                return Err(SourceError::Invalid { path: self.path.clone(), message });
+            }
+        };
+        Ok(SourcePlan { origin, recipe: here(&n.recipe) })
+    }
+
     fn validate(&self) -> Result<(), SourceError> {
         let bad = |message: String| Err(SourceError::Invalid { path: self.path.clone(), message });
         if self.name.is_empty() || !self.name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.+".contains(&b)) {
@@ -85,6 +150,11 @@ impl Recipe {
         for p in &self.patches {
             if !self.dir().join(p).is_file() {
                 return bad(format!("patches: {} does not exist", self.dir().join(p).display()));
+            }
+        }
+        for (i, n) in self.need_plans()?.iter().enumerate() {
+            if !n.recipe.is_file() {
+                return bad(format!("needs[{i}].recipe: {} does not exist", n.recipe.display()));
             }
         }
         Ok(())
@@ -123,10 +193,43 @@ mod tests {
     #[test]
     fn shipped_recipes_load() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/recipes");
+        for name in ["haproxy.toml", "haproxy-nossl.toml"] {
+            let r = Recipe::load(&dir.join(name)).unwrap();
+            assert_eq!((r.libc, r.library), (Libc::Musl, false), "{name}");
+            assert!(r.install.iter().any(|i| i.to == "usr/sbin/haproxy"));
+            // HAProxy refuses to start when built without these ("invalid code detected").
+            assert!(r.cflags.iter().any(|f| f == "-fwrapv") && r.cflags.iter().any(|f| f == "-fno-strict-aliasing"));
+        }
+        // The TLS build needs OpenSSL, a library recipe that knows both targets' assembler.
         let r = Recipe::load(&dir.join("haproxy.toml")).unwrap();
-        assert_eq!(r.libc, Libc::Musl);
-        assert!(r.install.iter().any(|i| i.to == "usr/sbin/haproxy"));
-        // HAProxy refuses to start when built without these ("invalid code detected").
-        assert!(r.cflags.iter().any(|f| f == "-fwrapv") && r.cflags.iter().any(|f| f == "-fno-strict-aliasing"));
+        let needs = r.need_plans().unwrap();
+        assert_eq!(needs.len(), 1);
+        assert!(matches!(&needs[0].origin, Origin::Debian(d) if d.starts_with("openssl=3.0.")), "{needs:?}");
+        let ssl = Recipe::load(&needs[0].recipe).unwrap();
+        assert!(ssl.library);
+        assert_eq!(ssl.extra("arm64").configure, ["linux-aarch64"]);
+        assert!(ssl.extra("mipsel").configure.contains(&"linux-mips32".to_string()));
+        assert_eq!(ssl.extra("sparc"), TargetExtra::default());
+    }
+
+    #[test]
+    fn needs_give_one_origin_and_a_recipe_that_exists() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("lib.toml"), "").unwrap();
+        let with = |need: &str| {
+            let p = d.path().join("r.toml");
+            std::fs::write(&p, format!("{OK}install = [{{ from = \"x\", to = \"x\" }}]\nneeds = [{need}]\n")).unwrap();
+            Recipe::load(&p)
+        };
+        let r = with("{ debian = \"openssl=3\", recipe = \"lib.toml\" }").unwrap();
+        assert_eq!(r.need_plans().unwrap()[0].recipe, d.path().join("lib.toml"));
+        let e = with("{ recipe = \"lib.toml\" }").unwrap_err().to_string();
+        assert!(e.contains("r.toml: needs[0]: give one of debian, dir or tarball"), "{e}");
+        let e = with("{ dir = \"a\", tarball = \"b\", recipe = \"lib.toml\" }").unwrap_err().to_string();
+        assert!(e.contains("needs[0]: give one of"), "{e}");
+        let e = with("{ dir = \"a\", recipe = \"no.toml\" }").unwrap_err().to_string();
+        assert!(e.contains("needs[0].recipe:") && e.contains("no.toml does not exist"), "{e}");
+        let e = with("{ dir = \"a\", recipe = \"lib.toml\", flavour = 1 }").unwrap_err().to_string();
+        assert!(e.contains("r.toml:6:") && e.contains("unknown field `flavour`"), "{e}");
     }
 }
