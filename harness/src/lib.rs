@@ -6,6 +6,7 @@ pub mod cmdline;
 pub mod compare;
 pub mod cost;
 pub mod errtext;
+mod filelock;
 pub mod forwarded;
 pub mod hist;
 pub mod image;

@@ -31,7 +31,7 @@ fn setup() -> (tempfile::TempDir, PathBuf, PathBuf) {
 }
 
 fn plan(recipes: &Path, dir: &str, recipe: &str) -> SourcePlan {
-    SourcePlan { origin: Origin::Dir(recipes.join(dir)), recipe: recipes.join(recipe) }
+    SourcePlan { origin: Origin::Dir(recipes.join(dir)), recipe: recipes.join(recipe), patches: Vec::new() }
 }
 
 fn facts(dir: &Path) -> serde_json::Value {
@@ -54,7 +54,7 @@ fn a_program_links_the_library_its_recipe_needs_and_rebuilds_when_the_library_ch
         .unwrap()
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("greet-arm64-"))
+        .filter(|p| p.is_dir() && p.file_name().unwrap().to_string_lossy().starts_with("greet-arm64-"))
         .collect();
     assert_eq!(libs.len(), 1, "{libs:?}");
     let lib = facts(&libs[0]);
@@ -64,20 +64,10 @@ fn a_program_links_the_library_its_recipe_needs_and_rebuilds_when_the_library_ch
     assert!(libs[0].join("tree/lib/libgreet.a").is_file() && libs[0].join("tree/include/greet.h").is_file());
 
     // The program is a static AArch64 binary that holds the library's string.
-    let tree = tempfile::tempdir().unwrap();
-    let data = tree.path().join("data.tar.gz");
-    let ok = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("tar -xzOf {} ./data.tar.gz > {}", first.ipk.display(), data.display()))
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let out = std::process::Command::new("tar").arg("-xzf").arg(&data).arg("-C").arg(tree.path()).status().unwrap();
-    assert!(out.success());
-    let bin = std::fs::read(tree.path().join("usr/bin/hello")).unwrap();
+    let bin = program(&first.ipk);
     let elf = harness::preflight::BinaryFacts::read(&bin).expect("an ELF");
     assert_eq!((elf.describe().as_str(), elf.libc()), ("AArch64 ELF", "static"));
-    assert!(bin.windows(19).any(|w| w == b"hello from libgreet"), "the library was linked in");
+    assert!(holds(&bin, "hello from libgreet"), "the library was linked in");
 
     let again = build(&hello, "arm64", &cache).unwrap();
     assert!(again.cache_hit, "same inputs: a cache hit");
@@ -89,6 +79,49 @@ fn a_program_links_the_library_its_recipe_needs_and_rebuilds_when_the_library_ch
     let changed = build(&hello, "arm64", &cache).unwrap();
     assert!(!changed.cache_hit, "the library changed, so the program was built again");
     assert_ne!(changed.ipk.parent(), first.ipk.parent());
+}
+
+/// The program in a built package, read from its data.tar.gz.
+fn program(ipk: &Path) -> Vec<u8> {
+    let tree = tempfile::tempdir().unwrap();
+    let data = tree.path().join("data.tar.gz");
+    let ok = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("tar -xzOf {} ./data.tar.gz > {}", ipk.display(), data.display()))
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let out = std::process::Command::new("tar").arg("-xzf").arg(&data).arg("-C").arg(tree.path()).status().unwrap();
+    assert!(out.success());
+    std::fs::read(tree.path().join("usr/bin/hello")).unwrap()
+}
+
+fn holds(bin: &[u8], s: &str) -> bool {
+    bin.windows(s.len()).any(|w| w == s.as_bytes())
+}
+
+#[test]
+fn a_build_s_own_patches_apply_after_the_recipe_s_and_make_another_package() {
+    let (_d, recipes, cache) = setup();
+    let plain = build(&plan(&recipes, "hello", "hello.toml"), "arm64", &cache).unwrap();
+    let patched_plan =
+        SourcePlan { patches: vec![recipes.join("louder.patch")], ..plan(&recipes, "hello", "hello.toml") };
+    let patched = build(&patched_plan, "arm64", &cache).unwrap();
+    assert_ne!(patched.ipk.parent(), plain.ipk.parent(), "a patch is part of the key");
+    assert_eq!(patched.facts.patches, ["louder.patch"]);
+    assert!(patched.facts.summary().contains("patched with louder.patch"), "{}", patched.facts.summary());
+    assert!(holds(&program(&patched.ipk), "patched by the build"));
+    assert!(!holds(&program(&plain.ipk), "patched by the build"));
+
+    // A patch that does not apply names itself and shows patch's words.
+    let bad = recipes.join("bad.patch");
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(recipes.join("louder.patch")).unwrap().replace("puts(greeting())", "x()"),
+    )
+    .unwrap();
+    let e = build(&SourcePlan { patches: vec![bad], ..patched_plan }, "arm64", &cache).unwrap_err().to_string();
+    assert!(e.contains("patch ") && e.contains("bad.patch failed") && e.contains("hunk"), "{e}");
 }
 
 #[test]

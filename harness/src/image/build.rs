@@ -140,7 +140,8 @@ pub fn build(name: &str, opts: &BuildOptions) -> Result<BuiltImage, ImageError> 
     // One builder per recipe at a time, across threads and processes; whoever waited
     // finds the other's result.
     let images = opts.cache.join("images");
-    let _lock = BuildLock::acquire(&images, &recipe.name)?;
+    let lock = images.join(format!(".lock-{}", recipe.name));
+    let _lock = crate::filelock::FileLock::acquire(&lock).map_err(io(&lock))?;
     for p in super::cache::prune_scratch(&images, Some(&recipe.name)) {
         tracing::info!("removed {}: scratch of an image build that did not finish", p.display());
     }
@@ -340,31 +341,6 @@ fn assemble(recipe: &Recipe, root: &Path, key: &str) -> Result<(Tree, usize, Str
     tree.bytes("/etc/routerlab/path", format!("{}\n", recipe.guest_path().join(":")).into_bytes(), 0o644);
     tree.bytes("/etc/routerlab/image", format!("name={}\nkey={key}\nkernel={kver}\n", recipe.name).into_bytes(), 0o644);
     Ok((tree, libraries, kver, nmod))
-}
-
-/// An exclusive `flock` on `images/.lock-NAME`, released on drop.
-struct BuildLock(std::fs::File);
-
-impl BuildLock {
-    fn acquire(dir: &Path, name: &str) -> Result<BuildLock, ImageError> {
-        use std::os::fd::AsRawFd;
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
-        let path = dir.join(format!(".lock-{name}"));
-        let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io(&path))?;
-        // SAFETY: flock on a descriptor we own; blocks until the lock is ours.
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(ImageError::Io { path, source: std::io::Error::last_os_error() });
-        }
-        Ok(BuildLock(f))
-    }
-}
-
-impl Drop for BuildLock {
-    fn drop(&mut self) {
-        use std::os::fd::AsRawFd;
-        // SAFETY: unlocking our own descriptor.
-        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
-    }
 }
 
 fn write_initrd(tree: &Tree, path: &Path) -> Result<(usize, u64), ImageError> {

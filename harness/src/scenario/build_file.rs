@@ -228,7 +228,11 @@ fn source_plan(c: &Ctx<'_>, s: &Spanned<RawSource>, field: &str) -> Result<crate
     if !recipe.is_file() {
         return c.err(span, &format!("{f}.recipe"), format!("{} does not exist", recipe.display()));
     }
-    Ok(crate::source::SourcePlan { origin, recipe })
+    let patches: Vec<PathBuf> = raw.patches.iter().map(|p| relative(c, p)).collect();
+    if let Some((i, p)) = patches.iter().enumerate().find(|(_, p)| !p.is_file()) {
+        return c.err(span, &format!("{f}.patches[{i}]"), format!("{} does not exist", p.display()));
+    }
+    Ok(crate::source::SourcePlan { origin, recipe, patches })
 }
 
 /// A custom proxy needs everything said; l4-forward takes no build at all.
@@ -338,6 +342,14 @@ mod tests {
         assert!(e.contains("proxy.build[1].source.debian"), "{e}");
         let e = err(&b("debian = \"haproxy\", recipe = \"r.toml\", flavour = 1"), &["r.toml"]);
         assert!(e.contains("unknown field `flavour`"), "{e}");
+        let e = err(
+            &b("debian = \"haproxy\", recipe = \"r.toml\", patches = [\"p.patch\", \"gone.patch\"]"),
+            &["r.toml", "p.patch"],
+        );
+        assert!(e.contains("proxy.build[1].source.patches[1]") && e.contains("gone.patch does not exist"), "{e}");
+        let ok = plan(&b("debian = \"haproxy\", recipe = \"r.toml\", patches = [\"p.patch\"]"), &["r.toml", "p.patch"]);
+        let BuildSource::Source(s) = &ok.unwrap().proxy.builds[0].source else { panic!() };
+        assert!(s.patches.len() == 1 && s.patches[0].is_absolute() && s.patches[0].ends_with("p.patch"), "{s:?}");
     }
 
     #[test]

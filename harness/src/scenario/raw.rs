@@ -237,4 +237,8 @@ pub(crate) struct RawSource {
     pub tarball: Option<String>,
     /// The recipe (`scenarios/recipes/haproxy.toml`), relative to this file.
     pub recipe: String,
+    /// Patches of this build, applied with `patch -p1` after the recipe's, relative to this
+    /// file: a maintainer's fix, or a planted regression, on a shared recipe.
+    #[serde(default)]
+    pub patches: Vec<String>,
 }

@@ -34,6 +34,7 @@ struct Made {
 
 /// Everything a build is made of, resolved and hashed, before anything is compiled.
 struct Inputs {
+    plan: SourcePlan,
     recipe: Recipe,
     tc: ToolchainFile,
     fetched: Fetched,
@@ -54,10 +55,13 @@ fn made(plan: &SourcePlan, arch: &str, cache: &Path, depth: usize) -> Result<Mad
     let fetched = fetch::fetch(&plan.origin, &recipe.dir().join("deb-src.list"), cache)?;
     let cc_template = recipe.dir().join("zig-cc.sh");
     let cc_text = std::fs::read_to_string(&cc_template).map_err(io(&cc_template))?;
-    let inputs = Inputs { recipe, tc, fetched, cc_text, libs };
+    let inputs = Inputs { plan: plan.clone(), recipe, tc, fetched, cc_text, libs };
     let flags = inputs.tc.target(arch)?;
     let key = key(&inputs, flags)?;
     let dir = cache.join("builds/source").join(format!("{}-{arch}-{}", inputs.recipe.name, &key[..16]));
+    // One builder per package: a second waits, then finds the first's.
+    let lock = dir.with_extension("lock");
+    let _lock = crate::filelock::FileLock::acquire(&lock).map_err(io(&lock))?;
     if let Some(facts) = cached(&dir) {
         return Ok(Made { dir, facts, cache_hit: true });
     }
@@ -78,7 +82,7 @@ fn compile(plan: &SourcePlan, i: &Inputs, arch: &str, cache: &Path, dir: &Path) 
     let log = scratch.join("build.log");
     let lib_dirs: Vec<&Path> = i.libs.iter().map(|l| l.dir.as_path()).collect();
     let sysroot = steps::sysroot(&lib_dirs, &scratch)?;
-    steps::patch(recipe, &work, &log)?;
+    steps::patch(&patches(recipe, plan), &work, &log)?;
     let triple = flags.triple(recipe.libc);
     let extra = recipe.extra(arch);
     let cc_template = recipe.dir().join("zig-cc.sh");
@@ -112,6 +116,10 @@ fn compile(plan: &SourcePlan, i: &Inputs, arch: &str, cache: &Path, dir: &Path) 
         ldflags: recipe.ldflags.clone(),
         seconds: t0.elapsed().as_secs_f64(),
         files,
+        patches: patches(recipe, plan)
+            .iter()
+            .map(|p| p.file_name().unwrap_or_default().to_string_lossy().into())
+            .collect(),
         needs: i.libs.iter().map(|l| format!("{} {}", l.facts.recipe, l.facts.version)).collect(),
         ipk,
         ipk_bytes,
@@ -150,8 +158,7 @@ fn key(i: &Inputs, flags: &TargetFlags) -> Result<String, SourceError> {
     k.push_str(&serde_json::to_string(flags).expect("flags serialize"));
     k.push_str(&std::fs::read_to_string(&recipe.path).map_err(io(&recipe.path))?);
     k.push_str(&i.cc_text);
-    for p in &recipe.patches {
-        let file = recipe.dir().join(p);
+    for file in patches(recipe, &i.plan) {
         k.push_str(&crate::image::sha256_hex(&std::fs::read(&file).map_err(io(&file))?));
     }
     // A library's directory is named by its own key.
@@ -159,6 +166,11 @@ fn key(i: &Inputs, flags: &TargetFlags) -> Result<String, SourceError> {
         k.push_str(&format!("\nneeds {}", l.dir.display()));
     }
     Ok(crate::image::sha256_hex(k.as_bytes()))
+}
+
+/// Every patch, in the order applied: the recipe's, then the build's.
+fn patches(recipe: &Recipe, plan: &SourcePlan) -> Vec<PathBuf> {
+    recipe.patches.iter().map(|p| recipe.dir().join(p)).chain(plan.patches.iter().cloned()).collect()
 }
 
 /// A finished build's facts in `dir`, if there is one.

@@ -27,6 +27,8 @@ pub use toolchain::{TargetFlags, ToolchainFile, Zig, ZigPin};
 pub struct SourcePlan {
     pub origin: Origin,
     pub recipe: PathBuf,
+    /// The build's own patches, applied after the recipe's.
+    pub patches: Vec<PathBuf>,
 }
 
 /// What a source build made and how, kept as `build.json` beside its package.
@@ -47,6 +49,9 @@ pub struct BuildFacts {
     pub seconds: f64,
     /// Each installed file (path in the image) and its size.
     pub files: BTreeMap<String, u64>,
+    /// The patches applied, the recipe's and the build's, by file name.
+    #[serde(default)]
+    pub patches: Vec<String>,
     /// The libraries it was linked with: `openssl 3.0.20-1~deb12u2`.
     #[serde(default)]
     pub needs: Vec<String>,
@@ -63,8 +68,9 @@ impl BuildFacts {
         let files: Vec<String> = self.files.iter().map(|(f, b)| format!("{f} {}", mib(*b))).collect();
         let flags = [&self.cflags[..], &self.ldflags[..]].concat().join(" ");
         let with = self.needs.iter().map(|n| format!(", with {n}")).collect::<String>();
+        let patched = self.patches.iter().map(|p| format!(", patched with {p}")).collect::<String>();
         let ipk = self.ipk.as_ref().map(|i| format!(", {i} {}", mib(self.ipk_bytes))).unwrap_or_default();
-        format!("{} for {} ({flags}){with}, {}{ipk}", self.toolchain, self.target, files.join(", "))
+        format!("{} for {} ({flags}){with}{patched}, {}{ipk}", self.toolchain, self.target, files.join(", "))
     }
 }
 

@@ -126,7 +126,7 @@ impl Recipe {
                 return Err(SourceError::Invalid { path: self.path.clone(), message });
             }
         };
-        Ok(SourcePlan { origin, recipe: here(&n.recipe) })
+        Ok(SourcePlan { origin, recipe: here(&n.recipe), patches: Vec::new() })
     }
 
     fn validate(&self) -> Result<(), SourceError> {

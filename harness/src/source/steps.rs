@@ -56,14 +56,13 @@ pub(crate) fn sysroot(libs: &[&Path], scratch: &Path) -> Result<PathBuf, SourceE
     Ok(root)
 }
 
-/// The recipe's patches, in order, with `patch -p1`.
-pub(crate) fn patch(recipe: &Recipe, work: &Path, log: &Path) -> Result<(), SourceError> {
-    for p in &recipe.patches {
-        let file = recipe.dir().join(p);
-        let f = std::fs::File::open(&file).map_err(io(&file))?;
+/// The recipe's patches and then the build's, in order, with `patch -p1`.
+pub(crate) fn patch(files: &[PathBuf], work: &Path, log: &Path) -> Result<(), SourceError> {
+    for file in files {
+        let f = std::fs::File::open(file).map_err(io(file))?;
         let mut c = Command::new("patch");
         c.args(["-p1", "--forward"]).current_dir(work).stdin(f);
-        step(&mut c, &format!("patch {}", p.display()), log)?;
+        step(&mut c, &format!("patch {}", file.display()), log)?;
     }
     Ok(())
 }
