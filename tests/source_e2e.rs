@@ -86,6 +86,10 @@ fn haproxy_built_from_source_installs_with_opkg_and_keeps_client_ips_on_openwrt(
             && b.source.contains("usr/sbin/haproxy"),
         "{b:?}"
     );
+    // What the binary said about itself, kept in the report: its -vv, TLS library and size.
+    assert!(b.details.contains("TARGET  = linux-musl"), "{b:?}");
+    assert!(b.tls.as_deref().is_some_and(|t| t.starts_with("OpenSSL 3.0.")), "{b:?}");
+    assert_eq!(b.bytes, facts["files"]["usr/sbin/haproxy"].as_u64(), "the installed binary is the built one");
     assert_eq!(cell.client_ip.verdict, Some(harness::model::Verdict::Preserved), "{}", ran.out);
     assert!(cell.client_ip.sent > 0 && cell.client_ip.sent == cell.client_ip.logged + cell.client_ip.failed);
 }

@@ -22,7 +22,21 @@ fn change_name(c: Change) -> &'static str {
 /// The whole comparison as JSON: sides, then per group and metric each side's statistics,
 /// ratio, 95% interval and call, then the gates that tripped.
 pub fn comparison_json(cmp: &Comparison, tripped: &[Tripped]) -> Value {
-    let sides: Vec<Value> = cmp.sides.iter().map(|s| json!({ "label": s.label, "build": s.build })).collect();
+    let sides: Vec<Value> = cmp
+        .sides
+        .iter()
+        .map(|s| {
+            let i = s.info.as_ref();
+            json!({
+                "label": s.label,
+                "build": s.build,
+                "version": i.map(|i| &i.version),
+                "tls": i.and_then(|i| i.tls.as_ref()),
+                "libc": i.and_then(|i| i.libc.as_ref()),
+                "bytes": i.and_then(|i| i.bytes),
+            })
+        })
+        .collect();
     let groups: Vec<Value> = cmp
         .groups
         .iter()

@@ -218,7 +218,7 @@ fn grid(cmp: &Comparison, g: &Group) -> Vec<Vec<String>> {
 }
 
 pub fn comparison_text(cmp: &Comparison, tripped: &[Tripped]) -> String {
-    let mut out = String::new();
+    let mut out = builds_text(cmp);
     for g in &cmp.groups {
         let rows = grid(cmp, g);
         let widths: Vec<usize> =
@@ -235,6 +235,19 @@ pub fn comparison_text(cmp: &Comparison, tripped: &[Tripped]) -> String {
     }
     out.push_str(&gate_text(tripped));
     out
+}
+
+/// One line per side whose build described itself: version, TLS library, libc, size.
+fn builds_text(cmp: &Comparison) -> String {
+    let lines: Vec<String> = cmp
+        .sides
+        .iter()
+        .filter_map(|s| s.info.as_ref().map(|i| format!("  {}: {}; {}\n", s.label, i.version, i.facts_line())))
+        .collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    format!("builds\n{}\n", lines.concat())
 }
 
 fn gate_text(tripped: &[Tripped]) -> String {

@@ -105,6 +105,8 @@ pub struct Side {
     /// Indexes into the input list and that input's cells.
     pub input: usize,
     pub build: Option<String>,
+    /// What its build's binary said about itself, from its first cell that recorded it.
+    pub info: Option<crate::model::BuildInfo>,
 }
 
 impl Side {
@@ -163,7 +165,8 @@ pub fn compare(inputs: &[(String, Report)]) -> Comparison {
                 (Some(b), true, true) => format!("{label}:{b}"),
                 _ => label.clone(),
             };
-            sides.push(Side { label, input: i, build: b });
+            let info = r.cells.iter().filter(|c| build_of(c) == b).find_map(|c| c.build.clone());
+            sides.push(Side { label, input: i, build: b, info });
         }
     }
     let mut keys: Vec<(String, String)> = Vec::new();

@@ -145,6 +145,38 @@ pub struct BuildInfo {
     /// host; absent where the image's manifest does not know the file.
     #[serde(default)]
     pub libc: Option<String>,
+    /// What the binary says about its build (`haproxy -vv`, `nginx -V`), up to 80 lines.
+    #[serde(default)]
+    pub details: String,
+    /// The TLS library it was built with, as `details` names it (`OpenSSL 3.0.20 7 Apr 2026`).
+    #[serde(default)]
+    pub tls: Option<String>,
+    /// The binary's size in bytes, as installed on the router.
+    #[serde(default)]
+    pub bytes: Option<u64>,
+}
+
+impl BuildInfo {
+    /// The TLS library a `-vv`/`-V` text says the binary was built with: HAProxy's
+    /// `Built with OpenSSL version : OpenSSL 3.0.20 7 Apr 2026`, nginx's
+    /// `built with OpenSSL 3.0.11 19 Sep 2023`.
+    pub fn tls_of(details: &str) -> Option<String> {
+        details.lines().find_map(|l| {
+            let l = l.trim();
+            let rest = l.strip_prefix("Built with ").or_else(|| l.strip_prefix("built with "))?;
+            let lib = rest.split_once(" version : ").map_or(rest, |(_, v)| v);
+            let known = ["OpenSSL", "LibreSSL", "BoringSSL", "wolfSSL", "AWS-LC", "mbed TLS", "QuicTLS"];
+            known.iter().any(|k| lib.starts_with(k)).then(|| lib.trim().to_string())
+        })
+    }
+
+    /// `OpenSSL 3.0.20 7 Apr 2026, static, 7.21 MiB`: what sets this build apart in one line.
+    pub fn facts_line(&self) -> String {
+        let mib = self.bytes.map(|b| format!("{:.2} MiB", b as f64 / 1_048_576.0));
+        // A report from before `details` says nothing either way.
+        let tls = self.tls.clone().or_else(|| (!self.details.is_empty()).then(|| "no TLS library named".into()));
+        [tls, self.libc.clone(), mib].into_iter().flatten().collect::<Vec<_>>().join(", ")
+    }
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
@@ -231,4 +263,28 @@ pub struct Report {
     pub started_at: String,
     pub host: String,
     pub cells: Vec<CellReport>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BuildInfo;
+
+    #[test]
+    fn the_tls_library_is_read_from_haproxy_and_nginx_words_and_nothing_else() {
+        let haproxy = "Built with multi-threading support (MAX_THREADS=32, default=1).\n\
+                       Built with OpenSSL version : OpenSSL 3.0.20 7 Apr 2026\n\
+                       Running on OpenSSL version : OpenSSL 3.0.20 7 Apr 2026\n";
+        assert_eq!(BuildInfo::tls_of(haproxy).as_deref(), Some("OpenSSL 3.0.20 7 Apr 2026"));
+        let nginx = "nginx version: nginx/1.22.1\nbuilt with OpenSSL 3.0.11 19 Sep 2023\nTLS SNI support enabled\n";
+        assert_eq!(BuildInfo::tls_of(nginx).as_deref(), Some("OpenSSL 3.0.11 19 Sep 2023"));
+        // haproxy-nossl: threads and the Prometheus exporter, no TLS library.
+        let nossl = "Built with multi-threading support\nBuilt with the Prometheus exporter as a service\n";
+        assert_eq!(BuildInfo::tls_of(nossl), None);
+        let b = BuildInfo { libc: Some("static".into()), bytes: Some(7_563_480), ..BuildInfo::default() };
+        assert_eq!(b.facts_line(), "static, 7.21 MiB", "no details: nothing said about TLS");
+        let b = BuildInfo { details: nossl.into(), ..b };
+        assert_eq!(b.facts_line(), "no TLS library named, static, 7.21 MiB");
+        let b = BuildInfo { tls: BuildInfo::tls_of(haproxy), ..b };
+        assert_eq!(b.facts_line(), "OpenSSL 3.0.20 7 Apr 2026, static, 7.21 MiB");
+    }
 }

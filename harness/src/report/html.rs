@@ -115,8 +115,8 @@ fn cell_section(i: usize, c: &CellView, run: &RunView) -> Result<String, ReportE
         o = k.outcome
     );
     let build = k.build.as_ref().map(|b| {
-        let libc = b.libc.as_ref().map(|l| format!(" — {l}")).unwrap_or_default();
-        format!("{} — {}{libc} — sha256 {}", b.name, b.version, b.sha256)
+        let parts = [b.name.clone(), b.version.clone(), b.facts_line(), format!("sha256 {}", b.sha256)];
+        parts.into_iter().filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" — ")
     });
     let tools: Vec<String> = k.router_tools.iter().map(|p| p.describe()).collect();
     for (key, v) in [
@@ -136,6 +136,14 @@ fn cell_section(i: usize, c: &CellView, run: &RunView) -> Result<String, ReportE
         }
     }
     b.push_str("</dl>");
+    if let Some(info) = k.build.as_ref().filter(|i| !i.details.is_empty()) {
+        let _ = write!(
+            b,
+            "<details><summary>how {} was built</summary><pre>{}</pre></details>",
+            esc(&info.name),
+            esc(&info.details)
+        );
+    }
     b.push_str(&assertions(c));
     b.push_str(&super::packets::packets(k, &run.root));
     b.push_str(&faults(k));

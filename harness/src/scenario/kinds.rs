@@ -23,6 +23,8 @@ pub struct KindFacts {
     /// The process the metrics agent watches; none where the build names it.
     pub process: Option<String>,
     pub version_flag: Option<String>,
+    /// Prints how it was built (`haproxy -vv`, `nginx -V`): the report keeps the text.
+    pub build_info_flag: Option<String>,
     /// The rendered config's path in the guest.
     pub config: Option<String>,
     #[serde(default)]

@@ -232,9 +232,23 @@ pub(crate) async fn install(
         .unwrap_or_default();
     let sum = must(vm, &t, "proxy build", &format!("sha256sum {bin}")).await?;
     let sha256 = sum.split_whitespace().next().unwrap_or_default().to_string();
-    let installed = Installed { bin, env, info: BuildInfo { name: b.name.clone(), version, sha256, source, libc } };
+    let (details, bytes) = build_details(vm, &bin, &env, facts.build_info_flag.as_deref()).await;
+    let tls = BuildInfo::tls_of(&details);
+    let info = BuildInfo { name: b.name.clone(), version, sha256, source, libc, details, tls, bytes };
+    let installed = Installed { bin, env, info };
     carried.found.insert(b.name.clone(), installed.clone());
     Ok(installed)
+}
+
+/// What the binary says about its build (`-vv`, `-V`; up to 80 lines) and its size. Both
+/// are description, not judgement: a binary that cannot say leaves them empty.
+async fn build_details(vm: &mut Vm, bin: &str, env: &str, flag: Option<&str>) -> (String, Option<u64>) {
+    let details = match flag {
+        Some(f) => vm.exec(&format!("{env} {bin} {f} 2>&1 | head -80")).await.map(|o| o.stdout).unwrap_or_default(),
+        None => String::new(),
+    };
+    let bytes = vm.exec(&format!("wc -c < {bin}")).await.ok().and_then(|o| o.stdout.trim().parse().ok());
+    (details.trim_end().to_string(), bytes)
 }
 
 /// An alternate build: staged on the host (once per session), carried over the WAN link
