@@ -6,6 +6,11 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use harness::accesslog::LogFormat;
 use harness::cmdline::{duration, positive_duration};
+
+/// `--memory 64MiB`: a size in MiB.
+fn memory_size(s: &str) -> Result<u32, String> {
+    harness::vm::Resources::parse_memory(s)
+}
 pub use harness::cmdline::{BackendArgs, LoadArgs};
 use harness::model::Verdict;
 use harness::tls::KeyType;
@@ -132,6 +137,12 @@ pub struct RunArgs {
     /// Do not load the insn-count QEMU plugin (no instruction counts; reports say so).
     #[arg(long)]
     pub no_insn_count: bool,
+    /// The router's RAM, e.g. 64MiB, in place of the scenarios' [router] memory.
+    #[arg(long, value_parser = memory_size, value_name = "SIZE")]
+    pub memory: Option<u32>,
+    /// The router's vCPUs, in place of the scenarios' [router] cpus.
+    #[arg(long, value_name = "N")]
+    pub cpus: Option<u32>,
     /// Record every link with tcpdump and keep the packets and TLS keys of failing cells
     /// (on-failure), of every cell (always), or none (off).
     #[arg(long, default_value = "on-failure", value_name = "off|on-failure|always")]
@@ -233,6 +244,12 @@ pub enum VmCmd {
         /// background.
         #[arg(long, value_name = "PATH")]
         insns: Option<PathBuf>,
+        /// The router's RAM, e.g. 64MiB (default 256MiB).
+        #[arg(long, value_parser = memory_size, value_name = "SIZE")]
+        memory: Option<u32>,
+        /// The router's vCPUs (aarch64-virt: 1-4; malta runs one).
+        #[arg(long, value_name = "N")]
+        cpus: Option<u32>,
         #[command(flatten)]
         dirs: ImageDirs,
         /// The command, after `--`: one word is a shell command line ('echo hi; exit 3'),

@@ -69,7 +69,7 @@ pub fn code_of(e: &anyhow::Error) -> Code {
     use harness::vm::VmError as V;
     for cause in e.chain() {
         let bad_input = if let Some(v) = cause.downcast_ref::<V>() {
-            matches!(v, V::UnknownTarget(_) | V::CommandTooLong { .. } | V::CpuLacks { .. })
+            matches!(v, V::UnknownTarget(_) | V::CommandTooLong { .. } | V::CpuLacks { .. } | V::Resources { .. })
         } else if let Some(i) = cause.downcast_ref::<I>() {
             matches!(
                 i,

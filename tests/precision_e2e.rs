@@ -31,14 +31,42 @@ fn json(p: &Path) -> serde_json::Value {
 /// still varies (the console line's arrival in pieces, an agent wake-up) is hundreds of
 /// instructions in hundreds of millions; a race with the prompt was 250 k each time.
 fn workload_user_insns(target: &str, dir: &Path) -> u64 {
+    workload_on(target, dir, &[]).0
+}
+
+/// [`workload_user_insns`] with more `vm run` arguments (`--cpus 2`); also what the guest
+/// said before the loop (`nproc`, `free -m`).
+fn workload_on(target: &str, dir: &Path, extra: &[&str]) -> (u64, String) {
     let j = dir.join("insns.json");
-    let cmd = "i=0; while [ $i -lt 40000 ]; do i=$((i+1)); done; echo $i";
+    let cmd = "nproc; free -m | grep Mem:; i=0; while [ $i -lt 40000 ]; do i=$((i+1)); done; echo $i";
     let (j, d) = (j.to_str().unwrap(), dir.to_str().unwrap());
-    let o = routerlab(&["vm", "run", target, "--timeout", "180s", "--insns", j, "--run-dir", d, "--", cmd], &[]);
-    assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("40000"), "{}", text(&o));
+    let mut args = vec!["vm", "run", target, "--timeout", "180s", "--insns", j, "--run-dir", d];
+    args.extend(extra);
+    args.extend(["--", cmd]);
+    let o = routerlab(&args, &[]);
+    let said = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success() && said.contains("40000"), "{}", text(&o));
     let j = json(Path::new(j));
     assert_eq!(j["at_rest"], true, "{target}: the guest came to rest around the command: {j}");
-    j["user"].as_u64().unwrap()
+    (j["user"].as_u64().unwrap(), said)
+}
+
+/// RAM and vCPUs reach QEMU and the guest, and a second vCPU does not change what a
+/// single-threaded workload counts: the plugin sums every vCPU's counters.
+#[test]
+fn memory_and_vcpus_reach_the_guest_and_two_vcpus_count_a_workload_as_one() {
+    harness::needs!(Root, Qemu);
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let d = tempfile::tempdir().unwrap();
+    let (one, said1) = workload_on("aarch64-virt", &d.path().join("one"), &["--memory", "128MiB"]);
+    let (two, said2) = workload_on("aarch64-virt", &d.path().join("two"), &["--memory", "128MiB", "--cpus", "2"]);
+    assert_eq!(said1.lines().next(), Some("1"), "{said1}");
+    assert_eq!(said2.lines().next(), Some("2"), "nproc in the guest: {said2}");
+    let total: u32 = said2.lines().nth(1).and_then(|l| l.split_whitespace().nth(1)).unwrap().parse().unwrap();
+    assert!((64..=128).contains(&total), "free -m says {total} MiB of 128: {said2}");
+    let diff = (two as f64 - one as f64).abs() / one as f64;
+    eprintln!("user instructions, 1 vCPU {one}, 2 vCPUs {two}: {:+.3}%", (two as f64 / one as f64 - 1.0) * 100.0);
+    assert!(diff < 0.005, "within 0.5% with 1 and 2 vCPUs: {one} and {two}");
 }
 
 #[test]

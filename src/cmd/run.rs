@@ -58,6 +58,8 @@ fn plans(a: &RunArgs) -> Result<Vec<Plan>, Failure> {
         p.load.duration = a.duration.unwrap_or(p.load.duration);
         p.load.warmup = a.warmup.unwrap_or(p.load.warmup);
         p.load.idle = a.idle.unwrap_or(p.load.idle);
+        p.router.memory_mib = a.memory.unwrap_or(p.router.memory_mib);
+        p.router.cpus = a.cpus.unwrap_or(p.router.cpus);
         if !a.builds.is_empty() {
             p.proxy.builds = a
                 .builds

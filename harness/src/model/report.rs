@@ -221,6 +221,10 @@ pub struct CellReport {
     #[serde(default)]
     pub capture: Option<super::CaptureSection>,
     pub image: Option<String>,
+    /// The router VM's RAM and vCPUs in this cell; absent in reports from before they were
+    /// settings (256 MiB, 1 CPU).
+    #[serde(default)]
+    pub router: Option<crate::vm::Resources>,
     /// The lab's tools on the router as the guest's PATH finds them, with whose they are
     /// and their libc (from the image's manifest; empty for an image routerlab did not build).
     #[serde(default)]

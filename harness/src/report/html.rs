@@ -126,6 +126,7 @@ fn cell_section(i: usize, c: &CellView, run: &RunView) -> Result<String, ReportE
         ("tunnel", Some(k.tunnel.clone())),
         ("expect", Some(k.expect.to_string())),
         ("image", k.image.clone()),
+        ("router", k.router.map(|r| r.describe())),
         ("router tools", (!tools.is_empty()).then(|| tools.join("; "))),
         ("connections", k.connections.as_ref().map(reuse_text)),
         ("backend rejects", k.backend_rejects.as_ref().map(|r| r.describe())),

@@ -110,6 +110,8 @@ pub struct Plan {
     #[serde(skip)]
     pub trusted: CidrList,
     pub lab: LabPlan,
+    /// The router VM's RAM and vCPUs (`[router]`).
+    pub router: crate::vm::Resources,
     pub load: LoadPlan,
     /// The client-IP verdict the scenario expects.
     pub expect: Verdict,

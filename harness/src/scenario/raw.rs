@@ -21,6 +21,8 @@ pub(crate) struct RawScenario {
     #[serde(default)]
     pub lab: RawLab,
     #[serde(default)]
+    pub router: RawRouter,
+    #[serde(default)]
     pub load: RawLoad,
     pub expect: RawExpect,
     /// `[[fault]]`: faults injected during the steady phase, in order of `at`.
@@ -93,6 +95,20 @@ pub(crate) struct RawLab {
     pub impair_wan: Option<RawImpair>,
     #[serde(default)]
     pub impair_tunnel: Option<RawImpair>,
+}
+
+/// The router VM's limits: a router is defined by them.
+#[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawRouter {
+    /// RAM, e.g. "64MiB" or "128MiB" (default 256MiB; malta takes at most 256MiB).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub memory: Option<Spanned<String>>,
+    /// vCPUs (default 1; aarch64-virt takes up to 4, malta runs one).
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub cpus: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]

@@ -9,12 +9,13 @@ use super::plan::{
     BackendKind, Budgets, ClientIpHeaderMode as H, ConnPolicyPlan, LabPlan, LoadPlan, Plan, ProxyKind, ProxyMode,
     ProxyPlan,
 };
-use super::raw::{RawExpect, RawLab, RawLoad, RawProxy, RawScenario};
+use super::raw::{RawExpect, RawLab, RawLoad, RawProxy, RawRouter, RawScenario};
 use super::{BuildPlan, ScenarioError};
 use crate::model::Verdict;
 use crate::netaddr::CidrList;
 use crate::netlab::{Tunnel, ADDR};
 use crate::tls::KeyType;
+use crate::vm::Resources;
 use crate::vm::Target;
 
 /// Read, parse and validate one scenario file.
@@ -50,9 +51,11 @@ pub fn load_plan(path: &Path) -> Result<Plan, ScenarioError> {
     super::capabilities::check(&c, &raw, &proxy, &load)?;
     let faults = super::faults::faults(&c, &raw.fault, proxy.kind, load.duration)?;
     let fault_expect = super::faults::fault_expect(&c, &raw.expect, &faults)?;
+    let targets = targets(&c, &raw.targets)?;
     Ok(Plan {
         path: path.into(),
-        targets: targets(&c, &raw.targets)?,
+        router: router(&c, &raw.router, &targets)?,
+        targets,
         proxy,
         key_type,
         backend,
@@ -183,6 +186,29 @@ fn lab(c: &Ctx<'_>, raw: &RawLab) -> Result<LabPlan, ScenarioError> {
     })
 }
 
+/// The `[router]` table: RAM and vCPUs every target of the scenario can have.
+fn router(c: &Ctx<'_>, raw: &RawRouter, targets: &[Target]) -> Result<Resources, ScenarioError> {
+    let mut r = Resources::default();
+    if let Some(m) = &raw.memory {
+        r.memory_mib = Resources::parse_memory(m.get_ref()).or_else(|e| c.err(m.span(), "router.memory", e))?;
+    }
+    if let Some(n) = &raw.cpus {
+        r.cpus = *n.get_ref();
+    }
+    for t in targets {
+        if let Err(e) = r.fits(*t) {
+            let (span, field) = match (&raw.cpus, &raw.memory) {
+                (Some(n), _) if e.contains("CPU") => (n.span(), "router.cpus"),
+                (_, Some(m)) => (m.span(), "router.memory"),
+                (Some(n), None) => (n.span(), "router.cpus"),
+                (None, None) => unreachable!("the defaults fit every board"),
+            };
+            return c.err(span, field, e);
+        }
+    }
+    Ok(r)
+}
+
 /// The `[load]` section: phases, connections, rate and headers.
 fn load_section(c: &Ctx<'_>, l: &RawLoad) -> Result<LoadPlan, ScenarioError> {
     if let Some(r) = l.rate.as_ref().filter(|r| !(r.get_ref().is_finite() && *r.get_ref() > 0.0)) {
@@ -266,6 +292,27 @@ mod tests {
 
     const HEAD: &str =
         "name = \"x\"\ntargets = [\"aarch64-virt\"]\n[proxy]\nkind = \"l4-forward\"\n[expect]\nclient-ip = \"lost\"\n";
+
+    #[test]
+    fn the_router_table_sets_ram_and_vcpus_each_target_can_have() {
+        let p = plan(&format!("{HEAD}[router]\nmemory = \"128MiB\"\n")).unwrap();
+        assert_eq!(p.router, crate::vm::Resources { memory_mib: 128, cpus: 1 });
+        assert_eq!(plan(HEAD).unwrap().router, crate::vm::Resources::default());
+        let e = plan(&format!("{HEAD}[router]\nmemory = \"128MB\"\n")).unwrap_err().to_string();
+        assert!(e.contains("router.memory") && e.contains("unit \"MB\""), "{e}");
+        let two = plan(&format!("{HEAD}[router]\nmemory = \"1GiB\"\ncpus = 2\n")).unwrap();
+        assert_eq!(two.router, crate::vm::Resources { memory_mib: 1024, cpus: 2 });
+        let malta = HEAD.replace("[\"aarch64-virt\"]", "[\"aarch64-virt\", \"mipsel-malta\"]");
+        let e = plan(&format!("{malta}[router]\nmemory = \"1GiB\"\n")).unwrap_err().to_string();
+        assert!(
+            e.contains("router.memory") && e.contains("mipsel-malta: memory 1024 MiB is outside 48-256 MiB"),
+            "{e}"
+        );
+        let e = plan(&format!("{malta}[router]\ncpus = 2\n")).unwrap_err().to_string();
+        assert!(e.contains("router.cpus") && e.contains("runs one CPU"), "{e}");
+        let e = plan(&format!("{HEAD}[router]\nram = 1\n")).unwrap_err().to_string();
+        assert!(e.contains("unknown field `ram`"), "{e}");
+    }
 
     #[test]
     fn impairments_parse_and_are_checked() {

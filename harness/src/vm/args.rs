@@ -52,6 +52,8 @@ pub struct VmConfig {
     /// `None` for a kernel with a built-in initramfs (OpenWrt's `*-initramfs-kernel`).
     pub initrd: Option<PathBuf>,
     pub memory_mib: u32,
+    /// vCPUs (`-smp`); QEMU runs them on host threads (MTTCG).
+    pub cpus: u32,
     /// Extra kernel command-line words.
     pub cmdline_extra: Vec<String>,
     pub run_dir: PathBuf,
@@ -76,6 +78,7 @@ impl VmConfig {
             kernel,
             initrd,
             memory_mib: 256,
+            cpus: 1,
             cmdline_extra: Vec::new(),
             run_dir,
             nics: Vec::new(),
@@ -178,6 +181,9 @@ pub fn qemu_args(cfg: &VmConfig) -> Vec<OsString> {
         push(&mut a, &["-cpu", cpu]);
     }
     push(&mut a, &["-m", &cfg.memory_mib.to_string(), "-nodefaults", "-no-reboot", "-display", "none"]);
+    if cfg.cpus > 1 {
+        push(&mut a, &["-smp", &cfg.cpus.to_string()]);
+    }
     if t.is_malta() {
         // No VGA BIOS in Debian's QEMU build: malta fails to find vgabios-cirrus.bin without this.
         push(&mut a, &["-vga", "none"]);
@@ -343,6 +349,11 @@ mod tests {
         assert_eq!(after(&a, "-cpu"), ["cortex-a53"]);
         assert!(after(&a, "-vga").is_empty());
         assert!(after(&a, "-append")[0].starts_with("console=ttyAMA0 panic=-1"));
+        assert_eq!((after(&a, "-m"), after(&a, "-smp")), (vec!["256"], vec![]), "one vCPU needs no -smp");
+        let mut two = cfg(Target::Aarch64Virt);
+        (two.memory_mib, two.cpus) = (128, 2);
+        let a = s(&qemu_args(&two));
+        assert_eq!((after(&a, "-m"), after(&a, "-smp")), (vec!["128"], vec!["2"]));
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub enum Flavour {
 pub struct BootOptions {
     pub name: String,
     pub run_dir: PathBuf,
-    pub memory_mib: u32,
+    pub resources: super::Resources,
     pub cmdline_extra: Vec<String>,
     /// A user-mode NIC as eth0 with 10.0.2.15/24, for uploads and nothing else.
     pub mgmt: bool,
@@ -56,7 +56,7 @@ impl BootOptions {
         BootOptions {
             name: name.into(),
             run_dir,
-            memory_mib: 256,
+            resources: super::Resources::default(),
             cmdline_extra: Vec::new(),
             mgmt: true,
             extra_nics: Vec::new(),
@@ -143,6 +143,7 @@ fn refuse_a_cpu_it_lacks(target: Target, image: &str, needs: Option<&MipsNeeds>)
 
 /// Start `target` and wait for it to be ready. Returns the VM and its boot time.
 pub async fn boot(target: Target, src: &ImageSource, opts: &BootOptions) -> Result<(Vm, Duration), VmError> {
+    opts.resources.fits(target).map_err(|reason| VmError::Resources { vm: opts.name.clone(), reason })?;
     let img = resolve_image(target, src)?;
     // An OpenWrt target's console is procd's, whoever asked.
     let flavour = match opts.flavour {
@@ -151,7 +152,8 @@ pub async fn boot(target: Target, src: &ImageSource, opts: &BootOptions) -> Resu
     };
     let mut cfg = VmConfig::new(&opts.name, target, img.kernel, img.initrd, opts.run_dir.clone());
     cfg.insn = insn_setup(&opts.insn_plugin, img.isa, &cfg);
-    cfg.memory_mib = opts.memory_mib;
+    cfg.memory_mib = opts.resources.memory_mib;
+    cfg.cpus = opts.resources.cpus;
     cfg.cmdline_extra = opts.cmdline_extra.clone();
     if opts.mgmt {
         cfg.nics.push(Nic { id: "mgmt".into(), backend: NicBackend::User, mac: None });

@@ -8,6 +8,9 @@ pub enum VmError {
         "unknown target {0:?} (expected mipsel-malta, mips-malta, aarch64-virt, mipsel-malta-openwrt or aarch64-virt-openwrt)"
     )]
     UnknownTarget(String),
+    /// Memory or CPUs the board cannot have (`Resources::fits`' words).
+    #[error("vm {vm}: {reason}")]
+    Resources { vm: String, reason: String },
     #[error("vm {vm}: cannot start {binary} (ci/setup installs QEMU)")]
     Spawn { vm: String, binary: String, source: std::io::Error },
     #[error("vm {vm}: QEMU exited at once ({status}): {stderr}")]

@@ -13,6 +13,7 @@ mod metrics;
 pub mod mips_cpu;
 mod openwrt;
 mod qmp;
+mod resources;
 mod target;
 mod upload;
 
@@ -28,4 +29,5 @@ pub use machine::{ExecOutput, Vm, READY_MARKER};
 pub use metrics::{parse_line, AgentProgress, GuestPoint, HostPoint, MemField, MetricLine, MetricsSeries, ProcPoint};
 pub use openwrt::{install_ipk, ACTIVATE_PROMPT};
 pub use qmp::QmpError;
+pub use resources::{Resources, MIN_MEMORY_MIB};
 pub use target::{timeout_mult, Target};

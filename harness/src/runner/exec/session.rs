@@ -34,6 +34,8 @@ pub(crate) struct Session {
     pub(crate) backend_keylog: PathBuf,
     /// Builds staged for this router, and the one unpacked on it now.
     pub(crate) carried: super::install::Carried,
+    /// The router VM's RAM and vCPUs.
+    pub resources: crate::vm::Resources,
 }
 
 impl Session {
@@ -47,7 +49,7 @@ impl Session {
         let capture_points = crate::capture::capture_points(&lab.topo, wg.as_ref().map(|w| w.hub_ifname.as_str()));
         let lab_s = t0.elapsed().as_secs_f64();
         ctx.phase("boot");
-        let (mut vm, boot_time) = setup::boot_router(target, &lab, dir, ctx).await?;
+        let (mut vm, boot_time) = setup::boot_router(target, &lab, dir, plan.router, ctx).await?;
         let image = setup::image_of(&vm);
         let t1 = Instant::now();
         ctx.phase("router network");
@@ -70,6 +72,7 @@ impl Session {
             recorder: None,
             backend_keylog: setup::backend_keylog(dir),
             carried: Default::default(),
+            resources: plan.router,
         })
     }
 
@@ -82,6 +85,7 @@ impl Session {
             r.timings.deploy_s = self.router_s;
         }
         r.image = self.image.dir.clone();
+        r.router = Some(self.resources);
         (r.image_kernel_bytes, r.image_initrd_bytes) = self.image.bytes;
         let tools = crate::image::programs::LAB_TOOLS;
         r.router_tools = self.image.programs.iter().filter(|p| tools.contains(&p.name.as_str())).cloned().collect();

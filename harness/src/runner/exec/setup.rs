@@ -119,9 +119,11 @@ pub(crate) async fn boot_router(
     target: Target,
     lab: &Lab,
     dir: &Path,
+    resources: crate::vm::Resources,
     ctx: &RunContext,
 ) -> Result<(Vm, Duration), RunError> {
     let mut bo = BootOptions::new("router", dir.into());
+    bo.resources = resources;
     bo.netns = Some(lab.ns("router"));
     bo.insn_plugin = ctx.insn_plugin.clone();
     // No management NIC: uploads go over the WAN or the console, and on malta every extra

@@ -1,0 +1,91 @@
+//! What a router has to work with: its RAM and CPU count. A router is defined by its limits
+//! (64-256 MB of RAM, one or a few cores), so a scenario's `[router]` table and
+//! `vm run --memory/--cpus` set them, QEMU gets them as `-m` and `-smp`, and each cell's
+//! report says what it ran with.
+use super::Target;
+
+/// RAM and vCPUs of one router VM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Resources {
+    pub memory_mib: u32,
+    pub cpus: u32,
+}
+
+impl Default for Resources {
+    /// What every router got before these were settings.
+    fn default() -> Self {
+        Resources { memory_mib: 256, cpus: 1 }
+    }
+}
+
+/// The most RAM each board takes here: malta's kernel maps 256 MiB of low memory.
+fn max_memory_mib(target: Target) -> u32 {
+    if target.is_malta() {
+        256
+    } else {
+        4096
+    }
+}
+
+/// The fewest MiB a routerlab image boots in (its initramfs unpacks into RAM).
+pub const MIN_MEMORY_MIB: u32 = 48;
+
+impl Resources {
+    /// `"128MiB"`, `"1GiB"` (or `"128M"`, `"1G"`) in MiB.
+    pub fn parse_memory(s: &str) -> Result<u32, String> {
+        let t = s.trim();
+        let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (n, unit) = t.split_at(digits);
+        let n: u32 = n.parse().map_err(|_| format!("{s:?}: give a size like \"128MiB\" or \"1GiB\""))?;
+        match unit.trim() {
+            "MiB" | "M" => Ok(n),
+            "GiB" | "G" => n.checked_mul(1024).ok_or_else(|| format!("{s:?} is too large")),
+            u => Err(format!("{s:?}: unit {u:?} is not MiB or GiB")),
+        }
+    }
+
+    /// Whether `target`'s board can have these, or why not.
+    pub fn fits(&self, target: Target) -> Result<(), String> {
+        let max = max_memory_mib(target);
+        if !(MIN_MEMORY_MIB..=max).contains(&self.memory_mib) {
+            return Err(format!("{target}: memory {} MiB is outside {MIN_MEMORY_MIB}-{max} MiB", self.memory_mib));
+        }
+        if target.is_malta() && self.cpus != 1 {
+            return Err(format!("{target}: the malta board runs one CPU here (its 24Kf/34Kf cores have no SMP)"));
+        }
+        if !(1..=4).contains(&self.cpus) {
+            return Err(format!("{target}: {} CPUs is outside 1-4", self.cpus));
+        }
+        Ok(())
+    }
+
+    /// `128 MiB, 2 CPUs`.
+    pub fn describe(&self) -> String {
+        let s = if self.cpus == 1 { "" } else { "s" };
+        format!("{} MiB, {} CPU{s}", self.memory_mib, self.cpus)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_and_boards_refuse_what_they_cannot_have() {
+        assert_eq!(Resources::parse_memory("128MiB"), Ok(128));
+        assert_eq!(Resources::parse_memory("1GiB"), Ok(1024));
+        assert_eq!(Resources::parse_memory("64M"), Ok(64));
+        assert!(Resources::parse_memory("128MB").unwrap_err().contains("unit \"MB\" is not MiB or GiB"));
+        assert!(Resources::parse_memory("lots").unwrap_err().contains("give a size like"));
+        let malta: Target = "mipsel-malta".parse().unwrap();
+        let virt: Target = "aarch64-virt".parse().unwrap();
+        assert_eq!(Resources { memory_mib: 64, cpus: 1 }.fits(malta), Ok(()));
+        let e = Resources { memory_mib: 512, cpus: 1 }.fits(malta).unwrap_err();
+        assert!(e.contains("mipsel-malta: memory 512 MiB is outside 48-256 MiB"), "{e}");
+        assert!(Resources { memory_mib: 128, cpus: 2 }.fits(malta).unwrap_err().contains("one CPU"));
+        assert_eq!(Resources { memory_mib: 512, cpus: 2 }.fits(virt), Ok(()));
+        assert!(Resources { memory_mib: 128, cpus: 8 }.fits(virt).unwrap_err().contains("8 CPUs is outside 1-4"));
+        assert_eq!(Resources { memory_mib: 128, cpus: 2 }.describe(), "128 MiB, 2 CPUs");
+        assert_eq!(Resources::default().describe(), "256 MiB, 1 CPU");
+    }
+}
