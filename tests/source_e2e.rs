@@ -16,14 +16,26 @@ const TARGET: &str = "mipsel-malta-openwrt";
 /// `routerlab check` of the re-encrypting scenario with the source build on `TARGET`: it
 /// builds (or finds) the package and preflights its binary.
 fn check() -> String {
+    let (code, text) = check_scenario(&root().join(SCENARIO));
+    assert_eq!(code, Some(0), "{text}");
+    text
+}
+
+fn check_scenario(scenario: &Path) -> (Option<i32>, String) {
     let o = Command::new(exe())
-        .args(["check", SCENARIO, "--target", TARGET, "--builds", BUILD])
+        .args(["check", scenario.to_str().unwrap(), "--target", TARGET, "--builds", BUILD])
         .current_dir(root())
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(0), "{text}");
-    text
+    (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr))
+}
+
+/// The scenario with `max-flash = max` under `[expect]`: `check`'s exit code and words.
+fn check_flash(dir: &Path, max: &str) -> (Option<i32>, String) {
+    let text = std::fs::read_to_string(root().join(SCENARIO)).unwrap();
+    let file = dir.join(format!("flash-{max}.toml"));
+    std::fs::write(&file, text.replace("[expect]\n", &format!("[expect]\nmax-flash = \"{max}\"\n"))).unwrap();
+    check_scenario(&file)
 }
 
 /// The packages built from the recipe for mipsel in the cache, newest last.
@@ -46,6 +58,16 @@ fn haproxy_built_from_source_installs_with_opkg_and_keeps_client_ips_on_openwrt(
     let first = built(&cache);
     let again = check();
     assert_eq!(built(&cache), first, "the second check found the first build, and built nothing: {again}");
+    // Its flash footprint is known before boot: over a budget `check` says so (exit 100, a
+    // finding about the build), under one it is fine.
+    assert!(said.contains("MiB installed") && said.contains("MiB as xz"), "{said}");
+    let scratch = tempfile::tempdir().unwrap();
+    let (code, over) = check_flash(scratch.path(), "1MiB");
+    assert_eq!(code, Some(100), "{over}");
+    assert!(over.contains("over build haproxy-tls-source on mipsel-malta-openwrt:"), "{over}");
+    assert!(over.contains("over max-flash 1.00 MiB"), "{over}");
+    let (code, under) = check_flash(scratch.path(), "16MiB");
+    assert_eq!(code, Some(0), "{under}");
 
     // The package is an OpenWrt package: the router's opkg installs it, and it runs.
     let dir = first.last().expect("a build in the cache");
@@ -90,6 +112,8 @@ fn haproxy_built_from_source_installs_with_opkg_and_keeps_client_ips_on_openwrt(
     assert!(b.details.contains("TARGET  = linux-musl"), "{b:?}");
     assert!(b.tls.as_deref().is_some_and(|t| t.starts_with("OpenSSL 3.0.")), "{b:?}");
     assert_eq!(b.bytes, facts["files"]["usr/sbin/haproxy"].as_u64(), "the installed binary is the built one");
+    let flash = b.flash.expect("a carried build's flash footprint");
+    assert!(flash.installed >= b.bytes.unwrap() && flash.xz < flash.installed / 2, "{flash:?}");
     assert_eq!(cell.client_ip.verdict, Some(harness::model::Verdict::Preserved), "{}", ran.out);
     assert!(cell.client_ip.sent > 0 && cell.client_ip.sent == cell.client_ip.logged + cell.client_ip.failed);
 }

@@ -37,7 +37,7 @@ pub fn run(a: CheckArgs) -> CmdResult {
         return Err(crate::exit::Failure::BadInput(anyhow::anyhow!("no scenario files in {:?}", a.paths)));
     }
     let targets = a.target.iter().map(|t| t.parse::<Target>()).collect::<Result<Vec<_>, _>>().bad_input()?;
-    let mut bad = 0;
+    let (mut bad, mut over) = (0, 0);
     for f in files {
         match load_plan(&f) {
             Ok(mut p) => {
@@ -49,7 +49,8 @@ pub fn run(a: CheckArgs) -> CmdResult {
                     let load = |b: &PathBuf| load_build(b, p.proxy.kind, p.proxy.client_ip_header);
                     p.proxy.builds = a.builds.iter().map(load).collect::<Result<_, _>>().bad_input()?;
                 }
-                bad += preflight(&p, if targets.is_empty() { &p.targets } else { &targets }, &a.dirs);
+                let (b, o) = preflight(&p, if targets.is_empty() { &p.targets } else { &targets }, &a.dirs);
+                (bad, over) = (bad + b, over + o);
             }
             Err(e) => {
                 bad += 1;
@@ -57,7 +58,11 @@ pub fn run(a: CheckArgs) -> CmdResult {
             }
         }
     }
-    Ok(if bad == 0 { Code::Ok } else { Code::BadInput })
+    Ok(match (bad, over) {
+        (0, 0) => Code::Ok,
+        (0, _) => Code::AssertionFailed,
+        _ => Code::BadInput,
+    })
 }
 
 /// `name: kind, builds a,b, expect preserved, targets t,u`.
@@ -74,21 +79,32 @@ fn describe(p: &harness::scenario::Plan) -> String {
     )
 }
 
-/// The plan's builds against each target, as `run` checks them before booting; the count
-/// of targets a build failed on.
-fn preflight(p: &harness::scenario::Plan, targets: &[Target], dirs: &crate::cli::ImageDirs) -> usize {
+/// The plan's builds against each target, as `run` checks them before booting: the count
+/// of targets a build failed on, and of builds over the plan's `max-flash` (a finding
+/// about the build, known before boot: exit 100, as the run's `flash-budget` would).
+fn preflight(p: &harness::scenario::Plan, targets: &[Target], dirs: &crate::cli::ImageDirs) -> (usize, usize) {
     let (images, cache) =
         (super::image::images_dir(dirs), dirs.cache.clone().unwrap_or_else(harness::image::cache_root));
-    let mut bad = 0;
+    let (mut bad, mut over) = (0, 0);
     for t in targets {
         match harness::runner::preflight(p, *t, &images, &cache) {
             Ok(fits) if fits.is_empty() => outln!("ok {} on {t}: the image's own build", p.name),
-            Ok(fits) => fits.iter().for_each(|f| outln!("ok build {} on {t}: {}", f.build, f.says)),
+            Ok(fits) => {
+                for f in fits {
+                    match f.flash_verdict() {
+                        Some(v) => {
+                            over += 1;
+                            outln!("over build {} on {t}: {}; {v}", f.build, f.says);
+                        }
+                        None => outln!("ok build {} on {t}: {}", f.build, f.says),
+                    }
+                }
+            }
             Err(e) => {
                 bad += 1;
                 eprintln!("routerlab: error: {}", harness::errtext::Chain(&e));
             }
         }
     }
-    bad
+    (bad, over)
 }

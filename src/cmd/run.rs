@@ -99,7 +99,10 @@ fn preflight(matrix: &[(&Plan, Target)], ctx: &RunContext) -> Result<(), Failure
             continue;
         }
         for fit in harness::runner::preflight(plan, *t, &ctx.images_dir, &ctx.cache).map_err(Failure::lib)? {
-            eprintln!("routerlab: preflight: {} on {t}: {}", fit.build, fit.says);
+            // Over max-flash still runs: its cost is wanted too, and the cell's flash-budget
+            // assertion fails it.
+            let over = fit.flash_verdict().map(|v| format!("; {v}")).unwrap_or_default();
+            eprintln!("routerlab: preflight: {} on {t}: {}{over}", fit.build, fit.says);
         }
     }
     Ok(())

@@ -34,6 +34,7 @@ pub fn comparison_json(cmp: &Comparison, tripped: &[Tripped]) -> Value {
                 "tls": i.and_then(|i| i.tls.as_ref()),
                 "libc": i.and_then(|i| i.libc.as_ref()),
                 "bytes": i.and_then(|i| i.bytes),
+                "flash": i.and_then(|i| i.flash),
             })
         })
         .collect();

@@ -14,8 +14,8 @@ pub use cell_dir::{CellDir, LoadPhase};
 pub use evidence::{Assertion, LegReuse};
 pub use growth::{Growth, HelperMemory};
 pub use report::{
-    BuildInfo, CellReport, ClientIpSection, ConnectionReuse, FaultRecord, ProxyMetrics, RejectSummary, Report, Timings,
-    SCHEMA_VERSION,
+    BuildInfo, CellReport, ClientIpSection, ConnectionReuse, FaultRecord, Footprint, ProxyMetrics, RejectSummary,
+    Report, Timings, SCHEMA_VERSION,
 };
 pub use summary::{fixed, CellSummary};
 pub use timeline::{latency_curves, GuestSample, InsnRatePoint, LatencyCurve, Phase, PhaseClock, ProcSample, Timeline};

@@ -154,6 +154,26 @@ pub struct BuildInfo {
     /// The binary's size in bytes, as installed on the router.
     #[serde(default)]
     pub bytes: Option<u64>,
+    /// The build's files as installed and as xz; `None` for the image's own proxy, which
+    /// came with the image.
+    #[serde(default)]
+    pub flash: Option<Footprint>,
+}
+
+/// What a build costs in flash: its files as installed, and as xz (how OpenWrt's squashfs
+/// stores them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Footprint {
+    pub installed: u64,
+    pub xz: u64,
+}
+
+impl Footprint {
+    /// `7.21 MiB installed, 2.10 MiB as xz`.
+    pub fn describe(&self) -> String {
+        let mib = |b: u64| b as f64 / 1_048_576.0;
+        format!("{:.2} MiB installed, {:.2} MiB as xz", mib(self.installed), mib(self.xz))
+    }
 }
 
 impl BuildInfo {
@@ -170,12 +190,15 @@ impl BuildInfo {
         })
     }
 
-    /// `OpenSSL 3.0.20 7 Apr 2026, static, 7.21 MiB`: what sets this build apart in one line.
+    /// `OpenSSL 3.0.20 7 Apr 2026, static, 7.21 MiB, flash 7.22 MiB installed, 2.10 MiB as
+    /// xz`: what sets this build apart in one line (the binary's size, then the flash
+    /// footprint of all it installs).
     pub fn facts_line(&self) -> String {
         let mib = self.bytes.map(|b| format!("{:.2} MiB", b as f64 / 1_048_576.0));
         // A report from before `details` says nothing either way.
         let tls = self.tls.clone().or_else(|| (!self.details.is_empty()).then(|| "no TLS library named".into()));
-        [tls, self.libc.clone(), mib].into_iter().flatten().collect::<Vec<_>>().join(", ")
+        let flash = self.flash.map(|f| format!("flash {}", f.describe()));
+        [tls, self.libc.clone(), mib, flash].into_iter().flatten().collect::<Vec<_>>().join(", ")
     }
 }
 
@@ -290,5 +313,7 @@ mod tests {
         assert_eq!(b.facts_line(), "no TLS library named, static, 7.21 MiB");
         let b = BuildInfo { tls: BuildInfo::tls_of(haproxy), ..b };
         assert_eq!(b.facts_line(), "OpenSSL 3.0.20 7 Apr 2026, static, 7.21 MiB");
+        let b = BuildInfo { flash: Some(super::Footprint { installed: 7_573_000, xz: 2_202_009 }), ..b };
+        assert!(b.facts_line().ends_with("7.21 MiB, flash 7.22 MiB installed, 2.10 MiB as xz"), "{}", b.facts_line());
     }
 }

@@ -11,7 +11,7 @@
 //!
 //! The life of a run, in function names (`src/cmd/run.rs` drives it):
 //! 1. `exec::preflight::preflight`: each build that is not the image's own is staged
-//!    (`exec::install::stage`) and its binary checked against the target
+//!    (`exec::stage::stage`) and its binary checked against the target
 //!    (`crate::preflight::check`) before anything boots.
 //! 2. `exec::cell::run_cells` for one (scenario, target): `exec::session::Session::open`
 //!    makes the certificates, the lab and backend (`exec::setup::lab_with_backend`), boots

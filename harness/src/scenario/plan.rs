@@ -186,6 +186,8 @@ pub struct Budgets {
     pub p99: Option<Duration>,
     pub proxy_cpu_pct: Option<f64>,
     pub proxy_rss_mib: Option<f64>,
+    /// Bytes of the build's footprint as xz.
+    pub flash_bytes: Option<u64>,
     /// KiB per minute, from a least-squares slope of RSS over the steady phase.
     pub proxy_rss_growth_kib_per_min: Option<f64>,
 }

@@ -177,6 +177,11 @@ pub(crate) struct RawExpect {
     #[serde(default)]
     #[schemars(with = "Option<f64>")]
     pub max_proxy_rss_mib: Option<Spanned<f64>>,
+    /// Budget for a build's flash footprint, compressed as OpenWrt's squashfs stores it
+    /// (xz), e.g. "4MiB" or "1536KiB". The image's own proxy is not measured.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub max_flash: Option<Spanned<String>>,
     /// Budget for the proxy's RSS growth over the steady phase, KiB per minute (a soak's
     /// leak detector); the harness's own load generator and backend are held to it too.
     #[serde(default)]

@@ -270,8 +270,17 @@ fn expect(c: &Ctx<'_>, e: &RawExpect) -> Result<(Verdict, f64, Budgets), Scenari
         .as_ref()
         .map(|s| c.positive_duration(&Some(s.clone()), "expect.max-p99", Duration::ZERO))
         .transpose()?;
+    let flash_bytes = match &e.max_flash {
+        Some(f) => match crate::vm::parse_size(f.get_ref()) {
+            Ok(0) => c.err(f.span(), "expect.max-flash", format!("{:?} is zero", f.get_ref()))?,
+            Ok(n) => Some(n),
+            Err(m) => c.err(f.span(), "expect.max-flash", m)?,
+        },
+        None => None,
+    };
     let budgets = Budgets {
         p99,
+        flash_bytes,
         proxy_cpu_pct: positive(&e.max_proxy_cpu, "expect.max-proxy-cpu")?,
         proxy_rss_mib: positive(&e.max_proxy_rss_mib, "expect.max-proxy-rss-mib")?,
         proxy_rss_growth_kib_per_min: positive(&e.max_proxy_rss_growth, "expect.max-proxy-rss-growth")?,
@@ -342,13 +351,14 @@ mod tests {
     #[test]
     fn budgets_parse_and_are_checked() {
         let p = plan(&format!(
-            "{HEAD}max-p99 = \"250ms\"\nmax-proxy-cpu = 80.0\nmax-proxy-rss-mib = 32\nmax-proxy-rss-growth = 16\n"
+            "{HEAD}max-p99 = \"250ms\"\nmax-proxy-cpu = 80.0\nmax-proxy-rss-mib = 32\nmax-proxy-rss-growth = 16\nmax-flash = \"3MiB\"\n"
         ))
         .unwrap();
         assert_eq!(
             p.budgets,
             Budgets {
                 p99: Some(Duration::from_millis(250)),
+                flash_bytes: Some(3 << 20),
                 proxy_cpu_pct: Some(80.0),
                 proxy_rss_mib: Some(32.0),
                 proxy_rss_growth_kib_per_min: Some(16.0),
@@ -360,6 +370,10 @@ mod tests {
         assert!(e.contains("expect.max-proxy-cpu: must be a positive number"), "{e}");
         let e = plan(&format!("{HEAD}max-p99 = \"0ms\"\n")).unwrap_err().to_string();
         assert!(e.contains("expect.max-p99: \"0ms\" is zero"), "{e}");
+        let e = plan(&format!("{HEAD}max-flash = \"4MB\"\n")).unwrap_err().to_string();
+        assert!(e.contains("expect.max-flash: \"4MB\": unit \"MB\" is not KiB, MiB or GiB"), "{e}");
+        let e = plan(&format!("{HEAD}max-flash = \"0KiB\"\n")).unwrap_err().to_string();
+        assert!(e.contains("expect.max-flash: \"0KiB\" is zero"), "{e}");
     }
 
     #[test]

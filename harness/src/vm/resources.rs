@@ -27,21 +27,33 @@ fn max_memory_mib(target: Target) -> u32 {
     }
 }
 
+/// A size in bytes: `"4MiB"`, `"512KiB"`, `"1GiB"` (or `K`, `M`, `G`), powers of 1024 as
+/// flash and RAM are counted.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(digits);
+    let n: u64 = n.parse().map_err(|_| format!("{s:?}: give a size like \"4MiB\" or \"512KiB\""))?;
+    let shift = match unit.trim() {
+        "KiB" | "K" => 10,
+        "MiB" | "M" => 20,
+        "GiB" | "G" => 30,
+        u => return Err(format!("{s:?}: unit {u:?} is not KiB, MiB or GiB")),
+    };
+    n.checked_mul(1 << shift).ok_or_else(|| format!("{s:?} is too large"))
+}
+
 /// The fewest MiB a routerlab image boots in (its initramfs unpacks into RAM).
 pub const MIN_MEMORY_MIB: u32 = 48;
 
 impl Resources {
     /// `"128MiB"`, `"1GiB"` (or `"128M"`, `"1G"`) in MiB.
     pub fn parse_memory(s: &str) -> Result<u32, String> {
-        let t = s.trim();
-        let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-        let (n, unit) = t.split_at(digits);
-        let n: u32 = n.parse().map_err(|_| format!("{s:?}: give a size like \"128MiB\" or \"1GiB\""))?;
-        match unit.trim() {
-            "MiB" | "M" => Ok(n),
-            "GiB" | "G" => n.checked_mul(1024).ok_or_else(|| format!("{s:?} is too large")),
-            u => Err(format!("{s:?}: unit {u:?} is not MiB or GiB")),
+        let bytes = parse_size(s)?;
+        if bytes % (1 << 20) != 0 {
+            return Err(format!("{s:?}: give whole MiB"));
         }
+        u32::try_from(bytes >> 20).map_err(|_| format!("{s:?} is too large"))
     }
 
     /// Whether `target`'s board can have these, or why not.
@@ -75,8 +87,11 @@ mod tests {
         assert_eq!(Resources::parse_memory("128MiB"), Ok(128));
         assert_eq!(Resources::parse_memory("1GiB"), Ok(1024));
         assert_eq!(Resources::parse_memory("64M"), Ok(64));
-        assert!(Resources::parse_memory("128MB").unwrap_err().contains("unit \"MB\" is not MiB or GiB"));
+        assert!(Resources::parse_memory("128MB").unwrap_err().contains("unit \"MB\" is not KiB, MiB or GiB"));
         assert!(Resources::parse_memory("lots").unwrap_err().contains("give a size like"));
+        assert!(Resources::parse_memory("1536KiB").unwrap_err().contains("whole MiB"));
+        assert_eq!(parse_size("512KiB"), Ok(512 * 1024));
+        assert_eq!(parse_size("4MiB"), Ok(4 << 20));
         let malta: Target = "mipsel-malta".parse().unwrap();
         let virt: Target = "aarch64-virt".parse().unwrap();
         assert_eq!(Resources { memory_mib: 64, cpus: 1 }.fits(malta), Ok(()));

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use super::install::StageError;
+use super::stage::StageError;
 use crate::netlab::{Lab, LabError, ADDR};
 use crate::scenario::{ClientIpHeaderMode, Plan, ProxyKind, ProxyMode};
 

@@ -4,8 +4,9 @@
 //! a boot and a deploy.
 use std::path::Path;
 
-use super::install::{stage, Staged};
+use super::stage::{stage, Staged};
 use crate::image::{build, BuildOptions};
+use crate::model::Footprint;
 use crate::preflight::{check, Candidate, ImageView, PreflightError};
 use crate::scenario::{BuildPlan, BuildSource, Plan, ProxyMode};
 use crate::vm::Target;
@@ -17,6 +18,10 @@ pub struct Fit {
     pub build: String,
     pub target: Target,
     pub says: String,
+    /// Its flash footprint, and the plan's `max-flash` when the footprint is over it: known
+    /// before boot, judged again in the cell as the `flash-budget` assertion.
+    pub flash: Option<Footprint>,
+    pub over_flash: Option<u64>,
 }
 
 /// Check `plan`'s builds for `target`; the image's own builds need no check. The target's
@@ -56,12 +61,26 @@ fn one(
         let c = Candidate { build: &b.name, file: &b.path, facts, own_libs, kind, terminates_tls, passes_through };
         check(&c, target, view)?;
     }
-    Ok(Fit { build: b.name.clone(), target, says: says(b, &staged) })
+    let over_flash = plan.budgets.flash_bytes.filter(|max| staged.flash.is_some_and(|f| f.xz > *max));
+    Ok(Fit { build: b.name.clone(), target, says: says(b, &staged), flash: staged.flash, over_flash })
 }
 
 fn says(b: &BuildPlan, s: &Staged) -> String {
-    match &s.binary {
+    let what = match &s.binary {
         Some(f) => format!("{}, {}, {}", b.path, f.describe(), f.libc()),
         None => format!("{}, a #! script", b.path),
+    };
+    match s.flash {
+        Some(f) => format!("{what}; flash {}", f.describe()),
+        None => what,
+    }
+}
+
+impl Fit {
+    /// `over max-flash 1.00 MiB: 2.10 MiB as xz`, when it is.
+    pub fn flash_verdict(&self) -> Option<String> {
+        let (max, f) = (self.over_flash?, self.flash?);
+        let mib = |b: u64| b as f64 / 1_048_576.0;
+        Some(format!("over max-flash {:.2} MiB: {:.2} MiB as xz", mib(max), mib(f.xz)))
     }
 }

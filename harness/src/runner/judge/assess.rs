@@ -75,9 +75,20 @@ pub(crate) fn budget_assertions(plan: &Plan, r: &mut CellReport) {
         };
         r.assertions.push(Assertion { name: "rss-budget".into(), passed, evidence });
     }
+    if let Some(a) = b.flash_bytes.and_then(|max| flash_assertion(max, r.build.as_ref()?)) {
+        r.assertions.push(a);
+    }
     if let Some(max) = b.proxy_rss_growth_kib_per_min {
         r.assertions.extend(growth_assertions(max, r.metrics.as_ref(), r.helpers.as_ref()));
     }
+}
+
+/// The build's footprint as xz within `max` bytes; nothing for the image's own proxy,
+/// which came with the image and has no package to measure.
+fn flash_assertion(max: u64, b: &crate::model::BuildInfo) -> Option<crate::reconcile::Assertion> {
+    let f = b.flash?;
+    let evidence = format!("{}: {}, budget {:.2} MiB as xz", b.name, f.describe(), max as f64 / 1_048_576.0);
+    Some(crate::reconcile::Assertion { name: "flash-budget".into(), passed: f.xz <= max, evidence })
 }
 
 /// A soak's leak detector: the proxy's RSS slope within `max` KiB/min (guest memory given
@@ -119,11 +130,24 @@ fn growth_assertions(
 
 #[cfg(test)]
 mod tests {
-    use super::growth_assertions;
+    use super::{flash_assertion, growth_assertions};
     use crate::model::{Growth, HelperMemory, ProxyMetrics};
 
     fn g(kib_per_min: f64) -> Option<Growth> {
         Some(Growth { kib_per_min, samples: 100, span_s: 120.0, first_kb: 4000, last_kb: 4100 })
+    }
+
+    #[test]
+    fn max_flash_trips_over_budget_passes_under_it_and_leaves_the_image_s_proxy_alone() {
+        use crate::model::{BuildInfo, Footprint};
+        let flash = Some(Footprint { installed: 7_563_480, xz: 2_202_009 });
+        let b = BuildInfo { name: "haproxy-tls-source".into(), flash, ..Default::default() };
+        let over = flash_assertion(2 << 20, &b).unwrap();
+        assert!(!over.passed, "{over:?}");
+        assert_eq!(over.evidence, "haproxy-tls-source: 7.21 MiB installed, 2.10 MiB as xz, budget 2.00 MiB as xz");
+        assert!(flash_assertion(4 << 20, &b).unwrap().passed);
+        let image = BuildInfo { name: "image".into(), ..Default::default() };
+        assert_eq!(flash_assertion(4 << 20, &image), None);
     }
 
     #[test]
