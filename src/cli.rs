@@ -8,6 +8,11 @@ use harness::accesslog::LogFormat;
 use harness::cmdline::{duration, positive_duration};
 
 /// `--memory 64MiB`: a size in MiB.
+fn cpu_model(s: &str) -> Result<harness::vm::CpuModel, String> {
+    harness::vm::CpuModel::parse(s)
+}
+
+/// `--memory 64MiB`: a size in MiB.
 fn memory_size(s: &str) -> Result<u32, String> {
     harness::vm::Resources::parse_memory(s)
 }
@@ -143,6 +148,10 @@ pub struct RunArgs {
     /// The router's vCPUs, in place of the scenarios' [router] cpus.
     #[arg(long, value_name = "N")]
     pub cpus: Option<u32>,
+    /// The router's CPU model (24Kf, 24KEc, 34Kf, 74Kf; cortex-a53, cortex-a72), in place of
+    /// the scenarios' [router] cpu and the target's own.
+    #[arg(long, value_parser = cpu_model, value_name = "MODEL")]
+    pub cpu_model: Option<harness::vm::CpuModel>,
     /// Record every link with tcpdump and keep the packets and TLS keys of failing cells
     /// (on-failure), of every cell (always), or none (off).
     #[arg(long, default_value = "on-failure", value_name = "off|on-failure|always")]
@@ -250,6 +259,10 @@ pub enum VmCmd {
         /// The router's vCPUs (aarch64-virt: 1-4; malta runs one).
         #[arg(long, value_name = "N")]
         cpus: Option<u32>,
+        /// The router's CPU model in place of the target's own (24Kf, 24KEc, 34Kf, 74Kf;
+        /// cortex-a53, cortex-a72).
+        #[arg(long, value_parser = cpu_model, value_name = "MODEL")]
+        cpu_model: Option<harness::vm::CpuModel>,
         #[command(flatten)]
         dirs: ImageDirs,
         /// The command, after `--`: one word is a shell command line ('echo hi; exit 3'),

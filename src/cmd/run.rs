@@ -60,6 +60,7 @@ fn plans(a: &RunArgs) -> Result<Vec<Plan>, Failure> {
         p.load.idle = a.idle.unwrap_or(p.load.idle);
         p.router.memory_mib = a.memory.unwrap_or(p.router.memory_mib);
         p.router.cpus = a.cpus.unwrap_or(p.router.cpus);
+        p.router.cpu = a.cpu_model.or(p.router.cpu);
         if !a.builds.is_empty() {
             p.proxy.builds = a
                 .builds

@@ -21,7 +21,7 @@ fn source(image: Option<PathBuf>, dirs: &ImageDirs) -> ImageSource {
 
 pub fn run(cmd: VmCmd) -> CmdResult {
     match cmd {
-        VmCmd::Run { target, image, run_dir, timeout, upload, insns, memory, cpus, dirs, cmd } => {
+        VmCmd::Run { target, image, run_dir, timeout, upload, insns, memory, cpus, cpu_model, dirs, cmd } => {
             let target: Target = target.parse().bad_input()?;
             let src = source(image, &dirs);
             let run_dir = run_dir.unwrap_or_else(|| PathBuf::from(format!("runs/{}-vm-{target}", chrono_stamp())));
@@ -37,8 +37,8 @@ pub fn run(cmd: VmCmd) -> CmdResult {
             super::runtime()?.block_on(async move {
                 let mut opts = BootOptions::new("router", run_dir.clone());
                 let d = harness::vm::Resources::default();
-                opts.resources =
-                    harness::vm::Resources { memory_mib: memory.unwrap_or(d.memory_mib), cpus: cpus.unwrap_or(d.cpus) };
+                let (memory_mib, cpus) = (memory.unwrap_or(d.memory_mib), cpus.unwrap_or(d.cpus));
+                opts.resources = harness::vm::Resources { memory_mib, cpus, cpu: cpu_model };
                 opts.insn_plugin = std::env::current_exe().map_err(|e| e.to_string()).and_then(|e| find_plugin(&e));
                 let (mut vm, boot_time) = boot(target, &src, &opts).await.map_err(Failure::lib)?;
                 eprintln!(

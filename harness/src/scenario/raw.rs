@@ -109,6 +109,11 @@ pub(crate) struct RawRouter {
     #[serde(default)]
     #[schemars(with = "Option<u32>")]
     pub cpus: Option<Spanned<u32>>,
+    /// CPU model in place of the target's own: "24Kf", "24KEc", "34Kf", "74Kf" on malta;
+    /// "cortex-a53", "cortex-a72" on virt.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub cpu: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]

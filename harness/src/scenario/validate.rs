@@ -186,7 +186,7 @@ fn lab(c: &Ctx<'_>, raw: &RawLab) -> Result<LabPlan, ScenarioError> {
     })
 }
 
-/// The `[router]` table: RAM and vCPUs every target of the scenario can have.
+/// The `[router]` table: RAM, vCPUs and CPU model every target of the scenario can have.
 fn router(c: &Ctx<'_>, raw: &RawRouter, targets: &[Target]) -> Result<Resources, ScenarioError> {
     let mut r = Resources::default();
     if let Some(m) = &raw.memory {
@@ -195,9 +195,13 @@ fn router(c: &Ctx<'_>, raw: &RawRouter, targets: &[Target]) -> Result<Resources,
     if let Some(n) = &raw.cpus {
         r.cpus = *n.get_ref();
     }
+    if let Some(m) = &raw.cpu {
+        r.cpu = Some(crate::vm::CpuModel::parse(m.get_ref()).or_else(|e| c.err(m.span(), "router.cpu", e))?);
+    }
     for t in targets {
         if let Err(e) = r.fits(*t) {
             let (span, field) = match (&raw.cpus, &raw.memory) {
+                _ if e.contains("CPU model") => (raw.cpu.as_ref().expect("a model was set").span(), "router.cpu"),
                 (Some(n), _) if e.contains("CPU") => (n.span(), "router.cpus"),
                 (_, Some(m)) => (m.span(), "router.memory"),
                 (Some(n), None) => (n.span(), "router.cpus"),
@@ -305,12 +309,12 @@ mod tests {
     #[test]
     fn the_router_table_sets_ram_and_vcpus_each_target_can_have() {
         let p = plan(&format!("{HEAD}[router]\nmemory = \"128MiB\"\n")).unwrap();
-        assert_eq!(p.router, crate::vm::Resources { memory_mib: 128, cpus: 1 });
+        assert_eq!(p.router, crate::vm::Resources { memory_mib: 128, cpus: 1, cpu: None });
         assert_eq!(plan(HEAD).unwrap().router, crate::vm::Resources::default());
         let e = plan(&format!("{HEAD}[router]\nmemory = \"128MB\"\n")).unwrap_err().to_string();
         assert!(e.contains("router.memory") && e.contains("unit \"MB\""), "{e}");
         let two = plan(&format!("{HEAD}[router]\nmemory = \"1GiB\"\ncpus = 2\n")).unwrap();
-        assert_eq!(two.router, crate::vm::Resources { memory_mib: 1024, cpus: 2 });
+        assert_eq!(two.router, crate::vm::Resources { memory_mib: 1024, cpus: 2, cpu: None });
         let malta = HEAD.replace("[\"aarch64-virt\"]", "[\"aarch64-virt\", \"mipsel-malta\"]");
         let e = plan(&format!("{malta}[router]\nmemory = \"1GiB\"\n")).unwrap_err().to_string();
         assert!(
@@ -319,6 +323,12 @@ mod tests {
         );
         let e = plan(&format!("{malta}[router]\ncpus = 2\n")).unwrap_err().to_string();
         assert!(e.contains("router.cpus") && e.contains("runs one CPU"), "{e}");
+        let a72 = plan(&format!("{HEAD}[router]\ncpu = \"cortex-a72\"\n")).unwrap();
+        assert_eq!(a72.router.cpu, Some(crate::vm::CpuModel::CortexA72));
+        let e = plan(&format!("{malta}[router]\ncpu = \"cortex-a72\"\n")).unwrap_err().to_string();
+        assert!(e.contains(":8:7: router.cpu: mipsel-malta: CPU model cortex-a72 is not a MIPS core"), "{e}");
+        let e = plan(&format!("{HEAD}[router]\ncpu = \"1004Kc\"\n")).unwrap_err().to_string();
+        assert!(e.contains("router.cpu: \"1004Kc\" is not a CPU model routerlab knows"), "{e}");
         let e = plan(&format!("{HEAD}[router]\nram = 1\n")).unwrap_err().to_string();
         assert!(e.contains("unknown field `ram`"), "{e}");
     }

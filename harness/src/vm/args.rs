@@ -54,6 +54,8 @@ pub struct VmConfig {
     pub memory_mib: u32,
     /// vCPUs (`-smp`); QEMU runs them on host threads (MTTCG).
     pub cpus: u32,
+    /// `-cpu`: the target's own model unless the router's resources name another.
+    pub cpu_model: Option<&'static str>,
     /// Extra kernel command-line words.
     pub cmdline_extra: Vec<String>,
     pub run_dir: PathBuf,
@@ -79,6 +81,7 @@ impl VmConfig {
             initrd,
             memory_mib: 256,
             cpus: 1,
+            cpu_model: target.cpu(),
             cmdline_extra: Vec::new(),
             run_dir,
             nics: Vec::new(),
@@ -177,7 +180,7 @@ pub fn qemu_args(cfg: &VmConfig) -> Vec<OsString> {
     let paths = cfg.paths();
     let mut a: Vec<OsString> = Vec::new();
     push(&mut a, &["-M", t.machine()]);
-    if let Some(cpu) = t.cpu() {
+    if let Some(cpu) = cfg.cpu_model {
         push(&mut a, &["-cpu", cpu]);
     }
     push(&mut a, &["-m", &cfg.memory_mib.to_string(), "-nodefaults", "-no-reboot", "-display", "none"]);
@@ -351,9 +354,10 @@ mod tests {
         assert!(after(&a, "-append")[0].starts_with("console=ttyAMA0 panic=-1"));
         assert_eq!((after(&a, "-m"), after(&a, "-smp")), (vec!["256"], vec![]), "one vCPU needs no -smp");
         let mut two = cfg(Target::Aarch64Virt);
-        (two.memory_mib, two.cpus) = (128, 2);
+        (two.memory_mib, two.cpus, two.cpu_model) = (128, 2, Some("cortex-a72"));
         let a = s(&qemu_args(&two));
         assert_eq!((after(&a, "-m"), after(&a, "-smp")), (vec!["128"], vec!["2"]));
+        assert_eq!(after(&a, "-cpu"), ["cortex-a72"], "the router's model in place of the target's");
     }
 
     #[test]

@@ -76,8 +76,14 @@ pub struct ResolvedImage {
     pub isa: Option<GuestIsa>,
 }
 
-/// Kernel and optional initramfs for `target`.
+/// Kernel and optional initramfs for `target`, with its own CPU model.
 pub fn resolve_image(target: Target, src: &ImageSource) -> Result<ResolvedImage, VmError> {
+    resolve_image_for(target, target.cpu(), src)
+}
+
+/// Kernel and optional initramfs for `target` running `cpu` (QEMU's `-cpu`; `None` is the
+/// board's default), refused if its user space needs what that CPU lacks.
+pub fn resolve_image_for(target: Target, cpu: Option<&str>, src: &ImageSource) -> Result<ResolvedImage, VmError> {
     let missing = |p: &Path, what: &str| VmError::Io {
         vm: target.to_string(),
         path: p.to_path_buf(),
@@ -89,7 +95,7 @@ pub fn resolve_image(target: Target, src: &ImageSource) -> Result<ResolvedImage,
             let img =
                 build(target.name(), &opts).map_err(|source| VmError::Image { vm: target.to_string(), source })?;
             let m = &img.manifest;
-            refuse_a_cpu_it_lacks(target, &m.name, m.mips.as_ref())?;
+            refuse_a_cpu_it_lacks(target, cpu, &m.name, m.mips.as_ref())?;
             let isa = m.kernel_base.map(|kernel_base| GuestIsa { kernel_base, tlb_refill: m.tlb_refill_insn.clone() });
             Ok(ResolvedImage { kernel: img.kernel, initrd: Some(img.initrd), isa })
         }
@@ -107,7 +113,7 @@ pub fn resolve_image(target: Target, src: &ImageSource) -> Result<ResolvedImage,
             if p.is_dir() {
                 // A built image directory says what its user space needs of the CPU.
                 if let Some(b) = crate::image::BuiltImage::open(p) {
-                    refuse_a_cpu_it_lacks(target, &p.display().to_string(), b.manifest.mips.as_ref())?;
+                    refuse_a_cpu_it_lacks(target, cpu, &p.display().to_string(), b.manifest.mips.as_ref())?;
                 }
                 let k = p.join("kernel");
                 if !k.is_file() {
@@ -126,16 +132,30 @@ pub fn resolve_image(target: Target, src: &ImageSource) -> Result<ResolvedImage,
 
 /// Refuse, before boot, an image whose MIPS user space needs what `target`'s CPU lacks,
 /// naming the targets whose CPU has it.
-fn refuse_a_cpu_it_lacks(target: Target, image: &str, needs: Option<&MipsNeeds>) -> Result<(), VmError> {
-    let (Some(needs), Some(cpu)) = (needs, target.mips_cpu()) else { return Ok(()) };
+fn refuse_a_cpu_it_lacks(
+    target: Target,
+    cpu: Option<&str>,
+    image: &str,
+    needs: Option<&MipsNeeds>,
+) -> Result<(), VmError> {
+    let mips = target.is_malta().then(|| super::mips_cpu::mips_cpu(cpu.unwrap_or("24Kf"))).flatten();
+    let (Some(needs), Some(cpu)) = (needs, mips) else { return Ok(()) };
     let Some((what, file)) = lacking(needs, &cpu) else { return Ok(()) };
     let fits: Vec<String> = Target::ALL
         .iter()
         .filter_map(|t| t.mips_cpu().filter(|c| lacking(needs, c).is_none()).map(|c| format!("{t} ({})", c.name)))
         .collect();
-    let fix = match fits.as_slice() {
-        [] => "No routerlab target's CPU has it.".to_string(),
-        f => format!("Boot it on a target whose CPU has it: {}.", f.join(", ")),
+    let models: Vec<&str> = super::CpuModel::ALL
+        .iter()
+        .filter_map(|m| super::mips_cpu::mips_cpu(m.name()).filter(|c| lacking(needs, c).is_none()).map(|c| c.name))
+        .collect();
+    let fix = match (fits.as_slice(), models.as_slice()) {
+        ([], []) => "No routerlab target's CPU has it.".to_string(),
+        (f, m) => format!(
+            "Boot it on a target whose CPU has it: {}; or give the router a CPU model that has it ([router] cpu or --cpu-model: {}).",
+            f.join(", "),
+            m.join(", ")
+        ),
     };
     let lack = Box::new(super::error::CpuLack { image: image.into(), what, file, cpu: cpu.name, fix });
     Err(VmError::CpuLacks { vm: target.to_string(), lack })
@@ -144,7 +164,8 @@ fn refuse_a_cpu_it_lacks(target: Target, image: &str, needs: Option<&MipsNeeds>)
 /// Start `target` and wait for it to be ready. Returns the VM and its boot time.
 pub async fn boot(target: Target, src: &ImageSource, opts: &BootOptions) -> Result<(Vm, Duration), VmError> {
     opts.resources.fits(target).map_err(|reason| VmError::Resources { vm: opts.name.clone(), reason })?;
-    let img = resolve_image(target, src)?;
+    let cpu = opts.resources.cpu_model(target);
+    let img = resolve_image_for(target, cpu, src)?;
     // An OpenWrt target's console is procd's, whoever asked.
     let flavour = match opts.flavour {
         Flavour::Routerlab if target.is_openwrt() => Flavour::OpenWrt,
@@ -154,6 +175,7 @@ pub async fn boot(target: Target, src: &ImageSource, opts: &BootOptions) -> Resu
     cfg.insn = insn_setup(&opts.insn_plugin, img.isa, &cfg);
     cfg.memory_mib = opts.resources.memory_mib;
     cfg.cpus = opts.resources.cpus;
+    cfg.cpu_model = cpu;
     cfg.cmdline_extra = opts.cmdline_extra.clone();
     if opts.mgmt {
         cfg.nics.push(Nic { id: "mgmt".into(), backend: NicBackend::User, mac: None });

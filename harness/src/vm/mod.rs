@@ -29,5 +29,5 @@ pub use machine::{ExecOutput, Vm, READY_MARKER};
 pub use metrics::{parse_line, AgentProgress, GuestPoint, HostPoint, MemField, MetricLine, MetricsSeries, ProcPoint};
 pub use openwrt::{install_ipk, ACTIVATE_PROMPT};
 pub use qmp::QmpError;
-pub use resources::{parse_size, Resources, MIN_MEMORY_MIB};
+pub use resources::{parse_size, CpuModel, Resources, MIN_MEMORY_MIB};
 pub use target::{timeout_mult, Target};

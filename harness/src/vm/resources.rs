@@ -1,20 +1,77 @@
-//! What a router has to work with: its RAM and CPU count. A router is defined by its limits
-//! (64-256 MB of RAM, one or a few cores), so a scenario's `[router]` table and
-//! `vm run --memory/--cpus` set them, QEMU gets them as `-m` and `-smp`, and each cell's
-//! report says what it ran with.
+//! What a router has to work with: its RAM, CPU count and CPU model. A router is defined by
+//! its limits (64-256 MB of RAM, one or a few cores of a given make), so a scenario's
+//! `[router]` table and `vm run --memory/--cpus/--cpu-model` set them, QEMU gets them as
+//! `-m`, `-smp` and `-cpu`, and each cell's report says what it ran with.
 use super::Target;
 
-/// RAM and vCPUs of one router VM.
+/// RAM, vCPUs and CPU model of one router VM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Resources {
     pub memory_mib: u32,
     pub cpus: u32,
+    /// QEMU's `-cpu` in place of the target's own ([`Target::cpu`]); `None` keeps it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<CpuModel>,
 }
 
 impl Default for Resources {
     /// What every router got before these were settings.
     fn default() -> Self {
-        Resources { memory_mib: 256, cpus: 1 }
+        Resources { memory_mib: 256, cpus: 1, cpu: None }
+    }
+}
+
+/// The CPU models a router can be given: QEMU's MIPS32 cores that router SoCs use (the
+/// MT7621's 1004Kc is closest to the 34Kf; Atheros and Qualcomm boards run 24Kc and 74Kc),
+/// and the Cortex-A cores of ARM routers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum CpuModel {
+    #[serde(rename = "24Kf")]
+    Mips24Kf,
+    #[serde(rename = "24KEc")]
+    Mips24KEc,
+    #[serde(rename = "34Kf")]
+    Mips34Kf,
+    #[serde(rename = "74Kf")]
+    Mips74Kf,
+    #[serde(rename = "cortex-a53")]
+    CortexA53,
+    #[serde(rename = "cortex-a72")]
+    CortexA72,
+}
+
+impl CpuModel {
+    pub const ALL: [CpuModel; 6] = [
+        CpuModel::Mips24Kf,
+        CpuModel::Mips24KEc,
+        CpuModel::Mips34Kf,
+        CpuModel::Mips74Kf,
+        CpuModel::CortexA53,
+        CpuModel::CortexA72,
+    ];
+
+    /// QEMU's name for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            CpuModel::Mips24Kf => "24Kf",
+            CpuModel::Mips24KEc => "24KEc",
+            CpuModel::Mips34Kf => "34Kf",
+            CpuModel::Mips74Kf => "74Kf",
+            CpuModel::CortexA53 => "cortex-a53",
+            CpuModel::CortexA72 => "cortex-a72",
+        }
+    }
+
+    fn is_mips(self) -> bool {
+        !matches!(self, CpuModel::CortexA53 | CpuModel::CortexA72)
+    }
+
+    /// `"74Kf"`, `"cortex-a72"` (any case), or what the known ones are.
+    pub fn parse(s: &str) -> Result<CpuModel, String> {
+        Self::ALL.into_iter().find(|c| c.name().eq_ignore_ascii_case(s.trim())).ok_or_else(|| {
+            let names: Vec<&str> = Self::ALL.iter().map(|c| c.name()).collect();
+            format!("{s:?} is not a CPU model routerlab knows: {}", names.join(", "))
+        })
     }
 }
 
@@ -68,13 +125,26 @@ impl Resources {
         if !(1..=4).contains(&self.cpus) {
             return Err(format!("{target}: {} CPUs is outside 1-4", self.cpus));
         }
-        Ok(())
+        match self.cpu {
+            Some(c) if c.is_mips() != target.is_malta() => {
+                let board = if target.is_malta() { "a MIPS" } else { "an ARM" };
+                Err(format!("{target}: CPU model {} is not {board} core", c.name()))
+            }
+            _ => Ok(()),
+        }
     }
 
-    /// `128 MiB, 2 CPUs`.
+    /// QEMU's `-cpu` for `target`: the one set here, else the target's own (`None` is the
+    /// board's default).
+    pub fn cpu_model(&self, target: Target) -> Option<&'static str> {
+        self.cpu.map(CpuModel::name).or(target.cpu())
+    }
+
+    /// `128 MiB, 2 CPUs` or `128 MiB, 2 CPUs, cortex-a72`.
     pub fn describe(&self) -> String {
         let s = if self.cpus == 1 { "" } else { "s" };
-        format!("{} MiB, {} CPU{s}", self.memory_mib, self.cpus)
+        let model = self.cpu.map(|c| format!(", {}", c.name())).unwrap_or_default();
+        format!("{} MiB, {} CPU{s}{model}", self.memory_mib, self.cpus)
     }
 }
 
@@ -94,13 +164,38 @@ mod tests {
         assert_eq!(parse_size("4MiB"), Ok(4 << 20));
         let malta: Target = "mipsel-malta".parse().unwrap();
         let virt: Target = "aarch64-virt".parse().unwrap();
-        assert_eq!(Resources { memory_mib: 64, cpus: 1 }.fits(malta), Ok(()));
-        let e = Resources { memory_mib: 512, cpus: 1 }.fits(malta).unwrap_err();
+        assert_eq!(Resources { memory_mib: 64, cpus: 1, cpu: None }.fits(malta), Ok(()));
+        let e = Resources { memory_mib: 512, cpus: 1, cpu: None }.fits(malta).unwrap_err();
         assert!(e.contains("mipsel-malta: memory 512 MiB is outside 48-256 MiB"), "{e}");
-        assert!(Resources { memory_mib: 128, cpus: 2 }.fits(malta).unwrap_err().contains("one CPU"));
-        assert_eq!(Resources { memory_mib: 512, cpus: 2 }.fits(virt), Ok(()));
-        assert!(Resources { memory_mib: 128, cpus: 8 }.fits(virt).unwrap_err().contains("8 CPUs is outside 1-4"));
-        assert_eq!(Resources { memory_mib: 128, cpus: 2 }.describe(), "128 MiB, 2 CPUs");
+        assert!(Resources { memory_mib: 128, cpus: 2, cpu: None }.fits(malta).unwrap_err().contains("one CPU"));
+        assert_eq!(Resources { memory_mib: 512, cpus: 2, cpu: None }.fits(virt), Ok(()));
+        assert!(Resources { memory_mib: 128, cpus: 8, cpu: None }
+            .fits(virt)
+            .unwrap_err()
+            .contains("8 CPUs is outside 1-4"));
+        assert_eq!(Resources { memory_mib: 128, cpus: 2, cpu: None }.describe(), "128 MiB, 2 CPUs");
         assert_eq!(Resources::default().describe(), "256 MiB, 1 CPU");
+    }
+
+    #[test]
+    fn cpu_models_parse_and_fit_only_their_own_board() {
+        let malta: Target = "mipsel-malta".parse().unwrap();
+        let virt: Target = "aarch64-virt-openwrt".parse().unwrap();
+        assert_eq!(CpuModel::parse("74kf"), Ok(CpuModel::Mips74Kf));
+        assert_eq!(CpuModel::parse("Cortex-A72"), Ok(CpuModel::CortexA72));
+        let e = CpuModel::parse("1004Kc").unwrap_err();
+        assert!(e.contains("\"1004Kc\" is not a CPU model routerlab knows: 24Kf, 24KEc"), "{e}");
+        let a72 = Resources { cpu: Some(CpuModel::CortexA72), ..Resources::default() };
+        assert_eq!(a72.fits(virt), Ok(()));
+        assert!(a72.fits(malta).unwrap_err().contains("mipsel-malta: CPU model cortex-a72 is not a MIPS core"));
+        let k74 = Resources { cpu: Some(CpuModel::Mips74Kf), ..Resources::default() };
+        assert!(k74.fits(virt).unwrap_err().contains("CPU model 74Kf is not an ARM core"));
+        assert_eq!((k74.cpu_model(malta), Resources::default().cpu_model(malta)), (Some("74Kf"), None));
+        assert_eq!(Resources::default().cpu_model(virt), Some("cortex-a53"));
+        assert_eq!(a72.describe(), "256 MiB, 1 CPU, cortex-a72");
+        // Every MIPS model is one the ISA check knows.
+        for c in CpuModel::ALL.into_iter().filter(|c| c.is_mips()) {
+            assert!(super::super::mips_cpu::mips_cpu(c.name()).is_some(), "{c:?}");
+        }
     }
 }
