@@ -138,8 +138,7 @@ fn refuse_a_cpu_it_lacks(
     image: &str,
     needs: Option<&MipsNeeds>,
 ) -> Result<(), VmError> {
-    let mips = target.is_malta().then(|| super::mips_cpu::mips_cpu(cpu.unwrap_or("24Kf"))).flatten();
-    let (Some(needs), Some(cpu)) = (needs, mips) else { return Ok(()) };
+    let (Some(needs), Some(cpu)) = (needs, target.mips_cpu_as(cpu)) else { return Ok(()) };
     let Some((what, file)) = lacking(needs, &cpu) else { return Ok(()) };
     let fits: Vec<String> = Target::ALL
         .iter()

@@ -78,7 +78,12 @@ impl Target {
     /// The MIPS CPU model the guest runs (malta's default is the 24Kf), for the check that
     /// an image's user space needs nothing it lacks.
     pub fn mips_cpu(self) -> Option<super::mips_cpu::MipsCpu> {
-        self.is_malta().then(|| super::mips_cpu::mips_cpu(self.cpu().unwrap_or("24Kf"))).flatten()
+        self.mips_cpu_as(self.cpu())
+    }
+    /// The MIPS CPU model the guest runs given QEMU's `-cpu` (`None`: malta's default 24Kf);
+    /// `None` on a board that is not MIPS.
+    pub fn mips_cpu_as(self, cpu: Option<&str>) -> Option<super::mips_cpu::MipsCpu> {
+        self.is_malta().then(|| super::mips_cpu::mips_cpu(cpu.unwrap_or("24Kf"))).flatten()
     }
     /// The guest's serial console device.
     pub fn console(self) -> &'static str {
