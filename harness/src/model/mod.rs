@@ -14,7 +14,7 @@ pub use cell_dir::{CellDir, LoadPhase};
 pub use evidence::{Assertion, LegReuse};
 pub use growth::{Growth, HelperMemory};
 pub use report::{
-    BuildInfo, CellReport, ClientIpSection, ConnectionReuse, FaultRecord, Footprint, ProxyMetrics, RejectSummary,
+    mib, BuildInfo, CellReport, ClientIpSection, ConnectionReuse, FaultRecord, Footprint, ProxyMetrics, RejectSummary,
     Report, Timings, SCHEMA_VERSION,
 };
 pub use summary::{fixed, CellSummary};

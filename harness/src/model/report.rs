@@ -168,11 +168,20 @@ pub struct Footprint {
     pub xz: u64,
 }
 
+/// `7.21 MiB`: bytes as flash and RAM are counted, to two places.
+pub fn mib(bytes: u64) -> String {
+    format!("{:.2} MiB", bytes as f64 / 1_048_576.0)
+}
+
 impl Footprint {
     /// `7.21 MiB installed, 2.10 MiB as xz`.
     pub fn describe(&self) -> String {
-        let mib = |b: u64| b as f64 / 1_048_576.0;
-        format!("{:.2} MiB installed, {:.2} MiB as xz", mib(self.installed), mib(self.xz))
+        format!("{} installed, {} as xz", mib(self.installed), mib(self.xz))
+    }
+
+    /// Whether it fits a `max-flash` budget of `max` bytes: the xz, as flash holds it.
+    pub fn fits(&self, max: u64) -> bool {
+        self.xz <= max
     }
 }
 
@@ -194,11 +203,11 @@ impl BuildInfo {
     /// xz`: what sets this build apart in one line (the binary's size, then the flash
     /// footprint of all it installs).
     pub fn facts_line(&self) -> String {
-        let mib = self.bytes.map(|b| format!("{:.2} MiB", b as f64 / 1_048_576.0));
+        let size = self.bytes.map(mib);
         // A report from before `details` says nothing either way.
         let tls = self.tls.clone().or_else(|| (!self.details.is_empty()).then(|| "no TLS library named".into()));
         let flash = self.flash.map(|f| format!("flash {}", f.describe()));
-        [tls, self.libc.clone(), mib, flash].into_iter().flatten().collect::<Vec<_>>().join(", ")
+        [tls, self.libc.clone(), size, flash].into_iter().flatten().collect::<Vec<_>>().join(", ")
     }
 }
 

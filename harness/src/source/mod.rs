@@ -64,7 +64,7 @@ impl BuildFacts {
     /// `zig 0.17.0 for mipsel-linux-musleabi (-mcpu=mips32r2 -Os ...), usr/sbin/haproxy
     /// 2.1 MiB, haproxy-nossl_2.6.12-1_mipsel_24kc.ipk 0.9 MiB`.
     pub fn summary(&self) -> String {
-        let mib = |b: u64| format!("{:.2} MiB", b as f64 / 1_048_576.0);
+        use crate::model::mib;
         let files: Vec<String> = self.files.iter().map(|(f, b)| format!("{f} {}", mib(*b))).collect();
         let flags = [&self.cflags[..], &self.ldflags[..]].concat().join(" ");
         let with = self.needs.iter().map(|n| format!(", with {n}")).collect::<String>();

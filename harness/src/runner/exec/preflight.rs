@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::stage::{stage, Staged};
 use crate::image::{build, BuildOptions};
-use crate::model::Footprint;
+use crate::model::{mib, Footprint};
 use crate::preflight::{check, Candidate, ImageView, PreflightError};
 use crate::scenario::{BuildPlan, BuildSource, Plan, ProxyMode};
 use crate::vm::Target;
@@ -61,7 +61,7 @@ fn one(
         let c = Candidate { build: &b.name, file: &b.path, facts, own_libs, kind, terminates_tls, passes_through };
         check(&c, target, view)?;
     }
-    let over_flash = plan.budgets.flash_bytes.filter(|max| staged.flash.is_some_and(|f| f.xz > *max));
+    let over_flash = plan.budgets.flash_bytes.filter(|max| staged.flash.is_some_and(|f| !f.fits(*max)));
     Ok(Fit { build: b.name.clone(), target, says: says(b, &staged), flash: staged.flash, over_flash })
 }
 
@@ -80,7 +80,6 @@ impl Fit {
     /// `over max-flash 1.00 MiB: 2.10 MiB as xz`, when it is.
     pub fn flash_verdict(&self) -> Option<String> {
         let (max, f) = (self.over_flash?, self.flash?);
-        let mib = |b: u64| b as f64 / 1_048_576.0;
-        Some(format!("over max-flash {:.2} MiB: {:.2} MiB as xz", mib(max), mib(f.xz)))
+        Some(format!("over max-flash {}: {} as xz", mib(max), mib(f.xz)))
     }
 }

@@ -87,8 +87,8 @@ pub(crate) fn budget_assertions(plan: &Plan, r: &mut CellReport) {
 /// which came with the image and has no package to measure.
 fn flash_assertion(max: u64, b: &crate::model::BuildInfo) -> Option<crate::reconcile::Assertion> {
     let f = b.flash?;
-    let evidence = format!("{}: {}, budget {:.2} MiB as xz", b.name, f.describe(), max as f64 / 1_048_576.0);
-    Some(crate::reconcile::Assertion { name: "flash-budget".into(), passed: f.xz <= max, evidence })
+    let evidence = format!("{}: {}, budget {} as xz", b.name, f.describe(), crate::model::mib(max));
+    Some(crate::reconcile::Assertion { name: "flash-budget".into(), passed: f.fits(max), evidence })
 }
 
 /// A soak's leak detector: the proxy's RSS slope within `max` KiB/min (guest memory given
