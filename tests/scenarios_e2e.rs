@@ -551,7 +551,7 @@ fn a_proxy_nobody_restarts_fails_the_cell_with_evidence() {
 /// A build that turns backend connection reuse off on purpose (nginx's re-encrypt template
 /// as it shipped before upstream keepalive) shows it in every output: one request per
 /// backend connection against hundreds for the shipped config, in report.json, the
-/// terminal table, summary.md and junit.xml.
+/// terminal table, summary.md and junit.xml. On two cores, with a worker each.
 #[test]
 fn a_build_without_backend_reuse_shows_it_in_the_report() {
     harness::needs!(Root, Qemu);
@@ -559,10 +559,17 @@ fn a_build_without_backend_reuse_shows_it_in_the_report() {
     let builds = "scenarios/builds/nginx-image.toml,scenarios/builds/nginx-no-reuse.toml";
     let args = ["scenarios/nginx-reencrypt-xff.toml", "--target", "aarch64-virt", "--builds", builds];
     let (code, report, out) =
-        run(&[&args[..], &["--repeat", "1", "--duration", "3s", "--idle", "0s"]].concat(), dir.path());
+        run(&[&args[..], &["--repeat", "1", "--duration", "3s", "--idle", "0s", "--cpus", "2"]].concat(), dir.path());
     assert_eq!(code, 0, "{out}");
     assert_valid(&report);
     let cells = report["cells"].as_array().unwrap();
+    // A two-core router: the shipped template gives nginx a worker per core, which the
+    // reused backend connections below survive (each worker keeps its own pool).
+    for c in cells {
+        assert_eq!(c["router"]["cpus"], 2, "{}", c["router"]);
+        let conf = std::fs::read_to_string(Path::new(c["dir"].as_str().unwrap()).join("proxy.conf")).unwrap();
+        assert!(conf.lines().any(|l| l == "worker_processes 2;"), "{conf}");
+    }
     let backend = |build: &str| {
         let c = cells.iter().find(|c| c["build"]["name"] == build).unwrap_or_else(|| panic!("{build}: {out}"));
         c["connections"]["backend"].clone()

@@ -105,7 +105,7 @@ pub fn proxy_script(
     };
     let text =
         std::fs::read_to_string(&template).map_err(|source| ScriptError::Read { path: template.clone(), source })?;
-    let config = render(&template.display().to_string(), &text, &config_vars(kind, plan.proxy.client_ip_header))?;
+    let config = render(&template.display().to_string(), &text, &config_vars(kind, plan.proxy.client_ip_header, plan.router.cpus))?;
     let (process, conf_path, start) = start_command(kind, spec, binary)?;
     let mut deploy: Vec<GuestStep> = PKI_FILES
         .iter()
@@ -120,8 +120,10 @@ pub fn proxy_script(
     Ok(ProxyScript { process: Some(process), deploy, stop: Some(stop), alive: Some(alive), config })
 }
 
-/// The fields of the proxy templates, from the lab's addresses and the scenario.
-fn config_vars(kind: ProxyKind, header: Option<ClientIpHeaderMode>) -> Vars {
+/// The fields of the proxy templates, from the lab's addresses and the scenario; `cpus` is
+/// the router's core count, which the shipped templates give the proxy as threads or
+/// workers.
+fn config_vars(kind: ProxyKind, header: Option<ClientIpHeaderMode>, cpus: u32) -> Vars {
     let directive = crate::scenario::kinds::facts(kind).directive(header);
     let send_proxy = if header == Some(ClientIpHeaderMode::ProxyV1) { "send-proxy" } else { "send-proxy-v2" };
     Vars::from([
@@ -133,6 +135,7 @@ fn config_vars(kind: ProxyKind, header: Option<ClientIpHeaderMode>) -> Vars {
         ("backend_name", "backend.test".to_string()),
         ("client_ip_directive", directive),
         ("send_proxy", send_proxy.to_string()),
+        ("cpus", cpus.to_string()),
     ])
 }
 
@@ -180,16 +183,16 @@ mod tests {
                 continue;
             }
             for h in http.iter().filter(|h| f.client_ip_header.contains(h)) {
-                assert!(!config_vars(e.kind, Some(*h))["client_ip_directive"].is_empty(), "{} {h:?}", e.name);
+                assert!(!config_vars(e.kind, Some(*h), 1)["client_ip_directive"].is_empty(), "{} {h:?}", e.name);
                 checked += 1;
             }
         }
         assert_eq!(checked, 6, "haproxy and nginx, three header modes each");
         assert_eq!(
-            config_vars(ProxyKind::Haproxy, Some(ClientIpHeaderMode::XffAppend))["client_ip_directive"],
+            config_vars(ProxyKind::Haproxy, Some(ClientIpHeaderMode::XffAppend), 1)["client_ip_directive"],
             "option forwardfor"
         );
-        assert_eq!(config_vars(ProxyKind::Nginx, Some(ClientIpHeaderMode::ProxyV2))["client_ip_directive"], "");
+        assert_eq!(config_vars(ProxyKind::Nginx, Some(ClientIpHeaderMode::ProxyV2), 1)["client_ip_directive"], "");
     }
 
     /// Every shipped proxy template uses only fields the runner fills: rendering with the
@@ -204,14 +207,15 @@ mod tests {
                 continue;
             }
             let text = std::fs::read_to_string(&path).unwrap();
-            let vars = config_vars(ProxyKind::Haproxy, Some(ClientIpHeaderMode::Forwarded));
-            if let Err(e) = render(&path.display().to_string(), &text, &vars) {
-                panic!("{e}");
-            }
+            let vars = config_vars(ProxyKind::Haproxy, Some(ClientIpHeaderMode::Forwarded), 3);
+            let out = render(&path.display().to_string(), &text, &vars).unwrap_or_else(|e| panic!("{e}"));
+            // Each one follows the router's cores: threads, or workers, as many as it has.
+            let per_core = ["nbthread 3", "worker_processes 3;", "workers = 3"];
+            assert!(per_core.iter().any(|l| out.lines().any(|o| o.trim() == *l)), "{}: not per core", path.display());
             seen += 1;
         }
         assert!(seen >= 5, "found only {seen} templates");
-        let e = render("t", "{{frontend_bundle}} {{no_such_field}}", &config_vars(ProxyKind::Nginx, None)).unwrap_err();
+        let e = render("t", "{{frontend_bundle}} {{no_such_field}}", &config_vars(ProxyKind::Nginx, None, 1)).unwrap_err();
         assert!(e.to_string().contains("no_such_field"), "{e}");
     }
 
