@@ -149,6 +149,31 @@ fn shipped_scenarios_on_aarch64_virt() {
     );
     let rl_cell = report["cells"].as_array().unwrap().iter().find(|c| c["scenario"] == "spoofed-xff").unwrap();
     assert!(rl_cell["spoofable"].as_array().unwrap().is_empty(), "routerlab's backend log is not spoofable");
+    check_ramp(&report, &out);
+}
+
+/// handshake-storm's ramp: a cell per rate in order, no per-step error budget, and the
+/// last cell with every step and a knee that held.
+fn check_ramp(report: &serde_json::Value, out: &str) {
+    let cells: Vec<&serde_json::Value> =
+        report["cells"].as_array().unwrap().iter().filter(|c| c["scenario"] == "handshake-storm").collect();
+    let rates: Vec<f64> = cells.iter().map(|c| c["ramp_step"]["rate"].as_f64().unwrap()).collect();
+    assert_eq!(rates, [2.0, 5.0, 10.0, 20.0, 40.0], "{out}");
+    let names = |c: &serde_json::Value| -> Vec<String> {
+        c["assertions"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap().to_string()).collect()
+    };
+    for c in &cells[..4] {
+        assert!(c.get("ramp").is_none() && !names(c).contains(&"knee".to_string()), "{}", c["assertions"]);
+    }
+    assert!(cells.iter().all(|c| !names(c).contains(&"error-rate".to_string())), "a ramp has no per-step error budget");
+    let ramp = &cells[4]["ramp"];
+    assert_eq!(ramp["steps"].as_array().unwrap().len(), 5, "{ramp}");
+    let knee = &ramp["knee"];
+    assert!(knee["rate"].as_f64().is_some_and(|r| r >= 2.0) && knee["held"] == true, "{ramp}");
+    assert!(knee["insns_per_handshake"].as_f64().is_some_and(|i| i > 1e6), "a full handshake is millions: {knee}");
+    let a = cells[4]["assertions"].as_array().unwrap().iter().find(|a| a["name"] == "knee").unwrap();
+    assert_eq!(a["passed"], true, "{a}");
+    assert!(out.contains("handshake-storm @ 40/s [haproxy-maxconn4]") && out.contains("    knee at "), "{out}");
 }
 
 /// The scenarios the OpenWrt issue names, on real OpenWrt userlands (procd, netifd, musl;

@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
 use harness::image::cache_root;
-use harness::model::{CellReport, CellSummary, Outcome, Report};
+use harness::model::{CellReport, CellSummary, Outcome, RampStep, Report};
 use harness::netlab::state_dir;
 use harness::runner::{run_cells, CellSpec, RunContext, Shard};
 use harness::scenario::{load_build, load_plan, Plan, ProxyKind};
@@ -239,19 +239,32 @@ fn exit_code(report: &Report, interrupted: bool) -> Code {
 }
 
 /// A scenario's cells on one target, A B A B ...: builds alternate, so drift on this
-/// machine hits both alike. Each cell's directory is named for what tells it apart.
+/// machine hits both alike; a ramp runs its rates in order within each. Each cell's
+/// directory is named for what tells it apart.
 fn cell_specs<'a>(plan: &'a Plan, t: Target, repeat: u32, out: &std::path::Path) -> Vec<CellSpec<'a>> {
+    let rates = plan.load.ramp.as_ref().map(|r| r.rates.as_slice()).unwrap_or_default();
+    let steps: Vec<Option<RampStep>> = if rates.is_empty() {
+        vec![None]
+    } else {
+        let n = rates.len() as u32;
+        rates.iter().zip(1..).map(|(&rate, step)| Some(RampStep { rate, step, steps: n })).collect()
+    };
     let mut specs = Vec::new();
     for rep in 1..=repeat {
         for build in &plan.proxy.builds {
-            let mut name = format!("{}-{t}", plan.name);
-            if plan.proxy.builds.len() > 1 {
-                name.push_str(&format!("-{}", build.name));
+            for step in &steps {
+                let mut name = format!("{}-{t}", plan.name);
+                if plan.proxy.builds.len() > 1 {
+                    name.push_str(&format!("-{}", build.name));
+                }
+                if let Some(s) = step {
+                    name.push_str(&format!("-{}rps", s.rate));
+                }
+                if repeat > 1 {
+                    name.push_str(&format!("-r{rep}"));
+                }
+                specs.push(CellSpec { build, repetition: rep, step: *step, dir: out.join(name) });
             }
-            if repeat > 1 {
-                name.push_str(&format!("-r{rep}"));
-            }
-            specs.push(CellSpec { build, repetition: rep, dir: out.join(name) });
         }
     }
     specs
@@ -307,7 +320,7 @@ fn print_summary(cells: &[CellReport]) {
             "{:<40} {:<13} {:<6} {:>6} {:>6} {:>5} {:<9} {:>8} {:>8} {:>7} {:>8} {:>10} {:>15} {:>6.2}",
             format!(
                 "{}{}{}",
-                c.scenario,
+                c.scenario_label(),
                 c.build.as_ref().map(|b| format!(" [{}]", b.name)).unwrap_or_default(),
                 if c.repetition > 1 { format!(" #{}", c.repetition) } else { String::new() }
             ),
@@ -343,6 +356,14 @@ fn print_summary(cells: &[CellReport]) {
         }
         if let Some(i) = &c.insns {
             outln!("    {}", i.headline());
+        }
+        if let Some(ramp) = &c.ramp {
+            for s in &ramp.steps {
+                outln!("    ramp {} {}", if s.held { "held" } else { "over" }, s.line());
+            }
+            if let Some(a) = c.assertions.iter().find(|a| a.name == "knee" && a.passed) {
+                outln!("    {}", a.evidence);
+            }
         }
     }
 }

@@ -110,9 +110,10 @@ pub struct Side {
 }
 
 impl Side {
-    /// Whether `c` is one of this side's cells for `scenario` on `target` (same build).
+    /// Whether `c` is one of this side's cells for `scenario` (a ramp step's label) on
+    /// `target` (same build).
     pub fn holds(&self, scenario: &str, target: &str, c: &CellReport) -> bool {
-        c.scenario == scenario && c.target == target && build_of(c) == self.build
+        c.scenario_label() == scenario && c.target == target && build_of(c) == self.build
     }
 }
 
@@ -172,7 +173,7 @@ pub fn compare(inputs: &[(String, Report)]) -> Comparison {
     let mut keys: Vec<(String, String)> = Vec::new();
     for (_, r) in inputs {
         for c in &r.cells {
-            let k = (c.scenario.clone(), c.target.clone());
+            let k = (c.scenario_label(), c.target.clone());
             if !keys.contains(&k) {
                 keys.push(k);
             }

@@ -5,6 +5,7 @@ mod capture;
 mod cell_dir;
 mod evidence;
 mod growth;
+mod ramp;
 mod report;
 mod summary;
 pub(crate) mod timeline;
@@ -13,6 +14,7 @@ pub use capture::{CaptureFile, CaptureSection, HopView, RequestTrace};
 pub use cell_dir::{CellDir, LoadPhase};
 pub use evidence::{Assertion, LegReuse};
 pub use growth::{Growth, HelperMemory};
+pub use ramp::{RampSection, RampStep, StepResult};
 pub use report::{
     mib, BuildInfo, CellReport, ClientIpSection, ConnectionReuse, FaultRecord, Footprint, ProxyMetrics, RejectSummary,
     Report, Timings, SCHEMA_VERSION,

@@ -267,6 +267,12 @@ pub struct CellReport {
     /// 1-based repetition of this (scenario, target, build) in an A/B run.
     #[serde(default)]
     pub repetition: u32,
+    /// The step of a `[load] ramp` this cell ran, absent outside a ramp.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ramp_step: Option<super::RampStep>,
+    /// On a ramp's last cell: every step, and the knee.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ramp: Option<super::RampSection>,
     /// Kernel and compressed initramfs sizes of the image booted.
     #[serde(default)]
     pub image_kernel_bytes: u64,
@@ -276,9 +282,18 @@ pub struct CellReport {
 }
 
 impl CellReport {
+    /// The scenario, and a ramp step's rate: `handshake-storm @ 10/s`. Cells of one ramp
+    /// step are compared with each other, never with another step's.
+    pub fn scenario_label(&self) -> String {
+        match &self.ramp_step {
+            Some(s) => format!("{} @ {}/s", self.scenario, s.rate),
+            None => self.scenario.clone(),
+        }
+    }
+
     /// `scenario on target [build] #rep`, the name used in tables and test cases.
     pub fn title(&self) -> String {
-        let mut s = format!("{} on {}", self.scenario, self.target);
+        let mut s = format!("{} on {}", self.scenario_label(), self.target);
         if let Some(b) = &self.build {
             s.push_str(&format!(" [{}]", b.name));
         }

@@ -7,6 +7,7 @@ mod error;
 mod faults;
 pub mod kinds;
 mod plan;
+mod ramp;
 mod raw;
 mod schema;
 mod validate;
@@ -15,7 +16,7 @@ pub use build_file::{load_build, BuildPlan, BuildSource};
 pub use error::ScenarioError;
 pub use plan::{
     kebab, BackendKind, Budgets, ClientIpHeaderMode, ConnPolicyPlan, FaultAction, FaultExpect, FaultPlan, LabPlan,
-    LoadPlan, Plan, ProxyKind, ProxyMode, ProxyPlan,
+    LoadPlan, Plan, ProxyKind, ProxyMode, ProxyPlan, RampPlan,
 };
 pub use schema::{build_schema, scenario_schema};
 pub use validate::load_plan;

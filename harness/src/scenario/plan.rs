@@ -96,6 +96,20 @@ pub struct LoadPlan {
     pub conn_policy: ConnPolicyPlan,
     pub http2: bool,
     pub spoof_headers: Vec<String>,
+    /// `[load] ramp`: a cell per rate, in place of `rate`.
+    pub ramp: Option<RampPlan>,
+}
+
+/// A rate ramp (`[load] ramp`) and how its knee is judged.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RampPlan {
+    /// Open-loop rates, requests per second, strictly rising.
+    pub rates: Vec<f64>,
+    /// A step holds when at most this share of its requests failed: `[expect]
+    /// max-error-rate`, or 1% when the scenario does not say.
+    pub error_limit: f64,
+    /// `[expect] min-knee`: successful requests per second the knee must hold.
+    pub min_knee: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

@@ -160,6 +160,11 @@ pub(crate) struct RawLoad {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub spoof_headers: Vec<Spanned<String>>,
+    /// Open-loop rates in requests per second, rising: one cell per rate on one router, and
+    /// the last one reports the knee (the highest rate held within the error limit).
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<f64>>")]
+    pub ramp: Option<Spanned<Vec<f64>>>,
 }
 
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
@@ -192,6 +197,10 @@ pub(crate) struct RawExpect {
     #[serde(default)]
     #[schemars(with = "Option<f64>")]
     pub max_proxy_rss_growth: Option<Spanned<f64>>,
+    /// A ramp's knee must hold at least this many successful requests per second.
+    #[serde(default)]
+    #[schemars(with = "Option<f64>")]
+    pub min_knee: Option<Spanned<f64>>,
     /// Most failed requests started in fault windows (from a fault's start to recovery).
     #[serde(default)]
     #[schemars(with = "Option<u64>")]

@@ -47,7 +47,8 @@ pub fn load_plan(path: &Path) -> Result<Plan, ScenarioError> {
     };
     let (expect, max_error_rate, budgets) = expect(&c, &raw.expect)?;
     let proxy = proxy(&c, &raw.proxy)?;
-    let load = load_section(&c, &raw.load)?;
+    let mut load = load_section(&c, &raw.load)?;
+    load.ramp = super::ramp::ramp(&c, &raw.load, &raw.expect)?;
     super::capabilities::check(&c, &raw, &proxy, &load)?;
     let faults = super::faults::faults(&c, &raw.fault, proxy.kind, load.duration)?;
     let fault_expect = super::faults::fault_expect(&c, &raw.expect, &faults)?;
@@ -236,7 +237,7 @@ fn load_section(c: &Ctx<'_>, l: &RawLoad) -> Result<LoadPlan, ScenarioError> {
             .connections
             .as_ref()
             .map(|s| *s.get_ref())
-            .unwrap_or(if l.rate.is_some() { 64 } else { 4 })
+            .unwrap_or(if l.rate.is_some() || l.ramp.is_some() { 64 } else { 4 })
             .max(1),
         rate: l.rate.as_ref().map(|r| *r.get_ref()),
         conn_policy: match &l.conn_policy {
@@ -248,6 +249,7 @@ fn load_section(c: &Ctx<'_>, l: &RawLoad) -> Result<LoadPlan, ScenarioError> {
             Some(h) => c.choose(h, "load.http", &[("1.1", false), ("2", true)])?,
         },
         spoof_headers: l.spoof_headers.iter().map(|h| h.get_ref().clone()).collect(),
+        ramp: None,
     })
 }
 

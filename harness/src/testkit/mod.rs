@@ -103,7 +103,8 @@ pub fn can_run(test: &str, needs: &[Need]) -> bool {
 }
 
 /// Cells the scenarios in `dir` make on `target` (on all their targets when `None`): one
-/// per build, counted from the files, so adding a scenario needs no edit in a test.
+/// per build and ramp step, counted from the files, so adding a scenario needs no edit in
+/// a test.
 pub fn shipped_cells(dir: &std::path::Path, target: Option<&str>) -> usize {
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect())
@@ -114,7 +115,8 @@ pub fn shipped_cells(dir: &std::path::Path, target: Option<&str>) -> usize {
         .map(|p| crate::scenario::load_plan(p).unwrap_or_else(|e| panic!("{e}")))
         .map(|plan| {
             let on = plan.targets.iter().filter(|t| target.is_none_or(|want| t.to_string() == want)).count();
-            on * plan.proxy.builds.len().max(1)
+            let steps = plan.load.ramp.as_ref().map_or(1, |r| r.rates.len());
+            on * plan.proxy.builds.len().max(1) * steps
         })
         .sum()
 }

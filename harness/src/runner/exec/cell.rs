@@ -11,6 +11,7 @@ use super::session::Session;
 use crate::model::timeline::process_samples;
 use crate::model::{BuildInfo, CellReport, ClientIpSection, Growth, Outcome, ProxyMetrics};
 use crate::model::{CellDir, LoadPhase, PhaseClock, Timeline};
+use crate::model::{RampSection, RampStep, StepResult};
 use crate::netlab::Tunnel;
 use crate::reconcile::reconcile;
 use crate::runner::judge::assess::{budget_assertions, spoofable_logs};
@@ -47,10 +48,12 @@ impl RunContext {
     }
 }
 
-/// One cell to run: a build, its repetition, and its directory.
+/// One cell to run: a build, its repetition, its ramp step (if the scenario ramps), and
+/// its directory.
 pub struct CellSpec<'a> {
     pub build: &'a BuildPlan,
     pub repetition: u32,
+    pub step: Option<RampStep>,
     pub dir: PathBuf,
 }
 
@@ -70,6 +73,7 @@ fn new_report(plan: &Plan, target: Target, spec: &CellSpec<'_>) -> CellReport {
         expect: plan.expect,
         dir: spec.dir.display().to_string(),
         repetition: spec.repetition,
+        ramp_step: spec.step,
         ..Default::default()
     }
 }
@@ -120,6 +124,7 @@ pub async fn run_cells(
     };
     // The stop command of the proxy the previous cell left running.
     let mut previous: Option<String> = None;
+    let mut ramp: Vec<StepResult> = Vec::new();
     for (i, c) in cells.iter().enumerate() {
         let mut r = new_report(plan, target, c);
         session.fill(&mut r, i == 0);
@@ -128,11 +133,13 @@ pub async fn run_cells(
             None => Ok(()),
         };
         if result.is_ok() {
-            let cell = CellRun { plan, target, spec: c, ctx };
+            let step_plan = c.step.map(|s| at_rate(plan, s.rate));
+            let cell = CellRun { plan: step_plan.as_ref().unwrap_or(plan), target, spec: c, ctx };
             result = cell.drive(&mut r, &mut session).await.map(|stop| previous = stop);
         }
         session.collect(&c.dir).await;
         finish(&mut r, result.map_err(|e| crate::errtext::chain(&e)));
+        judge_ramp(plan, &mut r, &mut ramp);
         session.finish_capture(ctx.capture, &c.dir, &mut r).await;
         if i + 1 == cells.len() {
             ctx.phase("teardown");
@@ -141,6 +148,31 @@ pub async fn run_cells(
             return;
         }
         sink(r);
+    }
+}
+
+/// The plan of one ramp step: the scenario at that open-loop rate.
+fn at_rate(plan: &Plan, rate: f64) -> Plan {
+    let mut p = plan.clone();
+    p.load.rate = Some(rate);
+    p
+}
+
+/// Keep a ramp step's figures; on the ramp's last step, judge the knee and give that cell
+/// the whole ramp. A failed knee fails the cell (an error stays an error).
+fn judge_ramp(plan: &Plan, r: &mut CellReport, steps: &mut Vec<StepResult>) {
+    let (Some(step), Some(ramp)) = (r.ramp_step, &plan.load.ramp) else { return };
+    if step.step == 1 {
+        steps.clear();
+    }
+    steps.push(StepResult::of(r, step.rate, ramp.error_limit));
+    if step.step == step.steps {
+        let (section, a) = RampSection::judge(std::mem::take(steps), ramp.error_limit, ramp.min_knee);
+        if r.outcome == Outcome::Pass && !a.passed {
+            r.outcome = Outcome::Fail;
+        }
+        r.assertions.push(a);
+        r.ramp = Some(section);
     }
 }
 
@@ -256,6 +288,11 @@ fn reconcile_cell(plan: &Plan, target: Target, dir: &Path, log_dir: &Path, r: &m
         reconcile(&cell.journal(LoadPhase::Steady), &CellDir(log_dir).access_log(), crate::accesslog::LogFormat::Json)
             .map_err(|e| RunError::caused(target, "reconcile", e))?;
     r.assertions = rec.assertions(&expected(plan), plan.max_error_rate);
+    if plan.load.ramp.is_some() {
+        // A ramp runs steps past what the router holds on purpose: its error limit judges
+        // the knee, on the last step (`judge_ramp`), not each step.
+        r.assertions.retain(|a| a.name != "error-rate");
+    }
     budget_assertions(plan, r);
     if !r.faults.is_empty() {
         let journal = cell.journal(LoadPhase::Steady);

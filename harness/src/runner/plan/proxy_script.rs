@@ -105,7 +105,11 @@ pub fn proxy_script(
     };
     let text =
         std::fs::read_to_string(&template).map_err(|source| ScriptError::Read { path: template.clone(), source })?;
-    let config = render(&template.display().to_string(), &text, &config_vars(kind, plan.proxy.client_ip_header, plan.router.cpus))?;
+    let config = render(
+        &template.display().to_string(),
+        &text,
+        &config_vars(kind, plan.proxy.client_ip_header, plan.router.cpus),
+    )?;
     let (process, conf_path, start) = start_command(kind, spec, binary)?;
     let mut deploy: Vec<GuestStep> = PKI_FILES
         .iter()
@@ -215,7 +219,8 @@ mod tests {
             seen += 1;
         }
         assert!(seen >= 5, "found only {seen} templates");
-        let e = render("t", "{{frontend_bundle}} {{no_such_field}}", &config_vars(ProxyKind::Nginx, None, 1)).unwrap_err();
+        let e =
+            render("t", "{{frontend_bundle}} {{no_such_field}}", &config_vars(ProxyKind::Nginx, None, 1)).unwrap_err();
         assert!(e.to_string().contains("no_such_field"), "{e}");
     }
 

@@ -1,0 +1,260 @@
+//! A rate ramp's findings: each step's cell says which step it was, and the ramp's last cell
+//! carries every step and the knee, the highest rate held within the error limit before
+//! the first one that was not. The knee is judged as the `knee` assertion.
+use super::{Assertion, CellReport, Outcome};
+
+/// A step holds only if the router kept up: this share of the offered rate was served.
+/// Queued handshakes that finish late are not errors (aarch64 at 40/s: none failed, the
+/// run took 11.7 s for 5 s of sending, p99 7.7 s).
+pub const HOLD_SHARE: f64 = 0.9;
+
+/// Which step of a ramp a cell ran.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RampStep {
+    /// The offered open-loop rate, requests per second.
+    pub rate: f64,
+    /// 1-based.
+    pub step: u32,
+    pub steps: u32,
+}
+
+/// What one step measured.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StepResult {
+    pub rate: f64,
+    pub sent: u64,
+    pub failed: u64,
+    pub error_rate: f64,
+    /// Successful requests per second, over the load run less its median latency: a run
+    /// lasts its duration plus the last requests' time in flight, which is not slowness.
+    pub served_per_s: f64,
+    pub full_handshakes_per_s: f64,
+    /// Guest instructions per full TLS handshake (background subtracted where measured).
+    pub insns_per_handshake: Option<f64>,
+    /// Corrected p99 latency of the successful requests, milliseconds.
+    pub p99_ms: Option<f64>,
+    /// The proxy's peak RSS, KiB.
+    pub rss_peak_kb: Option<u64>,
+    /// `timeout 40, connect 3`: the failures by class.
+    pub failures: String,
+    /// Within the error limit, and the cell ran.
+    pub held: bool,
+    /// Why the step's cell could not run, if it could not.
+    pub error: Option<String>,
+}
+
+/// The ramp as a whole, on its last cell.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RampSection {
+    pub error_limit: f64,
+    pub min_knee: Option<f64>,
+    pub steps: Vec<StepResult>,
+    /// The highest step held before the first that was not; none if the first failed.
+    pub knee: Option<StepResult>,
+    /// The first step over the limit, and what failed in it; none if every step held.
+    pub first_over: Option<StepResult>,
+}
+
+impl StepResult {
+    /// A finished step cell's figures, held or not against `error_limit`.
+    pub fn of(r: &CellReport, rate: f64, error_limit: f64) -> StepResult {
+        let mut s = StepResult { rate, error: r.error.clone(), ..Default::default() };
+        if let Some(l) = &r.load {
+            s.sent = l.sent;
+            s.failed = l.sent.saturating_sub(l.ok);
+            s.error_rate = if l.sent > 0 { s.failed as f64 / l.sent as f64 } else { 1.0 };
+            let p50_s = l.latency_us.total.p50 as f64 / 1e6;
+            s.served_per_s = l.ok as f64 / (l.duration_s - p50_s).max(1e-3);
+            s.full_handshakes_per_s = l.full_handshakes_per_s;
+            s.p99_ms =
+                (l.latency_us.effective_total().count > 0).then(|| l.latency_us.effective_total().p99 as f64 / 1e3);
+            let e = &l.errors;
+            let classes = [("connect", e.connect), ("tls", e.tls), ("timeout", e.timeout)];
+            let more = [("http-status", e.http_status), ("protocol", e.protocol)];
+            let named: Vec<String> =
+                classes.iter().chain(&more).filter(|(_, n)| *n > 0).map(|(c, n)| format!("{c} {n}")).collect();
+            s.failures = named.join(", ");
+        }
+        let steady = r.insns.as_ref().and_then(|i| i.steady.as_ref());
+        s.insns_per_handshake = steady.and_then(|p| p.per_handshake.or(p.per_handshake_raw));
+        s.rss_peak_kb = r.metrics.as_ref().and_then(|m| m.rss_peak_kb);
+        let ran = r.outcome != Outcome::Error && r.outcome != Outcome::Interrupted && r.load.is_some();
+        s.held = ran && s.sent > 0 && s.error_rate <= error_limit && s.served_per_s >= HOLD_SHARE * rate;
+        s
+    }
+
+    /// `10/s: 9.9/s served, 9.9 full handshakes/s, 0.00% failed, 1.63 M insns/handshake`.
+    pub fn line(&self) -> String {
+        if let Some(e) = &self.error {
+            return format!("{}/s: did not run ({e})", num(self.rate));
+        }
+        let mut s = format!(
+            "{}/s: {}/s served, {} full handshakes/s, {:.2}% failed",
+            num(self.rate),
+            num(self.served_per_s),
+            num(self.full_handshakes_per_s),
+            self.error_rate * 100.0
+        );
+        if !self.failures.is_empty() {
+            s.push_str(&format!(" ({})", self.failures));
+        }
+        if let Some(i) = self.insns_per_handshake {
+            s.push_str(&format!(", {:.2} M insns/handshake", i / 1e6));
+        }
+        s
+    }
+}
+
+impl StepResult {
+    /// Why a step did not hold, in words.
+    fn why_over(&self, error_limit: f64) -> String {
+        let share = if self.rate > 0.0 { self.served_per_s / self.rate } else { 0.0 };
+        match (&self.error, self.error_rate > error_limit) {
+            (Some(_), _) => "its cell did not run".into(),
+            (None, true) => format!("more than {:.2}% failed", error_limit * 100.0),
+            (None, false) => format!("served {:.0}% of the rate, under {:.0}%", share * 100.0, HOLD_SHARE * 100.0),
+        }
+    }
+}
+
+impl RampSection {
+    /// The ramp of `steps` (in rising order), its knee, and the `knee` assertion: a knee
+    /// exists, and holds at least `min_knee` successful requests per second if given.
+    pub fn judge(steps: Vec<StepResult>, error_limit: f64, min_knee: Option<f64>) -> (RampSection, Assertion) {
+        let over = steps.iter().position(|s| !s.held);
+        let knee = match over {
+            Some(0) => None,
+            Some(i) => Some(steps[i - 1].clone()),
+            None => steps.last().cloned(),
+        };
+        let first_over = over.map(|i| steps[i].clone());
+        let budget = min_knee.map(|m| format!("; min-knee {}/s served", num(m))).unwrap_or_default();
+        let limit = format!("{:.2}% failed and {:.0}% of the rate served", error_limit * 100.0, HOLD_SHARE * 100.0);
+        let passed = knee.as_ref().is_some_and(|k| min_knee.is_none_or(|m| k.served_per_s >= m));
+        let mut evidence = match &knee {
+            Some(k) => format!("knee at {} (held: at most {limit}{budget})", k.line()),
+            None => format!("no step held (at most {limit}){budget}"),
+        };
+        match &first_over {
+            Some(o) => evidence.push_str(&format!("; first over: {} ({})", o.line(), o.why_over(error_limit))),
+            None => evidence.push_str("; every step held: the knee is above the ramp's last rate"),
+        }
+        let a = Assertion { name: "knee".into(), passed, evidence };
+        (RampSection { error_limit, min_knee, steps, knee, first_over }, a)
+    }
+}
+
+/// A rate as people write it: `10`, `17.1`, `2.5`, `0.33`.
+fn num(x: f64) -> String {
+    let s = match x {
+        x if x >= 100.0 => format!("{x:.0}"),
+        x if x >= 10.0 => format!("{x:.1}"),
+        x => format!("{x:.2}"),
+    };
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(rate: f64, served_per_s: f64, error_rate: f64) -> StepResult {
+        let held = error_rate <= 0.01;
+        let failures = if held { String::new() } else { "timeout 9".into() };
+        StepResult { rate, served_per_s, error_rate, held, failures, ..Default::default() }
+    }
+
+    #[test]
+    fn the_knee_is_the_last_step_held_before_the_first_over_the_limit() {
+        let steps = vec![step(5.0, 5.0, 0.0), step(10.0, 9.9, 0.005), step(20.0, 12.0, 0.3), step(40.0, 15.0, 0.0)];
+        let (r, a) = RampSection::judge(steps, 0.01, Some(8.0));
+        assert_eq!(r.knee.as_ref().map(|k| k.rate), Some(10.0), "not 40: it came after a step over");
+        assert_eq!(r.first_over.as_ref().map(|o| o.rate), Some(20.0));
+        assert!(a.passed, "{}", a.evidence);
+        assert!(
+            a.evidence.starts_with("knee at 10/s: 9.9/s served") && a.evidence.contains("min-knee 8/s served"),
+            "{}",
+            a.evidence
+        );
+        assert!(a.evidence.contains("first over: 20/s: 12/s served, 0 full handshakes/s, 30.00% failed (timeout 9) (more than 1.00% failed)"), "{}", a.evidence);
+        let (_, low) = RampSection::judge(vec![step(5.0, 5.0, 0.0), step(10.0, 9.9, 0.2)], 0.01, Some(8.0));
+        assert!(!low.passed, "a knee under the budget fails: {}", low.evidence);
+    }
+
+    #[test]
+    fn no_step_held_is_a_failure_and_every_step_held_says_so() {
+        let (r, a) = RampSection::judge(vec![step(5.0, 1.0, 0.5), step(10.0, 1.0, 0.7)], 0.01, None);
+        assert!(!a.passed && r.knee.is_none(), "{}", a.evidence);
+        assert!(
+            a.evidence.starts_with("no step held (at most 1.00% failed and 90% of the rate served)"),
+            "{}",
+            a.evidence
+        );
+        let (r, a) = RampSection::judge(vec![step(5.0, 5.0, 0.0), step(10.0, 10.0, 0.0)], 0.01, None);
+        assert!(
+            a.passed && r.first_over.is_none() && a.evidence.contains("above the ramp's last rate"),
+            "{}",
+            a.evidence
+        );
+    }
+
+    /// A step whose requests all succeeded, late, did not hold: the router fell behind.
+    /// One that kept up holds, though its run lasts its duration plus the last requests'
+    /// time in flight.
+    #[test]
+    fn a_step_served_below_its_rate_does_not_hold() {
+        let load = |sent: u64, run_s: f64, p50_ms: u64| {
+            let mut l = crate::load::LoadSummary { sent, ok: sent, duration_s: run_s, ..fake_load() };
+            l.latency_us.total.p50 = p50_ms * 1000;
+            l
+        };
+        // aarch64 at 40/s for 5 s: the run took 11.7 s, half the requests over 3 s.
+        let r = CellReport { outcome: Outcome::Pass, load: Some(load(200, 11.7, 3100)), ..Default::default() };
+        let s = StepResult::of(&r, 40.0, 0.01);
+        assert!(!s.held && (s.served_per_s - 23.3).abs() < 0.1, "{s:?}");
+        assert_eq!(s.why_over(0.01), "served 58% of the rate, under 90%");
+        // mipsel at 5/s for 2 s: 10 requests, 2.3 s with the last one's 300 ms handshake.
+        let r = CellReport { outcome: Outcome::Pass, load: Some(load(10, 2.3, 280)), ..Default::default() };
+        assert!(StepResult::of(&r, 5.0, 0.01).held, "{:?}", StepResult::of(&r, 5.0, 0.01));
+    }
+
+    fn fake_load() -> crate::load::LoadSummary {
+        crate::load::LoadSummary {
+            schema_version: 1,
+            run_id: "r".into(),
+            url: "https://x/".into(),
+            mode: "open".into(),
+            rate: Some(1.0),
+            connections: 1,
+            conn_policy: "new-conn".into(),
+            http2: false,
+            sources: 1,
+            duration_s: 5.0,
+            interrupted: false,
+            sent: 0,
+            ok: 0,
+            errors: Default::default(),
+            requests_per_s: 0.0,
+            ok_per_s: 0.0,
+            handshakes: Default::default(),
+            connections_used: 0,
+            full_handshakes_per_s: 0.0,
+            bytes: 0,
+            latency_us: Default::default(),
+            timeline: Vec::new(),
+            journal: None,
+            journal_write_errors: 0,
+        }
+    }
+
+    #[test]
+    fn a_step_that_could_not_run_does_not_hold() {
+        let r = CellReport { outcome: Outcome::Error, error: Some("deploy: boom".into()), ..Default::default() };
+        let s = StepResult::of(&r, 20.0, 0.01);
+        assert!(!s.held && s.line() == "20/s: did not run (deploy: boom)", "{s:?}");
+    }
+}
