@@ -431,6 +431,13 @@ fn two_builds_alternate_in_one_run_and_are_compared() {
     let sent = console.matches("base64-d/etc/routerlab/pki/ca.crt.b64").count();
     assert!((1..=2).contains(&sent), "ca.crt decoded {sent} times: sent once, and not again for B");
     assert!(second.join("proxy.conf").is_file() && second.join("timeline.json").is_file());
+    // Each cell's kernel log is its own: the ring is cleared after each cell, so the first
+    // cell's kernel lines (the boot's, time-stamped) are not in the second's.
+    let kernel = |d: &Path| std::fs::read_to_string(d.join("guest-kernel.log")).unwrap();
+    let (k1, k2) = (kernel(first), kernel(second));
+    let boot = k1.lines().find(|l| l.starts_with('[')).unwrap_or_else(|| panic!("no kernel line: {k1}"));
+    assert!(!k2.contains(boot), "{boot:?} again in the second cell's log: {k2}");
+    assert!(cells.iter().all(|c| c["assertions"].as_array().unwrap().iter().any(|a| a["name"] == "no-oom-kill")));
     let cmp = std::fs::read_to_string(dir.path().join("comparison.md")).unwrap();
     assert!(dir.path().join("comparison.html").is_file());
     assert!(cmp.contains("haproxy-image (baseline)") && cmp.contains("| rps (/s) |"), "{cmp}");

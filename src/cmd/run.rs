@@ -357,6 +357,9 @@ fn print_summary(cells: &[CellReport]) {
         if let Some(i) = &c.insns {
             outln!("    {}", i.headline());
         }
+        for e in &c.kernel_events {
+            outln!("    kernel {} x{}: {}", e.kind, e.count, e.first);
+        }
         if let Some(ramp) = &c.ramp {
             for s in &ramp.steps {
                 outln!("    ramp {} {}", if s.held { "held" } else { "over" }, s.line());

@@ -9,6 +9,15 @@ pub struct Assertion {
     pub evidence: String,
 }
 
+/// Something the guest kernel said during a cell (an OOM kill, a full conntrack table, a
+/// SYN flood, a crash): its kind, how many lines said it, and the first of them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct KernelEvent {
+    pub kind: String,
+    pub count: u32,
+    pub first: String,
+}
+
 /// One leg's connections: the client leg (from the load generator) or the backend leg
 /// (from the backend's access log).
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -12,7 +12,7 @@ pub(crate) mod timeline;
 
 pub use capture::{CaptureFile, CaptureSection, HopView, RequestTrace};
 pub use cell_dir::{CellDir, LoadPhase};
-pub use evidence::{Assertion, LegReuse};
+pub use evidence::{Assertion, KernelEvent, LegReuse};
 pub use growth::{Growth, HelperMemory};
 pub use ramp::{RampSection, RampStep, StepResult};
 pub use report::{

@@ -245,6 +245,9 @@ pub struct CellReport {
     pub impairments_applied: Vec<String>,
     #[serde(default)]
     pub impairments_not_applied: Vec<String>,
+    /// What the guest kernel said during the cell: OOM kills, full tables, floods, crashes.
+    #[serde(default)]
+    pub kernel_events: Vec<super::KernelEvent>,
     /// Backend log formats that recorded a forged address as the client (spoof scenarios).
     #[serde(default)]
     pub spoofable: Vec<String>,

@@ -138,6 +138,7 @@ pub async fn run_cells(
             result = cell.drive(&mut r, &mut session).await.map(|stop| previous = stop);
         }
         session.collect(&c.dir).await;
+        kernel_evidence(&c.dir, &mut r);
         finish(&mut r, result.map_err(|e| crate::errtext::chain(&e)));
         judge_ramp(plan, &mut r, &mut ramp);
         session.finish_capture(ctx.capture, &c.dir, &mut r).await;
@@ -148,6 +149,16 @@ pub async fn run_cells(
             return;
         }
         sink(r);
+    }
+}
+
+/// The guest kernel's events in the cell's log, and the `no-oom-kill` assertion where the
+/// cell got as far as any assertion.
+fn kernel_evidence(dir: &Path, r: &mut CellReport) {
+    let log = std::fs::read_to_string(CellDir(dir).guest_kernel_log()).unwrap_or_default();
+    r.kernel_events = crate::runner::judge::kernel::events(&log);
+    if !r.assertions.is_empty() {
+        r.assertions.push(crate::runner::judge::kernel::oom_assertion(&r.kernel_events));
     }
 }
 

@@ -104,8 +104,9 @@ impl Session {
         if let Ok(out) = self.vm.exec("cat /tmp/proxy.log /tmp/proxy.check 2>/dev/null").await {
             keep(&CellDir(dir).proxy_log(), out.stdout.as_bytes());
         }
-        // The guest kernel's own account (driver stalls, conntrack, OOM), and what ran.
-        let cmd = "dmesg | tail -200; echo; cat /proc/net/dev; nft list ruleset; echo; ps -o pid,stat,rss,args; \
+        // The guest kernel's own account (driver stalls, conntrack, OOM), and what ran. The
+        // ring is cleared as it is read, so the next cell's account is its own.
+        let cmd = "(dmesg -c 2>/dev/null || dmesg) | tail -200; echo; cat /proc/net/dev; nft list ruleset; echo; ps -o pid,stat,rss,args; \
                    echo; cat /proc/loadavg; grep -E 'MemAvailable|Shmem:' /proc/meminfo; \
                    cat /proc/sys/net/netfilter/nf_conntrack_count 2>/dev/null";
         if let Ok(out) = self.vm.exec(cmd).await {
