@@ -157,7 +157,7 @@ fn shipped_scenarios_on_aarch64_virt() {
 fn check_ramp(report: &serde_json::Value, out: &str) {
     let cells: Vec<&serde_json::Value> =
         report["cells"].as_array().unwrap().iter().filter(|c| c["scenario"] == "handshake-storm").collect();
-    let rates: Vec<f64> = cells.iter().map(|c| c["ramp_step"]["rate"].as_f64().unwrap()).collect();
+    let rates: Vec<f64> = cells.iter().map(|c| c["ramp_step"]["value"].as_f64().unwrap()).collect();
     assert_eq!(rates, [2.0, 5.0, 10.0, 20.0, 40.0], "{out}");
     let names = |c: &serde_json::Value| -> Vec<String> {
         c["assertions"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap().to_string()).collect()
@@ -169,7 +169,7 @@ fn check_ramp(report: &serde_json::Value, out: &str) {
     let ramp = &cells[4]["ramp"];
     assert_eq!(ramp["steps"].as_array().unwrap().len(), 5, "{ramp}");
     let knee = &ramp["knee"];
-    assert!(knee["rate"].as_f64().is_some_and(|r| r >= 2.0) && knee["held"] == true, "{ramp}");
+    assert!(knee["value"].as_f64().is_some_and(|r| r >= 2.0) && knee["held"] == true, "{ramp}");
     assert!(knee["insns_per_handshake"].as_f64().is_some_and(|i| i > 1e6), "a full handshake is millions: {knee}");
     let a = cells[4]["assertions"].as_array().unwrap().iter().find(|a| a["name"] == "knee").unwrap();
     assert_eq!(a["passed"], true, "{a}");
@@ -578,6 +578,39 @@ fn a_proxy_nobody_restarts_fails_the_cell_with_evidence() {
     let running = running.expect("a proxy-running check");
     assert_eq!(running["passed"], false);
     assert!(running["evidence"].as_str().unwrap().starts_with("haproxy was not running after the load"), "{running}");
+}
+
+/// A connections ramp on a 128 MiB router: the counts in order, each warm-up long enough to
+/// open its connections at the connect rate, the knee with a memory-per-connection figure
+/// for the proxy and the guest, and every connection really used.
+#[test]
+fn a_connections_ramp_gives_the_knee_and_memory_per_connection() {
+    harness::needs!(Root, Qemu);
+    let dir = tempfile::tempdir().unwrap();
+    let (code, report, out) = run(&["tests/fixtures/connections-small.toml"], dir.path());
+    assert_valid(&report);
+    assert_eq!(code, 0, "{out}");
+    let cells = report["cells"].as_array().unwrap();
+    let counts: Vec<f64> = cells.iter().map(|c| c["ramp_step"]["value"].as_f64().unwrap()).collect();
+    assert_eq!(counts, [10.0, 20.0, 40.0], "{out}");
+    for c in cells {
+        assert_eq!(c["router"]["memory_mib"], 128, "{}", c["router"]);
+        let n = c["ramp_step"]["value"].as_f64().unwrap();
+        // 40 connections at 20 a second: a warm-up of 3 s, not the scenario's 300 ms.
+        let warm = c["timings"]["warmup_s"].as_f64().unwrap();
+        assert!(warm >= n / 20.0, "{n} connections opened in a {warm:.1} s warm-up");
+        let client = &c["connections"]["client"];
+        assert_eq!(client["connections"].as_f64(), Some(n), "every connection carried requests: {client}");
+    }
+    let ramp = &cells[2]["ramp"];
+    assert_eq!(ramp["knee"]["value"], 40.0, "{ramp}");
+    let rss = ramp["rss_kib_per_connection"].as_f64().unwrap_or_else(|| panic!("{ramp}"));
+    let guest = ramp["guest_kib_per_connection"].as_f64().unwrap_or_else(|| panic!("{ramp}"));
+    // A TLS connection costs HAProxy tens of KiB (OpenSSL's buffers, its own), not bytes
+    // and not megabytes; the guest's figure adds the kernel's sockets and is noisier.
+    assert!((5.0..2048.0).contains(&rss), "proxy {rss:.1} KiB per connection: {ramp}");
+    assert!(guest.is_finite(), "{ramp}");
+    assert!(out.contains("memory per connection: proxy"), "{out}");
 }
 
 /// A build that turns backend connection reuse off on purpose (nginx's re-encrypt template

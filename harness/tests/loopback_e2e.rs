@@ -249,3 +249,27 @@ async fn latency_comes_from_successful_requests_only() {
     let pooled = LatencyHist::decode(l.effective_hist.as_deref().unwrap()).unwrap();
     assert_eq!(pooled.len(), s.ok);
 }
+
+/// `--connect-rate`: connection i opens i/R seconds in, so the handshakes (journal entries
+/// with a handshake) start spread over the ramp, not together; a bad rate is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_open_at_the_connect_rate() {
+    let lab = Lab::new();
+    let b = lab.backend("127.0.0.1:0").await;
+    let mut cfg = lab.load_config(&url(&b, "https"), &SOURCES, 0);
+    (cfg.mode, cfg.stop) = (Mode::Closed { connections: 8 }, Stop::After(std::time::Duration::from_millis(900)));
+    cfg.connect_rate = Some(10.0);
+    let s = harness::load::run(cfg.clone()).await.unwrap();
+    assert_eq!(s.handshakes.full + s.handshakes.resumed, 8, "{:?}", s.handshakes);
+    let (_, entries) = read_journal(&lab.journal()).unwrap();
+    let mut opens: Vec<u64> =
+        entries.map(|e| e.unwrap()).filter(|e| e.handshake_us.is_some()).map(|e| e.start_us).collect();
+    opens.sort();
+    assert_eq!(opens.len(), 8);
+    // The 8th opens 0.7 s in; without a connect rate all eight open within milliseconds.
+    assert!(opens[7] >= 690_000 && opens[7] < 850_000, "{opens:?}");
+    assert!(opens.windows(2).all(|w| w[1] - w[0] >= 80_000), "about 100 ms apart: {opens:?}");
+    cfg.connect_rate = Some(0.0);
+    let e = harness::load::run(cfg).await.unwrap_err().to_string();
+    assert!(e.contains("--connect-rate must be a positive number"), "{e}");
+}

@@ -8,10 +8,13 @@ use crate::cli::LoadArgs;
 use crate::exit::{Classify, CmdResult, Code, Failure};
 
 pub fn run(a: LoadArgs) -> CmdResult {
-    let steady = config(a.url.as_str(), &a)?;
+    let mut steady = config(a.url.as_str(), &a)?;
     let warm = match a.warmup {
         Some(d) => {
             let mut w = steady.clone();
+            // The warm-up opens the connections at --connect-rate; the measured phase
+            // starts on them, and reopens one it lost at once.
+            steady.connect_rate = None;
             w.stop = Stop::After(d);
             w.settle = true;
             w.journal = a.warmup_journal.clone();
@@ -122,6 +125,7 @@ fn config(url: &str, a: &LoadArgs) -> Result<LoadConfig, Failure> {
     };
     cfg.headers = a.header.iter().map(|h| parse_header(h)).collect::<Result<_, _>>().bad_input()?;
     cfg.timeout = a.timeout;
+    cfg.connect_rate = a.connect_rate;
     cfg.journal = a.journal.clone();
     cfg.keylog = a.keylog.clone();
     if let Some(id) = &a.run_id {

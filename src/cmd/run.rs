@@ -242,12 +242,12 @@ fn exit_code(report: &Report, interrupted: bool) -> Code {
 /// machine hits both alike; a ramp runs its rates in order within each. Each cell's
 /// directory is named for what tells it apart.
 fn cell_specs<'a>(plan: &'a Plan, t: Target, repeat: u32, out: &std::path::Path) -> Vec<CellSpec<'a>> {
-    let rates = plan.load.ramp.as_ref().map(|r| r.rates.as_slice()).unwrap_or_default();
-    let steps: Vec<Option<RampStep>> = if rates.is_empty() {
-        vec![None]
-    } else {
-        let n = rates.len() as u32;
-        rates.iter().zip(1..).map(|(&rate, step)| Some(RampStep { rate, step, steps: n })).collect()
+    let steps: Vec<Option<RampStep>> = match &plan.load.ramp {
+        None => vec![None],
+        Some(r) => {
+            let n = r.values.len() as u32;
+            r.values.iter().zip(1..).map(|(&value, step)| Some(RampStep { of: r.of, value, step, steps: n })).collect()
+        }
     };
     let mut specs = Vec::new();
     for rep in 1..=repeat {
@@ -258,7 +258,7 @@ fn cell_specs<'a>(plan: &'a Plan, t: Target, repeat: u32, out: &std::path::Path)
                     name.push_str(&format!("-{}", build.name));
                 }
                 if let Some(s) = step {
-                    name.push_str(&format!("-{}rps", s.rate));
+                    name.push_str(&format!("-{}", s.dir_suffix()));
                 }
                 if repeat > 1 {
                     name.push_str(&format!("-r{rep}"));

@@ -20,6 +20,10 @@ pub struct LoadArgs {
     /// Open loop: requests per second, latency measured from the intended send time.
     #[arg(short = 'r', long, value_name = "R")]
     pub rate: Option<f64>,
+    /// Open the connections at most R a second (connection i waits i/R seconds), not all at
+    /// once: an emulated router handshakes 5-20 a second, and hundreds at once time out.
+    #[arg(long, value_name = "R")]
+    pub connect_rate: Option<f64>,
     /// How long to run (default 10s).
     #[arg(short = 'd', long, value_parser = positive_duration, allow_hyphen_values = true, conflicts_with = "requests", value_name = "D")]
     pub duration: Option<Duration>,
@@ -102,6 +106,7 @@ impl LoadArgs {
         a.opt_some("--warmup-json", path(&self.warmup_json));
         a.opt_some("--rate", self.rate);
         a.opt_some("--connections", self.connections);
+        a.opt_some("--connect-rate", self.connect_rate);
         a.flag("--new-conn", self.new_conn);
         a.flag("--resume", self.resume);
         a.flag("--http2", self.http2);
@@ -122,6 +127,7 @@ impl LoadArgs {
             keylog: None,
             connections: None,
             rate: None,
+            connect_rate: None,
             duration: None,
             requests: None,
             source: Vec::new(),

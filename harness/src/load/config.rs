@@ -101,6 +101,9 @@ pub struct LoadConfig {
     pub run_id: String,
     /// Show a progress bar (only ever on a TTY).
     pub progress: bool,
+    /// Connections per second at the start (connection i opens i/R seconds in); all at
+    /// once when `None`. Only a connection's first open waits.
+    pub connect_rate: Option<f64>,
     /// A warm-up: past its duration, a connection that has had no successful request yet
     /// keeps trying, for at most `timeout` more, so the next phase starts on live connections.
     pub settle: bool,
@@ -122,6 +125,7 @@ impl LoadConfig {
             keylog: None,
             run_id: random_run_id(),
             progress: false,
+            connect_rate: None,
             settle: false,
         }
     }

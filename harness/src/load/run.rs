@@ -24,11 +24,7 @@ pub async fn run(cfg: LoadConfig) -> Result<LoadSummary, LoadError> {
 /// [`run`], starting from the connections of an earlier phase (worker `i` takes the `i`th)
 /// and returning the ones it ends with, still open.
 pub async fn run_keeping(cfg: LoadConfig, kept: Connections) -> Result<(LoadSummary, Connections), LoadError> {
-    if let Mode::Open { rate, .. } = cfg.mode {
-        if !(rate.is_finite() && rate > 0.0) {
-            return Err(LoadError::BadOption(format!("--rate must be a positive number, got {rate}")));
-        }
-    }
+    check_rates(&cfg)?;
     let addr = cfg.target.resolve().await?;
     for i in 0..cfg.sources.len().min(4096) as u64 {
         let src = cfg.sources.get(i).expect("index below len");
@@ -81,7 +77,15 @@ pub async fn run_keeping(cfg: LoadConfig, kept: Connections) -> Result<(LoadSumm
     };
     let mut kept = kept.0.into_iter();
     let handles: Vec<_> = (0..ctx.cfg.mode.workers())
-        .map(|i| tokio::spawn(worker(ctx.clone(), stats[i % shards].clone(), kept.next().flatten())))
+        .map(|i| {
+            let kept = kept.next().flatten();
+            // A connection kept from the previous phase is open already: only new ones wait.
+            let start = match (ctx.cfg.connect_rate, &kept) {
+                (Some(r), None) => Some(t0 + Duration::from_secs_f64(i as f64 / r)),
+                _ => None,
+            };
+            tokio::spawn(worker(ctx.clone(), stats[i % shards].clone(), kept, start))
+        })
         .collect();
     let mut open = Vec::with_capacity(handles.len());
     for h in handles {
@@ -100,6 +104,19 @@ pub async fn run_keeping(cfg: LoadConfig, kept: Connections) -> Result<(LoadSumm
     let interrupted = ctx.stop.load(Ordering::Relaxed);
     let journal_errors = journal.as_ref().map(|j| j.write_errors()).unwrap_or(0);
     Ok((LoadSummary::build(&ctx.cfg, &merged, elapsed, interrupted, journal_errors), Connections(open)))
+}
+
+/// The rates must be positive numbers.
+fn check_rates(cfg: &LoadConfig) -> Result<(), LoadError> {
+    if let Some(r) = cfg.connect_rate.filter(|r| !(r.is_finite() && *r > 0.0)) {
+        return Err(LoadError::BadOption(format!("--connect-rate must be a positive number, got {r}")));
+    }
+    match cfg.mode {
+        Mode::Open { rate, .. } if !(rate.is_finite() && rate > 0.0) => {
+            Err(LoadError::BadOption(format!("--rate must be a positive number, got {rate}")))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The client's TLS config: resumption per the connection policy, ALPN per protocol, and

@@ -59,7 +59,15 @@ impl Ctx {
 
 /// One connection's loop. It starts from `conn` (a connection an earlier phase kept open, if
 /// any) and returns the connection it ends with, still open, for the next phase.
-pub(crate) async fn worker(ctx: Arc<Ctx>, stats: SharedStats, mut conn: Option<Connected>) -> Option<Connected> {
+pub(crate) async fn worker(
+    ctx: Arc<Ctx>,
+    stats: SharedStats,
+    mut conn: Option<Connected>,
+    start: Option<Instant>,
+) -> Option<Connected> {
+    if let Some(at) = start {
+        tokio::time::sleep_until(at.into()).await;
+    }
     let mut journal = JournalBuf::new(ctx.journal.clone());
     let mut settled = false;
     // A connection kept from the previous phase counts once, when it carries a request.

@@ -14,7 +14,7 @@ pub use capture::{CaptureFile, CaptureSection, HopView, RequestTrace};
 pub use cell_dir::{CellDir, LoadPhase};
 pub use evidence::{Assertion, KernelEvent, LegReuse};
 pub use growth::{Growth, HelperMemory};
-pub use ramp::{RampSection, RampStep, StepResult};
+pub use ramp::{RampOf, RampSection, RampStep, StepResult};
 pub use report::{
     mib, BuildInfo, CellReport, ClientIpSection, ConnectionReuse, FaultRecord, Footprint, ProxyMetrics, RejectSummary,
     Report, Timings, SCHEMA_VERSION,

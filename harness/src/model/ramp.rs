@@ -8,20 +8,56 @@ use super::{Assertion, CellReport, Outcome};
 /// run took 11.7 s for 5 s of sending, p99 7.7 s).
 pub const HOLD_SHARE: f64 = 0.9;
 
+/// What a ramp raises from step to step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RampOf {
+    /// The open-loop rate, requests per second (`[load] ramp`).
+    #[default]
+    Rate,
+    /// The closed-loop connections, each busy (`[load] ramp-connections`).
+    Connections,
+}
+
 /// Which step of a ramp a cell ran.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RampStep {
-    /// The offered open-loop rate, requests per second.
-    pub rate: f64,
+    pub of: RampOf,
+    /// The offered rate (requests/s) or the connections.
+    pub value: f64,
     /// 1-based.
     pub step: u32,
     pub steps: u32,
 }
 
+impl RampStep {
+    /// `10/s` or `400 conns`.
+    pub fn label(&self) -> String {
+        label(self.of, self.value)
+    }
+
+    /// What a cell directory's name ends with: `10rps` or `400conns`.
+    pub fn dir_suffix(&self) -> String {
+        match self.of {
+            RampOf::Rate => format!("{}rps", self.value),
+            RampOf::Connections => format!("{}conns", self.value),
+        }
+    }
+}
+
+fn label(of: RampOf, value: f64) -> String {
+    match of {
+        RampOf::Rate => format!("{}/s", num(value)),
+        RampOf::Connections => format!("{} conns", num(value)),
+    }
+}
+
 /// What one step measured.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StepResult {
-    pub rate: f64,
+    pub of: RampOf,
+    /// The step's rate or connections.
+    pub value: f64,
     pub sent: u64,
     pub failed: u64,
     pub error_rate: f64,
@@ -35,8 +71,13 @@ pub struct StepResult {
     pub p99_ms: Option<f64>,
     /// The proxy's peak RSS, KiB.
     pub rss_peak_kb: Option<u64>,
+    /// The guest's memory in use at its fullest (its RAM less the least MemAvailable), KiB.
+    pub guest_used_kb: Option<u64>,
     /// `timeout 40, connect 3`: the failures by class.
     pub failures: String,
+    /// What the guest kernel said in the step: `conntrack-full x50`.
+    #[serde(default)]
+    pub kernel: String,
     /// Within the error limit, and the cell ran.
     pub held: bool,
     /// Why the step's cell could not run, if it could not.
@@ -53,12 +94,16 @@ pub struct RampSection {
     pub knee: Option<StepResult>,
     /// The first step over the limit, and what failed in it; none if every step held.
     pub first_over: Option<StepResult>,
+    /// A connections ramp: the least-squares slope of the proxy's peak RSS, and of the
+    /// guest's memory in use, over the steps held, KiB per connection.
+    pub rss_kib_per_connection: Option<f64>,
+    pub guest_kib_per_connection: Option<f64>,
 }
 
 impl StepResult {
     /// A finished step cell's figures, held or not against `error_limit`.
-    pub fn of(r: &CellReport, rate: f64, error_limit: f64) -> StepResult {
-        let mut s = StepResult { rate, error: r.error.clone(), ..Default::default() };
+    pub fn of(r: &CellReport, step: &RampStep, error_limit: f64) -> StepResult {
+        let mut s = StepResult { of: step.of, value: step.value, error: r.error.clone(), ..Default::default() };
         if let Some(l) = &r.load {
             s.sent = l.sent;
             s.failed = l.sent.saturating_sub(l.ok);
@@ -78,19 +123,26 @@ impl StepResult {
         let steady = r.insns.as_ref().and_then(|i| i.steady.as_ref());
         s.insns_per_handshake = steady.and_then(|p| p.per_handshake.or(p.per_handshake_raw));
         s.rss_peak_kb = r.metrics.as_ref().and_then(|m| m.rss_peak_kb);
+        s.kernel = r.kernel_events.iter().map(|e| format!("{} x{}", e.kind, e.count)).collect::<Vec<_>>().join(", ");
+        let ram_kb = r.router.map(|x| u64::from(x.memory_mib) * 1024);
+        let avail = r.metrics.as_ref().and_then(|m| m.guest_mem_available_min_kb);
+        s.guest_used_kb = ram_kb.zip(avail).map(|(t, a)| t.saturating_sub(a));
         let ran = r.outcome != Outcome::Error && r.outcome != Outcome::Interrupted && r.load.is_some();
-        s.held = ran && s.sent > 0 && s.error_rate <= error_limit && s.served_per_s >= HOLD_SHARE * rate;
+        // An open-loop step must also have kept up; a closed loop waits for each answer.
+        let kept_up = step.of == RampOf::Connections || s.served_per_s >= HOLD_SHARE * step.value;
+        s.held = ran && s.sent > 0 && s.error_rate <= error_limit && kept_up;
         s
     }
 
-    /// `10/s: 9.9/s served, 9.9 full handshakes/s, 0.00% failed, 1.63 M insns/handshake`.
+    /// `10/s: 9.9/s served, 9.9 full handshakes/s, 0.00% failed, 1.63 M insns/handshake`;
+    /// a connections step also gives the proxy's and the guest's memory.
     pub fn line(&self) -> String {
+        let at = label(self.of, self.value);
         if let Some(e) = &self.error {
-            return format!("{}/s: did not run ({e})", num(self.rate));
+            return format!("{at}: did not run ({e})");
         }
         let mut s = format!(
-            "{}/s: {}/s served, {} full handshakes/s, {:.2}% failed",
-            num(self.rate),
+            "{at}: {}/s served, {} full handshakes/s, {:.2}% failed",
             num(self.served_per_s),
             num(self.full_handshakes_per_s),
             self.error_rate * 100.0
@@ -98,8 +150,13 @@ impl StepResult {
         if !self.failures.is_empty() {
             s.push_str(&format!(" ({})", self.failures));
         }
-        if let Some(i) = self.insns_per_handshake {
+        // On kept connections the few handshakes are not what the instructions paid for.
+        if let Some(i) = self.insns_per_handshake.filter(|_| self.of == RampOf::Rate) {
             s.push_str(&format!(", {:.2} M insns/handshake", i / 1e6));
+        }
+        if self.of == RampOf::Connections {
+            let mib = |kb: Option<u64>| kb.map_or("-".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
+            s.push_str(&format!(", proxy RSS {}, guest in use {}", mib(self.rss_peak_kb), mib(self.guest_used_kb)));
         }
         s
     }
@@ -108,18 +165,22 @@ impl StepResult {
 impl StepResult {
     /// Why a step did not hold, in words.
     fn why_over(&self, error_limit: f64) -> String {
-        let share = if self.rate > 0.0 { self.served_per_s / self.rate } else { 0.0 };
-        match (&self.error, self.error_rate > error_limit) {
+        let share = if self.value > 0.0 { self.served_per_s / self.value } else { 0.0 };
+        let why = match (&self.error, self.error_rate > error_limit) {
             (Some(_), _) => "its cell did not run".into(),
             (None, true) => format!("more than {:.2}% failed", error_limit * 100.0),
             (None, false) => format!("served {:.0}% of the rate, under {:.0}%", share * 100.0, HOLD_SHARE * 100.0),
+        };
+        match self.kernel.as_str() {
+            "" => why,
+            k => format!("{why}; the guest kernel: {k}"),
         }
     }
 }
 
 impl RampSection {
     /// The ramp of `steps` (in rising order), its knee, and the `knee` assertion: a knee
-    /// exists, and holds at least `min_knee` successful requests per second if given.
+    /// exists, and reaches `min_knee` if given (requests per second served, or connections).
     pub fn judge(steps: Vec<StepResult>, error_limit: f64, min_knee: Option<f64>) -> (RampSection, Assertion) {
         let over = steps.iter().position(|s| !s.held);
         let knee = match over {
@@ -128,9 +189,21 @@ impl RampSection {
             None => steps.last().cloned(),
         };
         let first_over = over.map(|i| steps[i].clone());
-        let budget = min_knee.map(|m| format!("; min-knee {}/s served", num(m))).unwrap_or_default();
-        let limit = format!("{:.2}% failed and {:.0}% of the rate served", error_limit * 100.0, HOLD_SHARE * 100.0);
-        let passed = knee.as_ref().is_some_and(|k| min_knee.is_none_or(|m| k.served_per_s >= m));
+        let of = steps.first().map(|s| s.of).unwrap_or_default();
+        let budget = match (min_knee, of) {
+            (Some(m), RampOf::Rate) => format!("; min-knee {}/s served", num(m)),
+            (Some(m), RampOf::Connections) => format!("; min-knee {}", label(of, m)),
+            (None, _) => String::new(),
+        };
+        let limit = match of {
+            RampOf::Rate => {
+                format!("{:.2}% failed and {:.0}% of the rate served", error_limit * 100.0, HOLD_SHARE * 100.0)
+            }
+            RampOf::Connections => format!("{:.2}% failed", error_limit * 100.0),
+        };
+        // A rate ramp's knee is what it served; a connections ramp's, its connections.
+        let reached = |k: &StepResult| if k.of == RampOf::Rate { k.served_per_s } else { k.value };
+        let passed = knee.as_ref().is_some_and(|k| min_knee.is_none_or(|m| reached(k) >= m));
         let mut evidence = match &knee {
             Some(k) => format!("knee at {} (held: at most {limit}{budget})", k.line()),
             None => format!("no step held (at most {limit}){budget}"),
@@ -139,9 +212,37 @@ impl RampSection {
             Some(o) => evidence.push_str(&format!("; first over: {} ({})", o.line(), o.why_over(error_limit))),
             None => evidence.push_str("; every step held: the knee is above the ramp's last rate"),
         }
+        let held: Vec<&StepResult> = steps.iter().filter(|s| s.held && s.of == RampOf::Connections).collect();
+        let slope = |f: fn(&StepResult) -> Option<u64>| {
+            let pts: Vec<(f64, f64)> = held.iter().filter_map(|s| f(s).map(|kb| (s.value, kb as f64))).collect();
+            slope_of(&pts)
+        };
+        let (rss, guest) = (slope(|s| s.rss_peak_kb), slope(|s| s.guest_used_kb));
+        if let Some(r) = rss {
+            let g = guest.map(|g| format!(", guest {g:.1}")).unwrap_or_default();
+            evidence.push_str(&format!("; memory per connection: proxy {r:.1}{g} KiB"));
+        }
         let a = Assertion { name: "knee".into(), passed, evidence };
-        (RampSection { error_limit, min_knee, steps, knee, first_over }, a)
+        let r = RampSection {
+            error_limit,
+            min_knee,
+            steps,
+            knee,
+            first_over,
+            rss_kib_per_connection: rss,
+            guest_kib_per_connection: guest,
+        };
+        (r, a)
     }
+}
+
+/// The least-squares slope of `pts` (x, y); none with fewer than two distinct x.
+fn slope_of(pts: &[(f64, f64)]) -> Option<f64> {
+    let n = pts.len() as f64;
+    let (mx, my) = (pts.iter().map(|p| p.0).sum::<f64>() / n, pts.iter().map(|p| p.1).sum::<f64>() / n);
+    let sxx: f64 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    (pts.len() >= 2 && sxx > 0.0).then(|| sxy / sxx)
 }
 
 /// A rate as people write it: `10`, `17.1`, `2.5`, `0.33`.
@@ -165,15 +266,15 @@ mod tests {
     fn step(rate: f64, served_per_s: f64, error_rate: f64) -> StepResult {
         let held = error_rate <= 0.01;
         let failures = if held { String::new() } else { "timeout 9".into() };
-        StepResult { rate, served_per_s, error_rate, held, failures, ..Default::default() }
+        StepResult { value: rate, served_per_s, error_rate, held, failures, ..Default::default() }
     }
 
     #[test]
     fn the_knee_is_the_last_step_held_before_the_first_over_the_limit() {
         let steps = vec![step(5.0, 5.0, 0.0), step(10.0, 9.9, 0.005), step(20.0, 12.0, 0.3), step(40.0, 15.0, 0.0)];
         let (r, a) = RampSection::judge(steps, 0.01, Some(8.0));
-        assert_eq!(r.knee.as_ref().map(|k| k.rate), Some(10.0), "not 40: it came after a step over");
-        assert_eq!(r.first_over.as_ref().map(|o| o.rate), Some(20.0));
+        assert_eq!(r.knee.as_ref().map(|k| k.value), Some(10.0), "not 40: it came after a step over");
+        assert_eq!(r.first_over.as_ref().map(|o| o.value), Some(20.0));
         assert!(a.passed, "{}", a.evidence);
         assert!(
             a.evidence.starts_with("knee at 10/s: 9.9/s served") && a.evidence.contains("min-knee 8/s served"),
@@ -214,12 +315,54 @@ mod tests {
         };
         // aarch64 at 40/s for 5 s: the run took 11.7 s, half the requests over 3 s.
         let r = CellReport { outcome: Outcome::Pass, load: Some(load(200, 11.7, 3100)), ..Default::default() };
-        let s = StepResult::of(&r, 40.0, 0.01);
+        let s = StepResult::of(&r, &at(40.0), 0.01);
         assert!(!s.held && (s.served_per_s - 23.3).abs() < 0.1, "{s:?}");
         assert_eq!(s.why_over(0.01), "served 58% of the rate, under 90%");
         // mipsel at 5/s for 2 s: 10 requests, 2.3 s with the last one's 300 ms handshake.
         let r = CellReport { outcome: Outcome::Pass, load: Some(load(10, 2.3, 280)), ..Default::default() };
-        assert!(StepResult::of(&r, 5.0, 0.01).held, "{:?}", StepResult::of(&r, 5.0, 0.01));
+        assert!(StepResult::of(&r, &at(5.0), 0.01).held, "{:?}", StepResult::of(&r, &at(5.0), 0.01));
+    }
+
+    fn at(rate: f64) -> RampStep {
+        RampStep { of: RampOf::Rate, value: rate, step: 1, steps: 2 }
+    }
+
+    /// A connections ramp: memory per connection from the steps held, its knee by count.
+    #[test]
+    fn a_connections_ramp_gives_memory_per_connection() {
+        let conns = |n: f64, rss: u64, used: u64, error_rate: f64| StepResult {
+            of: RampOf::Connections,
+            rss_peak_kb: Some(rss),
+            guest_used_kb: Some(used),
+            ..step(n, 0.0, error_rate)
+        };
+        let steps = vec![
+            conns(100.0, 8_000, 30_000, 0.0),
+            conns(200.0, 12_000, 36_000, 0.0),
+            conns(400.0, 20_000, 48_000, 0.0),
+            conns(800.0, 21_000, 50_000, 0.4),
+        ];
+        let (r, a) = RampSection::judge(steps, 0.01, Some(300.0));
+        let near = |x: Option<f64>, want: f64| x.is_some_and(|x| (x - want).abs() < 1e-9);
+        assert!(near(r.rss_kib_per_connection, 40.0), "8000 + 40 KiB per connection, the step over left out: {r:?}");
+        assert!(near(r.guest_kib_per_connection, 60.0), "{r:?}");
+        assert!(a.passed && a.evidence.starts_with("knee at 400 conns:"), "{}", a.evidence);
+        assert!(
+            a.evidence.contains("min-knee 300 conns") && a.evidence.contains("proxy 40.0, guest 60.0 KiB"),
+            "{}",
+            a.evidence
+        );
+        assert!(a.evidence.contains("proxy RSS 19.5 MiB, guest in use 46.9 MiB"), "{}", a.evidence);
+        assert!(
+            a.evidence.contains("(held: at most 1.00% failed;"),
+            "no served share in a closed loop: {}",
+            a.evidence
+        );
+        let mut full = conns(800.0, 1, 1, 0.4);
+        full.kernel = "conntrack-full x50".into();
+        assert_eq!(full.why_over(0.01), "more than 1.00% failed; the guest kernel: conntrack-full x50");
+        let (_, short) = RampSection::judge(vec![conns(100.0, 1, 1, 0.0), conns(200.0, 1, 1, 0.5)], 0.01, Some(150.0));
+        assert!(!short.passed, "100 connections held, 150 wanted: {}", short.evidence);
     }
 
     fn fake_load() -> crate::load::LoadSummary {
@@ -254,7 +397,7 @@ mod tests {
     #[test]
     fn a_step_that_could_not_run_does_not_hold() {
         let r = CellReport { outcome: Outcome::Error, error: Some("deploy: boom".into()), ..Default::default() };
-        let s = StepResult::of(&r, 20.0, 0.01);
+        let s = StepResult::of(&r, &at(20.0), 0.01);
         assert!(!s.held && s.line() == "20/s: did not run (deploy: boom)", "{s:?}");
     }
 }

@@ -285,11 +285,11 @@ pub struct CellReport {
 }
 
 impl CellReport {
-    /// The scenario, and a ramp step's rate: `handshake-storm @ 10/s`. Cells of one ramp
+    /// The scenario, and a ramp step's rate or connections: `handshake-storm @ 10/s`. Cells of one ramp
     /// step are compared with each other, never with another step's.
     pub fn scenario_label(&self) -> String {
         match &self.ramp_step {
-            Some(s) => format!("{} @ {}/s", self.scenario, s.rate),
+            Some(s) => format!("{} @ {}", self.scenario, s.label()),
             None => self.scenario.clone(),
         }
     }

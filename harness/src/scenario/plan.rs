@@ -96,15 +96,18 @@ pub struct LoadPlan {
     pub conn_policy: ConnPolicyPlan,
     pub http2: bool,
     pub spoof_headers: Vec<String>,
-    /// `[load] ramp`: a cell per rate, in place of `rate`.
+    /// `[load] ramp` or `ramp-connections`: a cell per rate or per connection count.
     pub ramp: Option<RampPlan>,
+    /// `[load] connect-rate`: connections opened at most this many a second.
+    pub connect_rate: Option<f64>,
 }
 
-/// A rate ramp (`[load] ramp`) and how its knee is judged.
+/// A ramp (`[load] ramp`, `ramp-connections`) and how its knee is judged.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct RampPlan {
-    /// Open-loop rates, requests per second, strictly rising.
-    pub rates: Vec<f64>,
+    pub of: crate::model::RampOf,
+    /// Open-loop rates (requests per second) or connections, strictly rising.
+    pub values: Vec<f64>,
     /// A step holds when at most this share of its requests failed: `[expect]
     /// max-error-rate`, or 1% when the scenario does not say.
     pub error_limit: f64,

@@ -165,6 +165,16 @@ pub(crate) struct RawLoad {
     #[serde(default)]
     #[schemars(with = "Option<Vec<f64>>")]
     pub ramp: Option<Spanned<Vec<f64>>>,
+    /// Closed-loop connections, rising, each busy: one cell per count on one router, and the
+    /// last reports the knee and the memory each connection costs.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<u32>>")]
+    pub ramp_connections: Option<Spanned<Vec<u32>>>,
+    /// Open the connections at most this many a second, in the warm-up (which lasts until
+    /// they are open), not all at once.
+    #[serde(default)]
+    #[schemars(with = "Option<f64>")]
+    pub connect_rate: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]

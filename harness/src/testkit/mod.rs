@@ -115,7 +115,7 @@ pub fn shipped_cells(dir: &std::path::Path, target: Option<&str>) -> usize {
         .map(|p| crate::scenario::load_plan(p).unwrap_or_else(|e| panic!("{e}")))
         .map(|plan| {
             let on = plan.targets.iter().filter(|t| target.is_none_or(|want| t.to_string() == want)).count();
-            let steps = plan.load.ramp.as_ref().map_or(1, |r| r.rates.len());
+            let steps = plan.load.ramp.as_ref().map_or(1, |r| r.values.len());
             on * plan.proxy.builds.len().max(1) * steps
         })
         .sum()

@@ -11,7 +11,7 @@ use super::session::Session;
 use crate::model::timeline::process_samples;
 use crate::model::{BuildInfo, CellReport, ClientIpSection, Growth, Outcome, ProxyMetrics};
 use crate::model::{CellDir, LoadPhase, PhaseClock, Timeline};
-use crate::model::{RampSection, RampStep, StepResult};
+use crate::model::{RampOf, RampSection, RampStep, StepResult};
 use crate::netlab::Tunnel;
 use crate::reconcile::reconcile;
 use crate::runner::judge::assess::{budget_assertions, spoofable_logs};
@@ -133,7 +133,7 @@ pub async fn run_cells(
             None => Ok(()),
         };
         if result.is_ok() {
-            let step_plan = c.step.map(|s| at_rate(plan, s.rate));
+            let step_plan = c.step.map(|s| at_step(plan, &s));
             let cell = CellRun { plan: step_plan.as_ref().unwrap_or(plan), target, spec: c, ctx };
             result = cell.drive(&mut r, &mut session).await.map(|stop| previous = stop);
         }
@@ -162,10 +162,20 @@ fn kernel_evidence(dir: &Path, r: &mut CellReport) {
     }
 }
 
-/// The plan of one ramp step: the scenario at that open-loop rate.
-fn at_rate(plan: &Plan, rate: f64) -> Plan {
+/// The plan of one ramp step: the scenario at that open-loop rate, or with that many
+/// connections and a warm-up long enough to open them all at the connect rate.
+fn at_step(plan: &Plan, step: &RampStep) -> Plan {
     let mut p = plan.clone();
-    p.load.rate = Some(rate);
+    match step.of {
+        RampOf::Rate => p.load.rate = Some(step.value),
+        RampOf::Connections => {
+            p.load.connections = step.value as u32;
+            if let Some(r) = p.load.connect_rate {
+                let opening = Duration::from_secs_f64(step.value / r) + Duration::from_secs(1);
+                p.load.warmup = p.load.warmup.max(opening);
+            }
+        }
+    }
     p
 }
 
@@ -176,7 +186,7 @@ fn judge_ramp(plan: &Plan, r: &mut CellReport, steps: &mut Vec<StepResult>) {
     if step.step == 1 {
         steps.clear();
     }
-    steps.push(StepResult::of(r, step.rate, ramp.error_limit));
+    steps.push(StepResult::of(r, &step, ramp.error_limit));
     if step.step == step.steps {
         let (section, a) = RampSection::judge(std::mem::take(steps), ramp.error_limit, ramp.min_knee);
         if r.outcome == Outcome::Pass && !a.passed {
