@@ -437,10 +437,16 @@ fn shards_of_the_shipped_matrix_cover_every_cell_once() {
     let n = shipped_cells(None);
     assert!(n >= 3, "{all:?}");
     assert_eq!(all.len(), n, "every shipped cell: {all:?}");
+    // Shards deal (scenario, target) pairs, each one router: a ramp's steps stay together.
+    let pairs = |cells: &[String]| -> std::collections::BTreeSet<String> {
+        cells.iter().map(|c| c.split_whitespace().take(2).collect::<Vec<_>>().join(" ")).collect()
+    };
+    let groups = pairs(&all).len();
+    assert!(all.iter().any(|c| c.starts_with("handshake-storm ") && c.ends_with(" 40rps")), "{all:?}");
     let mut union = Vec::new();
     for k in 1..=3 {
         let part = list(&["--shard", &format!("{k}/3")]);
-        assert!((n / 3..=n.div_ceil(3)).contains(&part.len()), "balanced: {part:?}");
+        assert!((groups / 3..=groups.div_ceil(3)).contains(&pairs(&part).len()), "balanced: {part:?}");
         union.extend(part);
     }
     union.sort();

@@ -20,7 +20,8 @@ pub fn run(a: RunArgs) -> CmdResult {
     if a.list {
         for (plan, t) in &matrix {
             for c in cell_specs(plan, *t, repeat, &out) {
-                outln!("{} {t} {} {}", plan.name, c.build.name, c.repetition);
+                let step = c.step.map(|s| format!(" {}", s.dir_suffix())).unwrap_or_default();
+                outln!("{} {t} {} {}{step}", plan.name, c.build.name, c.repetition);
             }
         }
         return Ok(Code::Ok);
