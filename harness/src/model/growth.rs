@@ -40,22 +40,9 @@ impl Growth {
         if points.len() < MIN_SAMPLES || span_s.is_nan() || span_s < MIN_SPAN_S {
             return None;
         }
-        let n = points.len() as f64;
-        let mt = points.iter().map(|p| p.0).sum::<f64>() / n;
-        let mk = points.iter().map(|p| p.1 as f64).sum::<f64>() / n;
-        let (mut sxy, mut sxx) = (0.0, 0.0);
-        for &(t, kb) in points {
-            sxy += (t - mt) * (kb as f64 - mk);
-            sxx += (t - mt) * (t - mt);
-        }
-        let slope = sxy / sxx;
-        slope.is_finite().then_some(Growth {
-            kib_per_min: slope * 60.0,
-            samples: points.len(),
-            span_s,
-            first_kb: first.1,
-            last_kb: last.1,
-        })
+        let xy: Vec<(f64, f64)> = points.iter().map(|&(t, kb)| (t, kb as f64)).collect();
+        let slope = slope(&xy)?;
+        Some(Growth { kib_per_min: slope * 60.0, samples: points.len(), span_s, first_kb: first.1, last_kb: last.1 })
     }
 
     /// `+12.5 KiB/min over 118 samples in 120 s (4100 → 4125 KiB)`.
@@ -75,6 +62,18 @@ pub struct HelperMemory {
     pub load: Option<Growth>,
     /// The backend (routerlab's or nginx's master).
     pub backend: Option<Growth>,
+}
+
+/// The least-squares slope of `y` on `x`; `None` with fewer than two distinct `x`. Memory
+/// over time here, memory over connection counts in a ramp.
+pub(crate) fn slope(points: &[(f64, f64)]) -> Option<f64> {
+    let n = points.len() as f64;
+    let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let slope = sxy / sxx;
+    (points.len() >= 2 && sxx > 0.0 && slope.is_finite()).then_some(slope)
 }
 
 #[cfg(test)]

@@ -215,7 +215,7 @@ impl RampSection {
         let held: Vec<&StepResult> = steps.iter().filter(|s| s.held && s.of == RampOf::Connections).collect();
         let slope = |f: fn(&StepResult) -> Option<u64>| {
             let pts: Vec<(f64, f64)> = held.iter().filter_map(|s| f(s).map(|kb| (s.value, kb as f64))).collect();
-            slope_of(&pts)
+            super::growth::slope(&pts)
         };
         let (rss, guest) = (slope(|s| s.rss_peak_kb), slope(|s| s.guest_used_kb));
         if let Some(r) = rss {
@@ -234,15 +234,6 @@ impl RampSection {
         };
         (r, a)
     }
-}
-
-/// The least-squares slope of `pts` (x, y); none with fewer than two distinct x.
-fn slope_of(pts: &[(f64, f64)]) -> Option<f64> {
-    let n = pts.len() as f64;
-    let (mx, my) = (pts.iter().map(|p| p.0).sum::<f64>() / n, pts.iter().map(|p| p.1).sum::<f64>() / n);
-    let sxx: f64 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
-    let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
-    (pts.len() >= 2 && sxx > 0.0).then(|| sxy / sxx)
 }
 
 /// A rate as people write it: `10`, `17.1`, `2.5`, `0.33`.
