@@ -75,18 +75,7 @@ pub async fn run_keeping(cfg: LoadConfig, kept: Connections) -> Result<(LoadSumm
             ctx.stop.store(true, Ordering::Relaxed);
         })
     };
-    let mut kept = kept.0.into_iter();
-    let handles: Vec<_> = (0..ctx.cfg.mode.workers())
-        .map(|i| {
-            let kept = kept.next().flatten();
-            // A connection kept from the previous phase is open already: only new ones wait.
-            let start = match (ctx.cfg.connect_rate, &kept) {
-                (Some(r), None) => Some(t0 + Duration::from_secs_f64(i as f64 / r)),
-                _ => None,
-            };
-            tokio::spawn(worker(ctx.clone(), stats[i % shards].clone(), kept, start))
-        })
-        .collect();
+    let handles = spawn_workers(&ctx, &stats, kept);
     let mut open = Vec::with_capacity(handles.len());
     for h in handles {
         match h.await {
@@ -104,6 +93,26 @@ pub async fn run_keeping(cfg: LoadConfig, kept: Connections) -> Result<(LoadSumm
     let interrupted = ctx.stop.load(Ordering::Relaxed);
     let journal_errors = journal.as_ref().map(|j| j.write_errors()).unwrap_or(0);
     Ok((LoadSummary::build(&ctx.cfg, &merged, elapsed, interrupted, journal_errors), Connections(open)))
+}
+
+/// One worker per connection, worker `i` starting from the `i`th kept connection; a new
+/// one waits its turn at the connect rate (a kept one is open already).
+fn spawn_workers(
+    ctx: &Arc<Ctx>,
+    stats: &[SharedStats],
+    kept: Connections,
+) -> Vec<tokio::task::JoinHandle<Option<Connected>>> {
+    let mut kept = kept.0.into_iter();
+    (0..ctx.cfg.mode.workers())
+        .map(|i| {
+            let kept = kept.next().flatten();
+            let start = match (ctx.cfg.connect_rate, &kept) {
+                (Some(r), None) => Some(ctx.t0 + Duration::from_secs_f64(i as f64 / r)),
+                _ => None,
+            };
+            tokio::spawn(worker(ctx.clone(), stats[i % stats.len()].clone(), kept, start))
+        })
+        .collect()
 }
 
 /// The rates must be positive numbers.
