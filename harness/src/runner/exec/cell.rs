@@ -137,8 +137,8 @@ pub async fn run_cells(
             let cell = CellRun { plan: step_plan.as_ref().unwrap_or(plan), target, spec: c, ctx };
             result = cell.drive(&mut r, &mut session).await.map(|stop| previous = stop);
         }
-        session.collect(&c.dir).await;
-        kernel_evidence(&c.dir, &mut r);
+        let kernel = session.collect(&c.dir).await;
+        kernel_evidence(&kernel, &mut r);
         finish(&mut r, result.map_err(|e| crate::errtext::chain(&e)));
         judge_ramp(plan, &mut r, &mut ramp);
         session.finish_capture(ctx.capture, &c.dir, &mut r).await;
@@ -152,11 +152,10 @@ pub async fn run_cells(
     }
 }
 
-/// The guest kernel's events in the cell's log, and the `no-oom-kill` assertion where the
+/// The guest kernel's events in the cell's account (`Session::collect`), and the `no-oom-kill` assertion where the
 /// cell got as far as any assertion.
-fn kernel_evidence(dir: &Path, r: &mut CellReport) {
-    let log = std::fs::read_to_string(CellDir(dir).guest_kernel_log()).unwrap_or_default();
-    r.kernel_events = crate::runner::judge::kernel::events(&log);
+fn kernel_evidence(log: &str, r: &mut CellReport) {
+    r.kernel_events = crate::runner::judge::kernel::events(log);
     if !r.assertions.is_empty() {
         r.assertions.push(crate::runner::judge::kernel::oom_assertion(&r.kernel_events));
     }

@@ -99,8 +99,9 @@ impl Session {
         self.image.programs.iter().find(|p| p.path == path || p.file == path).map(|p| p.libc.clone())
     }
 
-    /// Keep the proxy's and the router's own account of a cell in its directory.
-    pub async fn collect(&mut self, dir: &Path) {
+    /// Keep the proxy's and the router's own account of a cell in its directory; returns
+    /// the router's (its kernel log first), empty if the console could not give it.
+    pub async fn collect(&mut self, dir: &Path) -> String {
         if let Ok(out) = self.vm.exec("cat /tmp/proxy.log /tmp/proxy.check 2>/dev/null").await {
             keep(&CellDir(dir).proxy_log(), out.stdout.as_bytes());
         }
@@ -109,13 +110,18 @@ impl Session {
         let cmd = "(dmesg -c 2>/dev/null || dmesg) | tail -200; echo; cat /proc/net/dev; nft list ruleset; echo; ps -o pid,stat,rss,args; \
                    echo; cat /proc/loadavg; grep -E 'MemAvailable|Shmem:' /proc/meminfo; \
                    cat /proc/sys/net/netfilter/nf_conntrack_count 2>/dev/null";
-        if let Ok(out) = self.vm.exec(cmd).await {
-            keep(&CellDir(dir).guest_kernel_log(), out.stdout.as_bytes());
-        }
+        let kernel = match self.vm.exec(cmd).await {
+            Ok(out) => {
+                keep(&CellDir(dir).guest_kernel_log(), out.stdout.as_bytes());
+                out.stdout
+            }
+            Err(_) => String::new(),
+        };
         // The host side of the router's links (taps, bridges, veths), with drop counters.
         if let Ok(out) = self.lab.exec_any("router", "ip", &["-s", "-s", "link"]) {
             keep(&dir.join("router-host-links.log"), &out.stdout);
         }
+        kernel
     }
 
     /// Stop the previous cell's proxy with its script's stop command before the next build
