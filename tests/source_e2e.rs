@@ -2,7 +2,8 @@
 //! packages, the shipped recipes (scenarios/recipes/haproxy.toml and the openssl.toml it
 //! needs) and the pinned zig cc, for the MT7621 OpenWrt userland. The .ipk installs with the
 //! router's own opkg, and the build terminates TLS, adds X-Forwarded-For and re-encrypts,
-//! with every request accounted for. The second build is a cache hit.
+//! with every request accounted for. The second build is a cache hit. nginx, built the way
+//! OpenWrt builds nginx-ssl (scenarios/recipes/nginx.toml), does the same.
 use std::path::Path;
 use std::process::Command;
 
@@ -16,14 +17,14 @@ const TARGET: &str = "mipsel-malta-openwrt";
 /// `routerlab check` of the re-encrypting scenario with the source build on `TARGET`: it
 /// builds (or finds) the package and preflights its binary.
 fn check() -> String {
-    let (code, text) = check_scenario(&root().join(SCENARIO));
+    let (code, text) = check_scenario(&root().join(SCENARIO), BUILD);
     assert_eq!(code, Some(0), "{text}");
     text
 }
 
-fn check_scenario(scenario: &Path) -> (Option<i32>, String) {
+fn check_scenario(scenario: &Path, build: &str) -> (Option<i32>, String) {
     let o = Command::new(exe())
-        .args(["check", scenario.to_str().unwrap(), "--target", TARGET, "--builds", BUILD])
+        .args(["check", scenario.to_str().unwrap(), "--target", TARGET, "--builds", build])
         .current_dir(root())
         .output()
         .unwrap();
@@ -35,16 +36,16 @@ fn check_flash(dir: &Path, max: &str) -> (Option<i32>, String) {
     let text = std::fs::read_to_string(root().join(SCENARIO)).unwrap();
     let file = dir.join(format!("flash-{max}.toml"));
     std::fs::write(&file, text.replace("[expect]\n", &format!("[expect]\nmax-flash = \"{max}\"\n"))).unwrap();
-    check_scenario(&file)
+    check_scenario(&file, BUILD)
 }
 
-/// The packages built from the recipe for mipsel in the cache, newest last.
-fn built(cache: &Path) -> Vec<std::path::PathBuf> {
+/// The packages built from the recipe `package` for mipsel in the cache, newest last.
+fn built(cache: &Path, package: &str) -> Vec<std::path::PathBuf> {
     let dir = cache.join("builds/source");
     let mut v: Vec<_> = std::fs::read_dir(&dir)
         .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.join("build.json").is_file()).collect())
         .unwrap_or_default();
-    v.retain(|p| p.file_name().unwrap().to_string_lossy().starts_with("haproxy-mipsel-"));
+    v.retain(|p| p.file_name().unwrap().to_string_lossy().starts_with(&format!("{package}-mipsel-")));
     v.sort_by_key(|p| std::fs::metadata(p.join("build.json")).and_then(|m| m.modified()).ok());
     v
 }
@@ -55,9 +56,9 @@ fn haproxy_built_from_source_installs_with_opkg_and_keeps_client_ips_on_openwrt(
     let cache = harness::image::cache_root();
     let said = check();
     assert!(said.contains("static"), "a static musl binary, preflighted: {said}");
-    let first = built(&cache);
+    let first = built(&cache, "haproxy");
     let again = check();
-    assert_eq!(built(&cache), first, "the second check found the first build, and built nothing: {again}");
+    assert_eq!(built(&cache, "haproxy"), first, "the second check found the first build, and built nothing: {again}");
     // Its flash footprint is known before boot: over a budget `check` says so (exit 100, a
     // finding about the build), under one it is fine.
     assert!(said.contains("MiB installed") && said.contains("MiB as xz"), "{said}");
@@ -78,15 +79,7 @@ fn haproxy_built_from_source_installs_with_opkg_and_keeps_client_ips_on_openwrt(
     assert!(facts["needs"][0].as_str().unwrap().starts_with("openssl 3.0."), "{facts}");
     let ipk = dir.join(facts["ipk"].as_str().unwrap());
     let d = tempfile::tempdir().unwrap();
-    let o = Command::new(exe())
-        .args(["vm", "run", TARGET, "--run-dir", d.path().to_str().unwrap()])
-        .args(["--upload", &format!("{}:/tmp/h.ipk", ipk.display())])
-        .args(["--", "opkg install /tmp/h.ipk && opkg list-installed | grep '^haproxy ' && haproxy -vv | head -30"])
-        .current_dir(root())
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert_eq!(o.status.code(), Some(0), "{out}{}", String::from_utf8_lossy(&o.stderr));
+    let out = opkg_install(&ipk, "opkg list-installed | grep '^haproxy ' && haproxy -vv | head -30", d.path());
     assert!(out.contains("haproxy - 2.6.12-"), "opkg recorded it: {out}");
     assert!(out.contains("HAProxy version 2.6.12"), "it runs on the router: {out}");
     assert!(out.contains("TARGET  = linux-musl"), "built as the recipe says: {out}");
@@ -114,6 +107,73 @@ fn haproxy_built_from_source_installs_with_opkg_and_keeps_client_ips_on_openwrt(
     assert_eq!(b.bytes, facts["files"]["usr/sbin/haproxy"].as_u64(), "the installed binary is the built one");
     let flash = b.flash.expect("a carried build's flash footprint");
     assert!(flash.installed >= b.bytes.unwrap() && flash.xz < flash.installed / 2, "{flash:?}");
+    assert_eq!(cell.client_ip.verdict, Some(harness::model::Verdict::Preserved), "{}", ran.out);
+    assert!(cell.client_ip.sent > 0 && cell.client_ip.sent == cell.client_ip.logged + cell.client_ip.failed);
+}
+
+/// Boot `TARGET`, install `ipk` with the router's own opkg and run `then`: what it printed.
+fn opkg_install(ipk: &Path, then: &str, run_dir: &Path) -> String {
+    let o = Command::new(exe())
+        .args(["vm", "run", TARGET, "--run-dir", run_dir.to_str().unwrap()])
+        .args(["--upload", &format!("{}:/tmp/p.ipk", ipk.display())])
+        .args(["--", &format!("opkg install /tmp/p.ipk && {then}")])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(0), "{out}{}", String::from_utf8_lossy(&o.stderr));
+    out
+}
+
+/// nginx's configure runs what it compiles to learn the system, which a cross build cannot:
+/// the recipe's patch judges those tests by compiling alone and asks the compiler for sizes
+/// and byte order. What it learnt is the router's (4-byte pointers, little endian, epoll),
+/// the package holds it, and it re-encrypts with every client IP kept.
+#[test]
+fn nginx_built_from_source_learns_the_router_at_configure_and_keeps_client_ips_on_openwrt() {
+    harness::needs!(Root, Qemu, OpenWrtMirror);
+    const NGINX: &str = "scenarios/builds/nginx-source.toml";
+    const SCENARIO: &str = "scenarios/nginx-reencrypt-xff.toml";
+    let (code, said) = check_scenario(&root().join(SCENARIO), NGINX);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("MIPS32 little-endian soft-float ELF, static"), "{said}");
+    let built = built(&harness::image::cache_root(), "nginx-ssl");
+    let dir = built.last().expect("a build in the cache");
+    let log = std::fs::read_to_string(dir.join("build.log")).unwrap();
+    for answer in ["for void * size ... 4 bytes", "for long size ... 4 bytes", "byte ordering ... little endian"] {
+        assert!(log.contains(answer), "configure learnt {answer:?} for mipsel: {log}");
+    }
+    assert!(log.contains("checking for epoll ... found") && log.contains("for OpenSSL library ... found"), "{log}");
+
+    // The package is the same kind of .ipk as HAProxy's above, which opkg installs: here
+    // only what it holds is checked, to spare a boot.
+    let facts: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("build.json")).unwrap()).unwrap();
+    let ipk = dir.join(facts["ipk"].as_str().unwrap());
+    let list = |tgz: &str| {
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg(format!("tar -xzOf '{}' ./{tgz} | tar -tzf -", ipk.display()))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert!(list("data.tar.gz").contains("./usr/sbin/nginx"), "{ipk:?}");
+    assert!(list("control.tar.gz").contains("./control"), "{ipk:?}");
+    assert!(ipk.to_string_lossy().ends_with("_mipsel_24kc.ipk"), "{ipk:?}");
+
+    let d = tempfile::tempdir().unwrap();
+    let ran = common::run(
+        &[SCENARIO, "--target", TARGET, "--builds", NGINX, "--duration", "2s", "--warmup", "300ms", "--idle", "0s"],
+        d.path(),
+    );
+    assert_eq!(ran.code, 0, "{}", ran.out);
+    let cell = &ran.report.cells[0];
+    let b = cell.build.as_ref().expect("the build is described");
+    assert!(b.source.contains("patched with nginx-crossbuild.patch") && b.source.contains("usr/sbin/nginx"), "{b:?}");
+    assert!(b.tls.as_deref().is_some_and(|t| t.starts_with("OpenSSL 3.0.")), "{b:?}");
+    assert!(b.details.contains("nginx version: nginx/1.22.1"), "its nginx -V is in the report: {b:?}");
+    assert!(b.details.contains("--with-http_ssl_module") && b.details.contains("--crossbuild=Linux::mips"), "{b:?}");
     assert_eq!(cell.client_ip.verdict, Some(harness::model::Verdict::Preserved), "{}", ran.out);
     assert!(cell.client_ip.sent > 0 && cell.client_ip.sent == cell.client_ip.logged + cell.client_ip.failed);
 }

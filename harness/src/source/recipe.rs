@@ -213,6 +213,27 @@ mod tests {
     }
 
     #[test]
+    fn the_nginx_recipe_cross_builds_with_its_patch_for_each_target() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/recipes");
+        let r = Recipe::load(&dir.join("nginx.toml")).unwrap();
+        assert!(r.install.iter().any(|i| i.from == "objs/nginx" && i.to == "usr/sbin/nginx"));
+        // configure cannot run the router's programs: without --crossbuild and the patch that
+        // judges its tests by compiling, it stops at "can not detect int size".
+        assert_eq!(r.patches, [PathBuf::from("patches/nginx-crossbuild.patch")]);
+        for (arch, machine) in [("mipsel", "Linux::mips"), ("arm64", "Linux::aarch64")] {
+            assert_eq!(r.extra(arch).configure, [format!("--crossbuild={machine}")], "{arch}");
+        }
+        // TLS is what it is for; the sysroot holds the OpenSSL it needs.
+        assert!(r.configure.iter().any(|a| a == "--with-http_ssl_module"));
+        assert!(r.configure.iter().any(|a| a.starts_with("--with-cc-opt=-I{{sysroot}}/include")));
+        assert!(matches!(&r.need_plans().unwrap()[0].origin, Origin::Debian(d) if d.starts_with("openssl=")));
+        let patch = std::fs::read_to_string(dir.join("patches/nginx-crossbuild.patch")).unwrap();
+        for file in ["auto/feature", "auto/types/sizeof", "auto/endianness", "configure"] {
+            assert!(patch.contains(&format!("+++ b/{file}\n")), "{file}");
+        }
+    }
+
+    #[test]
     fn needs_give_one_origin_and_a_recipe_that_exists() {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join("lib.toml"), "").unwrap();
