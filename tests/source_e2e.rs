@@ -111,6 +111,33 @@ fn haproxy_built_from_source_installs_with_opkg_and_keeps_client_ips_on_openwrt(
     assert!(cell.client_ip.sent > 0 && cell.client_ip.sent == cell.client_ip.logged + cell.client_ip.failed);
 }
 
+/// The shipped comparison's newer side names its source by a .dsc's address and sha256
+/// (trixie's HAProxy 3.0, which bookworm's apt index does not list): the .dsc and the
+/// tarballs it pins are fetched and checked, Debian's patches applied, and the same recipe
+/// builds it for the router.
+#[test]
+fn the_newest_haproxy_comes_from_its_pinned_dsc_and_builds_with_the_same_recipe() {
+    harness::needs!(Root, Qemu, OpenWrtMirror);
+    const NEWEST: &str = "scenarios/builds/haproxy-newest-source.toml";
+    let (code, said) = check_scenario(&root().join(SCENARIO), NEWEST);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(
+        said.contains("ok build haproxy-newest-source on mipsel-malta-openwrt") && said.contains("static"),
+        "{said}"
+    );
+    let cache = harness::image::cache_root();
+    let dsc = cache.join("sources/dsc/haproxy_3.0.11-1+deb13u3.dsc");
+    let pin = "11e6fc6750be89dbe61e9ab2b338254957a2724d1f2b5d0b9ea707556a9ebb1f";
+    assert_eq!(harness::image::sha256_hex(&std::fs::read(&dsc).unwrap()), pin);
+    assert!(cache.join("sources/dsc/haproxy_3.0.11.orig.tar.gz").is_file());
+    let dir = built(&cache, "haproxy").into_iter().rev().find(|d| {
+        let facts = std::fs::read_to_string(d.join("build.json")).unwrap();
+        facts.contains("\"version\": \"3.0.11-1+deb13u3\"")
+    });
+    let facts = std::fs::read_to_string(dir.expect("a 3.0.11 build in the cache").join("build.json")).unwrap();
+    assert!(facts.contains(pin) && facts.contains("Debian source haproxy_3.0.11-1+deb13u3.dsc"), "{facts}");
+}
+
 /// Boot `TARGET`, install `ipk` with the router's own opkg and run `then`: what it printed.
 fn opkg_install(ipk: &Path, then: &str, run_dir: &Path) -> String {
     let o = Command::new(exe())

@@ -202,24 +202,49 @@ fn source(c: &Ctx<'_>, raw: &RawBuild, field: &str) -> Result<BuildSource, Scena
     })
 }
 
+/// `dsc = URL` with its `sha256`: an http(s) address of a .dsc, pinned.
+fn dsc_origin(
+    c: &Ctx<'_>,
+    span: std::ops::Range<usize>,
+    f: &str,
+    url: &str,
+    sha256: Option<&str>,
+) -> Result<crate::source::Origin, ScenarioError> {
+    let web = url.starts_with("http://") || url.starts_with("https://");
+    if !web || !url.ends_with(".dsc") {
+        return c.err(span, &format!("{f}.dsc"), "the http(s) address of a .dsc file");
+    }
+    match sha256 {
+        Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Ok(crate::source::Origin::Dsc { url: url.into(), sha256: h.to_ascii_lowercase() })
+        }
+        Some(_) => c.err(span, &format!("{f}.sha256"), "64 hex digits: the .dsc's sha256"),
+        None => c.err(span, &format!("{f}.sha256"), "a dsc needs its sha256 (sha256sum of the .dsc): the pin"),
+    }
+}
+
 /// A `source` table: exactly one origin, and a recipe and local source that exist.
 fn source_plan(c: &Ctx<'_>, s: &Spanned<RawSource>, field: &str) -> Result<crate::source::SourcePlan, ScenarioError> {
     use crate::source::Origin;
     let (span, raw) = (s.span(), s.get_ref());
     let f = format!("{field}source");
-    let origin = match (&raw.debian, &raw.dir, &raw.tarball) {
-        (Some(d), None, None) if !d.is_empty() && !d.contains(char::is_whitespace) => Origin::Debian(d.clone()),
-        (Some(_), None, None) => {
+    let origin = match (&raw.debian, &raw.dsc, &raw.dir, &raw.tarball) {
+        (Some(d), None, None, None) if !d.is_empty() && !d.contains(char::is_whitespace) => Origin::Debian(d.clone()),
+        (Some(_), None, None, None) => {
             return c.err(span, &format!("{f}.debian"), "a source package like \"haproxy=2.6.12-1+deb12u3\"")
         }
-        (None, Some(d), None) => Origin::Dir(relative(c, d)),
-        (None, None, Some(t)) => Origin::Tarball(relative(c, t)),
-        _ => return c.err(span, &f, "give one of debian, dir or tarball"),
+        (None, Some(url), None, None) => dsc_origin(c, span.clone(), &f, url, raw.sha256.as_deref())?,
+        (None, None, Some(d), None) => Origin::Dir(relative(c, d)),
+        (None, None, None, Some(t)) => Origin::Tarball(relative(c, t)),
+        _ => return c.err(span, &f, "give one of debian, dsc, dir or tarball"),
     };
+    if raw.sha256.is_some() && raw.dsc.is_none() {
+        return c.err(span, &format!("{f}.sha256"), "pins a dsc; give dsc too, or leave sha256 out");
+    }
     let exists = match &origin {
         Origin::Dir(d) => d.is_dir(),
         Origin::Tarball(t) => t.is_file(),
-        Origin::Debian(_) => true,
+        Origin::Debian(_) | Origin::Dsc { .. } => true,
     };
     if !exists {
         return c.err(span, &f, format!("{} does not exist", origin.describe()));
@@ -331,9 +356,9 @@ mod tests {
         assert!(s.recipe.is_absolute() && s.recipe.ends_with("r.toml"));
         assert_eq!(got.path, "usr/sbin/haproxy", "the kind's binary");
         let e = err(&b("recipe = \"r.toml\""), &["r.toml"]);
-        assert!(e.contains("proxy.build[1].source: give one of debian, dir or tarball"), "{e}");
+        assert!(e.contains("proxy.build[1].source: give one of debian, dsc, dir or tarball"), "{e}");
         let e = err(&b("debian = \"haproxy\", dir = \"src\", recipe = \"r.toml\""), &["r.toml"]);
-        assert!(e.contains("give one of debian, dir or tarball"), "{e}");
+        assert!(e.contains("give one of debian, dsc, dir or tarball"), "{e}");
         let e = err(&b("debian = \"haproxy\", recipe = \"gone.toml\""), &[]);
         assert!(e.contains("proxy.build[1].source.recipe") && e.contains("gone.toml does not exist"), "{e}");
         let e = err(&b("tarball = \"gone.tar.gz\", recipe = \"r.toml\""), &["r.toml"]);
@@ -350,6 +375,29 @@ mod tests {
         let ok = plan(&b("debian = \"haproxy\", recipe = \"r.toml\", patches = [\"p.patch\"]"), &["r.toml", "p.patch"]);
         let BuildSource::Source(s) = &ok.unwrap().proxy.builds[0].source else { panic!() };
         assert!(s.patches.len() == 1 && s.patches[0].is_absolute() && s.patches[0].ends_with("p.patch"), "{s:?}");
+    }
+
+    #[test]
+    fn a_dsc_source_is_an_http_address_pinned_by_its_sha256() {
+        let b =
+            |src: &str| format!("{HAPROXY}[[proxy.build]]\nname = \"s\"\nsource = {{ {src}, recipe = \"r.toml\" }}\n");
+        let url = "http://deb.debian.org/debian/pool/main/h/haproxy/haproxy_3.0.11-1+deb13u3.dsc";
+        let sha = "11E6FC6750BE89DBE61E9AB2B338254957A2724D1F2B5D0B9EA707556A9EBB1F";
+        let ok = plan(&b(&format!("dsc = \"{url}\", sha256 = \"{sha}\"")), &["r.toml"]).unwrap();
+        let BuildSource::Source(s) = &ok.proxy.builds[0].source else { panic!() };
+        let want = crate::source::Origin::Dsc { url: url.into(), sha256: sha.to_ascii_lowercase() };
+        assert_eq!(s.origin, want);
+        assert_eq!(s.origin.describe(), "Debian source haproxy_3.0.11-1+deb13u3.dsc");
+        let e = err(&b(&format!("dsc = \"{url}\"")), &["r.toml"]);
+        assert!(e.contains("proxy.build[1].source.sha256: a dsc needs its sha256"), "{e}");
+        let e = err(&b(&format!("dsc = \"{url}\", sha256 = \"abc\"")), &["r.toml"]);
+        assert!(e.contains("source.sha256: 64 hex digits"), "{e}");
+        let e = err(&b(&format!("dsc = \"/tmp/x.dsc\", sha256 = \"{sha}\"")), &["r.toml"]);
+        assert!(e.contains("source.dsc: the http(s) address of a .dsc file"), "{e}");
+        let e = err(&b(&format!("debian = \"haproxy\", sha256 = \"{sha}\"")), &["r.toml"]);
+        assert!(e.contains("source.sha256: pins a dsc"), "{e}");
+        let e = err(&b(&format!("debian = \"haproxy\", dsc = \"{url}\", sha256 = \"{sha}\"")), &["r.toml"]);
+        assert!(e.contains("give one of debian, dsc, dir or tarball"), "{e}");
     }
 
     #[test]

@@ -267,13 +267,20 @@ pub(crate) struct RawBuild {
     pub client_ip_headers: Option<Spanned<Vec<String>>>,
 }
 
-/// A build's source and the recipe that builds it: one of `debian`, `dir` or `tarball`.
+/// A build's source and the recipe that builds it: one of `debian`, `dsc`, `dir` or `tarball`.
 #[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawSource {
     /// A Debian source package, `name` or `name=version`, fetched through a private deb-src apt state.
     #[serde(default)]
     pub debian: Option<String>,
+    /// A Debian source package by the address of its .dsc, for a version the apt index does
+    /// not list (a newer suite's); `sha256` pins the .dsc, which pins the files it lists.
+    #[serde(default)]
+    pub dsc: Option<String>,
+    /// The sha256 of the `dsc` file, in hex.
+    #[serde(default)]
+    pub sha256: Option<String>,
     /// A source tree on this machine (your checkout, with your patches), relative to this file.
     #[serde(default)]
     pub dir: Option<String>,

@@ -32,6 +32,10 @@ pub enum SourceError {
     NotBuilt { recipe: PathBuf, from: String, dir: PathBuf },
     #[error("the Debian source {spec}: no .dsc in {dir} after `apt-get source`")]
     NoDsc { spec: String, dir: PathBuf },
+    #[error("fetching {url} failed: {detail}")]
+    Download { url: String, detail: String },
+    #[error("{url} has sha256 {actual}, but its pin is {expected}: refusing it")]
+    Checksum { url: String, expected: String, actual: String },
     #[error(transparent)]
     Apt(#[from] crate::image::ImageError),
     #[error(transparent)]

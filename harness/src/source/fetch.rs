@@ -15,6 +15,8 @@ use super::error::{io, SourceError};
 pub enum Origin {
     /// A Debian source package, `name` or `name=version`.
     Debian(String),
+    /// A Debian source package by its `.dsc`'s address, pinned by the `.dsc`'s sha256.
+    Dsc { url: String, sha256: String },
     /// A directory on this machine.
     Dir(PathBuf),
     /// A tarball on this machine, unpacked without its top directory.
@@ -26,6 +28,7 @@ impl Origin {
     pub fn describe(&self) -> String {
         match self {
             Origin::Debian(s) => format!("Debian source {s}"),
+            Origin::Dsc { url, .. } => format!("Debian source {}", url.rsplit('/').next().unwrap_or(url)),
             Origin::Dir(p) => format!("directory {}", p.display()),
             Origin::Tarball(p) => format!("tarball {}", p.display()),
         }
@@ -53,6 +56,10 @@ pub(crate) fn fetch(origin: &Origin, list: &Path, cache: &Path) -> Result<Fetche
             let fingerprint = crate::image::sha256_hex(&std::fs::read(&dsc).map_err(io(&dsc))?);
             Ok(Fetched { fingerprint, at: dsc })
         }
+        Origin::Dsc { url, sha256 } => {
+            let at = super::dsc::fetch(url, sha256, &cache.join("sources/dsc"))?;
+            Ok(Fetched { fingerprint: sha256.to_ascii_lowercase(), at })
+        }
         Origin::Dir(d) => Ok(Fetched { fingerprint: tree_hash(d)?, at: d.clone() }),
         Origin::Tarball(t) => {
             let fingerprint = crate::image::sha256_hex(&std::fs::read(t).map_err(io(t))?);
@@ -65,7 +72,7 @@ pub(crate) fn fetch(origin: &Origin, list: &Path, cache: &Path) -> Result<Fetche
 pub(crate) fn unpack(origin: &Origin, f: &Fetched, into: &Path) -> Result<(), SourceError> {
     let mut cmd = match origin {
         // Debian's own patches are applied: it is the source Debian builds.
-        Origin::Debian(_) => {
+        Origin::Debian(_) | Origin::Dsc { .. } => {
             let mut c = Command::new("dpkg-source");
             c.args(["--no-check", "-x"]).arg(&f.at).arg(into);
             c

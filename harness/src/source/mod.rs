@@ -6,6 +6,7 @@
 //! `cache/builds/source/NAME-ARCH-KEY/`, keyed by the content of the source, patches,
 //! recipe, toolchain and target flags: a second build with the same inputs is a look-up.
 mod build;
+mod dsc;
 mod error;
 mod fetch;
 mod ipk;

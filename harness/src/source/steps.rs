@@ -151,7 +151,7 @@ pub(crate) fn version(origin: &Origin, f: &Fetched) -> String {
         Some(name.split_once('_')?.1.to_string())
     };
     match origin {
-        Origin::Debian(_) => from_dsc().unwrap_or_else(|| "0".into()),
+        Origin::Debian(_) | Origin::Dsc { .. } => from_dsc().unwrap_or_else(|| "0".into()),
         Origin::Dir(_) | Origin::Tarball(_) => format!("0+{}", &f.fingerprint[..12]),
     }
 }

@@ -1,0 +1,115 @@
+//! A Debian source package by the address of its `.dsc`, pinned by sha256: for a version the
+//! private apt state's index does not list (a newer suite's, or one Debian has replaced since).
+//! The `.dsc` must match its pin, and each file it lists must match the sha256 the `.dsc`
+//! gives it, so the pin covers every byte. Files already in the cache are checked, not fetched.
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::error::{io, SourceError};
+
+/// Fetch the `.dsc` at `url` and the files it lists into `dest`; the `.dsc`'s path.
+pub(crate) fn fetch(url: &str, sha256: &str, dest: &Path) -> Result<PathBuf, SourceError> {
+    std::fs::create_dir_all(dest).map_err(io(dest))?;
+    let (base, name) = url.rsplit_once('/').unwrap_or(("", url));
+    let dsc = dest.join(name);
+    get(url, &dsc, sha256)?;
+    let text = std::fs::read_to_string(&dsc).map_err(io(&dsc))?;
+    let listed = files(&text);
+    if listed.is_empty() {
+        return Err(SourceError::Download { url: url.into(), detail: "the .dsc lists no Checksums-Sha256".into() });
+    }
+    for (sha, file) in listed {
+        get(&format!("{base}/{file}"), &dest.join(&file), &sha)?;
+    }
+    Ok(dsc)
+}
+
+/// The `Checksums-Sha256` field of a `.dsc`: each file's sha256 and name. A name with a path
+/// in it is left out (a `.dsc` lists plain names; anything else would write outside `dest`).
+pub(crate) fn files(dsc: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut inside = false;
+    for line in dsc.lines() {
+        if !line.starts_with(' ') {
+            inside = line.trim_end() == "Checksums-Sha256:";
+            continue;
+        }
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if let [sha, _size, name] = f[..] {
+            let plain = !name.contains('/') && !name.starts_with('.');
+            if inside && plain && sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+                out.push((sha.to_ascii_lowercase(), name.to_string()));
+            }
+        }
+    }
+    out
+}
+
+/// `path` with sha256 `sha`: kept if it is already, else fetched from `url` and checked.
+fn get(url: &str, path: &Path, sha: &str) -> Result<(), SourceError> {
+    if path.is_file() && hash(path)? == sha.to_ascii_lowercase() {
+        return Ok(());
+    }
+    let partial = path.with_extension("partial");
+    let out = Command::new("curl")
+        .args(["-fsSL", "--retry", "2", "-o"])
+        .arg(&partial)
+        .arg(url)
+        .output()
+        .map_err(|source| SourceError::Spawn { command: format!("curl {url}"), source })?;
+    if !out.status.success() {
+        let detail = format!("curl: {} {}", out.status, String::from_utf8_lossy(&out.stderr).trim());
+        return Err(SourceError::Download { url: url.into(), detail });
+    }
+    let actual = hash(&partial)?;
+    if actual != sha.to_ascii_lowercase() {
+        let _ = std::fs::remove_file(&partial);
+        return Err(SourceError::Checksum { url: url.into(), expected: sha.into(), actual });
+    }
+    std::fs::rename(&partial, path).map_err(io(path))
+}
+
+fn hash(path: &Path) -> Result<String, SourceError> {
+    Ok(crate::image::sha256_hex(&std::fs::read(path).map_err(io(path))?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DSC: &str = "Format: 3.0 (quilt)\nSource: haproxy\nChecksums-Sha1:\n 3a63 4738655 haproxy_3.0.11.orig.tar.gz\n\
+        Checksums-Sha256:\n a133e2d550c5fd9a849b5c7ab17bb945bcdad209ca140d41f45ebf31943ae783 4738655 haproxy_3.0.11.orig.tar.gz\n \
+        3C038B0A9F488A846D723AED4CC24F36B12C3CB846DEECE50E506386A8DBE6B7 101172 haproxy_3.0.11-1+deb13u3.debian.tar.xz\n \
+        ab 1 short.tar.gz\n 0000000000000000000000000000000000000000000000000000000000000000 1 ../escape.tar.gz\n\
+        Files:\n daa269dc9a9b49318b22ad7676ebea5c 4738655 haproxy_3.0.11.orig.tar.gz\n";
+
+    #[test]
+    fn the_dsc_lists_its_files_by_sha256_and_nothing_outside_its_directory() {
+        let f = files(DSC);
+        let names: Vec<&str> = f.iter().map(|(_, n)| n.as_str()).collect();
+        assert_eq!(names, ["haproxy_3.0.11.orig.tar.gz", "haproxy_3.0.11-1+deb13u3.debian.tar.xz"]);
+        assert!(f[1].0.starts_with("3c038b0a"), "hex compared in lower case: {f:?}");
+        assert!(files("Source: x\nFiles:\n daa2 1 x.tar.gz\n").is_empty());
+    }
+
+    #[test]
+    fn a_cached_file_with_its_sha256_is_kept_and_one_without_is_fetched_and_checked() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("x.tar.gz");
+        std::fs::write(&p, "x").unwrap();
+        let sha = hash(&p).unwrap();
+        // Kept: no fetch is tried (the address could not be reached).
+        get("http://127.0.0.1:9/x.tar.gz", &p, &sha.to_ascii_uppercase()).unwrap();
+        // A file:// address stands in for the mirror: a wrong pin is refused and not kept.
+        let src = d.path().join("src.tar.gz");
+        std::fs::write(&src, "other").unwrap();
+        let url = format!("file://{}", src.display());
+        let e = get(&url, &p, &"0".repeat(64)).unwrap_err().to_string();
+        assert!(e.contains(&url) && e.contains(&"0".repeat(64)) && e.contains(&hash(&src).unwrap()), "{e}");
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "x", "the cached file stays as it was");
+        get(&url, &p, &hash(&src).unwrap()).unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "other");
+        let e = get("file:///nonexistent/y.tar.gz", &d.path().join("y"), &sha).unwrap_err().to_string();
+        assert!(e.contains("file:///nonexistent/y.tar.gz") && e.contains("curl"), "{e}");
+    }
+}
