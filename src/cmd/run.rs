@@ -363,7 +363,12 @@ fn print_summary(cells: &[CellReport]) {
         }
         if let Some(ramp) = &c.ramp {
             for s in &ramp.steps {
-                outln!("    ramp {} {}", if s.held { "held" } else { "over" }, s.line());
+                let how = match (s.held, &s.error) {
+                    (true, _) => "held",
+                    (false, None) => "over",
+                    (false, Some(_)) => "not run",
+                };
+                outln!("    ramp {how} {}", s.line());
             }
             if let Some(a) = c.assertions.iter().find(|a| a.name == "knee" && a.passed) {
                 outln!("    {}", a.evidence);

@@ -134,6 +134,11 @@ impl StepResult {
         s
     }
 
+    /// A step the ramp did not run, because an earlier one did not hold: `why` says which.
+    pub fn not_run(of: RampOf, value: f64, why: String) -> StepResult {
+        StepResult { of, value, error: Some(why), ..Default::default() }
+    }
+
     /// `10/s: 9.9/s served, 9.9 full handshakes/s, 0.00% failed, 1.63 M insns/handshake`;
     /// a connections step also gives the proxy's and the guest's memory.
     pub fn line(&self) -> String {

@@ -7,11 +7,12 @@ use super::deploy::deploy;
 use super::faults::FaultHost;
 use super::insns::CostProbe;
 use super::phases::LoadTarget;
+use super::ramp::{at_step, judge_ramp};
 use super::session::Session;
 use crate::model::timeline::process_samples;
 use crate::model::{BuildInfo, CellReport, ClientIpSection, Growth, Outcome, ProxyMetrics};
 use crate::model::{CellDir, LoadPhase, PhaseClock, Timeline};
-use crate::model::{RampOf, RampSection, RampStep, StepResult};
+use crate::model::{RampStep, StepResult};
 use crate::netlab::Tunnel;
 use crate::reconcile::reconcile;
 use crate::runner::judge::assess::{budget_assertions, spoofable_logs};
@@ -125,7 +126,20 @@ pub async fn run_cells(
     // The stop command of the proxy the previous cell left running.
     let mut previous: Option<String> = None;
     let mut ramp: Vec<StepResult> = Vec::new();
+    // A ramp stops at its first step that did not hold: the rest of that ramp is not run.
+    let mut stopped = false;
+    // Each report is handed on when the next cell starts, the last one after teardown.
+    let mut last: Option<CellReport> = None;
     for (i, c) in cells.iter().enumerate() {
+        stopped &= c.step.is_some_and(|s| s.step > 1);
+        if stopped {
+            // Made empty above for every cell; one not run leaves nothing behind.
+            let _ = std::fs::remove_dir(&c.dir);
+            continue;
+        }
+        if let Some(r) = last.take() {
+            sink(r);
+        }
         let mut r = new_report(plan, target, c);
         session.fill(&mut r, i == 0);
         let mut result = match previous.take() {
@@ -140,14 +154,14 @@ pub async fn run_cells(
         let kernel = session.collect(&c.dir).await;
         kernel_evidence(&kernel, &mut r);
         finish(&mut r, result.map_err(|e| crate::errtext::chain(&e)));
-        judge_ramp(plan, &mut r, &mut ramp);
+        stopped = judge_ramp(plan, &mut r, &mut ramp);
         session.finish_capture(ctx.capture, &c.dir, &mut r).await;
-        if i + 1 == cells.len() {
-            ctx.phase("teardown");
-            r.timings.teardown_s = session.close().await;
-            sink(r);
-            return;
-        }
+        last = Some(r);
+    }
+    ctx.phase("teardown");
+    let teardown_s = session.close().await;
+    if let Some(mut r) = last {
+        r.timings.teardown_s = teardown_s;
         sink(r);
     }
 }
@@ -158,41 +172,6 @@ fn kernel_evidence(log: &str, r: &mut CellReport) {
     r.kernel_events = crate::runner::judge::kernel::events(log);
     if !r.assertions.is_empty() {
         r.assertions.push(crate::runner::judge::kernel::oom_assertion(&r.kernel_events));
-    }
-}
-
-/// The plan of one ramp step: the scenario at that open-loop rate, or with that many
-/// connections and a warm-up long enough to open them all at the connect rate.
-fn at_step(plan: &Plan, step: &RampStep) -> Plan {
-    let mut p = plan.clone();
-    match step.of {
-        RampOf::Rate => p.load.rate = Some(step.value),
-        RampOf::Connections => {
-            p.load.connections = step.value as u32;
-            if let Some(r) = p.load.connect_rate {
-                let opening = Duration::from_secs_f64(step.value / r) + Duration::from_secs(1);
-                p.load.warmup = p.load.warmup.max(opening);
-            }
-        }
-    }
-    p
-}
-
-/// Keep a ramp step's figures; on the ramp's last step, judge the knee and give that cell
-/// the whole ramp. A failed knee fails the cell (an error stays an error).
-fn judge_ramp(plan: &Plan, r: &mut CellReport, steps: &mut Vec<StepResult>) {
-    let (Some(step), Some(ramp)) = (r.ramp_step, &plan.load.ramp) else { return };
-    if step.step == 1 {
-        steps.clear();
-    }
-    steps.push(StepResult::of(r, &step, ramp.error_limit));
-    if step.step == step.steps {
-        let (section, a) = RampSection::judge(std::mem::take(steps), ramp.error_limit, ramp.min_knee);
-        if r.outcome == Outcome::Pass && !a.passed {
-            r.outcome = Outcome::Fail;
-        }
-        r.assertions.push(a);
-        r.ramp = Some(section);
     }
 }
 

@@ -11,6 +11,7 @@ pub(crate) mod install;
 pub(crate) mod nginx_backend;
 pub(crate) mod phases;
 pub(crate) mod preflight;
+mod ramp;
 pub(crate) mod session;
 pub(crate) mod setup;
 pub(crate) mod stage;
