@@ -13,6 +13,14 @@ fn shipped_cells(target: Option<&str>) -> usize {
     harness::testkit::shipped_cells(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios"), target)
 }
 
+/// Ramp steps the report lists as not run: a ramp stops at its first step that does not
+/// hold, so a run makes that many cells fewer than `run --list` names.
+fn steps_not_run(report: &serde_json::Value) -> usize {
+    let cells = report["cells"].as_array().unwrap();
+    let steps = cells.iter().filter_map(|c| c["ramp"]["steps"].as_array()).flatten();
+    steps.filter(|s| s["error"].as_str().is_some_and(|e| e.starts_with("the ramp stopped at"))).count()
+}
+
 fn schema() -> jsonschema::Validator {
     let s: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(root().join("docs/report.schema.json")).unwrap()).unwrap();
@@ -83,7 +91,8 @@ fn shipped_scenarios_on_aarch64_virt() {
         dir.path(),
     );
     assert_valid(&report);
-    assert_eq!(report["cells"].as_array().unwrap().len(), shipped_cells(Some("aarch64-virt")), "{out}");
+    let cells = shipped_cells(Some("aarch64-virt")) - steps_not_run(&report);
+    assert_eq!(report["cells"].as_array().unwrap().len(), cells, "{out}");
     check_cells(&report, &out);
     assert_eq!(code, 0, "{out}");
     // The custom proxy (hitch, fetched for arm64 and carried in over the WAN) says what ran.
@@ -110,7 +119,7 @@ fn shipped_scenarios_on_aarch64_virt() {
         .expect("xmllint (libxml2-utils, installed by ci/setup)");
     assert!(x.status.success(), "{}", String::from_utf8_lossy(&x.stderr));
     let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
-    assert_eq!(html.matches("<section class=\"cell\"").count(), shipped_cells(Some("aarch64-virt")));
+    assert_eq!(html.matches("<section class=\"cell\"").count(), cells);
     // The run directory keeps what a person needs to look again.
     let cell = dir.path().join("haproxy-reencrypt-xff-aarch64-virt");
     assert!(dir.path().join("report.json").is_file());
@@ -247,7 +256,8 @@ fn shipped_scenarios_on_mipsel_malta() {
         dir.path(),
     );
     assert_valid(&report);
-    assert_eq!(report["cells"].as_array().unwrap().len(), shipped_cells(Some("mipsel-malta")), "{out}");
+    let cells = shipped_cells(Some("mipsel-malta")) - steps_not_run(&report);
+    assert_eq!(report["cells"].as_array().unwrap().len(), cells, "{out}");
     check_cells(&report, &out);
     // Forwarded traffic keeps flowing for the whole phase (it used to stall after a few
     // hundred packets while the WAN and tunnel NICs shared an IRQ line on malta).
