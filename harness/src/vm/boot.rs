@@ -74,6 +74,8 @@ pub struct ResolvedImage {
     pub kernel: PathBuf,
     pub initrd: Option<PathBuf>,
     pub isa: Option<GuestIsa>,
+    /// The user space's size unpacked, where a routerlab-built image's manifest says.
+    pub unpacked_bytes: Option<u64>,
 }
 
 /// Kernel and optional initramfs for `target`, with its own CPU model.
@@ -97,7 +99,8 @@ pub fn resolve_image_for(target: Target, cpu: Option<&str>, src: &ImageSource) -
             let m = &img.manifest;
             refuse_a_cpu_it_lacks(target, cpu, &m.name, m.mips.as_ref())?;
             let isa = m.kernel_base.map(|kernel_base| GuestIsa { kernel_base, tlb_refill: m.tlb_refill_insn.clone() });
-            Ok(ResolvedImage { kernel: img.kernel, initrd: Some(img.initrd), isa })
+            let unpacked_bytes = Some(m.initrd_unpacked_bytes);
+            Ok(ResolvedImage { kernel: img.kernel, initrd: Some(img.initrd), isa, unpacked_bytes })
         }
         ImageSource::Path(p) => {
             let s = p.to_string_lossy();
@@ -108,22 +111,24 @@ pub fn resolve_image_for(target: Target, cpu: Option<&str>, src: &ImageSource) -
                         return Err(missing(f, what));
                     }
                 }
-                return Ok(ResolvedImage { kernel: k, initrd: Some(i), isa: None });
+                return Ok(ResolvedImage { kernel: k, initrd: Some(i), isa: None, unpacked_bytes: None });
             }
             if p.is_dir() {
                 // A built image directory says what its user space needs of the CPU.
-                if let Some(b) = crate::image::BuiltImage::open(p) {
+                let built = crate::image::BuiltImage::open(p);
+                if let Some(b) = &built {
                     refuse_a_cpu_it_lacks(target, cpu, &p.display().to_string(), b.manifest.mips.as_ref())?;
                 }
+                let unpacked_bytes = built.map(|b| b.manifest.initrd_unpacked_bytes);
                 let k = p.join("kernel");
                 if !k.is_file() {
                     return Err(missing(&k, "kernel"));
                 }
                 let i = p.join("initrd.gz");
-                return Ok(ResolvedImage { kernel: k, initrd: i.is_file().then_some(i), isa: None });
+                return Ok(ResolvedImage { kernel: k, initrd: i.is_file().then_some(i), isa: None, unpacked_bytes });
             }
             if p.is_file() {
-                return Ok(ResolvedImage { kernel: p.clone(), initrd: None, isa: None });
+                return Ok(ResolvedImage { kernel: p.clone(), initrd: None, isa: None, unpacked_bytes: None });
             }
             Err(missing(p, "image"))
         }
@@ -213,10 +218,19 @@ pub async fn boot(target: Target, src: &ImageSource, opts: &BootOptions) -> Resu
         super::openwrt::wait_netifd(&mut vm, budget).await?;
         t = vm.started_elapsed();
     }
+    refuse_a_partial_root(&mut vm, opts.resources.memory_mib, img.unpacked_bytes).await?;
     if opts.mgmt && vm.openwrt_console {
         super::openwrt::configure_mgmt(&mut vm).await?;
     }
     Ok((vm, t))
+}
+
+/// A root tmpfs the initramfs filled means files were left out (`rootfs.rs`): refuse it
+/// with the RAM that holds the image, before anything fails for want of them.
+async fn refuse_a_partial_root(vm: &mut Vm, memory_mib: u32, unpacked: Option<u64>) -> Result<(), VmError> {
+    let out = vm.exec(super::rootfs::PROBE).await?;
+    let Some(fs) = super::rootfs::parse(&out.stdout) else { return Ok(()) };
+    super::rootfs::judge(fs, memory_mib, unpacked).map_err(|reason| VmError::Resources { vm: vm.name().into(), reason })
 }
 
 /// What the VM's instruction counting will be: the plugin, or the reason there is none.

@@ -14,6 +14,7 @@ pub mod mips_cpu;
 mod openwrt;
 mod qmp;
 mod resources;
+mod rootfs;
 mod target;
 mod upload;
 
