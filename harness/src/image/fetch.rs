@@ -66,21 +66,62 @@ pub async fn fetch(pins_path: &Path, name: &str, cache: &Path) -> Result<PathBuf
     let dir = cache.join("downloads");
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
     let dest = dir.join(file);
-    if dest.is_file() && super::build::sha256_file(&dest)? == a.sha256.to_ascii_lowercase() {
-        return Ok(dest);
+    match get_pinned(&a.url, &a.sha256, &dest).await {
+        Ok(()) => Ok(dest),
+        Err(PinnedMiss::Unreachable(detail)) => Err(ImageError::Command {
+            command: format!("download {}", a.url),
+            status: "failed".into(),
+            stderr: format!("{detail}. Without network access: download it elsewhere, check its sha256 against the release's sha256sums, and pass it with --image PATH"),
+        }),
+        Err(PinnedMiss::Mismatch { got }) => {
+            Err(invalid(format!("{name}: sha256 of the download is {got}, pinned {}; refusing it", a.sha256)))
+        }
+        Err(PinnedMiss::Image(e)) => Err(e),
     }
-    let part = dir.join(format!("{file}.part"));
-    let got = download(&a.url, &part).await.map_err(|detail| ImageError::Command {
-        command: format!("download {}", a.url),
-        status: "failed".into(),
-        stderr: format!("{detail}. Without network access: download it elsewhere, check its sha256 against the release's sha256sums, and pass it with --image PATH"),
-    })?;
-    if got != a.sha256.to_ascii_lowercase() {
+}
+
+/// Why a pinned file is not at its place.
+#[derive(Debug)]
+pub(crate) enum PinnedMiss {
+    /// The GET failed: no route, a refused connection, an HTTP error.
+    Unreachable(String),
+    /// It came, with another sha256; it was not kept.
+    Mismatch {
+        got: String,
+    },
+    Image(ImageError),
+}
+
+/// `dest` with sha256 `sha256`: kept when it already is, else fetched from `url` beside it
+/// (`dest.part`), checked while streaming, and moved into place only when it matches.
+pub(crate) async fn get_pinned(url: &str, sha256: &str, dest: &Path) -> Result<(), PinnedMiss> {
+    let want = sha256.to_ascii_lowercase();
+    if dest.is_file() && super::build::sha256_file(dest).map_err(PinnedMiss::Image)? == want {
+        return Ok(());
+    }
+    let mut part = dest.as_os_str().to_owned();
+    part.push(".part");
+    let part = PathBuf::from(part);
+    let got = download(url, &part).await.map_err(PinnedMiss::Unreachable)?;
+    if got != want {
         let _ = std::fs::remove_file(&part);
-        return Err(invalid(format!("{name}: sha256 of the download is {got}, pinned {}; refusing it", a.sha256)));
+        return Err(PinnedMiss::Mismatch { got });
     }
-    std::fs::rename(&part, &dest).map_err(io(&dest))?;
-    Ok(dest)
+    std::fs::rename(&part, dest).map_err(|e| PinnedMiss::Image(io(dest)(e)))
+}
+
+/// [`get_pinned`] for code that does not run on tokio (a source build): on a thread of its
+/// own with a runtime of its own, so it is safe inside another runtime as well.
+pub(crate) fn get_pinned_blocking(url: &str, sha256: &str, dest: &Path) -> Result<(), PinnedMiss> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            let rt = rt.map_err(|e| PinnedMiss::Unreachable(format!("no runtime for the download: {e}")))?;
+            rt.block_on(get_pinned(url, sha256, dest))
+        })
+        .join()
+        .unwrap_or_else(|_| Err(PinnedMiss::Unreachable("the download's thread panicked".into())))
+    })
 }
 
 /// GET `url` into `out`, returning the sha256 of what was written.

@@ -7,7 +7,7 @@ mod cache;
 mod cpio;
 mod elf;
 mod error;
-mod fetch;
+pub(crate) mod fetch;
 mod modules;
 pub mod openwrt;
 pub mod programs;

@@ -1,9 +1,9 @@
 //! A Debian source package by the address of its `.dsc`, pinned by sha256: for a version the
 //! private apt state's index does not list (a newer suite's, or one Debian has replaced since).
 //! The `.dsc` must match its pin, and each file it lists must match the sha256 the `.dsc`
-//! gives it, so the pin covers every byte. Files already in the cache are checked, not fetched.
+//! gives it, so the pin covers every byte. Files already in the cache are checked, not fetched;
+//! the rest come by `image::fetch`'s pinned download.
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use super::error::{io, SourceError};
 
@@ -45,32 +45,15 @@ pub(crate) fn files(dsc: &str) -> Vec<(String, String)> {
     out
 }
 
-/// `path` with sha256 `sha`: kept if it is already, else fetched from `url` and checked.
+/// `path` with sha256 `sha`: kept if it is already, else fetched from `url` and checked
+/// (`image::fetch`'s pinned download, as `routerlab image fetch` does it).
 fn get(url: &str, path: &Path, sha: &str) -> Result<(), SourceError> {
-    if path.is_file() && hash(path)? == sha.to_ascii_lowercase() {
-        return Ok(());
-    }
-    let partial = path.with_extension("partial");
-    let out = Command::new("curl")
-        .args(["-fsSL", "--retry", "2", "-o"])
-        .arg(&partial)
-        .arg(url)
-        .output()
-        .map_err(|source| SourceError::Spawn { command: format!("curl {url}"), source })?;
-    if !out.status.success() {
-        let detail = format!("curl: {} {}", out.status, String::from_utf8_lossy(&out.stderr).trim());
-        return Err(SourceError::Download { url: url.into(), detail });
-    }
-    let actual = hash(&partial)?;
-    if actual != sha.to_ascii_lowercase() {
-        let _ = std::fs::remove_file(&partial);
-        return Err(SourceError::Checksum { url: url.into(), expected: sha.into(), actual });
-    }
-    std::fs::rename(&partial, path).map_err(io(path))
-}
-
-fn hash(path: &Path) -> Result<String, SourceError> {
-    Ok(crate::image::sha256_hex(&std::fs::read(path).map_err(io(path))?))
+    use crate::image::fetch::PinnedMiss;
+    crate::image::fetch::get_pinned_blocking(url, sha, path).map_err(|m| match m {
+        PinnedMiss::Unreachable(detail) => SourceError::Download { url: url.into(), detail },
+        PinnedMiss::Mismatch { got } => SourceError::Checksum { url: url.into(), expected: sha.into(), actual: got },
+        PinnedMiss::Image(e) => SourceError::Apt(e),
+    })
 }
 
 #[cfg(test)]
@@ -92,24 +75,44 @@ mod tests {
         assert!(files("Source: x\nFiles:\n daa2 1 x.tar.gz\n").is_empty());
     }
 
+    /// A one-shot HTTP server on loopback: each connection gets `body` with status 200 when
+    /// the path is `/ok`, else 404. Its base address.
+    fn serve(body: &'static str) -> String {
+        use std::io::{Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for mut c in l.incoming().flatten() {
+                let mut buf = [0u8; 1024];
+                let n = c.read(&mut buf).unwrap_or(0);
+                let ok = String::from_utf8_lossy(&buf[..n]).starts_with("GET /ok ");
+                let (status, text) = if ok { ("200 OK", body) } else { ("404 Not Found", "") };
+                let head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", text.len());
+                let _ = c.write_all(head.as_bytes()).and_then(|_| c.write_all(text.as_bytes()));
+            }
+        });
+        format!("http://{addr}")
+    }
+
     #[test]
     fn a_cached_file_with_its_sha256_is_kept_and_one_without_is_fetched_and_checked() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("x.tar.gz");
         std::fs::write(&p, "x").unwrap();
-        let sha = hash(&p).unwrap();
+        let sha = crate::image::sha256_hex(b"x");
         // Kept: no fetch is tried (the address could not be reached).
         get("http://127.0.0.1:9/x.tar.gz", &p, &sha.to_ascii_uppercase()).unwrap();
-        // A file:// address stands in for the mirror: a wrong pin is refused and not kept.
-        let src = d.path().join("src.tar.gz");
-        std::fs::write(&src, "other").unwrap();
-        let url = format!("file://{}", src.display());
+        // A loopback server stands in for the mirror: a wrong pin is refused and not kept.
+        let url = format!("{}/ok", serve("other"));
+        let other = crate::image::sha256_hex(b"other");
         let e = get(&url, &p, &"0".repeat(64)).unwrap_err().to_string();
-        assert!(e.contains(&url) && e.contains(&"0".repeat(64)) && e.contains(&hash(&src).unwrap()), "{e}");
+        assert!(e.contains(&url) && e.contains(&"0".repeat(64)) && e.contains(&other), "{e}");
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "x", "the cached file stays as it was");
-        get(&url, &p, &hash(&src).unwrap()).unwrap();
+        assert!(!d.path().join("x.tar.gz.part").exists(), "nor is the download kept beside it");
+        get(&url, &p, &other).unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "other");
-        let e = get("file:///nonexistent/y.tar.gz", &d.path().join("y"), &sha).unwrap_err().to_string();
-        assert!(e.contains("file:///nonexistent/y.tar.gz") && e.contains("curl"), "{e}");
+        let gone = url.replace("/ok", "/gone.tar.gz");
+        let e = get(&gone, &d.path().join("y"), &sha).unwrap_err().to_string();
+        assert!(e.contains(&gone) && e.contains("HTTP 404"), "{e}");
     }
 }
