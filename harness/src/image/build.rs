@@ -388,6 +388,11 @@ pub(crate) fn sha256_file(path: &Path) -> Result<String, ImageError> {
     Ok(hex(&h.finalize()))
 }
 
+/// Whether `s` has the form of a sha256 in hex (64 digits, either case).
+pub fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// sha256 of bytes, lower-case hex.
 pub fn sha256_hex(data: &[u8]) -> String {
     hex(&Sha256::digest(data))

@@ -51,7 +51,7 @@ pub async fn fetch(pins_path: &Path, name: &str, cache: &Path) -> Result<PathBuf
         available: pins.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", "),
     })?;
     let invalid = |message: String| ImageError::RecipeInvalid { path: pins_path.into(), message };
-    if a.sha256.len() != 64 || !a.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !super::is_sha256_hex(&a.sha256) {
         return Err(invalid(format!(
             "{name}: no sha256 pinned; copy it from the release's sha256sums beside {} (or download the file yourself, check it, and pass --image PATH)",
             a.url

@@ -16,7 +16,8 @@ mod tree;
 
 pub(crate) use apt::{run as run_command, AptState};
 pub use build::{
-    build, recipe_key, sha256_hex, Artifact, BuildOptions, BuiltImage, Manifest, OpenWrtManifest, PackageInfo,
+    build, is_sha256_hex, recipe_key, sha256_hex, Artifact, BuildOptions, BuiltImage, Manifest, OpenWrtManifest,
+    PackageInfo,
 };
 pub use cache::{cache_root, list_cached, prune_scratch};
 pub use cpio::CpioWriter;

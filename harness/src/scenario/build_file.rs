@@ -215,7 +215,7 @@ fn dsc_origin(
         return c.err(span, &format!("{f}.dsc"), "the http(s) address of a .dsc file");
     }
     match sha256 {
-        Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+        Some(h) if crate::image::is_sha256_hex(h) => {
             Ok(crate::source::Origin::Dsc { url: url.into(), sha256: h.to_ascii_lowercase() })
         }
         Some(_) => c.err(span, &format!("{f}.sha256"), "64 hex digits: the .dsc's sha256"),

@@ -37,7 +37,7 @@ pub(crate) fn files(dsc: &str) -> Vec<(String, String)> {
         let f: Vec<&str> = line.split_whitespace().collect();
         if let [sha, _size, name] = f[..] {
             let plain = !name.contains('/') && !name.starts_with('.');
-            if inside && plain && sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+            if inside && plain && crate::image::is_sha256_hex(sha) {
                 out.push((sha.to_ascii_lowercase(), name.to_string()));
             }
         }

@@ -59,7 +59,7 @@ impl OpenWrtSpec {
             _ => {}
         }
         for p in self.rootfs.iter().chain(&self.feeds) {
-            if p.sha256.len() != 64 || !p.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            if !crate::image::is_sha256_hex(&p.sha256) {
                 return Err(format!("openwrt: {}: sha256 {:?} is not 64 hex digits", p.file, p.sha256));
             }
         }
