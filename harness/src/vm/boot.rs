@@ -170,6 +170,7 @@ pub async fn boot(target: Target, src: &ImageSource, opts: &BootOptions) -> Resu
     opts.resources.fits(target).map_err(|reason| VmError::Resources { vm: opts.name.clone(), reason })?;
     let cpu = opts.resources.cpu_model(target);
     let img = resolve_image_for(target, cpu, src)?;
+    refuse_a_router_too_small(target, opts, &img)?;
     // An OpenWrt target's console is procd's, whoever asked.
     let flavour = match opts.flavour {
         Flavour::Routerlab if target.is_openwrt() => Flavour::OpenWrt,
@@ -223,6 +224,15 @@ pub async fn boot(target: Target, src: &ImageSource, opts: &BootOptions) -> Resu
         super::openwrt::configure_mgmt(&mut vm).await?;
     }
     Ok((vm, t))
+}
+
+/// An image whose user space the router's RAM clearly cannot hold (`rootfs::foresee`) is
+/// refused before QEMU starts: an OpenWrt image cut short dies in preinit, before any probe.
+fn refuse_a_router_too_small(target: Target, opts: &BootOptions, img: &ResolvedImage) -> Result<(), VmError> {
+    let (Some(unpacked), Some(initrd)) = (img.unpacked_bytes, &img.initrd) else { return Ok(()) };
+    let Ok(meta) = std::fs::metadata(initrd) else { return Ok(()) };
+    super::rootfs::foresee(target, opts.resources.memory_mib, meta.len(), unpacked)
+        .map_err(|reason| VmError::Resources { vm: opts.name.clone(), reason })
 }
 
 /// A root tmpfs the initramfs filled means files were left out (`rootfs.rs`): refuse it
