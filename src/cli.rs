@@ -148,6 +148,10 @@ pub struct RunArgs {
     /// The router's vCPUs, in place of the scenarios' [router] cpus.
     #[arg(long, value_name = "N")]
     pub cpus: Option<u32>,
+    /// Entries in the router's conntrack table (nf_conntrack_max), in place of the
+    /// scenarios' [router] conntrack-max (OpenWrt sets 16384).
+    #[arg(long, value_name = "N")]
+    pub conntrack_max: Option<u32>,
     /// The router's CPU model (24Kf, 24KEc, 34Kf, 74Kf; cortex-a53, cortex-a72), in place of
     /// the scenarios' [router] cpu and the target's own.
     #[arg(long, value_parser = cpu_model, value_name = "MODEL")]

@@ -337,7 +337,7 @@ async fn wireguard_between_the_router_vm_and_the_hub() {
         cache: harness::image::cache_root(),
     };
     let (mut vm, _) = boot(Target::Aarch64Virt, &images, &opts).await.unwrap();
-    for step in router_steps(Some(&plan)) {
+    for step in router_steps(Some(&plan), None) {
         match step {
             GuestStep::Run(cmd) => {
                 let out = vm.exec(&cmd).await.unwrap();

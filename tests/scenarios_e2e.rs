@@ -418,6 +418,15 @@ fn two_builds_alternate_in_one_run_and_are_compared() {
     let boot = k1.lines().find(|l| l.starts_with('[')).unwrap_or_else(|| panic!("no kernel line: {k1}"));
     assert!(!k2.contains(boot), "{boot:?} again in the second cell's log: {k2}");
     assert!(cells.iter().all(|c| c["assertions"].as_array().unwrap().iter().any(|a| a["name"] == "no-oom-kill")));
+    // Each build's first cell measured the idle background; its second took that window.
+    let idle_from = |c: &serde_json::Value| c["insns"]["idle_from"].as_str().map(String::from);
+    let dir_name = |c: &serde_json::Value| {
+        Path::new(c["dir"].as_str().unwrap()).file_name().map(|n| n.to_string_lossy().into_owned())
+    };
+    assert_eq!((idle_from(&cells[0]), idle_from(&cells[1])), (None, None), "{}", cells[1]["insns"]);
+    assert_eq!((idle_from(&cells[2]), idle_from(&cells[3])), (dir_name(&cells[0]), dir_name(&cells[1])));
+    assert_eq!(cells[3]["insns"]["quiet"], cells[1]["insns"]["quiet"]);
+    assert_ne!(cells[1]["insns"]["quiet"], cells[0]["insns"]["quiet"], "each build its own window");
     let cmp = std::fs::read_to_string(dir.path().join("comparison.md")).unwrap();
     assert!(dir.path().join("comparison.html").is_file());
     assert!(cmp.contains("haproxy-image (baseline)") && cmp.contains("| rps (/s) |"), "{cmp}");
@@ -575,6 +584,7 @@ fn a_connections_ramp_gives_the_knee_and_memory_per_connection() {
     assert_eq!(counts, [10.0, 20.0, 40.0], "{out}");
     for c in cells {
         assert_eq!(c["router"]["memory_mib"], 128, "{}", c["router"]);
+        assert_eq!(c["router"]["conntrack_max"], 16384, "set and read back in the guest: {}", c["router"]);
         let n = c["ramp_step"]["value"].as_f64().unwrap();
         // 40 connections at 20 a second: a warm-up of 3 s, not the scenario's 300 ms.
         let warm = c["timings"]["warmup_s"].as_f64().unwrap();
@@ -612,6 +622,9 @@ fn a_build_without_backend_reuse_shows_it_in_the_report() {
     // reused backend connections below survive (each worker keeps its own pool).
     for c in cells {
         assert_eq!(c["router"]["cpus"], 2, "{}", c["router"]);
+        // Not set here: the kernel's own size, read back (it sizes the table from RAM).
+        let table = c["router"]["conntrack_max"].as_u64().unwrap_or_else(|| panic!("{}", c["router"]));
+        assert!((1024..16384).contains(&table), "the kernel's own at 256 MiB: {table}");
         let conf = std::fs::read_to_string(Path::new(c["dir"].as_str().unwrap()).join("proxy.conf")).unwrap();
         assert!(conf.lines().any(|l| l == "worker_processes 2;"), "{conf}");
     }

@@ -62,6 +62,7 @@ fn plans(a: &RunArgs) -> Result<Vec<Plan>, Failure> {
         p.router.memory_mib = a.memory.unwrap_or(p.router.memory_mib);
         p.router.cpus = a.cpus.unwrap_or(p.router.cpus);
         p.router.cpu = a.cpu_model.or(p.router.cpu);
+        p.router.conntrack_max = a.conntrack_max.or(p.router.conntrack_max);
         if !a.builds.is_empty() {
             p.proxy.builds = a
                 .builds

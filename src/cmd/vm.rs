@@ -38,7 +38,7 @@ pub fn run(cmd: VmCmd) -> CmdResult {
                 let mut opts = BootOptions::new("router", run_dir.clone());
                 let d = harness::vm::Resources::default();
                 let (memory_mib, cpus) = (memory.unwrap_or(d.memory_mib), cpus.unwrap_or(d.cpus));
-                opts.resources = harness::vm::Resources { memory_mib, cpus, cpu: cpu_model };
+                opts.resources = harness::vm::Resources { memory_mib, cpus, cpu: cpu_model, ..d };
                 opts.insn_plugin = std::env::current_exe().map_err(|e| e.to_string()).and_then(|e| find_plugin(&e));
                 let (mut vm, boot_time) = boot(target, &src, &opts).await.map_err(Failure::lib)?;
                 eprintln!(

@@ -196,6 +196,10 @@ pub struct InsnSection {
     pub background: Option<Rate>,
     /// The idle window with the metrics agent stopped.
     pub quiet: Option<Rate>,
+    /// The earlier cell of the same build on the same router whose idle window `quiet` and
+    /// `agent` are (a window is measured once per build and router); absent: this cell's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_from: Option<String>,
     pub agent: Option<AgentCost>,
     pub warmup: Option<PhaseCost>,
     pub steady: Option<PhaseCost>,

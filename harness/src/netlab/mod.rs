@@ -13,7 +13,9 @@ mod wireguard;
 pub use error::LabError;
 pub use lab::{Lab, TeardownReport};
 pub use ledger::{clean_dead_runs, state_dir, CleanReport, Ledger, LedgerEntry};
-pub use router::{l4_forward_steps, router_steps, GuestStep, L4_FORWARD_PATH, NAT_PATH, TUN_MAC, WAN_MAC};
+pub use router::{
+    l4_forward_steps, router_steps, GuestStep, CONNTRACK_MAX_PROBE, L4_FORWARD_PATH, NAT_PATH, TUN_MAC, WAN_MAC,
+};
 pub use standard::{client_addresses, router_nft, standard_topology, LabOptions, Tunnel, ADDR};
 pub use topology::{HostSpec, Impairment, LinkEnd, LinkSpec, RouteSpec, Topology};
 pub use wireguard::{boringtun_path, keypair, start_hub, WgKeys, WgPlan};

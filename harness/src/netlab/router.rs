@@ -8,6 +8,10 @@ use crate::template::{commands, render, Vars};
 const NETWORK_SH: &str = include_str!("../../../scenarios/templates/router/network.sh");
 const TUNNEL_WIREGUARD_SH: &str = include_str!("../../../scenarios/templates/router/tunnel-wireguard.sh");
 const TUNNEL_ROUTED_SH: &str = include_str!("../../../scenarios/templates/router/tunnel-routed.sh");
+const CONNTRACK_SH: &str = include_str!("../../../scenarios/templates/router/conntrack.sh");
+
+/// What the guest prints of its conntrack table's size, after [`router_steps`].
+pub const CONNTRACK_MAX_PROBE: &str = "cat /proc/sys/net/netfilter/nf_conntrack_max";
 
 /// Where the router's rulesets go in the guest.
 pub const NAT_PATH: &str = "/etc/routerlab/nat.nft";
@@ -42,8 +46,9 @@ fn rendered(name: &str, text: &str, vars: &Vars) -> Vec<GuestStep> {
 
 /// Name the NICs after the topology (`wan0`, `tun0`), address them, reach the hub through
 /// `wg0` (with `wg`) or over `tun0` itself (a routed link, `None`), route the backend
-/// network there and masquerade into it (IPv4 and IPv6), as a home router does.
-pub fn router_steps(wg: Option<&WgPlan>) -> Vec<GuestStep> {
+/// network there and masquerade into it (IPv4 and IPv6), as a home router does; with
+/// `conntrack_max`, size the connection-tracking table the NAT loaded.
+pub fn router_steps(wg: Option<&WgPlan>, conntrack_max: Option<u32>) -> Vec<GuestStep> {
     let mut vars = ADDR::template_vars();
     vars.insert("wan_mac", WAN_MAC.into());
     vars.insert("tun_mac", TUN_MAC.into());
@@ -63,6 +68,10 @@ pub fn router_steps(wg: Option<&WgPlan>) -> Vec<GuestStep> {
     };
     steps.push(GuestStep::File { path: NAT_PATH.into(), contents: router_nft(tunnel_if, false) });
     steps.push(GuestStep::run(format!("nft -f {NAT_PATH}")));
+    if let Some(n) = conntrack_max {
+        vars.insert("conntrack_max", n.to_string());
+        steps.extend(rendered("router/conntrack.sh", CONNTRACK_SH, &vars));
+    }
     steps
 }
 
@@ -92,7 +101,7 @@ mod tests {
 
     #[test]
     fn wireguard_puts_the_tunnel_addresses_on_wg0_and_masquerades_there() {
-        let steps = router_steps(Some(&wg()));
+        let steps = router_steps(Some(&wg()), None);
         let all = runs(&steps).join("\n");
         assert!(all.contains(&format!("ip addr add {}/30 dev wg0", ADDR::ROUTER_TUN4)), "{all}");
         assert!(all.contains(&format!("ip addr add {}/30 dev tun0", ADDR::ROUTER_UNDERLAY4)), "{all}");
@@ -108,16 +117,24 @@ mod tests {
 
     #[test]
     fn a_routed_tunnel_has_no_wireguard_and_every_command_fits_the_console() {
-        let steps = router_steps(None);
+        let steps = router_steps(None, None);
         let all = runs(&steps).join("\n");
         assert!(
             !all.contains("wg") && all.contains(&format!("ip route add {} via {}", ADDR::BACKEND_NET4, ADDR::HUB_TUN4))
         );
-        for s in router_steps(Some(&wg())).iter().chain(&steps).chain(&l4_forward_steps()) {
+        for s in router_steps(Some(&wg()), None).iter().chain(&steps).chain(&l4_forward_steps()) {
             if let GuestStep::Run(c) = s {
                 assert!(c.len() < 900, "over the console's line limit: {c}");
             }
         }
+    }
+
+    #[test]
+    fn a_conntrack_size_is_set_after_the_nat_that_loads_the_table() {
+        let steps = router_steps(None, Some(16384));
+        let nft = steps.iter().position(|s| s == &GuestStep::run(format!("nft -f {NAT_PATH}"))).unwrap();
+        assert_eq!(&steps[nft + 1..], [GuestStep::run("sysctl -qw net.netfilter.nf_conntrack_max=16384")]);
+        assert!(!runs(&router_steps(None, None)).join("\n").contains("conntrack"));
     }
 
     #[test]

@@ -114,6 +114,11 @@ pub(crate) struct RawRouter {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub cpu: Option<Spanned<String>>,
+    /// Entries in the router's connection-tracking table (nf_conntrack_max), 64-4194304;
+    /// default: what the kernel sizes from RAM (OpenWrt sets 16384).
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub conntrack_max: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]

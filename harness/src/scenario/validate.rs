@@ -200,10 +200,14 @@ fn router(c: &Ctx<'_>, raw: &RawRouter, targets: &[Target]) -> Result<Resources,
     if let Some(m) = &raw.cpu {
         r.cpu = Some(crate::vm::CpuModel::parse(m.get_ref()).or_else(|e| c.err(m.span(), "router.cpu", e))?);
     }
+    r.conntrack_max = raw.conntrack_max.as_ref().map(|n| *n.get_ref());
     for t in targets {
         if let Err(e) = r.fits(*t) {
             let (span, field) = match (&raw.cpus, &raw.memory) {
                 _ if e.contains("CPU model") => (raw.cpu.as_ref().expect("a model was set").span(), "router.cpu"),
+                _ if e.contains("conntrack") => {
+                    (raw.conntrack_max.as_ref().expect("a table size was set").span(), "router.conntrack-max")
+                }
                 (Some(n), _) if e.contains("CPU") => (n.span(), "router.cpus"),
                 (_, Some(m)) => (m.span(), "router.memory"),
                 (Some(n), None) => (n.span(), "router.cpus"),
@@ -313,12 +317,12 @@ mod tests {
     #[test]
     fn the_router_table_sets_ram_and_vcpus_each_target_can_have() {
         let p = plan(&format!("{HEAD}[router]\nmemory = \"128MiB\"\n")).unwrap();
-        assert_eq!(p.router, crate::vm::Resources { memory_mib: 128, cpus: 1, cpu: None });
+        assert_eq!(p.router, crate::vm::Resources { memory_mib: 128, cpus: 1, ..Default::default() });
         assert_eq!(plan(HEAD).unwrap().router, crate::vm::Resources::default());
         let e = plan(&format!("{HEAD}[router]\nmemory = \"128MB\"\n")).unwrap_err().to_string();
         assert!(e.contains("router.memory") && e.contains("unit \"MB\""), "{e}");
         let two = plan(&format!("{HEAD}[router]\nmemory = \"1GiB\"\ncpus = 2\n")).unwrap();
-        assert_eq!(two.router, crate::vm::Resources { memory_mib: 1024, cpus: 2, cpu: None });
+        assert_eq!(two.router, crate::vm::Resources { memory_mib: 1024, cpus: 2, ..Default::default() });
         let malta = HEAD.replace("[\"aarch64-virt\"]", "[\"aarch64-virt\", \"mipsel-malta\"]");
         let e = plan(&format!("{malta}[router]\nmemory = \"1GiB\"\n")).unwrap_err().to_string();
         assert!(
@@ -335,6 +339,10 @@ mod tests {
         assert!(e.contains("router.cpu: \"1004Kc\" is not a CPU model routerlab knows"), "{e}");
         let e = plan(&format!("{HEAD}[router]\nram = 1\n")).unwrap_err().to_string();
         assert!(e.contains("unknown field `ram`"), "{e}");
+        let table = plan(&format!("{HEAD}[router]\nconntrack-max = 16384\n")).unwrap();
+        assert_eq!(table.router.conntrack_max, Some(16384));
+        let e = plan(&format!("{HEAD}[router]\nconntrack-max = 8\n")).unwrap_err().to_string();
+        assert!(e.contains(":8:17: router.conntrack-max: aarch64-virt: a conntrack table of 8 entries"), "{e}");
     }
 
     #[test]

@@ -12,12 +12,18 @@ pub struct Resources {
     /// QEMU's `-cpu` in place of the target's own ([`Target::cpu`]); `None` keeps it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<CpuModel>,
+    /// The router's connection-tracking table, entries (`nf_conntrack_max`). Set, it is
+    /// written after the router's NAT is loaded; a cell's report gives the value in effect
+    /// either way (the kernel sizes it from RAM: 1024 entries at 128 MiB on aarch64-virt,
+    /// where a real OpenWrt sets 16384).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conntrack_max: Option<u32>,
 }
 
 impl Default for Resources {
     /// What every router got before these were settings.
     fn default() -> Self {
-        Resources { memory_mib: 256, cpus: 1, cpu: None }
+        Resources { memory_mib: 256, cpus: 1, cpu: None, conntrack_max: None }
     }
 }
 
@@ -100,6 +106,10 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     n.checked_mul(1 << shift).ok_or_else(|| format!("{s:?} is too large"))
 }
 
+/// The connection-tracking table sizes a router may be given: the kernel takes any, but a
+/// table under 64 entries is a typo, and over 4 Mi entries no router has the RAM for.
+pub const CONNTRACK_MAX: std::ops::RangeInclusive<u32> = 64..=(4 << 20);
+
 /// The fewest MiB a routerlab image boots in (its initramfs unpacks into RAM).
 pub const MIN_MEMORY_MIB: u32 = 48;
 
@@ -122,6 +132,10 @@ impl Resources {
         if target.is_malta() && self.cpus != 1 {
             return Err(format!("{target}: the malta board runs one CPU here (its 24Kf/34Kf cores have no SMP)"));
         }
+        if let Some(n) = self.conntrack_max.filter(|n| !CONNTRACK_MAX.contains(n)) {
+            let (lo, hi) = (CONNTRACK_MAX.start(), CONNTRACK_MAX.end());
+            return Err(format!("{target}: a conntrack table of {n} entries is outside {lo}-{hi}"));
+        }
         if !(1..=4).contains(&self.cpus) {
             return Err(format!("{target}: {} CPUs is outside 1-4", self.cpus));
         }
@@ -140,11 +154,12 @@ impl Resources {
         self.cpu.map(CpuModel::name).or(target.cpu())
     }
 
-    /// `128 MiB, 2 CPUs` or `128 MiB, 2 CPUs, cortex-a72`.
+    /// `128 MiB, 2 CPUs` or `128 MiB, 2 CPUs, cortex-a72, conntrack 16384`.
     pub fn describe(&self) -> String {
         let s = if self.cpus == 1 { "" } else { "s" };
         let model = self.cpu.map(|c| format!(", {}", c.name())).unwrap_or_default();
-        format!("{} MiB, {} CPU{s}{model}", self.memory_mib, self.cpus)
+        let conntrack = self.conntrack_max.map(|n| format!(", conntrack {n}")).unwrap_or_default();
+        format!("{} MiB, {} CPU{s}{model}{conntrack}", self.memory_mib, self.cpus)
     }
 }
 
@@ -164,17 +179,25 @@ mod tests {
         assert_eq!(parse_size("4MiB"), Ok(4 << 20));
         let malta: Target = "mipsel-malta".parse().unwrap();
         let virt: Target = "aarch64-virt".parse().unwrap();
-        assert_eq!(Resources { memory_mib: 64, cpus: 1, cpu: None }.fits(malta), Ok(()));
-        let e = Resources { memory_mib: 512, cpus: 1, cpu: None }.fits(malta).unwrap_err();
+        assert_eq!(Resources { memory_mib: 64, cpus: 1, ..Resources::default() }.fits(malta), Ok(()));
+        let e = Resources { memory_mib: 512, cpus: 1, ..Resources::default() }.fits(malta).unwrap_err();
         assert!(e.contains("mipsel-malta: memory 512 MiB is outside 48-256 MiB"), "{e}");
-        assert!(Resources { memory_mib: 128, cpus: 2, cpu: None }.fits(malta).unwrap_err().contains("one CPU"));
-        assert_eq!(Resources { memory_mib: 512, cpus: 2, cpu: None }.fits(virt), Ok(()));
-        assert!(Resources { memory_mib: 128, cpus: 8, cpu: None }
+        assert!(Resources { memory_mib: 128, cpus: 2, ..Resources::default() }
+            .fits(malta)
+            .unwrap_err()
+            .contains("one CPU"));
+        assert_eq!(Resources { memory_mib: 512, cpus: 2, ..Resources::default() }.fits(virt), Ok(()));
+        assert!(Resources { memory_mib: 128, cpus: 8, ..Resources::default() }
             .fits(virt)
             .unwrap_err()
             .contains("8 CPUs is outside 1-4"));
-        assert_eq!(Resources { memory_mib: 128, cpus: 2, cpu: None }.describe(), "128 MiB, 2 CPUs");
+        assert_eq!(Resources { memory_mib: 128, cpus: 2, ..Resources::default() }.describe(), "128 MiB, 2 CPUs");
         assert_eq!(Resources::default().describe(), "256 MiB, 1 CPU");
+        let table = |n| Resources { conntrack_max: Some(n), ..Resources::default() };
+        assert_eq!(table(16384).fits(virt), Ok(()));
+        assert_eq!(table(16384).describe(), "256 MiB, 1 CPU, conntrack 16384");
+        let e = table(10).fits(malta).unwrap_err();
+        assert!(e.contains("mipsel-malta: a conntrack table of 10 entries is outside 64-4194304"), "{e}");
     }
 
     #[test]

@@ -186,6 +186,29 @@ struct CellRun<'a, 'b> {
 }
 
 impl CellRun<'_, '_> {
+    /// The idle background: this build's first cell on the router measures a window, and its
+    /// later cells (repetitions, ramp steps) take that one, unless `ROUTERLAB_IDLE_EACH=1`.
+    /// Returns when the window opened, with the probe.
+    async fn idle(&self, s: &mut Session) -> (f64, CostProbe) {
+        let (plan, build) = (self.plan, &self.spec.build.name);
+        let each = std::env::var_os("ROUTERLAB_IDLE_EACH").is_some_and(|v| v == "1");
+        let from = s.vm.host_clock();
+        if !plan.load.idle.is_zero() && !each {
+            if let Some(idle) = s.idle.get(build) {
+                return (from, CostProbe::reuse(&s.vm, idle));
+            }
+        }
+        if !plan.load.idle.is_zero() && s.vm.insns().is_ok() {
+            self.ctx.phase("idle");
+        }
+        let probe = CostProbe::idle(&mut s.vm, plan.load.idle).await;
+        let cell = self.spec.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if let Some(idle) = probe.idle_found(&cell) {
+            s.idle.insert(build.clone(), idle);
+        }
+        (from, probe)
+    }
+
     /// Build, deploy, load, reconcile and measure the cell on the session's router. Returns
     /// the command that stops its proxy before the next cell (none for l4-forward).
     async fn drive(&self, r: &mut CellReport, s: &mut Session) -> Result<Option<String>, RunError> {
@@ -200,11 +223,7 @@ impl CellRun<'_, '_> {
 
         let (url, sources) = load_target(plan);
         let ca = s.pki_dir.join("ca.crt");
-        if !plan.load.idle.is_zero() && s.vm.insns().is_ok() {
-            ctx.phase("idle");
-        }
-        let idle_from = s.vm.host_clock();
-        let mut probe = CostProbe::idle(&mut s.vm, plan.load.idle).await;
+        let (idle_from, mut probe) = self.idle(s).await;
         let idle_window = probe.measured_idle().then(|| (idle_from, s.vm.host_clock()));
         let to = LoadTarget { dir, url: &url, ca: &ca, sources: &sources, keylog: keylog.as_deref() };
         let rejects_from = crate::runner::judge::rejects::mark(&s.log_dir);

@@ -17,12 +17,25 @@ const ASKS: u64 = CYCLE;
 /// After an answer arrives, the agent still returns from write(2) and goes back to read(2).
 const TAIL: Duration = Duration::from_millis(30);
 
+/// What an idle window found, kept by the session to stand for the later cells of the same
+/// build on the same router: the proxy and the guest are the same, and so is their
+/// background, so each repetition need not wait out a window of its own.
+#[derive(Debug, Clone)]
+pub(crate) struct Idle {
+    quiet: Rate,
+    agent: Option<AgentCost>,
+    /// The cell (its directory's name) whose window it was.
+    cell: String,
+}
+
 /// The readings of one cell. The first failure to read is kept as the reason.
 #[derive(Default)]
 pub(crate) struct CostProbe {
     why_not: Option<String>,
     quiet: Option<Rate>,
     agent: Option<AgentCost>,
+    /// The earlier cell whose idle window stands for this one's.
+    idle_from: Option<String>,
     /// Readings at the start and end of warm-up and steady.
     pub warmup: Option<(InsnReading, InsnReading)>,
     pub steady: Option<(InsnReading, InsnReading)>,
@@ -57,6 +70,23 @@ impl CostProbe {
         p
     }
 
+    /// The background an earlier cell of the same build measured, with no window of its own;
+    /// [`CostProbe::idle`]'s reason where counts cannot be read.
+    pub fn reuse(vm: &Vm, idle: &Idle) -> CostProbe {
+        let mut p = CostProbe::default();
+        match vm.insns() {
+            Err(why) => p.why_not = Some(why),
+            Ok(_) => (p.quiet, p.agent, p.idle_from) = (Some(idle.quiet), idle.agent, Some(idle.cell.clone())),
+        }
+        p
+    }
+
+    /// What this cell's own idle window found, for the session to keep; `cell` names it.
+    pub fn idle_found(&self, cell: &str) -> Option<Idle> {
+        let quiet = self.quiet.filter(|_| self.idle_from.is_none())?;
+        Some(Idle { quiet, agent: self.agent, cell: cell.into() })
+    }
+
     /// [`ASKS`] asks of the agent, each alone: read, ask, wait for the answer and the agent's
     /// return to sleep, read. `None` without an agent or if one goes unanswered.
     async fn agent_asks(&mut self, vm: &Vm) -> Option<Vec<AgentAsk>> {
@@ -84,9 +114,9 @@ impl CostProbe {
         Rate::between(&a, &b)
     }
 
-    /// Whether the idle window was measured (for the timeline's idle phase).
+    /// Whether this cell measured an idle window of its own (for the timeline's idle phase).
     pub fn measured_idle(&self) -> bool {
-        self.quiet.is_some()
+        self.quiet.is_some() && self.idle_from.is_none()
     }
 
     /// The counters now; `None` (and the reason kept) if they cannot be read.
@@ -115,6 +145,7 @@ impl CostProbe {
             unavailable: None,
             background: bg,
             quiet: self.quiet,
+            idle_from: self.idle_from.clone(),
             agent,
             warmup: self.warmup.as_ref().zip(warmup).map(|(w, l)| cost(w, l)),
             steady: steady_cost,
@@ -134,5 +165,28 @@ async fn wait_samples(vm: &Vm, count: usize, timeout: Duration) -> Option<usize>
             return None;
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_window_of_its_own_is_kept_for_the_next_cells() {
+        let quiet = Rate { seconds: 1.5, user_per_s: 1.0e6, kernel_per_s: 2.0e6, tlb_refills_per_s: None };
+        let measured = CostProbe { quiet: Some(quiet), ..Default::default() };
+        let kept = measured.idle_found("cell-1").unwrap();
+        assert_eq!((kept.quiet, kept.cell.as_str()), (quiet, "cell-1"));
+        assert!(measured.measured_idle());
+        // A cell that took another's window passes it on from there, not as its own.
+        let taken = CostProbe { quiet: Some(quiet), idle_from: Some("cell-1".into()), ..Default::default() };
+        assert!(taken.idle_found("cell-3").is_none() && !taken.measured_idle());
+        // No window (idle 0 s, or counts unavailable): nothing to keep.
+        assert!(CostProbe::default().idle_found("cell-1").is_none());
+        let steady: LoadSummary =
+            serde_json::from_str(include_str!("../../../tests/fixtures/steady.load.json")).unwrap();
+        let s = taken.section(None, &steady);
+        assert_eq!((s.idle_from.as_deref(), s.quiet), (Some("cell-1"), Some(quiet)));
     }
 }

@@ -34,7 +34,10 @@ pub(crate) struct Session {
     pub(crate) backend_keylog: PathBuf,
     /// Builds staged for this router, and the one unpacked on it now.
     pub(crate) carried: super::install::Carried,
-    /// The router VM's RAM and vCPUs.
+    /// Each build's idle background on this router, from its first cell's window.
+    pub(crate) idle: std::collections::HashMap<String, super::insns::Idle>,
+    /// The router VM's RAM, vCPUs and CPU model as asked, and its conntrack table's size as
+    /// read back.
     pub resources: crate::vm::Resources,
 }
 
@@ -54,7 +57,13 @@ impl Session {
         let t1 = Instant::now();
         ctx.phase("router network");
         let tname = target.to_string();
-        run_steps(&mut vm, &tname, "router network", &router_steps(wg.as_ref())).await?;
+        run_steps(&mut vm, &tname, "router network", &router_steps(wg.as_ref(), plan.router.conntrack_max)).await?;
+        // The table's size in effect, set or the kernel's own, for the report's resources.
+        let mut resources = plan.router;
+        resources.conntrack_max = match vm.exec(crate::netlab::CONNTRACK_MAX_PROBE).await {
+            Ok(out) => out.stdout.trim().parse().ok().or(plan.router.conntrack_max),
+            Err(_) => plan.router.conntrack_max,
+        };
         let (applied, not_applied) = setup::impairments(&mut vm, &mut lab, &tname).await?;
         Ok(Session {
             lab,
@@ -72,7 +81,8 @@ impl Session {
             recorder: None,
             backend_keylog: setup::backend_keylog(dir),
             carried: Default::default(),
-            resources: plan.router,
+            idle: Default::default(),
+            resources,
         })
     }
 

@@ -42,7 +42,7 @@ pub fn plan_cell(
     let (url, sources) = load_target(plan);
     let proxy = proxy_script(plan, build, dirs)?;
     Ok(CellScript {
-        router: router_steps(wg),
+        router: router_steps(wg, plan.router.conntrack_max),
         faults: fault_scripts(plan, &proxy)?,
         proxy,
         backend: backend_command(plan, dirs),
