@@ -87,7 +87,8 @@ pub struct BackendConfig {
     pub header_timeout: Duration,
     /// How long an HTTP/1 connection may wait for a request's headers to be complete. hyper
     /// starts this clock when it waits for a request, so it is also the keep-alive idle limit
-    /// (nginx: 60 s for headers, 75 s keep-alive). Bounds a slowloris client.
+    /// (nginx: 60 s for headers, 75 s keep-alive). Bounds a slowloris client, and a TLS
+    /// client that never finishes its handshake.
     pub request_header_timeout: Duration,
     /// Size of the `200` response body.
     pub body_bytes: usize,
