@@ -108,10 +108,34 @@ async fn open_loop_reports_corrected_and_uncorrected_latency() {
     let s = harness::load::run(cfg).await.unwrap();
     // 200/s for 1.5 s: the schedule, not the server's speed, sets the count.
     assert!((295..=301).contains(&s.sent), "sent {}", s.sent);
+    assert_eq!(s.unsent, 0, "a schedule kept leaves nothing unsent");
     let c = s.latency_us.total_corrected.expect("open loop has corrected latency");
     assert_eq!(c.count, s.sent);
     assert!(c.p50 >= s.latency_us.total.p50, "corrected {c:?} vs {:?}", s.latency_us.total);
     assert_exact_attribution(&lab);
+}
+
+/// A target that stops answering: an open loop sends its schedule late, but only until a
+/// timeout past the deadline, and says how many requests it never sent. (An hour's soak on
+/// a collapsed router sent 2 a second of its 40 and would have run for 20 hours.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_loop_far_behind_its_schedule_ends_with_what_it_never_sent() {
+    let lab = Lab::new();
+    let mute = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = mute.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let held: Vec<_> = mute.incoming().map_while(Result::ok).collect();
+        drop(held);
+    });
+    let mut cfg = lab.load_config(&format!("http://{addr}/"), &SOURCES, 0);
+    cfg.mode = Mode::Open { rate: 100.0, connections: 1 };
+    cfg.stop = Stop::After(std::time::Duration::from_millis(1000));
+    cfg.timeout = std::time::Duration::from_millis(300);
+    let s = harness::load::run(cfg).await.unwrap();
+    // One connection, each request timing out at 300 ms: a handful sent of 100 scheduled.
+    assert!((1..=10).contains(&s.sent), "sent {}", s.sent);
+    assert_eq!(s.sent + s.unsent, 100, "sent {} + unsent {}", s.sent, s.unsent);
+    assert_eq!(s.errors.timeout, s.sent);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -58,6 +58,7 @@ pub async fn run_keeping(cfg: LoadConfig, kept: Connections) -> Result<(LoadSumm
         completed: AtomicU64::new(0),
         failed: AtomicU64::new(0),
         stop: AtomicBool::new(false),
+        behind: AtomicBool::new(false),
         journal: journal.clone(),
         cfg,
     });
@@ -92,7 +93,20 @@ pub async fn run_keeping(cfg: LoadConfig, kept: Connections) -> Result<(LoadSumm
     let merged = WorkerStats::merged(&stats);
     let interrupted = ctx.stop.load(Ordering::Relaxed);
     let journal_errors = journal.as_ref().map(|j| j.write_errors()).unwrap_or(0);
-    Ok((LoadSummary::build(&ctx.cfg, &merged, elapsed, interrupted, journal_errors), Connections(open)))
+    let mut summary = LoadSummary::build(&ctx.cfg, &merged, elapsed, interrupted, journal_errors);
+    summary.unsent = unsent(&ctx, summary.sent);
+    Ok((summary, Connections(open)))
+}
+
+/// The open loop's schedule for the phase less what was sent, when it ended behind.
+fn unsent(ctx: &Ctx, sent: u64) -> u64 {
+    match (ctx.behind.load(Ordering::Relaxed), ctx.deadline, ctx.interval) {
+        (true, Some(d), Some(iv)) => {
+            let scheduled = ((d - ctx.t0).as_secs_f64() / iv.as_secs_f64()).ceil() as u64;
+            scheduled.saturating_sub(sent)
+        }
+        _ => 0,
+    }
 }
 
 /// One worker per connection, worker `i` starting from the `i`th kept connection; a new

@@ -67,6 +67,10 @@ pub struct LoadSummary {
     /// True when the run was cut short (Ctrl-C); the numbers cover what ran.
     pub interrupted: bool,
     pub sent: u64,
+    /// Open loop: requests the phase's schedule meant to send that were never sent, as the
+    /// target had fallen over a timeout behind it at the deadline (the phase ends then).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unsent: u64,
     pub ok: u64,
     pub errors: ErrorCounts,
     pub requests_per_s: f64,
@@ -112,6 +116,7 @@ impl LoadSummary {
             duration_s: elapsed,
             interrupted,
             sent: s.sent,
+            unsent: 0,
             ok: s.ok,
             errors: ErrorCounts {
                 connect: e(ErrorClass::Connect),
@@ -211,4 +216,8 @@ impl fmt::Display for LoadSummary {
         }
         Ok(())
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

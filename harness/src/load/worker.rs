@@ -25,6 +25,9 @@ pub(crate) struct Ctx {
     pub completed: AtomicU64,
     pub failed: AtomicU64,
     pub stop: AtomicBool,
+    /// Set when an open loop ended a timeout past its deadline with requests of its schedule
+    /// still unsent (the target had fallen that far behind).
+    pub behind: AtomicBool,
     pub journal: Option<Arc<JournalFile>>,
 }
 
@@ -51,6 +54,13 @@ impl Ctx {
             d => d,
         };
         if grace.is_some_and(|d| when >= d) {
+            return None;
+        }
+        // An open loop sends what its schedule meant, late if need be (wrk2), but not for
+        // ever: a router that collapsed to 2 requests a second would take 20 hours to send
+        // an hour's schedule of 40 a second. A timeout past the deadline, the rest are unsent.
+        if intended.is_some() && grace.is_some_and(|d| Instant::now() >= d + self.cfg.timeout) {
+            self.behind.store(true, Ordering::Relaxed);
             return None;
         }
         Some((seq, intended))

@@ -375,6 +375,7 @@ mod tests {
             duration_s: 5.0,
             interrupted: false,
             sent: 0,
+            unsent: 0,
             ok: 0,
             errors: Default::default(),
             requests_per_s: 0.0,

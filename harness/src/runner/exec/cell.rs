@@ -299,6 +299,20 @@ impl CellRun<'_, '_> {
     }
 }
 
+/// An open loop that ended over a timeout behind its schedule did not hold its rate: the
+/// requests it never sent fail the cell, which the error rate of those sent cannot show.
+fn schedule_assertion(load: Option<&crate::load::LoadSummary>) -> Option<crate::model::Assertion> {
+    let l = load.filter(|l| l.unsent > 0)?;
+    let evidence = format!(
+        "{} of the schedule's {} requests were never sent: the router fell over a timeout behind {} requests/s, \
+         and the phase ended then",
+        l.unsent,
+        l.sent + l.unsent,
+        l.rate.map_or("its".into(), |r| format!("{r}"))
+    );
+    Some(crate::model::Assertion { name: "schedule-kept".into(), passed: false, evidence })
+}
+
 /// Every request the steady phase sent against the backend's access log, as assertions.
 fn reconcile_cell(plan: &Plan, target: Target, dir: &Path, log_dir: &Path, r: &mut CellReport) -> Result<(), RunError> {
     let cell = CellDir(dir);
@@ -306,10 +320,11 @@ fn reconcile_cell(plan: &Plan, target: Target, dir: &Path, log_dir: &Path, r: &m
         reconcile(&cell.journal(LoadPhase::Steady), &CellDir(log_dir).access_log(), crate::accesslog::LogFormat::Json)
             .map_err(|e| RunError::caused(target, "reconcile", e))?;
     r.assertions = rec.assertions(&expected(plan), plan.max_error_rate);
+    r.assertions.extend(schedule_assertion(r.load.as_ref()));
     if plan.load.ramp.is_some() {
         // A ramp runs steps past what the router holds on purpose: its error limit judges
         // the knee, on the last step (`judge_ramp`), not each step.
-        r.assertions.retain(|a| a.name != "error-rate");
+        r.assertions.retain(|a| a.name != "error-rate" && a.name != "schedule-kept");
     }
     budget_assertions(plan, r);
     if !r.faults.is_empty() {
@@ -360,5 +375,22 @@ fn metrics(s: &MetricsSeries, process: &str, clock: &PhaseClock) -> ProxyMetrics
         guest_mem_used_growth: Growth::fit_settled(
             &g.iter().map(|p| (p.host_t, p.mem_total_kb.saturating_sub(p.mem_available_kb))).collect::<Vec<_>>(),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_schedule_left_unsent_fails_the_cell_with_both_counts() {
+        let text = include_str!("../../../tests/fixtures/steady.load.json");
+        let mut load: crate::load::LoadSummary = serde_json::from_str(text).unwrap();
+        assert!(schedule_assertion(Some(&load)).is_none(), "a kept schedule adds nothing");
+        (load.sent, load.unsent, load.rate) = (8603, 135_397, Some(40.0));
+        let a = schedule_assertion(Some(&load)).unwrap();
+        assert!(!a.passed && a.name == "schedule-kept");
+        assert!(a.evidence.starts_with("135397 of the schedule's 144000 requests were never sent"), "{}", a.evidence);
+        assert!(a.evidence.contains("behind 40 requests/s"), "{}", a.evidence);
     }
 }
