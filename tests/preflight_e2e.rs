@@ -114,6 +114,34 @@ fn a_dynamic_musl_binary_is_refused_on_an_image_without_musl() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
 
+/// A stand-in proxy built from source dynamically against zig's musl 1.2
+/// (tests/fixtures/dynamic-musl). On 32-bit mipsel its clock_gettime is musl 1.2's
+/// `__clock_gettime64`, which the OpenWrt userland's musl 1.1.24 lacks: the loader would
+/// stop it with "symbol not found", and check says so before boot. On aarch64, where the
+/// names did not change, the same source loads the image's musl and is fit.
+#[test]
+fn a_dynamic_binary_importing_what_the_images_libc_lacks_is_refused_by_check() {
+    harness::needs!(Root, OpenWrtMirror);
+    const BUILD: &str = "tests/fixtures/dynamic-musl/clock-dynamic.toml";
+    const PASS: &str = "scenarios/haproxy-passthrough-proxy-v2.toml";
+    let o = check_in(PASS, BUILD, "mipsel-malta-openwrt");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let says = "build clock-dynamic: usr/sbin/haproxy imports __clock_gettime64";
+    assert!(
+        text(&o).contains(says) && text(&o).contains("no library it would load on mipsel-malta-openwrt defines"),
+        "{}",
+        text(&o)
+    );
+    assert!(text(&o).contains("musl 1.2's 64-bit time_t"), "{}", text(&o));
+    let o = check_in(PASS, BUILD, "aarch64-virt-openwrt");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("ok build clock-dynamic on aarch64-virt-openwrt: usr/sbin/haproxy, AArch64 ELF, musl"),
+        "{}",
+        text(&o)
+    );
+}
+
 fn walkdir(d: &Path) -> Vec<String> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(d).into_iter().flatten().flatten() {

@@ -12,7 +12,7 @@ use super::tree::{FileSource, Node, Tree};
 use super::{elf, modules, CpioWriter, ImageError, Recipe};
 
 /// Bump when the builder's output for the same recipe changes.
-const BUILDER_VERSION: &str = "routerlab-image-builder 6";
+const BUILDER_VERSION: &str = "routerlab-image-builder 7";
 
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
@@ -208,7 +208,8 @@ pub fn build(name: &str, opts: &BuildOptions) -> Result<BuiltImage, ImageError> 
         })
 }
 
-/// The image's files in `out`: the kernel, the initramfs and its path index. Returns the
+/// The image's files in `out`: the kernel, the initramfs, its path index and its shared
+/// libraries' symbols (`exports.json`, for the preflight). Returns the
 /// kernel's and the initramfs' paths, the file count and the unpacked bytes.
 fn write_out(tree: &Tree, kernel_src: &Path, out: &Path) -> Result<(PathBuf, PathBuf, usize, u64), ImageError> {
     std::fs::create_dir_all(out).map_err(io(out))?;
@@ -216,6 +217,7 @@ fn write_out(tree: &Tree, kernel_src: &Path, out: &Path) -> Result<(PathBuf, Pat
     std::fs::copy(kernel_src, &kernel).map_err(io(&kernel))?;
     let (files, unpacked) = write_initrd(tree, &initrd)?;
     tree.write_index(&out.join("paths.txt"))?;
+    super::symbols::ImageLibraries::of(tree)?.write(&out.join("exports.json"))?;
     Ok((kernel, initrd, files, unpacked))
 }
 

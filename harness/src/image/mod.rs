@@ -12,6 +12,7 @@ mod modules;
 pub mod openwrt;
 pub mod programs;
 mod recipe;
+pub mod symbols;
 mod tree;
 
 pub(crate) use apt::{run as run_command, AptState};

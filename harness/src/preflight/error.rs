@@ -28,6 +28,10 @@ pub enum PreflightError {
     NoStream { build: String, file: String },
     #[error("build {build}: {file} needs {lib}, which is in neither the build nor {target}'s image")]
     Library { build: String, file: String, lib: String, target: Target },
+    #[error(
+        "build {build}: {file} imports {imports}, which no library it would load on {target} defines{why}: its loader would stop it with \"symbol not found\"; link it statically, or against {target}'s own libraries"
+    )]
+    Symbols { build: String, file: String, imports: String, why: String, target: Target },
     #[error("{target}: its image, which the builds are checked against, could not be built")]
     Image {
         target: Target,

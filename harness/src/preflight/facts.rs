@@ -33,6 +33,10 @@ pub struct BinaryFacts {
     /// `-vv`/`-V` output would say it.
     #[serde(default)]
     pub markers: Vec<String>,
+    /// The undefined, non-weak dynamic symbols it needs its libraries to define
+    /// (`clock_gettime`, `strlcpy@GLIBC_2.38`); empty for a static binary.
+    #[serde(default)]
+    pub imports: Vec<String>,
 }
 
 /// Strings a proxy binary holds when it was built with a feature: nginx keeps its
@@ -76,6 +80,7 @@ impl BinaryFacts {
             runpath: runpath.collect(),
             mips,
             markers: MARKERS.iter().filter(|m| holds(data, m.as_bytes())).map(|m| m.to_string()).collect(),
+            imports: crate::image::symbols::imports(&elf),
         })
     }
 

@@ -1,6 +1,9 @@
-//! What preflight needs of an image routerlab built: the paths it holds (`paths.txt`) and
-//! the float ABI of its MIPS user space (`manifest.json`).
+//! What preflight needs of an image routerlab built: the paths it holds (`paths.txt`), the
+//! symbols its shared libraries define (`exports.json`) and the float ABI of its MIPS user
+//! space (`manifest.json`).
 use std::collections::BTreeSet;
+
+use crate::image::symbols::ImageLibraries;
 
 /// An image's files and links by absolute path.
 #[derive(Debug, Clone, Default)]
@@ -8,6 +11,9 @@ pub struct ImageView {
     pub paths: BTreeSet<String>,
     /// `soft` or `hard` for a MIPS user space.
     pub float: Option<String>,
+    /// Its shared libraries' symbols; `None` for an image built before the builder wrote
+    /// them, whose builds' imports go unchecked.
+    pub libraries: Option<ImageLibraries>,
 }
 
 impl ImageView {
@@ -16,7 +22,8 @@ impl ImageView {
     pub fn of(img: &crate::image::BuiltImage) -> Option<ImageView> {
         let text = std::fs::read_to_string(img.dir.join("paths.txt")).ok()?;
         let float = img.manifest.mips.as_ref().and_then(|m| m.float.clone());
-        Some(ImageView { paths: text.lines().map(String::from).collect(), float })
+        let libraries = ImageLibraries::read(&img.dir.join("exports.json"));
+        Some(ImageView { paths: text.lines().map(String::from).collect(), float, libraries })
     }
 
     pub fn has(&self, path: &str) -> bool {
@@ -26,8 +33,13 @@ impl ImageView {
     /// `lib` in a directory the loaders search: `/lib`, `/usr/lib`, a multiarch directory
     /// under them (`/lib/aarch64-linux-gnu`), or one of the binary's RUNPATHs.
     pub fn finds_library(&self, lib: &str, runpath: &[String]) -> bool {
+        self.library_path(lib, runpath).is_some()
+    }
+
+    /// Where the loader finds `lib` in the image, as [`ImageView::finds_library`] looks.
+    pub fn library_path(&self, lib: &str, runpath: &[String]) -> Option<&str> {
         let suffix = format!("/{lib}");
-        self.paths.iter().filter(|p| p.ends_with(&suffix)).any(|p| {
+        self.paths.iter().filter(|p| p.ends_with(&suffix)).map(String::as_str).find(|p| {
             let dir = &p[..p.len() - suffix.len()];
             let multiarch =
                 |base: &str| dir.strip_prefix(base).is_some_and(|d| !d.contains('/') && d.contains("-linux-"));

@@ -1,20 +1,25 @@
 //! Before any VM boots: can the target run this build's binary? Its ELF class, byte order
 //! and machine; on MIPS the o32 ABI, the ISA release and ASEs against the target's CPU
 //! model, and the float ABI against the image's user space; its program interpreter in the
-//! image; every DT_NEEDED in the build or the image. A bad build costs milliseconds and
+//! image; every DT_NEEDED in the build or the image; every symbol it imports, defined by
+//! a library it would load (`symbols`). A bad build costs milliseconds and
 //! says what it is and what the target needs: `haproxy: x86-64 ELF; aarch64-virt runs
 //! AArch64`, never the guest shell's `syntax error: unexpected "("` after a boot.
 mod error;
 mod facts;
 mod image;
+mod symbols;
 
 pub use error::PreflightError;
 pub use facts::{machine_name, BinaryFacts, MipsFlags};
 pub use image::ImageView;
 
+use std::collections::BTreeMap;
+
 use goblin::elf::header::{EM_AARCH64, EM_MIPS};
 
 use crate::image::abi::MipsNeeds;
+use crate::image::symbols::Library;
 use crate::scenario::ProxyKind;
 use crate::vm::mips_cpu::lacking;
 use crate::vm::Target;
@@ -61,6 +66,8 @@ pub struct Candidate<'a> {
     pub facts: Option<&'a BinaryFacts>,
     /// The `.so` file names the build brings with it.
     pub own_libs: &'a [String],
+    /// The build's own shared libraries as the loader sees them, by file name.
+    pub own_symbols: &'a BTreeMap<String, Library>,
     /// The proxy kind it is run as, and whether the scenario terminates TLS at it.
     pub kind: ProxyKind,
     pub terminates_tls: bool,
@@ -112,8 +119,14 @@ fn runs_on(c: &Candidate, f: &BinaryFacts, target: Target, img: &ImageView) -> R
         let (libc, interp, image_libc) = (f.libc(), interp.clone(), img.libc());
         return Err(PreflightError::Loader { build, file, libc, interp, target, image_libc });
     }
-    match f.needed.iter().find(|lib| !c.own_libs.contains(lib) && !img.finds_library(lib, &f.runpath)) {
-        Some(lib) => Err(PreflightError::Library { build, file, lib: lib.clone(), target }),
+    if let Some(lib) = f.needed.iter().find(|lib| !c.own_libs.contains(lib) && !img.finds_library(lib, &f.runpath)) {
+        return Err(PreflightError::Library { build, file, lib: lib.clone(), target });
+    }
+    let libs = img.libraries.as_ref().filter(|_| f.interp.is_some());
+    match libs.and_then(|libs| symbols::unresolved(f, img, libs, c.own_symbols)) {
+        Some(u) => {
+            Err(PreflightError::Symbols { build, file, imports: symbols::shown(&u.missing), why: u.why, target })
+        }
         None => Ok(()),
     }
 }

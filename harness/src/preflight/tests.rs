@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use goblin::elf::header::{EM_AARCH64, EM_MIPS, EM_X86_64};
 
 use super::*;
@@ -13,6 +15,7 @@ fn facts(class: u8, little_endian: bool, machine: u16, interp: Option<&str>) -> 
         runpath: Vec::new(),
         mips: None,
         markers: Vec::new(),
+        imports: Vec::new(),
     }
 }
 
@@ -23,7 +26,8 @@ fn mips(ases: u32, fp_abi: u8, interp: Option<&str>) -> BinaryFacts {
 }
 
 fn image(paths: &[&str], float: Option<&str>) -> ImageView {
-    ImageView { paths: paths.iter().map(|p| p.to_string()).collect(), float: float.map(String::from) }
+    let paths = paths.iter().map(|p| p.to_string()).collect();
+    ImageView { paths, float: float.map(String::from), libraries: None }
 }
 
 fn run(f: Option<&BinaryFacts>, own_libs: &[String], target: Target, img: Option<&ImageView>) -> Result<(), String> {
@@ -32,6 +36,7 @@ fn run(f: Option<&BinaryFacts>, own_libs: &[String], target: Target, img: Option
         file: "usr/sbin/haproxy",
         facts: f,
         own_libs,
+        own_symbols: &BTreeMap::new(),
         kind: ProxyKind::Custom,
         terminates_tls: true,
         passes_through: false,
@@ -132,6 +137,7 @@ fn a_terminating_scenario_needs_a_build_with_tls() {
             file: "usr/sbin/x",
             facts: Some(f),
             own_libs: &[],
+            own_symbols: &BTreeMap::new(),
             kind,
             terminates_tls,
             passes_through,
@@ -165,4 +171,110 @@ fn facts_come_from_the_elf_header() {
     assert_eq!(f.describe(), "x86-64 ELF");
     assert_eq!(BinaryFacts::read(b"#!/bin/sh\n"), None);
     assert_eq!(mips(0, 3, None).describe(), "MIPS32 little-endian soft-float ELF");
+}
+
+/// An image view whose libraries are `(path, needed, versions, defines)`, with links.
+fn with_libraries(
+    mut view: ImageView,
+    libs: &[(&str, &[&str], &[&str], &[&str])],
+    links: &[(&str, &str)],
+) -> ImageView {
+    let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let mut l = crate::image::symbols::ImageLibraries::default();
+    for (path, needed, versions, defines) in libs {
+        let mut defines = strings(defines);
+        defines.sort();
+        let lib = Library { needed: strings(needed), versions: strings(versions), defines };
+        l.libraries.insert(path.to_string(), lib);
+        view.paths.insert(path.to_string());
+    }
+    for (from, to) in links {
+        l.links.insert(from.to_string(), to.to_string());
+        view.paths.insert(from.to_string());
+    }
+    view.libraries = Some(l);
+    view
+}
+
+fn run_own(f: &BinaryFacts, own: &BTreeMap<String, Library>, target: Target, img: &ImageView) -> Result<(), String> {
+    let names: Vec<String> = own.keys().cloned().collect();
+    let c = Candidate {
+        build: "b",
+        file: "usr/sbin/haproxy",
+        facts: Some(f),
+        own_libs: &names,
+        own_symbols: own,
+        kind: ProxyKind::Custom,
+        terminates_tls: false,
+        passes_through: false,
+    };
+    check(&c, target, Some(img)).map_err(|e| e.to_string())
+}
+
+/// glibc's "version `GLIBC_2.38' not found", said before boot: each import is looked up in
+/// the libraries the loader would map (libcrypto through libssl, the build's own first).
+#[test]
+fn an_import_newer_than_the_images_libraries_is_refused_with_the_versions_there_are() {
+    const LIBC: &str = "/lib/aarch64-linux-gnu/libc.so.6";
+    const CRYPTO: &str = "/usr/lib/aarch64-linux-gnu/libcrypto.so.3";
+    let img = with_libraries(
+        image(&DEBIAN_ARM, None),
+        &[
+            (LIBC, &[], &["GLIBC_2.17", "GLIBC_2.36", "GLIBC_2.4", "GLIBC_PRIVATE"], &["memcpy@GLIBC_2.17"]),
+            (DEBIAN_ARM[2], &["libcrypto.so.3"], &["OPENSSL_3.0.0"], &["SSL_new@OPENSSL_3.0.0"]),
+            (CRYPTO, &[], &["OPENSSL_3.0.0"], &["EVP_MD_fetch@OPENSSL_3.0.0"]),
+        ],
+        &[],
+    );
+    let mut f = facts(64, true, EM_AARCH64, Some(DEBIAN_ARM[0]));
+    f.needed = vec!["libc.so.6".into(), "libssl.so.3".into()];
+    f.imports = vec!["EVP_MD_fetch@OPENSSL_3.0.0".into(), "SSL_new@OPENSSL_3.0.0".into(), "memcpy@GLIBC_2.17".into()];
+    let none = BTreeMap::new();
+    assert_eq!(run_own(&f, &none, Target::Aarch64Virt, &img), Ok(()), "libcrypto is loaded through libssl");
+    f.imports.extend(["strlcpy@GLIBC_2.38".to_string(), "clock_gettime@GLIBC_2.17".into()]);
+    let e = run_own(&f, &none, Target::Aarch64Virt, &img).unwrap_err();
+    assert_eq!(
+        e,
+        "build b: usr/sbin/haproxy imports strlcpy@GLIBC_2.38, clock_gettime@GLIBC_2.17, which no library it would \
+         load on aarch64-virt defines (/lib/aarch64-linux-gnu/libc.so.6 there has GLIBC_ versions up to GLIBC_2.36, \
+         so it was linked against a newer one): its loader would stop it with \"symbol not found\"; link it \
+         statically, or against aarch64-virt's own libraries"
+    );
+    // The build's own libc.so.6 comes first and defines them.
+    let own_libc = Library {
+        needed: vec![],
+        versions: vec!["GLIBC_2.38".into()],
+        defines: vec!["clock_gettime@GLIBC_2.17".into(), "memcpy@GLIBC_2.17".into(), "strlcpy@GLIBC_2.38".into()],
+    };
+    let own = BTreeMap::from([("libc.so.6".to_string(), own_libc)]);
+    assert_eq!(run_own(&f, &own, Target::Aarch64Virt, &img), Ok(()));
+    // An image built before exports.json: unchecked. A static binary imports nothing.
+    let old = ImageView { libraries: None, ..img.clone() };
+    assert_eq!(run_own(&f, &none, Target::Aarch64Virt, &old), Ok(()));
+}
+
+/// A 32-bit binary linked against musl 1.2 imports its 64-bit time_t symbols, which
+/// OpenWrt's musl 1.1.24 (its interpreter is its libc) lacks.
+#[test]
+fn musl_12_time64_imports_are_refused_on_an_older_musl_and_say_why() {
+    let img = with_libraries(
+        image(&[], Some("soft")),
+        &[("/lib/libc.so", &[], &[], &["clock_gettime", "printf"])],
+        &[("/lib/ld-musl-mipsel-sf.so.1", "/lib/libc.so")],
+    );
+    let mut f = mips(0, 3, Some("/lib/ld-musl-mipsel-sf.so.1"));
+    f.needed = vec!["libc.so".into()];
+    f.imports = vec!["printf".into()];
+    assert_eq!(run_own(&f, &BTreeMap::new(), Target::MipselMaltaOpenwrt, &img), Ok(()));
+    f.imports = ["__clock_gettime64", "__fstat_time64", "__gmtime64_r", "__nanosleep_time64", "__stat_time64"]
+        .into_iter()
+        .chain(["__time64", "printf"])
+        .map(String::from)
+        .collect();
+    let e = run_own(&f, &BTreeMap::new(), Target::MipselMaltaOpenwrt, &img).unwrap_err();
+    assert!(
+        e.contains("imports __clock_gettime64, __fstat_time64, __gmtime64_r, __nanosleep_time64, __stat_time64 and 1 more, which no library it would load on mipsel-malta-openwrt defines"),
+        "{e}"
+    );
+    assert!(e.contains("musl 1.2's 64-bit time_t, so it was linked against musl 1.2 or later"), "{e}");
 }

@@ -58,7 +58,17 @@ fn one(
         let (facts, own_libs) = (staged.binary.as_ref(), &staged.lib_files[..]);
         let passes_through = plan.proxy.mode == Some(ProxyMode::PassthroughProxyProtocol);
         let kind = plan.proxy.kind;
-        let c = Candidate { build: &b.name, file: &b.path, facts, own_libs, kind, terminates_tls, passes_through };
+        let own_symbols = &staged.lib_symbols;
+        let c = Candidate {
+            build: &b.name,
+            file: &b.path,
+            facts,
+            own_libs,
+            own_symbols,
+            kind,
+            terminates_tls,
+            passes_through,
+        };
         check(&c, target, view)?;
     }
     let over_flash = plan.budgets.flash_bytes.filter(|max| staged.flash.is_some_and(|f| !f.fits(*max)));

@@ -40,6 +40,10 @@ pub(crate) struct Staged {
     pub libs: Vec<String>,
     /// The `.so` file names in them, for the preflight's DT_NEEDED look-up.
     pub lib_files: Vec<String>,
+    /// Those that are shared objects, as the loader sees them: for the preflight's
+    /// look-up of the binary's imports.
+    #[serde(default)]
+    pub lib_symbols: std::collections::BTreeMap<String, crate::image::symbols::Library>,
     /// The binary's ELF facts; `None` if it is no ELF.
     pub binary: Option<crate::preflight::BinaryFacts>,
     /// The binary is a `#!` script.
@@ -84,7 +88,7 @@ pub(crate) fn stage(b: &BuildPlan, arch: &str, cache: &Path) -> Result<Staged, S
     };
     inputs.sort();
     // The facts' version first: a staged.json from an older routerlab lacks later facts.
-    let mut key = format!("staged 4\n{arch}\n{}\n", b.path);
+    let mut key = format!("staged 5\n{arch}\n{}\n", b.path);
     for p in &inputs {
         let data = std::fs::read(p).map_err(io(p))?;
         key.push_str(&format!("{} {}\n", p.display(), crate::image::sha256_hex(&data)));
@@ -109,11 +113,12 @@ pub(crate) fn stage(b: &BuildPlan, arch: &str, cache: &Path) -> Result<Staged, S
     }
     let (mut libs, mut lib_files) = (Vec::new(), Vec::new());
     lib_dirs(&tree, &tree, &mut libs, &mut lib_files);
+    let lib_symbols = lib_symbols(&tree, &libs);
     sh(Command::new("tar").arg("-czf").arg(&tarball).arg("-C").arg(&tree).arg("."))?;
     let binary = crate::preflight::BinaryFacts::read(&data);
     let script = binary.is_none() && data.starts_with(b"#!");
     let flash = Some(super::footprint::footprint(&tree)?);
-    let staged = Staged { tarball, libs, lib_files, script, binary, built, flash };
+    let staged = Staged { tarball, libs, lib_files, lib_symbols, script, binary, built, flash };
     let json = serde_json::to_string_pretty(&staged).expect("staged facts serialize");
     std::fs::write(&facts_file, json).map_err(io(&facts_file))?;
     let _ = std::fs::remove_dir_all(&tree);
@@ -167,6 +172,21 @@ fn lib_dirs(root: &Path, dir: &Path, out: &mut Vec<String>, names: &mut Vec<Stri
     }
 }
 
+/// The shared objects in the library directories, by file name (links read through).
+fn lib_symbols(tree: &Path, dirs: &[String]) -> std::collections::BTreeMap<String, crate::image::symbols::Library> {
+    let mut out = std::collections::BTreeMap::new();
+    for dir in dirs {
+        for e in std::fs::read_dir(tree.join(dir)).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let lib = std::fs::read(e.path()).ok().and_then(|d| crate::image::symbols::Library::read(&d));
+            if let Some(lib) = lib.filter(|_| name.contains(".so")) {
+                out.insert(name, lib);
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,6 +209,7 @@ mod tests {
         std::fs::create_dir_all(tree.join("usr/share/doc/p")).unwrap();
         std::fs::write(tree.join("usr/sbin/proxy"), b"#!/bin/sh\n").unwrap();
         std::fs::write(tree.join("usr/lib/x/libfoo.so.1"), b"elf").unwrap();
+        std::fs::copy("/lib/x86_64-linux-gnu/libc.so.6", tree.join("usr/lib/x/libc.so.6")).unwrap();
         std::fs::write(tree.join("usr/share/doc/p/README"), b"docs").unwrap();
         std::fs::write(
             tree.join("DEBIAN/control"),
@@ -226,8 +247,12 @@ mod tests {
         let cache = d.path().join("cache");
         let (deb, ipk) = packages(d.path());
         for src in [BuildSource::Deb(vec![deb.clone()]), BuildSource::Ipk(vec![ipk])] {
-            let Staged { tarball: tgz, libs, .. } =
+            let Staged { tarball: tgz, libs, lib_symbols, .. } =
                 stage(&build(src.clone(), "usr/sbin/proxy"), "arm64", &cache).unwrap();
+            // The shared objects' symbols, for the preflight; a file named .so that is no
+            // ELF has none.
+            assert_eq!(lib_symbols.keys().collect::<Vec<_>>(), ["libc.so.6"], "{src:?}");
+            assert!(lib_symbols["libc.so.6"].defines("memcpy@GLIBC_2.14"), "{src:?}");
             let list = files_in(&tgz);
             assert!(list.contains("./usr/sbin/proxy"), "{src:?}: {list}");
             assert!(!list.contains("usr/share/doc"), "docs are dropped: {list}");
