@@ -6,6 +6,7 @@ mod cell_dir;
 mod evidence;
 mod growth;
 mod ramp;
+mod ramp_cause;
 mod report;
 mod summary;
 pub(crate) mod timeline;
