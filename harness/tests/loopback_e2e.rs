@@ -297,3 +297,23 @@ async fn connections_open_at_the_connect_rate() {
     let e = harness::load::run(cfg).await.unwrap_err().to_string();
     assert!(e.contains("--connect-rate must be a positive number"), "{e}");
 }
+
+/// `--think`: a closed loop whose connections wait after each answer sends a request per
+/// connection per think time (not as many as the backend answers), on connections it keeps
+/// open: idle keep-alive connections, and the run still ends on time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_loop_with_a_think_time_keeps_its_connections_open_and_mostly_idle() {
+    let lab = Lab::new();
+    let b = lab.backend("127.0.0.1:0").await;
+    let mut cfg = lab.load_config(&url(&b, "https"), &SOURCES, 0);
+    (cfg.mode, cfg.stop) = (Mode::Closed { connections: 4 }, Stop::After(std::time::Duration::from_millis(1_100)));
+    cfg.think = Some(std::time::Duration::from_millis(400));
+    let t0 = std::time::Instant::now();
+    let s = harness::load::run(cfg).await.unwrap();
+    let took = t0.elapsed();
+    // Each connection sends at 0, 0.4 and 0.8 s: 12 requests, all on the 4 connections
+    // opened for the first of them. Without a think time loopback answers thousands.
+    assert_eq!((s.sent, s.ok), (12, 12), "{s:?}");
+    assert_eq!(s.handshakes.full + s.handshakes.resumed, 4, "{:?}", s.handshakes);
+    assert!(took < std::time::Duration::from_millis(1_600), "a think never outlasts the run: {took:?}");
+}

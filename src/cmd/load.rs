@@ -126,6 +126,12 @@ fn config(url: &str, a: &LoadArgs) -> Result<LoadConfig, Failure> {
     cfg.headers = a.header.iter().map(|h| parse_header(h)).collect::<Result<_, _>>().bad_input()?;
     cfg.timeout = a.timeout;
     cfg.connect_rate = a.connect_rate;
+    if a.think.is_some() && a.rate.is_some() {
+        return Err(Failure::BadInput(anyhow::anyhow!(
+            "--think is for the closed loop, where each connection waits for its answer; an open loop (--rate) sends on its own schedule"
+        )));
+    }
+    cfg.think = a.think;
     cfg.journal = a.journal.clone();
     cfg.keylog = a.keylog.clone();
     if let Some(id) = &a.run_id {

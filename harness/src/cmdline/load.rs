@@ -24,6 +24,10 @@ pub struct LoadArgs {
     /// once: an emulated router handshakes 5-20 a second, and hundreds at once time out.
     #[arg(long, value_name = "R")]
     pub connect_rate: Option<f64>,
+    /// Closed loop: each connection waits D after each answer before its next request, so
+    /// it stays open and mostly idle (keep-alive connections a router holds, not serves).
+    #[arg(long, value_parser = positive_duration, allow_hyphen_values = true, value_name = "D")]
+    pub think: Option<Duration>,
     /// How long to run (default 10s).
     #[arg(short = 'd', long, value_parser = positive_duration, allow_hyphen_values = true, conflicts_with = "requests", value_name = "D")]
     pub duration: Option<Duration>,
@@ -107,6 +111,9 @@ impl LoadArgs {
         a.opt_some("--rate", self.rate);
         a.opt_some("--connections", self.connections);
         a.opt_some("--connect-rate", self.connect_rate);
+        if let Some(d) = self.think {
+            a.time("--think", d);
+        }
         a.flag("--new-conn", self.new_conn);
         a.flag("--resume", self.resume);
         a.flag("--http2", self.http2);
@@ -128,6 +135,7 @@ impl LoadArgs {
             connections: None,
             rate: None,
             connect_rate: None,
+            think: None,
             duration: None,
             requests: None,
             source: Vec::new(),

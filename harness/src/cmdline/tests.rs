@@ -40,6 +40,7 @@ fn loads() -> Vec<LoadArgs> {
     full.connections = Some(100_000);
     full.rate = Some(1_234.567_89);
     full.connect_rate = Some(12.5);
+    full.think = Some(Duration::from_millis(8_500));
     full.duration = Some(Duration::from_micros(1_500_250));
     full.source = vec![SourceSpec::Addr("10.1.0.2".parse().unwrap()), SourceSpec::Net("fd01::/120".parse().unwrap())];
     full.http2 = true;

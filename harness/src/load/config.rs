@@ -107,6 +107,10 @@ pub struct LoadConfig {
     /// A warm-up: past its duration, a connection that has had no successful request yet
     /// keeps trying, for at most `timeout` more, so the next phase starts on live connections.
     pub settle: bool,
+    /// Closed loop: each connection waits this long after each answer before its next
+    /// request, so it sits open and idle most of the time (keep-alive connections a router
+    /// holds, not ones it serves flat out). Never past the run's end.
+    pub think: Option<Duration>,
 }
 
 impl LoadConfig {
@@ -127,6 +131,7 @@ impl LoadConfig {
             progress: false,
             connect_rate: None,
             settle: false,
+            think: None,
         }
     }
 }

@@ -67,6 +67,16 @@ impl Ctx {
     }
 }
 
+impl Ctx {
+    /// Closed loop with a think time, after an answer: when to send the next request (at
+    /// the latest the run's end, so a phase ends on time with its connections idle).
+    fn think_until(&self, answered: bool) -> Option<Instant> {
+        let think = self.cfg.think.filter(|_| answered && matches!(self.cfg.mode, Mode::Closed { .. }))?;
+        let until = Instant::now() + think;
+        Some(self.deadline.map_or(until, |d| until.min(d)))
+    }
+}
+
 /// One connection's loop. It starts from `conn` (a connection an earlier phase kept open, if
 /// any) and returns the connection it ends with, still open, for the next phase.
 pub(crate) async fn worker(
@@ -105,6 +115,8 @@ pub(crate) async fn worker(
             && matches!(ctx.cfg.mode, Mode::Closed { .. })
         {
             tokio::time::sleep(FAIL_BACKOFF).await;
+        } else if let Some(until) = ctx.think_until(outcome.error_class().is_none()) {
+            tokio::time::sleep_until(until.into()).await;
         }
     }
     journal.flush();

@@ -100,6 +100,8 @@ pub struct LoadPlan {
     pub ramp: Option<RampPlan>,
     /// `[load] connect-rate`: connections opened at most this many a second.
     pub connect_rate: Option<f64>,
+    /// `[load] think`: closed loop, each connection's pause after each answer.
+    pub think: Option<Duration>,
 }
 
 /// A ramp (`[load] ramp`, `ramp-connections`) and how its knee is judged.

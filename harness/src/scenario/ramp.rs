@@ -59,6 +59,18 @@ pub(crate) fn connect_rate(c: &Ctx<'_>, l: &RawLoad) -> Result<Option<f64>, Scen
     }
 }
 
+/// `[load] think`: a positive duration, for the closed loop only (an open loop sends on its
+/// own schedule, a rate ramp is an open loop).
+pub(crate) fn think(c: &Ctx<'_>, l: &RawLoad) -> Result<Option<std::time::Duration>, ScenarioError> {
+    let Some(t) = &l.think else { return Ok(None) };
+    let d = c.positive_duration(&l.think, "load.think", std::time::Duration::ZERO)?;
+    if l.rate.is_some() || l.ramp.is_some() {
+        let why = "is for the closed loop, where each connection waits for its answer; drop load.rate and load.ramp";
+        return c.err(t.span(), "load.think", why);
+    }
+    Ok(Some(d))
+}
+
 #[cfg(test)]
 mod tests {
     use crate::model::RampOf;
@@ -85,6 +97,9 @@ mod tests {
         let p = plan("ramp = [5, 10]", "max-error-rate = 0.05").unwrap();
         assert_eq!(p.load.ramp.unwrap().error_limit, 0.05, "the scenario's own limit");
         assert!(plan("rate = 5", "").unwrap().load.ramp.is_none());
+        let idle = plan("ramp-connections = [10, 20]\nthink = \"8s\"", "").unwrap();
+        assert_eq!(idle.load.think, Some(std::time::Duration::from_secs(8)), "idle keep-alive connections");
+        assert_eq!(plan("rate = 5", "").unwrap().load.think, None);
     }
 
     #[test]
@@ -103,5 +118,9 @@ mod tests {
         let lone = e("rate = 5", "min-knee = 3");
         assert!(lone.contains(":11:12: expect.min-knee: only a ramp has a knee"), "{lone}");
         assert!(e("ramp = [1, 2]", "min-knee = -1").contains("expect.min-knee: must be a positive number"));
+        let open = e("rate = 5\nthink = \"2s\"", "");
+        assert!(open.contains(":9:9: load.think: is for the closed loop"), "{open}");
+        assert!(e("ramp = [1, 2]\nthink = \"2s\"", "").contains("load.think: is for the closed loop"));
+        assert!(e("think = \"0s\"", "").contains("load.think: \"0s\" is zero"));
     }
 }

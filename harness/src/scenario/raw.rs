@@ -180,6 +180,12 @@ pub(crate) struct RawLoad {
     #[serde(default)]
     #[schemars(with = "Option<f64>")]
     pub connect_rate: Option<Spanned<f64>>,
+    /// Closed loop: each connection waits this long after each answer before its next
+    /// request ("8s"), so it stays open and mostly idle; with ramp-connections, the memory
+    /// each idle keep-alive connection costs.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub think: Option<Spanned<String>>,
 }
 
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]

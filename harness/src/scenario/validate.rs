@@ -50,6 +50,7 @@ pub fn load_plan(path: &Path) -> Result<Plan, ScenarioError> {
     let mut load = load_section(&c, &raw.load)?;
     load.ramp = super::ramp::ramp(&c, &raw.load, &raw.expect)?;
     load.connect_rate = super::ramp::connect_rate(&c, &raw.load)?;
+    load.think = super::ramp::think(&c, &raw.load)?;
     super::capabilities::check(&c, &raw, &proxy, &load)?;
     let faults = super::faults::faults(&c, &raw.fault, proxy.kind, load.duration)?;
     let fault_expect = super::faults::fault_expect(&c, &raw.expect, &faults)?;
@@ -256,6 +257,7 @@ fn load_section(c: &Ctx<'_>, l: &RawLoad) -> Result<LoadPlan, ScenarioError> {
         spoof_headers: l.spoof_headers.iter().map(|h| h.get_ref().clone()).collect(),
         ramp: None,
         connect_rate: None,
+        think: None,
     })
 }
 

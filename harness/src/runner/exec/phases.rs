@@ -203,6 +203,7 @@ pub fn load_command(plan: &Plan, to: &LoadTarget<'_>, warm: bool) -> LoadArgs {
     a.rate = plan.load.rate;
     a.connections = Some(plan.load.connections);
     a.connect_rate = plan.load.connect_rate;
+    a.think = plan.load.think;
     (a.new_conn, a.resume) = match plan.load.conn_policy {
         ConnPolicyPlan::NewConn => (true, false),
         ConnPolicyPlan::Resume => (false, true),
