@@ -152,6 +152,10 @@ pub struct RunArgs {
     /// scenarios' [router] conntrack-max (OpenWrt sets 16384).
     #[arg(long, value_name = "N")]
     pub conntrack_max: Option<u32>,
+    /// Run the guest's clock on its instructions, 2^N ns each (QEMU -icount shift=N; 2 is
+    /// about an MT7621's rate), in place of the scenarios' [router] icount-shift.
+    #[arg(long, value_name = "N")]
+    pub icount_shift: Option<u8>,
     /// The router's CPU model (24Kf, 24KEc, 34Kf, 74Kf; cortex-a53, cortex-a72), in place of
     /// the scenarios' [router] cpu and the target's own.
     #[arg(long, value_parser = cpu_model, value_name = "MODEL")]

@@ -63,6 +63,7 @@ fn plans(a: &RunArgs) -> Result<Vec<Plan>, Failure> {
         p.router.cpus = a.cpus.unwrap_or(p.router.cpus);
         p.router.cpu = a.cpu_model.or(p.router.cpu);
         p.router.conntrack_max = a.conntrack_max.or(p.router.conntrack_max);
+        p.router.icount_shift = a.icount_shift.or(p.router.icount_shift);
         if !a.builds.is_empty() {
             p.proxy.builds = a
                 .builds

@@ -173,12 +173,11 @@ fn facts_come_from_the_elf_header() {
     assert_eq!(mips(0, 3, None).describe(), "MIPS32 little-endian soft-float ELF");
 }
 
+/// One library of a test image: its path, DT_NEEDED, defined versions and symbols.
+type Lib<'a> = (&'a str, &'a [&'a str], &'a [&'a str], &'a [&'a str]);
+
 /// An image view whose libraries are `(path, needed, versions, defines)`, with links.
-fn with_libraries(
-    mut view: ImageView,
-    libs: &[(&str, &[&str], &[&str], &[&str])],
-    links: &[(&str, &str)],
-) -> ImageView {
+fn with_libraries(mut view: ImageView, libs: &[Lib], links: &[(&str, &str)]) -> ImageView {
     let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let mut l = crate::image::symbols::ImageLibraries::default();
     for (path, needed, versions, defines) in libs {

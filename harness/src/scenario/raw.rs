@@ -119,6 +119,12 @@ pub(crate) struct RawRouter {
     #[serde(default)]
     #[schemars(with = "Option<u32>")]
     pub conntrack_max: Option<Spanned<u32>>,
+    /// QEMU's -icount shift, 0-10: the guest's clock runs on its instructions, 2^N ns each
+    /// (2 is 4 ns, about an MT7621's 250 M instructions a second), not on the host's; the
+    /// guest's timers then do not move with host load. Default: off.
+    #[serde(default)]
+    #[schemars(with = "Option<u8>")]
+    pub icount_shift: Option<Spanned<u8>>,
 }
 
 #[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]

@@ -202,12 +202,16 @@ fn router(c: &Ctx<'_>, raw: &RawRouter, targets: &[Target]) -> Result<Resources,
         r.cpu = Some(crate::vm::CpuModel::parse(m.get_ref()).or_else(|e| c.err(m.span(), "router.cpu", e))?);
     }
     r.conntrack_max = raw.conntrack_max.as_ref().map(|n| *n.get_ref());
+    r.icount_shift = raw.icount_shift.as_ref().map(|n| *n.get_ref());
     for t in targets {
         if let Err(e) = r.fits(*t) {
             let (span, field) = match (&raw.cpus, &raw.memory) {
                 _ if e.contains("CPU model") => (raw.cpu.as_ref().expect("a model was set").span(), "router.cpu"),
                 _ if e.contains("conntrack") => {
                     (raw.conntrack_max.as_ref().expect("a table size was set").span(), "router.conntrack-max")
+                }
+                _ if e.contains("icount") => {
+                    (raw.icount_shift.as_ref().expect("a shift was set").span(), "router.icount-shift")
                 }
                 (Some(n), _) if e.contains("CPU") => (n.span(), "router.cpus"),
                 (_, Some(m)) => (m.span(), "router.memory"),
@@ -345,6 +349,10 @@ mod tests {
         assert_eq!(table.router.conntrack_max, Some(16384));
         let e = plan(&format!("{HEAD}[router]\nconntrack-max = 8\n")).unwrap_err().to_string();
         assert!(e.contains(":8:17: router.conntrack-max: aarch64-virt: a conntrack table of 8 entries"), "{e}");
+        let icount = plan(&format!("{HEAD}[router]\nicount-shift = 2\n")).unwrap();
+        assert_eq!(icount.router.icount_shift, Some(2));
+        let e = plan(&format!("{HEAD}[router]\nicount-shift = 12\n")).unwrap_err().to_string();
+        assert!(e.contains(":8:16: router.icount-shift: aarch64-virt: icount shift 12 is outside 0-10"), "{e}");
     }
 
     #[test]

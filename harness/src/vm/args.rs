@@ -56,6 +56,9 @@ pub struct VmConfig {
     pub cpus: u32,
     /// `-cpu`: the target's own model unless the router's resources name another.
     pub cpu_model: Option<&'static str>,
+    /// `-icount shift=N`: the guest's clock runs on its instructions (see
+    /// [`super::Resources::icount_shift`]); QEMU then runs the vCPUs on one thread.
+    pub icount_shift: Option<u8>,
     /// Extra kernel command-line words.
     pub cmdline_extra: Vec<String>,
     pub run_dir: PathBuf,
@@ -82,6 +85,7 @@ impl VmConfig {
             memory_mib: 256,
             cpus: 1,
             cpu_model: target.cpu(),
+            icount_shift: None,
             cmdline_extra: Vec::new(),
             run_dir,
             nics: Vec::new(),
@@ -186,6 +190,9 @@ pub fn qemu_args(cfg: &VmConfig) -> Vec<OsString> {
     push(&mut a, &["-m", &cfg.memory_mib.to_string(), "-nodefaults", "-no-reboot", "-display", "none"]);
     if cfg.cpus > 1 {
         push(&mut a, &["-smp", &cfg.cpus.to_string()]);
+    }
+    if let Some(n) = cfg.icount_shift {
+        push(&mut a, &["-icount", &format!("shift={n},sleep=on")]);
     }
     if t.is_malta() {
         // No VGA BIOS in Debian's QEMU build: malta fails to find vgabios-cirrus.bin without this.
@@ -358,6 +365,9 @@ mod tests {
         let a = s(&qemu_args(&two));
         assert_eq!((after(&a, "-m"), after(&a, "-smp")), (vec!["128"], vec!["2"]));
         assert_eq!(after(&a, "-cpu"), ["cortex-a72"], "the router's model in place of the target's");
+        assert!(after(&a, "-icount").is_empty(), "the host's clock unless asked");
+        two.icount_shift = Some(2);
+        assert_eq!(after(&s(&qemu_args(&two)), "-icount"), ["shift=2,sleep=on"]);
     }
 
     #[test]

@@ -181,6 +181,7 @@ pub async fn boot(target: Target, src: &ImageSource, opts: &BootOptions) -> Resu
     cfg.memory_mib = opts.resources.memory_mib;
     cfg.cpus = opts.resources.cpus;
     cfg.cpu_model = cpu;
+    cfg.icount_shift = opts.resources.icount_shift;
     cfg.cmdline_extra = opts.cmdline_extra.clone();
     if opts.mgmt {
         cfg.nics.push(Nic { id: "mgmt".into(), backend: NicBackend::User, mac: None });

@@ -18,12 +18,16 @@ pub struct Resources {
     /// where a real OpenWrt sets 16384).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conntrack_max: Option<u32>,
+    /// QEMU's `-icount shift=N`: the guest's clock runs on its instructions, 2^N ns each
+    /// (2: 4 ns, about 250 M instructions a second, an MT7621's rate), not the host's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icount_shift: Option<u8>,
 }
 
 impl Default for Resources {
     /// What every router got before these were settings.
     fn default() -> Self {
-        Resources { memory_mib: 256, cpus: 1, cpu: None, conntrack_max: None }
+        Resources { memory_mib: 256, cpus: 1, cpu: None, conntrack_max: None, icount_shift: None }
     }
 }
 
@@ -110,6 +114,9 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 /// table under 64 entries is a typo, and over 4 Mi entries no router has the RAM for.
 pub const CONNTRACK_MAX: std::ops::RangeInclusive<u32> = 64..=(4 << 20);
 
+/// The icount shifts QEMU takes (its `MAX_ICOUNT_SHIFT` is 10: 1 µs an instruction).
+pub const ICOUNT_SHIFT: std::ops::RangeInclusive<u8> = 0..=10;
+
 /// The fewest MiB a routerlab image boots in (its initramfs unpacks into RAM).
 pub const MIN_MEMORY_MIB: u32 = 48;
 
@@ -136,6 +143,10 @@ impl Resources {
             let (lo, hi) = (CONNTRACK_MAX.start(), CONNTRACK_MAX.end());
             return Err(format!("{target}: a conntrack table of {n} entries is outside {lo}-{hi}"));
         }
+        if let Some(n) = self.icount_shift.filter(|n| !ICOUNT_SHIFT.contains(n)) {
+            let (lo, hi) = (ICOUNT_SHIFT.start(), ICOUNT_SHIFT.end());
+            return Err(format!("{target}: icount shift {n} is outside {lo}-{hi} (2^N ns per instruction)"));
+        }
         if !(1..=4).contains(&self.cpus) {
             return Err(format!("{target}: {} CPUs is outside 1-4", self.cpus));
         }
@@ -154,12 +165,13 @@ impl Resources {
         self.cpu.map(CpuModel::name).or(target.cpu())
     }
 
-    /// `128 MiB, 2 CPUs` or `128 MiB, 2 CPUs, cortex-a72, conntrack 16384`.
+    /// `128 MiB, 2 CPUs` or `128 MiB, 2 CPUs, cortex-a72, conntrack 16384, icount shift 2`.
     pub fn describe(&self) -> String {
         let s = if self.cpus == 1 { "" } else { "s" };
         let model = self.cpu.map(|c| format!(", {}", c.name())).unwrap_or_default();
         let conntrack = self.conntrack_max.map(|n| format!(", conntrack {n}")).unwrap_or_default();
-        format!("{} MiB, {} CPU{s}{model}{conntrack}", self.memory_mib, self.cpus)
+        let icount = self.icount_shift.map(|n| format!(", icount shift {n}")).unwrap_or_default();
+        format!("{} MiB, {} CPU{s}{model}{conntrack}{icount}", self.memory_mib, self.cpus)
     }
 }
 
@@ -196,6 +208,11 @@ mod tests {
         let table = |n| Resources { conntrack_max: Some(n), ..Resources::default() };
         assert_eq!(table(16384).fits(virt), Ok(()));
         assert_eq!(table(16384).describe(), "256 MiB, 1 CPU, conntrack 16384");
+        let icount = |n| Resources { icount_shift: Some(n), ..Resources::default() };
+        assert_eq!(icount(2).fits(malta), Ok(()));
+        assert_eq!(icount(2).describe(), "256 MiB, 1 CPU, icount shift 2");
+        let e = icount(11).fits(virt).unwrap_err();
+        assert!(e.contains("aarch64-virt: icount shift 11 is outside 0-10"), "{e}");
         let e = table(10).fits(malta).unwrap_err();
         assert!(e.contains("mipsel-malta: a conntrack table of 10 entries is outside 64-4194304"), "{e}");
     }
