@@ -129,6 +129,11 @@ impl StepResult {
                 errors: e,
                 kernel: &r.kernel_events,
                 full_handshakes_per_s: l.full_handshakes_per_s,
+                backend: r
+                    .connections
+                    .as_ref()
+                    .and_then(|c| c.backend)
+                    .map(|b| (b.requests, b.tls_full + b.tls_resumed)),
             };
             s.cause = super::ramp_cause::cause(&seen).unwrap_or_default();
         }

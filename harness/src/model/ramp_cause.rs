@@ -14,6 +14,9 @@ pub(super) struct Seen<'a> {
     pub errors: &'a ErrorCounts,
     pub kernel: &'a [KernelEvent],
     pub full_handshakes_per_s: f64,
+    /// The backend leg: requests that reached the backend, and the TLS handshakes (full or
+    /// resumed) it saw: a proxy that reopens its backend connection pays one per request.
+    pub backend: Option<(u64, u64)>,
 }
 
 /// The cause in words, or `None` when nothing failed and the kernel said nothing.
@@ -52,14 +55,17 @@ pub(super) fn cause(s: &Seen) -> Option<String> {
 
 /// Timeouts: on a connections step, the time to open them all at the handshake rate seen.
 fn timed_out(s: &Seen, hs: f64) -> String {
-    match s.of {
+    match (s.of, s.backend) {
+        (_, Some((reached, opened))) if hs <= 0.0 && opened > 0 => format!(
+            "requests timed out on client connections already open: the backend leg, where {opened} of the {reached} requests that reached the backend opened a new TLS connection to it"
+        ),
         _ if hs <= 0.0 => "requests timed out, and no full TLS handshake completed".into(),
-        RampOf::Connections => format!(
+        (RampOf::Connections, _) => format!(
             "the handshake rate: the router completed {hs:.1} full handshakes/s, so opening {:.0} connections takes about {:.0} s, and requests timed out waiting on them",
             s.value,
             s.value / hs
         ),
-        RampOf::Rate => format!("the router fell behind: requests timed out while it completed {hs:.1} full handshakes/s"),
+        (RampOf::Rate, _) => format!("the router fell behind: requests timed out while it completed {hs:.1} full handshakes/s"),
     }
 }
 
@@ -68,7 +74,7 @@ mod tests {
     use super::*;
 
     fn seen<'a>(of: RampOf, errors: &'a ErrorCounts, kernel: &'a [KernelEvent], hs: f64) -> Seen<'a> {
-        Seen { of, value: 200.0, errors, kernel, full_handshakes_per_s: hs }
+        Seen { of, value: 200.0, errors, kernel, full_handshakes_per_s: hs, backend: None }
     }
 
     /// The measured case (aarch64, 128 MiB, 200 connections): every request timed out at
@@ -83,6 +89,13 @@ mod tests {
         );
         assert!(cause(&seen(RampOf::Connections, &e, &[], 0.0)).unwrap().contains("no full TLS handshake completed"));
         assert!(cause(&seen(RampOf::Rate, &e, &[], 9.0)).unwrap().starts_with("the router fell behind"));
+        // Idle keep-alive clients (aarch64, 200 connections, a 4 s think time): no client
+        // handshake, but the proxy reopened its backend connection for each request.
+        let idle = Seen { backend: Some((3, 2)), ..seen(RampOf::Connections, &e, &[], 0.0) };
+        assert_eq!(
+            cause(&idle).unwrap(),
+            "requests timed out on client connections already open: the backend leg, where 2 of the 3 requests that reached the backend opened a new TLS connection to it"
+        );
     }
 
     /// The kernel's word outranks what the clients saw, most telling first.
