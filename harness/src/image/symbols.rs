@@ -96,10 +96,17 @@ impl Library {
     }
 
     /// Whether it defines `import` (`name` binds any definition, `name@V` only version V).
+    /// `defines` is sorted, so a name's versions (`name@...`) lie together.
     pub fn defines(&self, import: &str) -> bool {
-        self.defines.binary_search_by(|d| d.as_str().cmp(import)).is_ok()
-            || (!import.contains('@')
-                && self.defines.iter().any(|d| d.strip_prefix(import).is_some_and(|r| r.starts_with('@'))))
+        if self.defines.binary_search_by(|d| d.as_str().cmp(import)).is_ok() {
+            return true;
+        }
+        if import.contains('@') {
+            return false;
+        }
+        let versioned = format!("{import}@");
+        let first = self.defines.partition_point(|d| d.as_str() < versioned.as_str());
+        self.defines.get(first).is_some_and(|d| d.starts_with(&versioned))
     }
 }
 
