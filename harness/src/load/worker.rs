@@ -65,9 +65,7 @@ impl Ctx {
         }
         Some((seq, intended))
     }
-}
 
-impl Ctx {
     /// Closed loop with a think time, after an answer: when to send the next request (at
     /// the latest the run's end, so a phase ends on time with its connections idle).
     fn think_until(&self, answered: bool) -> Option<Instant> {

@@ -111,9 +111,9 @@ pub(crate) fn stage(b: &BuildPlan, arch: &str, cache: &Path) -> Result<Staged, S
     for junk in ["usr/share/doc", "usr/share/man", "usr/share/lintian", "usr/share/vim"] {
         let _ = std::fs::remove_dir_all(tree.join(junk));
     }
-    let (mut libs, mut lib_files) = (Vec::new(), Vec::new());
-    lib_dirs(&tree, &tree, &mut libs, &mut lib_files);
-    let lib_symbols = lib_symbols(&tree, &libs);
+    let mut found = LibScan::default();
+    found.scan(&tree, &tree);
+    let LibScan { dirs: libs, names: lib_files, symbols: lib_symbols } = found;
     sh(Command::new("tar").arg("-czf").arg(&tarball).arg("-C").arg(&tree).arg("."))?;
     let binary = crate::preflight::BinaryFacts::read(&data);
     let script = binary.is_none() && data.starts_with(b"#!");
@@ -153,38 +153,38 @@ fn unpack(b: &BuildPlan, inputs: &[PathBuf], dir: &Path, tree: &Path) -> Result<
     Ok(())
 }
 
-/// Directories (relative to `root`) that hold shared libraries, and those libraries' names.
-fn lib_dirs(root: &Path, dir: &Path, out: &mut Vec<String>, names: &mut Vec<String>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
-    let mut has_lib = false;
-    for e in rd.flatten() {
-        let p = e.path();
-        let name = e.file_name().to_string_lossy().into_owned();
-        if p.is_dir() && !p.is_symlink() {
-            lib_dirs(root, &p, out, names);
-        } else if name.contains(".so") {
-            has_lib = true;
-            names.push(name);
-        }
-    }
-    if has_lib {
-        out.push(dir.strip_prefix(root).unwrap_or(dir).display().to_string());
-    }
+/// What a build's tree holds of shared libraries, found in one walk.
+#[derive(Default)]
+struct LibScan {
+    /// Directories (relative to the root) that hold shared libraries.
+    dirs: Vec<String>,
+    /// The `.so` file names in them.
+    names: Vec<String>,
+    /// Those that are shared objects, by file name (links read through).
+    symbols: std::collections::BTreeMap<String, crate::image::symbols::Library>,
 }
 
-/// The shared objects in the library directories, by file name (links read through).
-fn lib_symbols(tree: &Path, dirs: &[String]) -> std::collections::BTreeMap<String, crate::image::symbols::Library> {
-    let mut out = std::collections::BTreeMap::new();
-    for dir in dirs {
-        for e in std::fs::read_dir(tree.join(dir)).into_iter().flatten().flatten() {
+impl LibScan {
+    fn scan(&mut self, root: &Path, dir: &Path) {
+        let Ok(rd) = std::fs::read_dir(dir) else { return };
+        let mut has_lib = false;
+        for e in rd.flatten() {
+            let p = e.path();
             let name = e.file_name().to_string_lossy().into_owned();
-            let lib = std::fs::read(e.path()).ok().and_then(|d| crate::image::symbols::Library::read(&d));
-            if let Some(lib) = lib.filter(|_| name.contains(".so")) {
-                out.insert(name, lib);
+            if p.is_dir() && !p.is_symlink() {
+                self.scan(root, &p);
+            } else if name.contains(".so") {
+                has_lib = true;
+                if let Some(lib) = std::fs::read(&p).ok().and_then(|d| crate::image::symbols::Library::read(&d)) {
+                    self.symbols.insert(name.clone(), lib);
+                }
+                self.names.push(name);
             }
         }
+        if has_lib {
+            self.dirs.push(dir.strip_prefix(root).unwrap_or(dir).display().to_string());
+        }
     }
-    out
 }
 
 #[cfg(test)]
